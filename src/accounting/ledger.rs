@@ -1,0 +1,447 @@
+//! The ledger: every device the bridge knows, with totals that never go down.
+//!
+//! Each (device, interface, source) is a channel with its own counter baseline. For every
+//! target (a device, or one interface of it) one source *owns* the totals and one the rates,
+//! chosen by rank among the configured sources: vnstat's long-term totals beat the kernel's,
+//! the kernel's live rates beat vnstat's 5-minute averages. Published totals are accumulators
+//! that only ever add an owner's deltas, so switching owners or losing a source can never make
+//! a total jump back.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::channel::{ChannelState, CounterEvent, Rates, Step};
+use super::store::{PersistedChannel, PersistedDevice, PersistedState};
+use crate::model::{DeviceId, DeviceInfo, DeviceKind, MacAddr, Observation, TrafficSample};
+
+/// Cumulative bytes; only ever increased.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    pub rx: u64,
+    pub tx: u64,
+}
+
+impl Totals {
+    fn add(&mut self, step: &Step) {
+        self.rx = self.rx.saturating_add(step.rx);
+        self.tx = self.tx.saturating_add(step.tx);
+    }
+}
+
+/// A configured source as accounting sees it: a name and how much to trust its numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feed {
+    pub name: String,
+    /// Lower wins ownership of totals.
+    pub total_rank: u8,
+    /// Lower wins ownership of rates.
+    pub rate_rank: u8,
+}
+
+/// Traffic of one interface of a device.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Interface {
+    pub totals: Totals,
+    pub rates: Rates,
+    pub total_source: Option<String>,
+    pub rate_source: Option<String>,
+    pub estimated: bool,
+}
+
+/// Everything known about one device, ready to be published.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Device {
+    pub id: DeviceId,
+    pub kind: DeviceKind,
+    pub info: DeviceInfo,
+    pub totals: Totals,
+    pub rates: Rates,
+    pub interfaces: BTreeMap<String, Interface>,
+    /// Sources that have reported this device, in name order.
+    pub sources: BTreeSet<String>,
+    /// Sources that own the device-level totals (directly, or through an interface).
+    pub total_sources: BTreeSet<String>,
+    pub rate_sources: BTreeSet<String>,
+    pub attributes: BTreeMap<String, serde_json::Value>,
+    pub estimated: bool,
+    /// Whether any traffic was ever reported (a device without it gets no traffic entities).
+    pub has_traffic: bool,
+    online_by_source: BTreeMap<String, bool>,
+}
+
+impl Device {
+    fn new(id: DeviceId, kind: DeviceKind, restored: Option<PersistedDevice>) -> Self {
+        let restored = restored.unwrap_or_default();
+        let has_traffic = restored.totals != Totals::default() || !restored.interfaces.is_empty();
+        Self {
+            id,
+            kind,
+            info: DeviceInfo::default(),
+            totals: restored.totals,
+            rates: Rates::UNKNOWN,
+            interfaces: restored
+                .interfaces
+                .into_iter()
+                .map(|(name, totals)| {
+                    (
+                        name,
+                        Interface {
+                            totals,
+                            ..Interface::default()
+                        },
+                    )
+                })
+                .collect(),
+            sources: BTreeSet::new(),
+            total_sources: BTreeSet::new(),
+            rate_sources: BTreeSet::new(),
+            attributes: BTreeMap::new(),
+            estimated: false,
+            has_traffic,
+            online_by_source: BTreeMap::new(),
+        }
+    }
+
+    /// Online if any source says so; `None` until some source has an opinion.
+    pub fn online(&self) -> Option<bool> {
+        if self.online_by_source.is_empty() {
+            None
+        } else {
+            Some(self.online_by_source.values().any(|v| *v))
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.info.name.as_deref().unwrap_or(self.id.as_str())
+    }
+
+    pub fn primary_mac(&self) -> Option<MacAddr> {
+        self.info.macs.first().copied()
+    }
+
+    fn merge_info(&mut self, info: &DeviceInfo) {
+        let DeviceInfo {
+            name,
+            macs,
+            ip,
+            manufacturer,
+            model,
+            sw_version,
+            via,
+        } = info;
+        let set = |slot: &mut Option<String>, value: &Option<String>| {
+            if value.is_some() {
+                slot.clone_from(value);
+            }
+        };
+        set(&mut self.info.name, name);
+        set(&mut self.info.ip, ip);
+        set(&mut self.info.manufacturer, manufacturer);
+        set(&mut self.info.model, model);
+        set(&mut self.info.sw_version, sw_version);
+        if via.is_some() {
+            self.info.via.clone_from(via);
+        }
+        for mac in macs {
+            if !self.info.macs.contains(mac) {
+                self.info.macs.push(*mac);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct ChannelKey {
+    device: DeviceId,
+    interface: Option<String>,
+    source: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Totals,
+    Rates,
+}
+
+/// All devices and channels, plus the persisted totals of devices not seen yet this run.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    feeds: BTreeMap<String, Feed>,
+    devices: BTreeMap<DeviceId, Device>,
+    channels: BTreeMap<ChannelKey, ChannelState>,
+    restored: BTreeMap<DeviceId, PersistedDevice>,
+    cursors: BTreeMap<String, serde_json::Value>,
+    friendly_names: BTreeMap<MacAddr, String>,
+}
+
+impl Ledger {
+    pub fn new(feeds: Vec<Feed>, state: PersistedState, friendly_names: BTreeMap<MacAddr, String>) -> Self {
+        let channels = state
+            .channels
+            .into_iter()
+            .map(|c| {
+                (
+                    ChannelKey {
+                        device: c.device,
+                        interface: c.interface,
+                        source: c.source,
+                    },
+                    c.state,
+                )
+            })
+            .collect();
+        Self {
+            feeds: feeds.into_iter().map(|f| (f.name.clone(), f)).collect(),
+            devices: BTreeMap::new(),
+            channels,
+            restored: state.devices,
+            cursors: state.sources,
+            friendly_names,
+        }
+    }
+
+    pub fn device(&self, id: &DeviceId) -> Option<&Device> {
+        self.devices.get(id)
+    }
+
+    pub fn devices(&self) -> impl Iterator<Item = &Device> {
+        self.devices.values()
+    }
+
+    pub fn cursor(&self, source: &str) -> Option<&serde_json::Value> {
+        self.cursors.get(source)
+    }
+
+    pub fn set_cursor(&mut self, source: &str, cursor: serde_json::Value) {
+        self.cursors.insert(source.to_owned(), cursor);
+    }
+
+    /// Folds one successful poll of `source` into the ledger; returns the devices it touched.
+    pub fn apply(&mut self, source: &str, observations: Vec<Observation>, now_ms: i64) -> Vec<DeviceId> {
+        let mut touched = Vec::with_capacity(observations.len());
+        for obs in observations {
+            self.apply_one(source, obs, now_ms);
+        }
+        // Collect after the fact: one device may appear in several observations.
+        for (id, device) in &self.devices {
+            if device.sources.contains(source) {
+                touched.push(id.clone());
+            }
+        }
+        touched
+    }
+
+    fn apply_one(&mut self, source: &str, obs: Observation, now_ms: i64) {
+        let id = obs.device.clone();
+        if !self.devices.contains_key(&id) {
+            let restored = self.restored.remove(&id);
+            self.devices.insert(id.clone(), Device::new(id.clone(), obs.kind, restored));
+        }
+        let friendly = obs
+            .info
+            .macs
+            .iter()
+            .find_map(|m| self.friendly_names.get(m))
+            .cloned();
+
+        for reading in &obs.traffic {
+            let key = ChannelKey {
+                device: id.clone(),
+                interface: reading.interface.clone(),
+                source: source.to_owned(),
+            };
+            let target_is_new = !self.target_has_history(&id, reading.interface.as_deref());
+            let (step, event) = match (&reading.sample, self.channels.get_mut(&key)) {
+                (TrafficSample::Counter(c), Some(ch)) => ch.update_counter(c, now_ms),
+                (TrafficSample::Rate(r), Some(ch)) => (ch.update_rate(r, now_ms), None),
+                (TrafficSample::Counter(c), None) => {
+                    let (ch, step) = ChannelState::start_counter(c, now_ms, target_is_new);
+                    self.channels.insert(key.clone(), ch);
+                    (step, None)
+                }
+                (TrafficSample::Rate(r), None) => {
+                    let (ch, step) = ChannelState::start_rate(r, now_ms);
+                    self.channels.insert(key.clone(), ch);
+                    (step, None)
+                }
+            };
+            if let Some(event) = event {
+                log_counter_event(source, &id, reading.interface.as_deref(), event);
+            }
+            let owns_totals = self.owner(&id, reading.interface.as_deref(), Role::Totals).as_deref() == Some(source);
+            let owns_rates = self.owner(&id, reading.interface.as_deref(), Role::Rates).as_deref() == Some(source);
+            let Some(device) = self.devices.get_mut(&id) else { continue };
+            device.has_traffic = true;
+            match &reading.interface {
+                Some(name) => {
+                    let iface = device.interfaces.entry(name.clone()).or_default();
+                    if owns_totals {
+                        iface.totals.add(&step);
+                        iface.total_source = Some(source.to_owned());
+                        iface.estimated = step.estimated;
+                        device.totals.add(&step);
+                    }
+                    if owns_rates {
+                        iface.rates = step.rates;
+                        iface.rate_source = Some(source.to_owned());
+                    }
+                }
+                None => {
+                    if owns_totals {
+                        device.totals.add(&step);
+                        device.estimated = step.estimated;
+                        device.total_sources = BTreeSet::from([source.to_owned()]);
+                    }
+                    if owns_rates {
+                        device.rates = step.rates;
+                        device.rate_sources = BTreeSet::from([source.to_owned()]);
+                    }
+                }
+            }
+        }
+
+        let Some(device) = self.devices.get_mut(&id) else { return };
+        device.sources.insert(source.to_owned());
+        device.merge_info(&obs.info);
+        if let Some(name) = friendly {
+            device.info.name = Some(name);
+        }
+        if let Some(online) = obs.online {
+            device.online_by_source.insert(source.to_owned(), online);
+        }
+        device.attributes.extend(obs.attributes);
+        if !device.interfaces.is_empty() {
+            roll_up_interfaces(device);
+        }
+    }
+
+    /// A source's poll failed: servers it vouched for are no longer known to be up.
+    pub fn source_failed(&mut self, source: &str) -> Vec<DeviceId> {
+        let mut touched = Vec::new();
+        for device in self.devices.values_mut() {
+            if device.kind == DeviceKind::Server
+                && let Some(online) = device.online_by_source.get_mut(source)
+                && *online
+            {
+                *online = false;
+                touched.push(device.id.clone());
+            }
+        }
+        touched
+    }
+
+    fn target_has_history(&self, device: &DeviceId, interface: Option<&str>) -> bool {
+        let has_channel = self
+            .channels
+            .keys()
+            .any(|k| &k.device == device && k.interface.as_deref() == interface);
+        let has_totals = self.devices.get(device).is_some_and(|d| match interface {
+            Some(name) => d.interfaces.get(name).is_some_and(|i| i.totals != Totals::default()),
+            None => d.totals != Totals::default() && d.interfaces.is_empty(),
+        });
+        has_channel || has_totals
+    }
+
+    /// The configured source that owns a target's totals or rates: best rank, then name.
+    fn owner(&self, device: &DeviceId, interface: Option<&str>, role: Role) -> Option<String> {
+        let start = ChannelKey {
+            device: device.clone(),
+            interface: interface.map(str::to_owned),
+            source: String::new(),
+        };
+        self.channels
+            .range(start..)
+            .take_while(|(k, _)| &k.device == device && k.interface.as_deref() == interface)
+            .filter_map(|(k, _)| self.feeds.get(&k.source))
+            .min_by_key(|f| match role {
+                Role::Totals => (f.total_rank, f.name.clone()),
+                Role::Rates => (f.rate_rank, f.name.clone()),
+            })
+            .map(|f| f.name.clone())
+    }
+
+    /// What must survive a restart: totals (also of devices not seen this run) and baselines.
+    pub fn to_persisted(&self) -> PersistedState {
+        let mut devices = self.restored.clone();
+        for (id, device) in &self.devices {
+            devices.insert(
+                id.clone(),
+                PersistedDevice {
+                    totals: device.totals,
+                    interfaces: device
+                        .interfaces
+                        .iter()
+                        .map(|(name, i)| (name.clone(), i.totals))
+                        .collect(),
+                },
+            );
+        }
+        PersistedState {
+            version: 0,
+            devices,
+            channels: self
+                .channels
+                .iter()
+                .map(|(k, state)| PersistedChannel {
+                    device: k.device.clone(),
+                    interface: k.interface.clone(),
+                    source: k.source.clone(),
+                    state: state.clone(),
+                })
+                .collect(),
+            sources: self.cursors.clone(),
+        }
+    }
+}
+
+/// Device-level rates and owners follow from its interfaces.
+fn roll_up_interfaces(device: &mut Device) {
+    let mut rx = None;
+    let mut tx = None;
+    let mut total_sources = BTreeSet::new();
+    let mut rate_sources = BTreeSet::new();
+    let mut estimated = false;
+    for iface in device.interfaces.values() {
+        if let Some(v) = iface.rates.rx_bps {
+            rx = Some(rx.unwrap_or(0.0) + v);
+        }
+        if let Some(v) = iface.rates.tx_bps {
+            tx = Some(tx.unwrap_or(0.0) + v);
+        }
+        total_sources.extend(iface.total_source.clone());
+        rate_sources.extend(iface.rate_source.clone());
+        estimated |= iface.estimated;
+    }
+    device.rates = Rates { rx_bps: rx, tx_bps: tx };
+    device.total_sources = total_sources;
+    device.rate_sources = rate_sources;
+    device.estimated = estimated;
+}
+
+fn log_counter_event(source: &str, device: &DeviceId, interface: Option<&str>, event: CounterEvent) {
+    let interface = interface.unwrap_or("-");
+    match event {
+        CounterEvent::Wrapped => {
+            tracing::debug!(source, %device, interface, "Counter wrapped at 2^32; counted across the wrap.")
+        }
+        CounterEvent::NewEpoch => tracing::info!(
+            source,
+            %device,
+            interface,
+            "Counter restarted (reboot, re-created interface or new database); total continues from where it was."
+        ),
+        CounterEvent::Reset => tracing::warn!(
+            source,
+            %device,
+            interface,
+            "Counter went down without a restart; nothing counted for this interval, total kept."
+        ),
+        CounterEvent::WentBackwards => tracing::warn!(
+            source,
+            %device,
+            interface,
+            "Sample is older than the previous one (clock change?); re-baselined, total kept."
+        ),
+    }
+}

@@ -1,0 +1,171 @@
+//! The on-disk state: one JSON document under `state_dir`, replaced atomically (write a temp
+//! file, fsync, rename, fsync the directory) so a crash or `kill -9` leaves either the old or
+//! the new version, never a torn one.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::channel::ChannelState;
+use super::ledger::Totals;
+use crate::model::DeviceId;
+
+const FILE_NAME: &str = "state.json";
+const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create state directory {path}: {source}")]
+    CreateDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot write state file {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot read state file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+}
+
+/// Everything that must survive a restart.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PersistedState {
+    pub version: u32,
+    /// Published totals per device.
+    #[serde(default)]
+    pub devices: BTreeMap<DeviceId, PersistedDevice>,
+    /// Counter baselines per (device, interface, source).
+    #[serde(default)]
+    pub channels: Vec<PersistedChannel>,
+    /// Free-form cursors that sources keep between polls (e.g. the last folded hour).
+    #[serde(default)]
+    pub sources: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PersistedDevice {
+    pub totals: Totals,
+    #[serde(default)]
+    pub interfaces: BTreeMap<String, Totals>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PersistedChannel {
+    pub device: DeviceId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    pub source: String,
+    #[serde(flatten)]
+    pub state: ChannelState,
+}
+
+/// Reads and writes [`PersistedState`] in one directory.
+#[derive(Debug, Clone)]
+pub struct StateStore {
+    dir: PathBuf,
+}
+
+impl StateStore {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(FILE_NAME)
+    }
+
+    /// Loads the state. A missing file is a first start. A file that cannot be parsed is moved
+    /// aside (never deleted) and the bridge starts fresh rather than refusing to run.
+    pub fn load(&self) -> Result<PersistedState, StoreError> {
+        let path = self.path();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(PersistedState {
+                    version: FORMAT_VERSION,
+                    ..PersistedState::default()
+                });
+            }
+            Err(source) => return Err(StoreError::Read { path, source }),
+        };
+        match serde_json::from_str::<PersistedState>(&text) {
+            Ok(state) => Ok(state),
+            Err(e) => {
+                let aside = path.with_extension(format!("json.corrupt-{}", unix_now()));
+                let moved = std::fs::rename(&path, &aside).is_ok();
+                tracing::error!(
+                    path = %path.display(),
+                    moved_to = %aside.display(),
+                    moved,
+                    error = %e,
+                    "State file is unreadable; starting with empty totals."
+                );
+                Ok(PersistedState {
+                    version: FORMAT_VERSION,
+                    ..PersistedState::default()
+                })
+            }
+        }
+    }
+
+    pub fn save(&self, state: &PersistedState) -> Result<(), StoreError> {
+        std::fs::create_dir_all(&self.dir).map_err(|source| StoreError::CreateDir {
+            path: self.dir.clone(),
+            source,
+        })?;
+        let path = self.path();
+        let tmp = self.dir.join(format!(".{FILE_NAME}.tmp"));
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&tmp)?;
+            let mut versioned = state.clone();
+            versioned.version = FORMAT_VERSION;
+            serde_json::to_writer(&mut file, &versioned)?;
+            file.write_all(b"\n")?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            sync_dir(&self.dir)
+        };
+        write().map_err(|source| StoreError::Write { path, source })
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_survives_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path().join("nested"));
+        let mut state = store.load().unwrap();
+        assert!(state.devices.is_empty());
+        state.devices.insert(
+            DeviceId::new("titan").unwrap(),
+            PersistedDevice {
+                totals: Totals { rx: 5, tx: 7 },
+                interfaces: BTreeMap::new(),
+            },
+        );
+        store.save(&state).unwrap();
+        assert_eq!(store.load().unwrap(), state);
+
+        std::fs::write(store.path(), "{ truncated").unwrap();
+        let fresh = store.load().unwrap();
+        assert!(fresh.devices.is_empty());
+        let aside: Vec<_> = std::fs::read_dir(dir.path().join("nested"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains("corrupt"))
+            .collect();
+        assert_eq!(aside.len(), 1, "the unreadable file is kept for inspection");
+    }
+}

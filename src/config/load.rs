@@ -1,0 +1,206 @@
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use config::{Config, Environment, File, FileFormat};
+
+use super::{Secret, Settings, validate};
+
+/// Environment variables that override keys: `BANDWIDTH2MQTT__MQTT__URL` → `mqtt.url`.
+pub const ENV_PREFIX: &str = "BANDWIDTH2MQTT";
+/// Names the config file when `-c` is not given.
+pub const ENV_CONFIG_FILE: &str = "BANDWIDTH2MQTT_CONFIG";
+pub const DEFAULT_CONFIG_FILE: &str = "./bandwidth2mqtt.toml";
+
+/// Keys whose value is a list; from the environment they are written comma-separated.
+const LIST_KEYS: [&str; 4] = ["interfaces", "exclude", "command", "connections"];
+
+/// Where the configuration came from, for messages and `check-config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    Defaults,
+}
+
+impl fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File(p) => write!(f, "{}", p.display()),
+            Self::Defaults => f.write_str("built-in defaults"),
+        }
+    }
+}
+
+/// A configuration problem, always naming where it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub source_name: String,
+    /// Dotted key such as `mqtt.url`; `None` for file-level problems (unreadable, bad TOML).
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.key {
+            Some(key) => {
+                write!(f, "invalid configuration ({}): key `{key}`: {}", self.source_name, self.message)?;
+                let var = env_var_for(key);
+                if std::env::var_os(&var).is_some() {
+                    write!(f, " (value from environment variable {var})")?;
+                }
+                Ok(())
+            }
+            None => write!(f, "invalid configuration ({}): {}", self.source_name, self.message),
+        }
+    }
+}
+
+impl ConfigError {
+    pub fn at(source: &ConfigSource, key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            source_name: source.to_string(),
+            key: Some(key.into()),
+            message: message.into(),
+        }
+    }
+}
+
+/// The environment variable that overrides a dotted key.
+pub fn env_var_for(key: &str) -> String {
+    format!("{ENV_PREFIX}__{}", key.replace('.', "__").to_ascii_uppercase())
+}
+
+/// Validated settings plus facts derived while validating them.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub settings: Settings,
+    pub source: ConfigSource,
+    pub mqtt_url: validate::MqttUrl,
+}
+
+/// Config lookup order: `-c FILE`, `$BANDWIDTH2MQTT_CONFIG`, `./bandwidth2mqtt.toml`, defaults.
+pub fn resolve_path(cli: Option<&Path>) -> Result<ConfigSource, ConfigError> {
+    let explicit = cli
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os(ENV_CONFIG_FILE).map(PathBuf::from));
+    match explicit {
+        Some(path) if path.is_file() => Ok(ConfigSource::File(path)),
+        Some(path) => Err(ConfigError {
+            source_name: path.display().to_string(),
+            key: None,
+            message: "the configuration file does not exist or is not a file".into(),
+        }),
+        None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+            Ok(ConfigSource::File(PathBuf::from(DEFAULT_CONFIG_FILE)))
+        }
+        None => Ok(ConfigSource::Defaults),
+    }
+}
+
+/// Loads, overrides from the environment, resolves `password_file`s and validates.
+pub fn load(cli: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
+    let source = resolve_path(cli)?;
+    load_from(source, std::env::vars().collect())
+}
+
+/// [`load`] with the environment passed in, so tests need not touch the process environment.
+pub fn load_from(source: ConfigSource, env: BTreeMap<String, String>) -> Result<LoadedConfig, ConfigError> {
+    let file_error = |message: String| ConfigError {
+        source_name: source.to_string(),
+        key: None,
+        message,
+    };
+    let mut builder = Config::builder();
+    if let ConfigSource::File(path) = &source {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| file_error(format!("cannot read the file: {e}")))?;
+        builder = builder.add_source(File::from_str(&text, FileFormat::Toml));
+    }
+    builder = builder.add_source(environment(env));
+    let config = builder.build().map_err(|e| file_error(e.to_string()))?;
+
+    let mut settings: Settings = serde_path_to_error::deserialize(config).map_err(|e| {
+        let key = e.path().to_string();
+        let message = clean_message(&e.inner().to_string(), &key);
+        ConfigError {
+            source_name: source.to_string(),
+            key: (key != ".").then_some(key),
+            message,
+        }
+    })?;
+    resolve_password_files(&mut settings, &source)?;
+    let mqtt_url = validate::validate(&settings, &source)?;
+    Ok(LoadedConfig {
+        settings,
+        source,
+        mqtt_url,
+    })
+}
+
+fn environment(env: BTreeMap<String, String>) -> Environment {
+    let prefix = format!("{ENV_PREFIX}__");
+    let mut environment = Environment::with_prefix(ENV_PREFIX)
+        .prefix_separator("__")
+        .separator("__")
+        .list_separator(",")
+        .source(Some(env.clone().into_iter().collect()));
+    // List keys under user-named tables (`vnstat.<name>.command`) are only known once we see
+    // the variables, and `config` needs each list key by its full dotted name.
+    for name in env.keys().filter_map(|k| k.strip_prefix(&prefix)) {
+        let key = name.to_ascii_lowercase().replace("__", ".");
+        if LIST_KEYS.iter().any(|l| key.ends_with(&format!(".{l}"))) {
+            environment = environment.with_list_parse_key(&key);
+        }
+    }
+    environment
+}
+
+/// `config` appends "for key `x`" and its origin to some messages; the key is already ours.
+fn clean_message(message: &str, key: &str) -> String {
+    let mut text = message.to_owned();
+    if let Some(pos) = text.find(" for key `") {
+        text.truncate(pos);
+    }
+    if text.is_empty() {
+        format!("bad value for {key}")
+    } else {
+        text
+    }
+}
+
+/// Every `password` has a `password_file` twin (Docker secrets); the file wins and is read now,
+/// so a missing secret fails at start-up, naming the key.
+fn resolve_password_files(settings: &mut Settings, source: &ConfigSource) -> Result<(), ConfigError> {
+    let mqtt = &mut settings.mqtt;
+    resolve_one(&mut mqtt.password, mqtt.password_file.as_deref(), "mqtt", source)
+}
+
+pub(crate) fn resolve_one(
+    password: &mut Option<Secret>,
+    file: Option<&Path>,
+    table: &str,
+    source: &ConfigSource,
+) -> Result<(), ConfigError> {
+    let Some(file) = file else { return Ok(()) };
+    let key = format!("{table}.password_file");
+    if password.is_some() {
+        return Err(ConfigError::at(
+            source,
+            key,
+            "set either password or password_file, not both",
+        ));
+    }
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| ConfigError::at(source, &key, format!("cannot read {}: {e}", file.display())))?;
+    // Secret files usually end with a newline that is not part of the password.
+    let value = text.strip_suffix('\n').unwrap_or(&text);
+    let value = value.strip_suffix('\r').unwrap_or(value);
+    *password = Some(Secret::new(value));
+    Ok(())
+}
+
+/// `check-config` output: the effective configuration as TOML with every secret as `***`.
+pub fn render(settings: &Settings) -> String {
+    toml::to_string_pretty(settings).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+}

@@ -1,0 +1,176 @@
+//! The configuration contract of `../shared/design.md`: a TOML file, `BANDWIDTH2MQTT__…`
+//! environment overrides, `password_file` twins, and loud failure on anything unknown.
+
+mod duration;
+mod load;
+mod secret;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use load::{ConfigError, ConfigSource, LoadedConfig, load, resolve_path};
+pub use secret::Secret;
+pub use validate::{MqttUrl, MqttTransport};
+
+use crate::model::MacAddr;
+
+/// Everything the bridge can be told. Every table and key is optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub mqtt: MqttSettings,
+    pub bridge: BridgeSettings,
+    /// The machine the bridge runs on.
+    pub host: HostSettings,
+    /// One table per server whose vnstat the bridge reads, keyed by the server's name.
+    pub vnstat: BTreeMap<String, VnstatSettings>,
+    /// Friendly names and options for network clients, keyed by MAC.
+    pub devices: BTreeMap<String, DeviceSettings>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttSettings {
+    /// `mqtt://host:1883`, or `mqtts://host:8883` for TLS.
+    pub url: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    pub client_id: String,
+    pub base_topic: String,
+    pub discovery_prefix: String,
+    /// Where HA announces itself; defaults to `<discovery_prefix>/status`.
+    pub ha_status_topic: Option<String>,
+    pub retain_state: bool,
+    /// CA bundle (PEM) for `mqtts://`; without it the system roots are used.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key (PEM) for brokers that require TLS client auth.
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+    #[serde(with = "duration")]
+    pub keep_alive: Duration,
+    /// Every state is published again this often even when nothing changed.
+    #[serde(with = "duration")]
+    pub refresh_interval: Duration,
+}
+
+impl Default for MqttSettings {
+    fn default() -> Self {
+        Self {
+            url: "mqtt://127.0.0.1:1883".into(),
+            username: None,
+            password: None,
+            password_file: None,
+            client_id: "bandwidth2mqtt".into(),
+            base_topic: "bandwidth2mqtt".into(),
+            discovery_prefix: "homeassistant".into(),
+            ha_status_topic: None,
+            retain_state: true,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
+            keep_alive: Duration::from_secs(30),
+            refresh_interval: Duration::from_secs(600),
+        }
+    }
+}
+
+impl MqttSettings {
+    pub fn ha_status_topic(&self) -> String {
+        self.ha_status_topic
+            .clone()
+            .unwrap_or_else(|| format!("{}/status", self.discovery_prefix))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BridgeSettings {
+    /// Totals and counter baselines that must survive a restart live here.
+    pub state_dir: PathBuf,
+    /// `error`, `warn`, `info`, `debug` or `trace`; `RUST_LOG` wins when set.
+    pub log_level: String,
+}
+
+impl Default for BridgeSettings {
+    fn default() -> Self {
+        Self {
+            state_dir: PathBuf::from("./data"),
+            log_level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostSettings {
+    pub enabled: bool,
+    /// Device name; defaults to the hostname.
+    pub name: Option<String>,
+    #[serde(with = "duration")]
+    pub interval: Duration,
+    /// Interfaces to monitor; default: every interface except `lo` and virtual ones.
+    pub interfaces: Option<Vec<String>>,
+    /// Interface names to leave out; a trailing `*` matches a prefix (`veth*`).
+    pub exclude: Vec<String>,
+    /// Ties this machine to what routers report for this MAC; default: its interfaces' MACs.
+    pub mac: Option<MacAddr>,
+    /// Where the kernel's `/proc` and `/sys` are (a container sees the host's at `/host/proc`).
+    pub proc_dir: PathBuf,
+    pub sys_dir: PathBuf,
+}
+
+impl Default for HostSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            name: None,
+            interval: Duration::from_secs(10),
+            interfaces: None,
+            exclude: Vec::new(),
+            mac: None,
+            proc_dir: PathBuf::from("/proc"),
+            sys_dir: PathBuf::from("/sys"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VnstatSettings {
+    /// Program and arguments, run without a shell (e.g. `["ssh", "beast", "vnstat", "--json", "f", "1"]`).
+    pub command: Vec<String>,
+    #[serde(with = "duration")]
+    pub interval: Duration,
+    /// A run that takes longer is killed and counts as a failure.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+    /// Display name; defaults to the table key.
+    pub name: Option<String>,
+    pub mac: Option<MacAddr>,
+    /// Interfaces to publish; default: every interface in the vnstat database.
+    pub interfaces: Option<Vec<String>>,
+}
+
+impl Default for VnstatSettings {
+    fn default() -> Self {
+        Self {
+            command: ["vnstat", "--json", "f", "1"].map(String::from).to_vec(),
+            interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(15),
+            name: None,
+            mac: None,
+            interfaces: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceSettings {
+    pub name: Option<String>,
+}

@@ -1,0 +1,10 @@
+//! bandwidth2mqtt: which device on my network used how much bandwidth, published to Home
+//! Assistant over MQTT.
+//!
+//! Data flows one way: [`sources`] fetch and parse → [`accounting`] makes totals monotonic and
+//! derives rates → [`publish`] renders Home Assistant discovery and state. [`bridge`] wires them.
+
+pub mod config;
+pub mod model;
+pub mod accounting;
+pub mod sources;

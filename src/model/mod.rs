@@ -1,0 +1,15 @@
+//! The normalised vocabulary every source speaks: who a device is and what was seen of it.
+//!
+//! Sources only produce [`Observation`]s; accounting turns them into totals and rates; the
+//! publisher renders the result. Nothing in here does I/O.
+
+mod device_id;
+mod mac;
+mod observation;
+
+pub use device_id::{DeviceId, InvalidDeviceId};
+pub use mac::{InvalidMac, MacAddr};
+pub use observation::{
+    CounterSample, DeviceInfo, DeviceKind, Observation, RateSample, TrafficReading, TrafficSample,
+    WrapRule,
+};

@@ -1,0 +1,125 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{DeviceId, MacAddr};
+
+/// What kind of physical thing a device is; decides its entities and how "online" is derived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceKind {
+    /// A Linux machine: the bridge's own host or a vnstat server.
+    Server,
+    Router,
+    MeshNode,
+    /// Anything a router or mesh node lists as connected to it.
+    Client,
+}
+
+impl DeviceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Server => "server",
+            Self::Router => "router",
+            Self::MeshNode => "mesh_node",
+            Self::Client => "client",
+        }
+    }
+}
+
+/// Descriptive facts about a device. Every field is optional: each source knows only part.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    pub name: Option<String>,
+    /// MACs the device is known by; the first is its primary one.
+    pub macs: Vec<MacAddr>,
+    pub ip: Option<String>,
+    pub manufacturer: Option<String>,
+    pub model: Option<String>,
+    pub sw_version: Option<String>,
+    /// The device this one is reached through (a client's router); `None` = via the bridge.
+    pub via: Option<DeviceId>,
+}
+
+/// One device as one source saw it in one poll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub device: DeviceId,
+    pub kind: DeviceKind,
+    pub info: DeviceInfo,
+    pub online: Option<bool>,
+    pub traffic: Vec<TrafficReading>,
+    /// Extra facts published as-is (ip, connection type, operstate, ...).
+    pub attributes: BTreeMap<String, serde_json::Value>,
+}
+
+impl Observation {
+    pub fn new(device: DeviceId, kind: DeviceKind) -> Self {
+        Self {
+            device,
+            kind,
+            info: DeviceInfo::default(),
+            online: None,
+            traffic: Vec::new(),
+            attributes: BTreeMap::new(),
+        }
+    }
+}
+
+/// Traffic of a device, or of one of its interfaces when `interface` is set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrafficReading {
+    pub interface: Option<String>,
+    pub sample: TrafficSample,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrafficSample {
+    /// Raw byte counters as the source keeps them; accounting makes them monotonic.
+    Counter(CounterSample),
+    /// Instantaneous rates only (Deco); accounting integrates them into estimated totals.
+    Rate(RateSample),
+}
+
+/// Byte counters read from a source, in the source's own terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CounterSample {
+    /// Bytes the device received (its download).
+    pub rx: u64,
+    /// Bytes the device sent (its upload).
+    pub tx: u64,
+    /// Identity of the counter's life: when it changes (reboot, interface re-created, database
+    /// re-created) the counter restarted from zero.
+    pub epoch: Option<String>,
+    /// When the counters were true, in milliseconds on the source's clock. Only differences are
+    /// used, so a source whose clock is not UTC (vnstat < 2.10) still gives correct rates.
+    pub at_ms: i64,
+    pub wrap: WrapRule,
+    /// Longest interval over which a rate is still meaningful; over a longer gap (suspend,
+    /// outage) the bytes are counted but no rate is claimed. Also: if `at_ms` does not advance
+    /// for this long, the data is stale and the rate becomes unknown.
+    pub rate_window: Duration,
+}
+
+/// How to read a counter that went down without a new epoch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WrapRule {
+    /// A decrease is a reset we cannot explain: re-baseline and count nothing for the interval.
+    Never,
+    /// The counter is 32 bits wide and a decrease is always a wrap.
+    At32,
+    /// 64-bit field that some drivers still wrap at 2^32: a decrease from below 2^32 is a wrap
+    /// if the implied rate is at most `max_bps`, otherwise a reset.
+    Maybe32 { max_bps: f64 },
+}
+
+/// Instantaneous rates in bit/s as a source reports them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateSample {
+    pub rx_bps: f64,
+    pub tx_bps: f64,
+    pub at_ms: i64,
+    /// Longest gap between two samples that is still integrated; longer gaps add nothing.
+    pub max_gap: Duration,
+}
