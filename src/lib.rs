@@ -4,7 +4,9 @@
 //! Data flows one way: [`sources`] fetch and parse → [`accounting`] makes totals monotonic and
 //! derives rates → [`publish`] renders Home Assistant discovery and state. [`bridge`] wires them.
 
+pub mod accounting;
+pub mod bridge;
 pub mod config;
 pub mod model;
-pub mod accounting;
+pub mod publish;
 pub mod sources;

@@ -1,1 +1,136 @@
-fn main() {}
+//! Command line, tracing and signal wiring; everything else lives in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bandwidth2mqtt::{bridge, config};
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+/// Per-device bandwidth from vnstat, ASUS routers and TP-Link Deco meshes, published to Home
+/// Assistant over MQTT.
+#[derive(Parser)]
+#[command(name = "bandwidth2mqtt", version, about)]
+struct Cli {
+    /// Configuration file (default: $BANDWIDTH2MQTT_CONFIG, then ./bandwidth2mqtt.toml).
+    #[arg(short, long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the bridge until SIGINT/SIGTERM (the default).
+    Run,
+    /// Validate the configuration and print it, secrets as ***.
+    CheckConfig,
+    /// Poll every source once, publish, exit.
+    Once {
+        /// Publish nothing; print each message as one JSON line instead.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let loaded = match config::load(cli.config.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("bandwidth2mqtt: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let command = cli.command.unwrap_or(Command::Run);
+    if let Command::CheckConfig = command {
+        println!(
+            "# bandwidth2mqtt {} — effective configuration from {}",
+            bridge::VERSION,
+            loaded.source
+        );
+        print!("{}", config::render(&loaded.settings));
+        return ExitCode::SUCCESS;
+    }
+    init_tracing(&loaded.settings.bridge.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bandwidth2mqtt: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match command {
+            Command::Once { dry_run } => once(loaded, dry_run).await,
+            _ => run(loaded).await,
+        }
+    })
+}
+
+async fn run(loaded: config::LoadedConfig) -> ExitCode {
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    match bridge::run(loaded, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "Bridge stopped on a fatal error.");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn once(loaded: config::LoadedConfig, dry_run: bool) -> ExitCode {
+    match bridge::once(loaded, dry_run).await {
+        Ok(outcome) => {
+            for m in &outcome.messages {
+                let line = serde_json::json!({"topic": m.topic, "retain": m.retain, "payload": &*m.payload});
+                println!("{line}");
+            }
+            if outcome.failed_sources.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "once failed.");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("Cannot install signal handlers; stop with SIGKILL.");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    shutdown.cancel();
+}
+
+/// Logs go to stderr (stdout is for `once --dry-run` and `check-config`); `RUST_LOG` wins over
+/// `bridge.log_level`.
+fn init_tracing(level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("warn,bandwidth2mqtt={level}")));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}

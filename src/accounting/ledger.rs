@@ -176,7 +176,11 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    pub fn new(feeds: Vec<Feed>, state: PersistedState, friendly_names: BTreeMap<MacAddr, String>) -> Self {
+    pub fn new(
+        feeds: Vec<Feed>,
+        state: PersistedState,
+        friendly_names: BTreeMap<MacAddr, String>,
+    ) -> Self {
         let channels = state
             .channels
             .into_iter()
@@ -218,7 +222,12 @@ impl Ledger {
     }
 
     /// Folds one successful poll of `source` into the ledger; returns the devices it touched.
-    pub fn apply(&mut self, source: &str, observations: Vec<Observation>, now_ms: i64) -> Vec<DeviceId> {
+    pub fn apply(
+        &mut self,
+        source: &str,
+        observations: Vec<Observation>,
+        now_ms: i64,
+    ) -> Vec<DeviceId> {
         let mut touched = Vec::with_capacity(observations.len());
         for obs in observations {
             self.apply_one(source, obs, now_ms);
@@ -236,7 +245,8 @@ impl Ledger {
         let id = obs.device.clone();
         if !self.devices.contains_key(&id) {
             let restored = self.restored.remove(&id);
-            self.devices.insert(id.clone(), Device::new(id.clone(), obs.kind, restored));
+            self.devices
+                .insert(id.clone(), Device::new(id.clone(), obs.kind, restored));
         }
         let friendly = obs
             .info
@@ -269,9 +279,17 @@ impl Ledger {
             if let Some(event) = event {
                 log_counter_event(source, &id, reading.interface.as_deref(), event);
             }
-            let owns_totals = self.owner(&id, reading.interface.as_deref(), Role::Totals).as_deref() == Some(source);
-            let owns_rates = self.owner(&id, reading.interface.as_deref(), Role::Rates).as_deref() == Some(source);
-            let Some(device) = self.devices.get_mut(&id) else { continue };
+            let owns_totals = self
+                .owner(&id, reading.interface.as_deref(), Role::Totals)
+                .as_deref()
+                == Some(source);
+            let owns_rates = self
+                .owner(&id, reading.interface.as_deref(), Role::Rates)
+                .as_deref()
+                == Some(source);
+            let Some(device) = self.devices.get_mut(&id) else {
+                continue;
+            };
             device.has_traffic = true;
             match &reading.interface {
                 Some(name) => {
@@ -301,7 +319,9 @@ impl Ledger {
             }
         }
 
-        let Some(device) = self.devices.get_mut(&id) else { return };
+        let Some(device) = self.devices.get_mut(&id) else {
+            return;
+        };
         device.sources.insert(source.to_owned());
         device.merge_info(&obs.info);
         if let Some(name) = friendly {
@@ -337,7 +357,10 @@ impl Ledger {
             .keys()
             .any(|k| &k.device == device && k.interface.as_deref() == interface);
         let has_totals = self.devices.get(device).is_some_and(|d| match interface {
-            Some(name) => d.interfaces.get(name).is_some_and(|i| i.totals != Totals::default()),
+            Some(name) => d
+                .interfaces
+                .get(name)
+                .is_some_and(|i| i.totals != Totals::default()),
             None => d.totals != Totals::default() && d.interfaces.is_empty(),
         });
         has_channel || has_totals
@@ -413,13 +436,21 @@ fn roll_up_interfaces(device: &mut Device) {
         rate_sources.extend(iface.rate_source.clone());
         estimated |= iface.estimated;
     }
-    device.rates = Rates { rx_bps: rx, tx_bps: tx };
+    device.rates = Rates {
+        rx_bps: rx,
+        tx_bps: tx,
+    };
     device.total_sources = total_sources;
     device.rate_sources = rate_sources;
     device.estimated = estimated;
 }
 
-fn log_counter_event(source: &str, device: &DeviceId, interface: Option<&str>, event: CounterEvent) {
+fn log_counter_event(
+    source: &str,
+    device: &DeviceId,
+    interface: Option<&str>,
+    event: CounterEvent,
+) {
     let interface = interface.unwrap_or("-");
     match event {
         CounterEvent::Wrapped => {

@@ -44,14 +44,22 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.key {
             Some(key) => {
-                write!(f, "invalid configuration ({}): key `{key}`: {}", self.source_name, self.message)?;
+                write!(
+                    f,
+                    "invalid configuration ({}): key `{key}`: {}",
+                    self.source_name, self.message
+                )?;
                 let var = env_var_for(key);
                 if std::env::var_os(&var).is_some() {
                     write!(f, " (value from environment variable {var})")?;
                 }
                 Ok(())
             }
-            None => write!(f, "invalid configuration ({}): {}", self.source_name, self.message),
+            None => write!(
+                f,
+                "invalid configuration ({}): {}",
+                self.source_name, self.message
+            ),
         }
     }
 }
@@ -68,7 +76,10 @@ impl ConfigError {
 
 /// The environment variable that overrides a dotted key.
 pub fn env_var_for(key: &str) -> String {
-    format!("{ENV_PREFIX}__{}", key.replace('.', "__").to_ascii_uppercase())
+    format!(
+        "{ENV_PREFIX}__{}",
+        key.replace('.', "__").to_ascii_uppercase()
+    )
 }
 
 /// Validated settings plus facts derived while validating them.
@@ -105,7 +116,10 @@ pub fn load(cli: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
 }
 
 /// [`load`] with the environment passed in, so tests need not touch the process environment.
-pub fn load_from(source: ConfigSource, env: BTreeMap<String, String>) -> Result<LoadedConfig, ConfigError> {
+pub fn load_from(
+    source: ConfigSource,
+    env: BTreeMap<String, String>,
+) -> Result<LoadedConfig, ConfigError> {
     let file_error = |message: String| ConfigError {
         source_name: source.to_string(),
         key: None,
@@ -117,7 +131,13 @@ pub fn load_from(source: ConfigSource, env: BTreeMap<String, String>) -> Result<
             .map_err(|e| file_error(format!("cannot read the file: {e}")))?;
         builder = builder.add_source(File::from_str(&text, FileFormat::Toml));
     }
-    builder = builder.add_source(environment(env));
+    let (environment, lists) = environment(env);
+    builder = builder.add_source(environment);
+    for (key, items) in lists {
+        builder = builder
+            .set_override(key.as_str(), items)
+            .map_err(|e| file_error(format!("environment override of `{key}`: {e}")))?;
+    }
     let config = builder.build().map_err(|e| file_error(e.to_string()))?;
 
     let mut settings: Settings = serde_path_to_error::deserialize(config).map_err(|e| {
@@ -138,22 +158,38 @@ pub fn load_from(source: ConfigSource, env: BTreeMap<String, String>) -> Result<
     })
 }
 
-fn environment(env: BTreeMap<String, String>) -> Environment {
+/// Splits the environment into plain overrides (handed to `config`) and list-valued keys, which
+/// `config` would only split with `try_parsing`, and that would also turn a password `0123`
+/// into the number 123. Lists are comma-separated: `…__COMMAND=ssh,beast,vnstat,--json,f,1`.
+fn environment(env: BTreeMap<String, String>) -> (Environment, Vec<(String, Vec<String>)>) {
     let prefix = format!("{ENV_PREFIX}__");
-    let mut environment = Environment::with_prefix(ENV_PREFIX)
-        .prefix_separator("__")
-        .separator("__")
-        .list_separator(",")
-        .source(Some(env.clone().into_iter().collect()));
-    // List keys under user-named tables (`vnstat.<name>.command`) are only known once we see
-    // the variables, and `config` needs each list key by its full dotted name.
-    for name in env.keys().filter_map(|k| k.strip_prefix(&prefix)) {
-        let key = name.to_ascii_lowercase().replace("__", ".");
-        if LIST_KEYS.iter().any(|l| key.ends_with(&format!(".{l}"))) {
-            environment = environment.with_list_parse_key(&key);
+    let mut plain = BTreeMap::new();
+    let mut lists = Vec::new();
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let key = rest.to_ascii_lowercase().replace("__", ".");
+        if LIST_KEYS
+            .iter()
+            .any(|l| key == *l || key.ends_with(&format!(".{l}")))
+        {
+            let items = value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+            lists.push((key, items));
+        } else {
+            plain.insert(name, value);
         }
     }
-    environment
+    let environment = Environment::with_prefix(ENV_PREFIX)
+        .prefix_separator("__")
+        .separator("__")
+        .source(Some(plain.into_iter().collect()));
+    (environment, lists)
 }
 
 /// `config` appends "for key `x`" and its origin to some messages; the key is already ours.
@@ -171,9 +207,17 @@ fn clean_message(message: &str, key: &str) -> String {
 
 /// Every `password` has a `password_file` twin (Docker secrets); the file wins and is read now,
 /// so a missing secret fails at start-up, naming the key.
-fn resolve_password_files(settings: &mut Settings, source: &ConfigSource) -> Result<(), ConfigError> {
+fn resolve_password_files(
+    settings: &mut Settings,
+    source: &ConfigSource,
+) -> Result<(), ConfigError> {
     let mqtt = &mut settings.mqtt;
-    resolve_one(&mut mqtt.password, mqtt.password_file.as_deref(), "mqtt", source)
+    resolve_one(
+        &mut mqtt.password,
+        mqtt.password_file.as_deref(),
+        "mqtt",
+        source,
+    )
 }
 
 pub(crate) fn resolve_one(
@@ -191,8 +235,9 @@ pub(crate) fn resolve_one(
             "set either password or password_file, not both",
         ));
     }
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| ConfigError::at(source, &key, format!("cannot read {}: {e}", file.display())))?;
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        ConfigError::at(source, &key, format!("cannot read {}: {e}", file.display()))
+    })?;
     // Secret files usually end with a newline that is not part of the password.
     let value = text.strip_suffix('\n').unwrap_or(&text);
     let value = value.strip_suffix('\r').unwrap_or(value);
@@ -202,5 +247,5 @@ pub(crate) fn resolve_one(
 
 /// `check-config` output: the effective configuration as TOML with every secret as `***`.
 pub fn render(settings: &Settings) -> String {
-    toml::to_string_pretty(settings).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+    toml::to_string(settings).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
 }

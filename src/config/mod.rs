@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use load::{ConfigError, ConfigSource, LoadedConfig, load, resolve_path};
+pub use load::{ConfigError, ConfigSource, LoadedConfig, load, load_from, render, resolve_path};
 pub use secret::Secret;
-pub use validate::{MqttUrl, MqttTransport};
+pub use validate::{MqttTransport, MqttUrl};
 
 use crate::model::MacAddr;
 

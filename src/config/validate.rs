@@ -39,20 +39,29 @@ impl std::fmt::Display for MqttUrl {
 
 impl MqttUrl {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let (scheme, rest) = text
-            .split_once("://")
-            .ok_or_else(|| format!("`{text}` is not a URL; write mqtt://host:1883 or mqtts://host:8883"))?;
+        let (scheme, rest) = text.split_once("://").ok_or_else(|| {
+            format!("`{text}` is not a URL; write mqtt://host:1883 or mqtts://host:8883")
+        })?;
         let (transport, default_port) = match scheme.to_ascii_lowercase().as_str() {
             "mqtt" | "tcp" => (MqttTransport::Tcp, 1883),
             "mqtts" | "ssl" | "tls" => (MqttTransport::Tls, 8883),
-            other => return Err(format!("unsupported scheme `{other}`; use mqtt:// or mqtts://")),
+            other => {
+                return Err(format!(
+                    "unsupported scheme `{other}`; use mqtt:// or mqtts://"
+                ));
+            }
         };
         let authority = rest.strip_suffix('/').unwrap_or(rest);
         if authority.contains('@') {
-            return Err("credentials in the URL are not supported; use mqtt.username and mqtt.password".into());
+            return Err(
+                "credentials in the URL are not supported; use mqtt.username and mqtt.password"
+                    .into(),
+            );
         }
         if authority.contains('/') || authority.contains('?') {
-            return Err(format!("`{text}` has a path; the URL names only host and port"));
+            return Err(format!(
+                "`{text}` has a path; the URL names only host and port"
+            ));
         }
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
             let (host, after) = v6.split_once(']').ok_or("unclosed `[` in the host")?;
@@ -68,7 +77,11 @@ impl MqttUrl {
         }
         let port = match port {
             None => default_port,
-            Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| format!("`{p}` is not a port number"))?,
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| format!("`{p}` is not a port number"))?,
         };
         Ok(Self {
             transport,
@@ -85,7 +98,10 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
     check_topic(&mqtt.base_topic).map_err(|m| err("mqtt.base_topic", m))?;
     check_topic(&mqtt.discovery_prefix).map_err(|m| err("mqtt.discovery_prefix", m))?;
     if mqtt.base_topic == mqtt.discovery_prefix {
-        return Err(err("mqtt.base_topic", "must differ from mqtt.discovery_prefix".into()));
+        return Err(err(
+            "mqtt.base_topic",
+            "must differ from mqtt.discovery_prefix".into(),
+        ));
     }
     if let Some(topic) = &mqtt.ha_status_topic {
         check_topic(topic).map_err(|m| err("mqtt.ha_status_topic", m))?;
@@ -94,7 +110,10 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
         return Err(err("mqtt.client_id", "must not be empty".into()));
     }
     if mqtt.client_cert_file.is_some() != mqtt.client_key_file.is_some() {
-        return Err(err("mqtt.client_key_file", "client_cert_file and client_key_file go together".into()));
+        return Err(err(
+            "mqtt.client_key_file",
+            "client_cert_file and client_key_file go together".into(),
+        ));
     }
     for (key, path) in [
         ("mqtt.ca_file", &mqtt.ca_file),
@@ -107,8 +126,13 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
             return Err(err(key, format!("{} does not exist", path.display())));
         }
     }
-    if url.transport == MqttTransport::Tcp && (mqtt.ca_file.is_some() || mqtt.client_cert_file.is_some()) {
-        return Err(err("mqtt.url", "TLS files are set but the URL is mqtt://; use mqtts://".into()));
+    if url.transport == MqttTransport::Tcp
+        && (mqtt.ca_file.is_some() || mqtt.client_cert_file.is_some())
+    {
+        return Err(err(
+            "mqtt.url",
+            "TLS files are set but the URL is mqtt://; use mqtts://".into(),
+        ));
     }
     check_interval(mqtt.keep_alive, 5).map_err(|m| err("mqtt.keep_alive", m))?;
     check_interval(mqtt.refresh_interval, 1).map_err(|m| err("mqtt.refresh_interval", m))?;
@@ -119,7 +143,10 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
     if !["error", "warn", "info", "debug", "trace"].contains(&settings.bridge.log_level.as_str()) {
         return Err(err(
             "bridge.log_level",
-            format!("`{}` is not one of error, warn, info, debug, trace", settings.bridge.log_level),
+            format!(
+                "`{}` is not one of error, warn, info, debug, trace",
+                settings.bridge.log_level
+            ),
         ));
     }
 
@@ -129,11 +156,19 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
         if let Some(name) = &host.name {
             match DeviceId::slugify(name) {
                 Some(id) if !RESERVED_IDS.contains(&id.as_str()) => {}
-                _ => return Err(err("host.name", format!("`{name}` cannot be used as a device name"))),
+                _ => {
+                    return Err(err(
+                        "host.name",
+                        format!("`{name}` cannot be used as a device name"),
+                    ));
+                }
             }
         }
         if host.interfaces.as_ref().is_some_and(Vec::is_empty) {
-            return Err(err("host.interfaces", "an empty list would monitor nothing; leave it out for the default".into()));
+            return Err(err(
+                "host.interfaces",
+                "an empty list would monitor nothing; leave it out for the default".into(),
+            ));
         }
     }
 
@@ -141,21 +176,27 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
         let key = |k: &str| format!("vnstat.{name}.{k}");
         check_source_name(name).map_err(|m| err(&format!("vnstat.{name}"), m))?;
         if vnstat.command.is_empty() || vnstat.command[0].trim().is_empty() {
-            return Err(err(&key("command"), "must name a program, e.g. [\"vnstat\", \"--json\", \"f\", \"1\"]".into()));
+            return Err(err(
+                &key("command"),
+                "must name a program, e.g. [\"vnstat\", \"--json\", \"f\", \"1\"]".into(),
+            ));
         }
         check_interval(vnstat.interval, 1).map_err(|m| err(&key("interval"), m))?;
         check_interval(vnstat.timeout, 1).map_err(|m| err(&key("timeout"), m))?;
     }
 
     for mac in settings.devices.keys() {
-        mac.parse::<MacAddr>().map_err(|e| err(&format!("devices.{mac}"), e.to_string()))?;
+        mac.parse::<MacAddr>()
+            .map_err(|e| err(&format!("devices.{mac}"), e.to_string()))?;
     }
     Ok(url)
 }
 
 fn check_source_name(name: &str) -> Result<(), String> {
     if DeviceId::new(name).is_err() {
-        return Err(format!("`{name}` is not a valid name: use lower-case letters, digits and `_` (so that environment overrides can reach it)"));
+        return Err(format!(
+            "`{name}` is not a valid name: use lower-case letters, digits and `_` (so that environment overrides can reach it)"
+        ));
     }
     if RESERVED_IDS.contains(&name) {
         return Err(format!("`{name}` is reserved"));
@@ -191,13 +232,24 @@ mod tests {
     #[test]
     fn parses_broker_urls() {
         let u = MqttUrl::parse("mqtt://127.0.0.1:1883").unwrap();
-        assert_eq!((u.transport, u.host.as_str(), u.port), (MqttTransport::Tcp, "127.0.0.1", 1883));
+        assert_eq!(
+            (u.transport, u.host.as_str(), u.port),
+            (MqttTransport::Tcp, "127.0.0.1", 1883)
+        );
         let u = MqttUrl::parse("mqtts://broker.lan").unwrap();
         assert_eq!((u.transport, u.port), (MqttTransport::Tls, 8883));
         let u = MqttUrl::parse("mqtt://[::1]:1884/").unwrap();
         assert_eq!((u.host.as_str(), u.port), ("::1", 1884));
         assert_eq!(u.to_string(), "mqtt://[::1]:1884");
-        for bad in ["127.0.0.1:1883", "http://x", "mqtt://", "mqtt://h:0", "mqtt://h:99999", "mqtt://u:p@h", "mqtt://h/x"] {
+        for bad in [
+            "127.0.0.1:1883",
+            "http://x",
+            "mqtt://",
+            "mqtt://h:0",
+            "mqtt://h:99999",
+            "mqtt://u:p@h",
+            "mqtt://h/x",
+        ] {
             assert!(MqttUrl::parse(bad).is_err(), "{bad}");
         }
     }

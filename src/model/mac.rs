@@ -53,7 +53,9 @@ impl FromStr for MacAddr {
         }
         let mut bytes = [0u8; 6];
         for (i, byte) in bytes.iter_mut().enumerate() {
-            let pair = hex.get(i * 2..i * 2 + 2).ok_or_else(|| InvalidMac(s.to_owned()))?;
+            let pair = hex
+                .get(i * 2..i * 2 + 2)
+                .ok_or_else(|| InvalidMac(s.to_owned()))?;
             *byte = u8::from_str_radix(pair, 16).map_err(|_| InvalidMac(s.to_owned()))?;
         }
         Ok(Self(bytes))
@@ -97,15 +99,37 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "aa:bb", "zz:bb:cc:dd:ee:ff", "aa:bb:cc:dd:ee:ff:00", "aabb:ccddeeff", "é:bb:cc:dd:ee:f"] {
+        for bad in [
+            "",
+            "aa:bb",
+            "zz:bb:cc:dd:ee:ff",
+            "aa:bb:cc:dd:ee:ff:00",
+            "aabb:ccddeeff",
+            "é:bb:cc:dd:ee:f",
+        ] {
             assert!(bad.parse::<MacAddr>().is_err(), "{bad}");
         }
     }
 
     #[test]
     fn classifies_addresses() {
-        assert!(!"00:00:00:00:00:00".parse::<MacAddr>().unwrap().is_meaningful());
-        assert!("02:fc:00:00:00:01".parse::<MacAddr>().unwrap().is_locally_administered());
-        assert!(!"00:1a:2b:00:00:01".parse::<MacAddr>().unwrap().is_locally_administered());
+        assert!(
+            !"00:00:00:00:00:00"
+                .parse::<MacAddr>()
+                .unwrap()
+                .is_meaningful()
+        );
+        assert!(
+            "02:fc:00:00:00:01"
+                .parse::<MacAddr>()
+                .unwrap()
+                .is_locally_administered()
+        );
+        assert!(
+            !"00:1a:2b:00:00:01"
+                .parse::<MacAddr>()
+                .unwrap()
+                .is_locally_administered()
+        );
     }
 }

@@ -32,9 +32,9 @@ pub async fn run(argv: &[String], timeout: Duration) -> Result<CommandOutput, So
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                SourceError::Unavailable(format!("command `{program}` not found (is it installed and on PATH?)"))
-            }
+            std::io::ErrorKind::NotFound => SourceError::Unavailable(format!(
+                "command `{program}` not found (is it installed and on PATH?)"
+            )),
             _ => SourceError::Unavailable(format!("cannot run `{program}`: {e}")),
         })?;
     let stdout = child.stdout.take();
@@ -57,7 +57,10 @@ pub async fn run(argv: &[String], timeout: Duration) -> Result<CommandOutput, So
         let (a, b) = tokio::join!(read_out, read_err);
         a.and(b)?;
         if out.len() as u64 > STDOUT_LIMIT {
-            return Err(std::io::Error::other(format!("printed more than {} MiB", STDOUT_LIMIT >> 20)));
+            return Err(std::io::Error::other(format!(
+                "printed more than {} MiB",
+                STDOUT_LIMIT >> 20
+            )));
         }
         let status = child.wait().await?;
         Ok((status, out, err))

@@ -106,13 +106,18 @@ pub fn parse(text: &str) -> Result<VnstatReport, ParseError> {
     let (doc, repaired_alias) = match serde_json::from_str::<RawDoc>(trimmed) {
         Ok(doc) => (doc, false),
         Err(first_error) => {
-            let repaired = repair_aliases(trimmed).ok_or_else(|| describe(&first_error, trimmed))?;
-            let doc = serde_json::from_str::<RawDoc>(&repaired).map_err(|_| describe(&first_error, trimmed))?;
+            let repaired =
+                repair_aliases(trimmed).ok_or_else(|| describe(&first_error, trimmed))?;
+            let doc = serde_json::from_str::<RawDoc>(&repaired)
+                .map_err(|_| describe(&first_error, trimmed))?;
             (doc, true)
         }
     };
     let json_version = match doc.jsonversion {
-        RawVersion::Text(t) => t.trim().parse().map_err(|_| ParseError::Shape(format!("jsonversion `{t}`")))?,
+        RawVersion::Text(t) => t
+            .trim()
+            .parse()
+            .map_err(|_| ParseError::Shape(format!("jsonversion `{t}`")))?,
         RawVersion::Number(n) => n,
     };
     // jsonversion 1 (vnStat 1.x) counts KiB.
@@ -127,8 +132,13 @@ pub fn parse(text: &str) -> Result<VnstatReport, ParseError> {
                 .ok_or_else(|| ParseError::Shape("an interface has no name".into()))?;
             Ok(VnstatInterface {
                 alias: raw.alias.unwrap_or_default(),
-                created: format!("{:04}-{:02}-{:02}", raw.created.date.year, raw.created.date.month, raw.created.date.day),
-                updated_ms: stamp_ms(&raw.updated).ok_or_else(|| ParseError::Shape(format!("`updated` of {name} is not a valid date")))?,
+                created: format!(
+                    "{:04}-{:02}-{:02}",
+                    raw.created.date.year, raw.created.date.month, raw.created.date.day
+                ),
+                updated_ms: stamp_ms(&raw.updated).ok_or_else(|| {
+                    ParseError::Shape(format!("`updated` of {name} is not a valid date"))
+                })?,
                 rx: raw.traffic.total.rx.saturating_mul(unit),
                 tx: raw.traffic.total.tx.saturating_mul(unit),
                 name,
@@ -146,7 +156,10 @@ pub fn parse(text: &str) -> Result<VnstatReport, ParseError> {
 fn describe(error: &serde_json::Error, text: &str) -> ParseError {
     if error.is_syntax() || error.is_eof() {
         // vnstat ≤ 2.11 can print an error line in the middle of its JSON; show where it broke.
-        let line = text.lines().nth(error.line().saturating_sub(1)).unwrap_or("");
+        let line = text
+            .lines()
+            .nth(error.line().saturating_sub(1))
+            .unwrap_or("");
         let start = error.column().saturating_sub(40);
         let excerpt: String = line.chars().skip(start).take(80).collect();
         ParseError::NotJson(format!("{error} near `{excerpt}`"))
@@ -156,7 +169,10 @@ fn describe(error: &serde_json::Error, text: &str) -> ParseError {
 }
 
 fn first_line(text: &str) -> String {
-    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("(empty output)");
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("(empty output)");
     line.trim().chars().take(200).collect()
 }
 
@@ -195,7 +211,11 @@ fn stamp_ms(stamp: &RawStamp) -> Option<i64> {
     if !(1..=12).contains(&d.month) || !(1..=31).contains(&d.day) {
         return None;
     }
-    let (hour, minute) = stamp.time.as_ref().map(|t| (t.hour, t.minute)).unwrap_or((0, 0));
+    let (hour, minute) = stamp
+        .time
+        .as_ref()
+        .map(|t| (t.hour, t.minute))
+        .unwrap_or((0, 0));
     if hour > 23 || minute > 59 {
         return None;
     }
@@ -228,13 +248,19 @@ mod tests {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
         // 2026-11-24 22:26 UTC = 1795559160 in the 2.10 fixtures.
-        assert_eq!(days_from_civil(2026, 11, 24) * 86_400 + 22 * 3600 + 26 * 60, 1_795_559_160);
+        assert_eq!(
+            days_from_civil(2026, 11, 24) * 86_400 + 22 * 3600 + 26 * 60,
+            1_795_559_160
+        );
     }
 
     #[test]
     fn v2_10_with_timestamps() {
         let r = parse(&fixture("json-f-1.json")).unwrap();
-        assert_eq!((r.json_version, r.vnstat_version.as_deref()), (2, Some("2.10")));
+        assert_eq!(
+            (r.json_version, r.vnstat_version.as_deref()),
+            (2, Some("2.10"))
+        );
         let names: Vec<_> = r.interfaces.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(names, ["eth0", "ifb0", "ifb1"]);
         let eth0 = &r.interfaces[0];
@@ -260,17 +286,38 @@ mod tests {
         assert_eq!(r.json_version, 1);
         let eth0 = r.interfaces.iter().find(|i| i.name == "eth0").unwrap();
         assert_eq!((eth0.rx, eth0.tx), (148_642 * 1024, 302 * 1024));
-        assert_eq!(eth0.updated_ms, (days_from_civil(2026, 11, 24) * 86_400 + 22 * 3600 + 25 * 60) * 1000);
+        assert_eq!(
+            eth0.updated_ms,
+            (days_from_civil(2026, 11, 24) * 86_400 + 22 * 3600 + 25 * 60) * 1000
+        );
     }
 
     #[test]
     fn every_valid_2x_capture_parses() {
         for name in [
-            "json.json", "json-f.json", "json-h.json", "json-d.json", "json-m.json", "json-y.json", "json-t.json",
-            "json-s.json", "json-d-3.json", "json-f-3.json", "json-i-eth0.json", "json-h-i-ifb0.json",
-            "json-d-merged-eth0+ifb0.json", "nodata-json.json", "nodata-json-eth0.json",
-            "nodata-json-lo-just-added.json", "v2.9/json.json", "v2.9/json-d-eth0.json", "v1.18/json-i-eth0.json",
-            "v1.18/json-h-eth0.json", "v1.18/json-d-eth0.json", "v1.18/json-m-eth0.json", "v1.18/json-t-eth0.json",
+            "json.json",
+            "json-f.json",
+            "json-h.json",
+            "json-d.json",
+            "json-m.json",
+            "json-y.json",
+            "json-t.json",
+            "json-s.json",
+            "json-d-3.json",
+            "json-f-3.json",
+            "json-i-eth0.json",
+            "json-h-i-ifb0.json",
+            "json-d-merged-eth0+ifb0.json",
+            "nodata-json.json",
+            "nodata-json-eth0.json",
+            "nodata-json-lo-just-added.json",
+            "v2.9/json.json",
+            "v2.9/json-d-eth0.json",
+            "v1.18/json-i-eth0.json",
+            "v1.18/json-h-eth0.json",
+            "v1.18/json-d-eth0.json",
+            "v1.18/json-m-eth0.json",
+            "v1.18/json-t-eth0.json",
         ] {
             let r = parse(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(!r.interfaces.is_empty(), "{name}");
@@ -292,16 +339,25 @@ mod tests {
     #[test]
     fn error_texts_are_not_json() {
         for name in [
-            "err-noiface-json.txt", "err-nodbdir-json.txt", "err-emptydb-json.txt", "err-emptydbdir-json.txt",
-            "err-lo-notindb-json.txt", "err-json-single-digit-limit.txt", "v1.18/err-nodb-json.txt",
-            "v1.18/err-noiface-json.txt", "v2.9/err-json-s-unsupported.txt",
+            "err-noiface-json.txt",
+            "err-nodbdir-json.txt",
+            "err-emptydb-json.txt",
+            "err-emptydbdir-json.txt",
+            "err-lo-notindb-json.txt",
+            "err-json-single-digit-limit.txt",
+            "v1.18/err-nodb-json.txt",
+            "v1.18/err-noiface-json.txt",
+            "v2.9/err-json-s-unsupported.txt",
         ] {
             match parse(&fixture(name)) {
                 Err(ParseError::NotJson(msg)) => assert!(!msg.is_empty(), "{name}"),
                 other => panic!("{name}: {other:?}"),
             }
         }
-        let ParseError::NotJson(msg) = parse(&fixture("v1.18/err-nodb-json.txt")).unwrap_err() else { panic!() };
+        let ParseError::NotJson(msg) = parse(&fixture("v1.18/err-nodb-json.txt")).unwrap_err()
+        else {
+            panic!()
+        };
         assert!(msg.starts_with("No database found"), "{msg}");
     }
 
@@ -309,7 +365,11 @@ mod tests {
     fn truncated_or_interrupted_json_is_an_error() {
         let full = fixture("json-f-1.json");
         assert!(parse(&full[..full.len() / 2]).is_err());
-        let broken = full.replacen("\"traffic\"", "Error: Failed to fetch fiveminute data.\n\"traffic\"", 1);
+        let broken = full.replacen(
+            "\"traffic\"",
+            "Error: Failed to fetch fiveminute data.\n\"traffic\"",
+            1,
+        );
         assert!(matches!(parse(&broken), Err(ParseError::NotJson(_))));
         assert!(parse(r#"{"jsonversion":"2","interfaces":[{"name":"x"}]}"#).is_err());
     }

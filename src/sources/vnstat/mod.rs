@@ -13,7 +13,9 @@ pub use json::{ParseError, VnstatInterface, VnstatReport, parse};
 
 use super::{Source, SourceError, SourceKind};
 use crate::config::VnstatSettings;
-use crate::model::{CounterSample, DeviceId, DeviceKind, Observation, TrafficReading, TrafficSample, WrapRule};
+use crate::model::{
+    CounterSample, DeviceId, DeviceKind, Observation, TrafficReading, TrafficSample, WrapRule,
+};
 
 /// Shortest window over which a vnstat rate is still reported: it must span at least one
 /// save interval (5 min by default) with room for a late save.
@@ -47,10 +49,16 @@ impl VnstatSource {
         obs.info.macs.extend(self.cfg.mac);
         obs.online = Some(true);
         if let Some(version) = &report.vnstat_version {
-            obs.attributes.insert("vnstat_version".into(), version.clone().into());
+            obs.attributes
+                .insert("vnstat_version".into(), version.clone().into());
         }
         for iface in &report.interfaces {
-            if self.cfg.interfaces.as_ref().is_some_and(|w| !w.contains(&iface.name)) {
+            if self
+                .cfg
+                .interfaces
+                .as_ref()
+                .is_some_and(|w| !w.contains(&iface.name))
+            {
                 continue;
             }
             obs.traffic.push(TrafficReading {
@@ -67,7 +75,9 @@ impl VnstatSource {
         }
         if let Some(wanted) = &self.cfg.interfaces {
             for name in wanted {
-                if !report.interfaces.iter().any(|i| &i.name == name) && !self.warned_missing.contains(name) {
+                if !report.interfaces.iter().any(|i| &i.name == name)
+                    && !self.warned_missing.contains(name)
+                {
                     tracing::warn!(source = %self.name, device = %self.id, interface = %name, "Configured interface is not in vnstat's database; skipped.");
                     self.warned_missing.push(name.clone());
                 }
@@ -98,7 +108,12 @@ impl Source for VnstatSource {
 
     async fn poll(&mut self) -> Result<Vec<Observation>, SourceError> {
         let output = command::run(&self.cfg.command, self.cfg.timeout).await?;
-        let program = self.cfg.command.first().map(String::as_str).unwrap_or("vnstat");
+        let program = self
+            .cfg
+            .command
+            .first()
+            .map(String::as_str)
+            .unwrap_or("vnstat");
         if !output.status.success() {
             // vnstat prints its errors on stdout; ssh and shells on stderr.
             let text = [output.stdout.trim(), output.stderr.trim()]
@@ -114,7 +129,9 @@ impl Source for VnstatSource {
                 .code()
                 .map(|c| format!("status {c}"))
                 .unwrap_or_else(|| "a signal".into());
-            return Err(SourceError::Unavailable(format!("`{program}` exited with {status}: {text}")));
+            return Err(SourceError::Unavailable(format!(
+                "`{program}` exited with {status}: {text}"
+            )));
         }
         let report = parse(&output.stdout).map_err(|e| SourceError::Invalid(e.to_string()))?;
         Ok(vec![self.observe(report)?])

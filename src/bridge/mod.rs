@@ -1,0 +1,429 @@
+//! The bridge: runs the sources, feeds their reports through accounting, and keeps the outbox
+//! saying what Home Assistant should see. `run` is the daemon, `once` a single pass.
+
+mod poller;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use poller::{PollReport, backoff};
+
+use crate::accounting::{Ledger, StateStore};
+use crate::config::LoadedConfig;
+use crate::model::{DeviceId, MacAddr};
+use crate::publish::discovery::Context;
+use crate::publish::state::{bridge_info, device_state, device_summary};
+use crate::publish::{MqttEvent, MqttLink, Outbox, Priority, SourceStatus, Topics};
+use crate::sources::{self, AnySource, Source, SourceError};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// HA sends its birth once its discovery burst settled; a short pause plus jitter is enough
+/// before republishing, and keeps several bridges from answering at the same instant.
+const BIRTH_DELAY: Duration = Duration::from_secs(1);
+const INFO_REFRESH: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error(transparent)]
+    Mqtt(#[from] crate::publish::connection::MqttSetupError),
+    #[error(transparent)]
+    Store(#[from] crate::accounting::StoreError),
+    #[error("cannot reach the MQTT broker at {0}")]
+    BrokerUnreachable(String),
+}
+
+/// The core's state: everything between the sources and the outbox.
+struct Core {
+    config: LoadedConfig,
+    topics: Topics,
+    outbox: Arc<Outbox>,
+    ledger: Ledger,
+    store: StateStore,
+    statuses: BTreeMap<String, SourceStatus>,
+    persist: bool,
+    save_failing: bool,
+    /// `bridge/info` without its timestamps, and when it was last put: timestamps alone
+    /// change on every poll and are refreshed at most once a minute.
+    info_published: Option<(String, Instant)>,
+}
+
+impl Core {
+    fn new(
+        config: LoadedConfig,
+        sources: &[AnySource],
+        persist: bool,
+    ) -> Result<Self, BridgeError> {
+        let store = StateStore::new(&config.settings.bridge.state_dir);
+        let persisted = store.load()?;
+        let friendly: BTreeMap<MacAddr, String> = config
+            .settings
+            .devices
+            .iter()
+            .filter_map(|(mac, d)| Some((mac.parse().ok()?, d.name.clone()?)))
+            .collect();
+        let ledger = Ledger::new(
+            sources.iter().map(AnySource::feed).collect(),
+            persisted,
+            friendly,
+        );
+        let statuses = sources
+            .iter()
+            .map(|s| {
+                (
+                    s.name().to_owned(),
+                    SourceStatus {
+                        kind: s.kind().as_str(),
+                        status: "pending",
+                        ..SourceStatus::default()
+                    },
+                )
+            })
+            .collect();
+        Ok(Self {
+            topics: Topics::new(&config.settings.mqtt),
+            config,
+            outbox: Arc::new(Outbox::new()),
+            ledger,
+            store,
+            statuses,
+            persist,
+            save_failing: false,
+            info_published: None,
+        })
+    }
+
+    fn context(&self) -> Context<'_> {
+        Context {
+            topics: &self.topics,
+            version: VERSION,
+        }
+    }
+
+    /// Folds one poll into the ledger and the outbox.
+    fn handle(&mut self, report: PollReport) {
+        let PollReport {
+            source,
+            result,
+            at_ms,
+        } = report;
+        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let touched = match result {
+            Ok(observations) => {
+                let touched = self.ledger.apply(&source, observations, at_ms);
+                if let Some(status) = self.statuses.get_mut(&source) {
+                    if status.status == "error" {
+                        tracing::info!(source = %source, "Source recovered.");
+                    }
+                    status.status = "ok";
+                    status.last_success = Some(now);
+                    status.devices = touched.len();
+                }
+                self.outbox.put(
+                    self.topics.source_availability(&source),
+                    "online",
+                    true,
+                    Priority::Availability,
+                );
+                self.save();
+                touched
+            }
+            Err(error) => {
+                self.log_failure(&source, &error);
+                if let Some(status) = self.statuses.get_mut(&source) {
+                    status.status = "error";
+                    status.last_error = Some(error.to_string());
+                    status.last_error_at = Some(now);
+                }
+                self.outbox.put(
+                    self.topics.source_availability(&source),
+                    "offline",
+                    true,
+                    Priority::Availability,
+                );
+                self.ledger.source_failed(&source)
+            }
+        };
+        for id in &touched {
+            self.render_device(id);
+        }
+        self.render_bridge();
+    }
+
+    /// One line per event: the first failure (and every change of error) is a warning, repeats
+    /// of the same error are debug, so a source that stays down does not flood the log.
+    fn log_failure(&self, source: &str, error: &SourceError) {
+        let text = error.to_string();
+        let same = self
+            .statuses
+            .get(source)
+            .is_some_and(|s| s.status == "error" && s.last_error.as_deref() == Some(text.as_str()));
+        let kind = self.statuses.get(source).map(|s| s.kind).unwrap_or("?");
+        match (same, error) {
+            (true, _) => tracing::debug!(source, kind, error = %text, "Source still failing."),
+            (false, SourceError::Auth(_)) => {
+                tracing::error!(source, kind, error = %text, "Source rejected our credentials; its entities are unavailable.")
+            }
+            (false, _) => {
+                tracing::warn!(source, kind, error = %text, "Source failed; its entities are unavailable until it answers again.")
+            }
+        }
+    }
+
+    fn save(&mut self) {
+        if !self.persist {
+            return;
+        }
+        match self.store.save(&self.ledger.to_persisted()) {
+            Ok(()) => {
+                if self.save_failing {
+                    tracing::info!(path = %self.store.path().display(), "State file writable again.");
+                }
+                self.save_failing = false;
+            }
+            Err(e) => {
+                if !self.save_failing {
+                    tracing::error!(error = %e, "Cannot save totals; they will be lost on restart until this is fixed.");
+                }
+                self.save_failing = true;
+            }
+        }
+    }
+
+    fn render_device(&self, id: &DeviceId) {
+        let Some(device) = self.ledger.device(id) else {
+            return;
+        };
+        let ctx = self.context();
+        for entity in ctx.device_entities(device) {
+            self.outbox.put(
+                entity.topic(&self.topics),
+                entity.payload.to_string(),
+                true,
+                Priority::Discovery,
+            );
+        }
+        self.outbox.put(
+            self.topics.device_state(id),
+            device_state(device).to_string(),
+            self.config.settings.mqtt.retain_state,
+            Priority::State,
+        );
+    }
+
+    fn put_bridge_info(&mut self) {
+        let significant = self
+            .statuses
+            .iter()
+            .map(|(name, s)| format!("{name}:{}:{}:{:?}", s.status, s.devices, s.last_error))
+            .collect::<Vec<_>>()
+            .join("|");
+        let due = match &self.info_published {
+            Some((last, at)) => *last != significant || at.elapsed() >= INFO_REFRESH,
+            None => true,
+        };
+        if due {
+            self.outbox.put(
+                self.topics.bridge_info(),
+                bridge_info(VERSION, &self.statuses).to_string(),
+                true,
+                Priority::BridgeMeta,
+            );
+            self.info_published = Some((significant, Instant::now()));
+        }
+    }
+
+    fn render_bridge(&mut self) {
+        let names: Vec<String> = self.statuses.keys().cloned().collect();
+        for entity in self.context().bridge_entities(&names) {
+            self.outbox.put(
+                entity.topic(&self.topics),
+                entity.payload.to_string(),
+                true,
+                Priority::Discovery,
+            );
+        }
+        self.put_bridge_info();
+        let devices: Vec<_> = self.ledger.devices().map(device_summary).collect();
+        self.outbox.put(
+            self.topics.bridge_devices(),
+            serde_json::Value::Array(devices).to_string(),
+            true,
+            Priority::BridgeMeta,
+        );
+    }
+}
+
+/// Runs the bridge until `shutdown` is cancelled.
+pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<(), BridgeError> {
+    let sources = sources::build(&config.settings);
+    let mut core = Core::new(config, &sources, true)?;
+    let settings = core.config.settings.clone();
+    let mut link = MqttLink::start(
+        &settings.mqtt,
+        &core.config.mqtt_url,
+        &core.topics,
+        core.outbox.clone(),
+    )?;
+    tracing::info!(
+        version = VERSION,
+        config = %core.config.source,
+        broker = %core.config.mqtt_url,
+        sources = ?core.statuses.keys().collect::<Vec<_>>(),
+        state = %core.store.path().display(),
+        "Bridge starting."
+    );
+    for name in core.statuses.keys() {
+        core.outbox.put(
+            core.topics.source_availability(name),
+            "offline",
+            true,
+            Priority::Availability,
+        );
+    }
+    core.render_bridge();
+
+    let (report_tx, mut reports) = mpsc::channel(64);
+    let pollers = CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for source in sources {
+        tasks.spawn(poller::poll_loop(
+            source,
+            report_tx.clone(),
+            pollers.clone(),
+        ));
+    }
+    drop(report_tx);
+
+    let mut refresh = tokio::time::interval_at(
+        Instant::now() + settings.mqtt.refresh_interval,
+        settings.mqtt.refresh_interval,
+    );
+    let mut republish_at: Option<Instant> = None;
+    loop {
+        let birth = async {
+            match republish_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            Some(report) = reports.recv() => core.handle(report),
+            Some(event) = link.next_event() => match event {
+                MqttEvent::Connected => {}
+                MqttEvent::HaOnline => {
+                    let jitter = Duration::from_millis(rand::random::<u64>() % 1000);
+                    republish_at = Some(Instant::now() + BIRTH_DELAY + jitter);
+                }
+            },
+            _ = birth => {
+                republish_at = None;
+                core.outbox.mark(&[Priority::BridgeState, Priority::Availability, Priority::BridgeMeta, Priority::State]);
+            }
+            _ = refresh.tick() => core.outbox.mark(&[Priority::State]),
+        }
+    }
+
+    tracing::info!("Stopping.");
+    pollers.cancel();
+    while tasks.join_next().await.is_some() {}
+    core.save();
+    link.shutdown(true).await;
+    tracing::info!("Stopped.");
+    Ok(())
+}
+
+/// What `once` did.
+pub struct OnceOutcome {
+    pub failed_sources: Vec<String>,
+    /// With `--dry-run`: every message that would have been published.
+    pub messages: Vec<crate::publish::Message>,
+}
+
+/// Polls every source once and publishes (or, dry, only renders) the result.
+pub async fn once(config: LoadedConfig, dry_run: bool) -> Result<OnceOutcome, BridgeError> {
+    let mut sources = sources::build(&config.settings);
+    let mut core = Core::new(config, &sources, !dry_run)?;
+    let settings = core.config.settings.clone();
+    let mut link = if dry_run {
+        None
+    } else {
+        let mut link = MqttLink::start(
+            &settings.mqtt,
+            &core.config.mqtt_url,
+            &core.topics,
+            core.outbox.clone(),
+        )?;
+        if !link.wait_connected(Duration::from_secs(15)).await {
+            link.shutdown(false).await;
+            return Err(BridgeError::BrokerUnreachable(
+                core.config.mqtt_url.to_string(),
+            ));
+        }
+        Some(link)
+    };
+
+    // Each source runs in its own task, so one slow source does not hold up the others.
+    let mut polls = tokio::task::JoinSet::new();
+    for mut source in sources.drain(..) {
+        polls.spawn(async move {
+            let result = source.poll().await;
+            source.close().await;
+            PollReport {
+                source: source.name().to_owned(),
+                result,
+                at_ms: sources::now_ms(),
+            }
+        });
+    }
+    let mut reports = Vec::new();
+    while let Some(joined) = polls.join_next().await {
+        match joined {
+            Ok(report) => reports.push(report),
+            Err(e) => tracing::error!(error = %e, "A source task failed."),
+        }
+    }
+    reports.sort_by(|a, b| a.source.cmp(&b.source));
+    let failed_sources = reports
+        .iter()
+        .filter(|r| r.result.is_err())
+        .map(|r| r.source.clone())
+        .collect();
+    for report in reports {
+        core.handle(report);
+    }
+    core.render_bridge();
+    core.outbox.put(
+        core.topics.bridge_state(),
+        "online",
+        true,
+        Priority::BridgeState,
+    );
+
+    if dry_run {
+        return Ok(OnceOutcome {
+            failed_sources,
+            messages: core.outbox.snapshot(),
+        });
+    }
+    if let Some(mut link) = link.take() {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while core.outbox.has_dirty() && Instant::now() < deadline {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                _ = link.next_event() => {}
+            }
+        }
+        link.shutdown(false).await;
+    }
+    Ok(OnceOutcome {
+        failed_sources,
+        messages: Vec::new(),
+    })
+}

@@ -1,0 +1,87 @@
+//! One task per source: poll, report, wait; back off while the source keeps failing.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::model::Observation;
+use crate::sources::{AnySource, Source, SourceError, now_ms};
+
+/// The result of one poll, sent to the core.
+#[derive(Debug)]
+pub struct PollReport {
+    pub source: String,
+    pub result: Result<Vec<Observation>, SourceError>,
+    pub at_ms: i64,
+}
+
+/// Longest wait between attempts of a failing source, unless its interval is longer.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+pub fn backoff(interval: Duration, failures: u32) -> Duration {
+    if failures == 0 {
+        return interval;
+    }
+    let cap = interval.max((interval * 8).min(MAX_BACKOFF));
+    let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));
+    interval.saturating_mul(factor).min(cap)
+}
+
+pub async fn poll_loop(
+    mut source: AnySource,
+    reports: mpsc::Sender<PollReport>,
+    cancel: CancellationToken,
+) {
+    let name = source.name().to_owned();
+    let interval = source.interval();
+    let mut failures = 0u32;
+    loop {
+        let started = Instant::now();
+        let result = tokio::select! {
+            r = source.poll() => r,
+            _ = cancel.cancelled() => break,
+        };
+        failures = if result.is_ok() {
+            0
+        } else {
+            failures.saturating_add(1)
+        };
+        let report = PollReport {
+            source: name.clone(),
+            result,
+            at_ms: now_ms(),
+        };
+        if reports.send(report).await.is_err() {
+            break;
+        }
+        let wait = backoff(interval, failures);
+        tokio::select! {
+            _ = tokio::time::sleep_until(started + wait) => {}
+            _ = cancel.cancelled() => break,
+        }
+    }
+    source.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let s = Duration::from_secs;
+        assert_eq!(backoff(s(10), 0), s(10));
+        assert_eq!(backoff(s(10), 1), s(10));
+        assert_eq!(backoff(s(10), 2), s(20));
+        assert_eq!(backoff(s(10), 4), s(80));
+        assert_eq!(backoff(s(10), 10), s(80));
+        assert_eq!(backoff(s(60), 10), s(300));
+        assert_eq!(
+            backoff(s(600), 10),
+            s(600),
+            "never shorter than the interval"
+        );
+    }
+}

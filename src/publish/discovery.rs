@@ -1,0 +1,368 @@
+//! Home Assistant discovery configs: one retained, single-component config per entity
+//! (zigbee2mqtt's shape; see shared/protocols/ha-discovery.md §2 and the goldens in
+//! `ha-discovery/`). Long key names, because they are greppable and size does not matter.
+
+use serde_json::{Map, Value, json};
+
+use super::topics::Topics;
+use crate::accounting::Device;
+use crate::model::{DeviceKind, MacAddr};
+
+/// One entity's discovery message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntityConfig {
+    pub component: &'static str,
+    /// The `<node>/<object>` part of the topic.
+    pub node: String,
+    pub object: String,
+    pub payload: Value,
+}
+
+impl EntityConfig {
+    pub fn topic(&self, topics: &Topics) -> String {
+        topics.discovery(self.component, &self.node, &self.object)
+    }
+}
+
+/// What every discovery payload shares.
+pub struct Context<'a> {
+    pub topics: &'a Topics,
+    pub version: &'a str,
+}
+
+#[derive(Clone, Copy)]
+enum Measure {
+    Bytes,
+    Rate,
+}
+
+struct Metric {
+    key: &'static str,
+    name: &'static str,
+    icon: &'static str,
+    measure: Measure,
+}
+
+const TRAFFIC: [Metric; 4] = [
+    Metric {
+        key: "rx_bytes",
+        name: "downloaded",
+        icon: "mdi:download",
+        measure: Measure::Bytes,
+    },
+    Metric {
+        key: "tx_bytes",
+        name: "uploaded",
+        icon: "mdi:upload",
+        measure: Measure::Bytes,
+    },
+    Metric {
+        key: "rx_bps",
+        name: "download rate",
+        icon: "mdi:download-network",
+        measure: Measure::Rate,
+    },
+    Metric {
+        key: "tx_bps",
+        name: "upload rate",
+        icon: "mdi:upload-network",
+        measure: Measure::Rate,
+    },
+];
+
+impl Context<'_> {
+    fn origin(&self) -> Value {
+        json!({"name": "bandwidth2mqtt", "sw_version": self.version})
+    }
+
+    fn unique_id(&self, device: &str, key: &str) -> String {
+        format!("{}_{device}_{key}", self.topics.base_slug())
+    }
+
+    fn availability(&self, sources: impl IntoIterator<Item = String>) -> Value {
+        let mut list = vec![json!({"topic": self.topics.bridge_state()})];
+        list.extend(
+            sources
+                .into_iter()
+                .map(|s| json!({"topic": self.topics.source_availability(&s)})),
+        );
+        Value::Array(list)
+    }
+
+    fn device_block(&self, device: &Device) -> Value {
+        let mut block = Map::new();
+        block.insert(
+            "identifiers".into(),
+            json!([format!("{}_{}", self.topics.base_slug(), device.id)]),
+        );
+        let connections: Vec<Value> = device
+            .info
+            .macs
+            .iter()
+            .filter(|m| m.is_meaningful())
+            .map(|m: &MacAddr| json!(["mac", m.to_string()]))
+            .collect();
+        if !connections.is_empty() {
+            block.insert("connections".into(), Value::Array(connections));
+        }
+        block.insert("name".into(), json!(device.name()));
+        for (key, value) in [
+            ("manufacturer", &device.info.manufacturer),
+            ("model", &device.info.model),
+            ("sw_version", &device.info.sw_version),
+        ] {
+            if let Some(v) = value {
+                block.insert(key.into(), json!(v));
+            }
+        }
+        let via = match &device.info.via {
+            Some(parent) => format!("{}_{parent}", self.topics.base_slug()),
+            None => self.topics.bridge_node(),
+        };
+        block.insert("via_device".into(), json!(via));
+        Value::Object(block)
+    }
+
+    /// Discovery for every entity of a device.
+    pub fn device_entities(&self, device: &Device) -> Vec<EntityConfig> {
+        let mut out = Vec::new();
+        let id = device.id.as_str();
+        let state_topic = self.topics.device_state(&device.id);
+        let device_block = self.device_block(device);
+        let base = |key: &str, name: String, component: &'static str| {
+            let mut p = Map::new();
+            p.insert("name".into(), json!(name));
+            p.insert("unique_id".into(), json!(self.unique_id(id, key)));
+            p.insert("object_id".into(), json!(format!("{id}_{key}")));
+            p.insert(
+                "default_entity_id".into(),
+                json!(format!("{component}.{id}_{key}")),
+            );
+            p.insert("state_topic".into(), json!(state_topic));
+            p.insert("availability_mode".into(), json!("all"));
+            p.insert("device".into(), device_block.clone());
+            p.insert("origin".into(), self.origin());
+            p
+        };
+
+        let online_sources = if device.kind == DeviceKind::Server {
+            // A server's online state is derived from whether its sources answer, so it must
+            // stay available to be able to say "disconnected" when they do not.
+            Vec::new()
+        } else {
+            device.sources.iter().cloned().collect()
+        };
+        let mut online = base("online", "Online".into(), "binary_sensor");
+        online.insert("device_class".into(), json!("connectivity"));
+        online.insert(
+            "value_template".into(),
+            json!("{{ 'ON' if value_json.online else 'OFF' }}"),
+        );
+        online.insert("payload_on".into(), json!("ON"));
+        online.insert("payload_off".into(), json!("OFF"));
+        if device.kind == DeviceKind::Server {
+            online.insert("entity_category".into(), json!("diagnostic"));
+        }
+        online.insert("availability".into(), self.availability(online_sources));
+        out.push(EntityConfig {
+            component: "binary_sensor",
+            node: id.to_owned(),
+            object: "online".into(),
+            payload: Value::Object(online),
+        });
+
+        if !device.has_traffic {
+            return out;
+        }
+        let estimated = if device.estimated { " (estimated)" } else { "" };
+        for metric in &TRAFFIC {
+            let sources = match metric.measure {
+                Measure::Bytes => device.total_sources.clone(),
+                Measure::Rate => device.rate_sources.clone(),
+            };
+            let name = capitalise(&format!(
+                "{}{}",
+                metric.name,
+                suffix(metric.measure, estimated)
+            ));
+            let mut p = base(metric.key, name, "sensor");
+            fill_metric(&mut p, metric, &format!("value_json.{}", metric.key));
+            p.insert("availability".into(), self.availability(sources));
+            out.push(EntityConfig {
+                component: "sensor",
+                node: id.to_owned(),
+                object: metric.key.into(),
+                payload: Value::Object(p),
+            });
+        }
+        for (iface_name, iface) in &device.interfaces {
+            let slug = topic_slug(iface_name);
+            let estimated = if iface.estimated { " (estimated)" } else { "" };
+            for metric in &TRAFFIC {
+                let key = format!("{slug}_{}", metric.key);
+                let source = match metric.measure {
+                    Measure::Bytes => iface.total_source.clone(),
+                    Measure::Rate => iface.rate_source.clone(),
+                };
+                let name = format!(
+                    "{iface_name} {}{}",
+                    metric.name,
+                    suffix(metric.measure, estimated)
+                );
+                let mut p = base(&key, name, "sensor");
+                let path = format!("value_json[{}].{}", jinja_string(iface_name), metric.key);
+                fill_metric(&mut p, metric, &path);
+                p.insert("availability".into(), self.availability(source));
+                out.push(EntityConfig {
+                    component: "sensor",
+                    node: id.to_owned(),
+                    object: key,
+                    payload: Value::Object(p),
+                });
+            }
+        }
+        out
+    }
+
+    /// The bridge's own device: connection state, version, one status per source.
+    pub fn bridge_entities(&self, sources: &[String]) -> Vec<EntityConfig> {
+        let node = self.topics.bridge_node();
+        let device = json!({
+            "identifiers": [node],
+            "name": "bandwidth2mqtt bridge",
+            "manufacturer": "bandwidth2mqtt",
+            "model": "Bridge",
+            "sw_version": self.version,
+        });
+        let entity = |object: &str, name: &str, component: &'static str, extra: Value| {
+            let mut p = Map::new();
+            p.insert("name".into(), json!(name));
+            p.insert("unique_id".into(), json!(format!("{node}_{object}")));
+            p.insert("object_id".into(), json!(format!("{node}_{object}")));
+            p.insert(
+                "default_entity_id".into(),
+                json!(format!("{component}.{node}_{object}")),
+            );
+            p.insert("entity_category".into(), json!("diagnostic"));
+            p.insert("device".into(), device.clone());
+            p.insert("origin".into(), self.origin());
+            if let Value::Object(extra) = extra {
+                p.extend(extra);
+            }
+            EntityConfig {
+                component,
+                node: node.clone(),
+                object: object.into(),
+                payload: Value::Object(p),
+            }
+        };
+        let mut out = vec![
+            // No availability: it must be able to show "disconnected".
+            entity(
+                "connection_state",
+                "Connection state",
+                "binary_sensor",
+                json!({
+                    "state_topic": self.topics.bridge_state(),
+                    "device_class": "connectivity",
+                    "payload_on": "online",
+                    "payload_off": "offline",
+                }),
+            ),
+            entity(
+                "version",
+                "Version",
+                "sensor",
+                json!({
+                    "state_topic": self.topics.bridge_info(),
+                    "value_template": "{{ value_json.version }}",
+                    "icon": "mdi:information-outline",
+                    "availability": [{"topic": self.topics.bridge_state()}],
+                }),
+            ),
+        ];
+        for source in sources {
+            out.push(entity(
+                &format!("source_{source}"),
+                &format!("Source {source}"),
+                "binary_sensor",
+                json!({
+                    "state_topic": self.topics.source_availability(source),
+                    "device_class": "connectivity",
+                    "payload_on": "online",
+                    "payload_off": "offline",
+                    "availability": [{"topic": self.topics.bridge_state()}],
+                }),
+            ));
+        }
+        out
+    }
+}
+
+fn suffix(measure: Measure, estimated: &'static str) -> &'static str {
+    match measure {
+        Measure::Bytes => estimated,
+        Measure::Rate => "",
+    }
+}
+
+fn fill_metric(p: &mut Map<String, Value>, metric: &Metric, path: &str) {
+    p.insert("value_template".into(), json!(format!("{{{{ {path} }}}}")));
+    p.insert("icon".into(), json!(metric.icon));
+    match metric.measure {
+        Measure::Bytes => {
+            p.insert("device_class".into(), json!("data_size"));
+            p.insert("unit_of_measurement".into(), json!("B"));
+            p.insert("state_class".into(), json!("total_increasing"));
+            p.insert("suggested_unit_of_measurement".into(), json!("GiB"));
+            p.insert("suggested_display_precision".into(), json!(0));
+        }
+        Measure::Rate => {
+            p.insert("device_class".into(), json!("data_rate"));
+            p.insert("unit_of_measurement".into(), json!("bit/s"));
+            p.insert("state_class".into(), json!("measurement"));
+            p.insert("suggested_unit_of_measurement".into(), json!("Mbit/s"));
+            p.insert("suggested_display_precision".into(), json!(0));
+        }
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// An interface name as a topic and id fragment: `[a-z0-9_]` only (`br-lan` → `br_lan`).
+pub fn topic_slug(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// A Jinja string literal, so any interface name is safe inside a template.
+fn jinja_string(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_and_literals_are_safe() {
+        assert_eq!(topic_slug("br-lan"), "br_lan");
+        assert_eq!(topic_slug("eth0.100"), "eth0_100");
+        assert_eq!(jinja_string("it's"), r"'it\'s'");
+        assert_eq!(capitalise("download rate"), "Download rate");
+    }
+}

@@ -1,0 +1,15 @@
+//! The publisher owns MQTT: discovery, state, availability, the bridge's own topics, and the
+//! connection itself.
+
+pub mod connection;
+pub mod discovery;
+pub mod outbox;
+pub mod state;
+pub mod tls;
+pub mod topics;
+
+pub use connection::{MqttEvent, MqttLink};
+pub use discovery::{Context, EntityConfig};
+pub use outbox::{Message, Outbox, Priority};
+pub use state::SourceStatus;
+pub use topics::Topics;

@@ -1,0 +1,70 @@
+//! State payloads: one JSON object per device on `<base>/<device_id>` with every key present in
+//! every message (HA renders a missing key as empty), plus the bridge's `info` and `devices`.
+
+use serde_json::{Map, Value, json};
+
+use crate::accounting::{Device, Rates, Totals};
+
+/// The state document of one device.
+pub fn device_state(device: &Device) -> Value {
+    let mut state = Map::new();
+    state.insert("online".into(), json!(device.online().unwrap_or(false)));
+    if device.has_traffic {
+        insert_traffic(&mut state, device.totals, device.rates);
+        state.insert("estimated".into(), json!(device.estimated));
+        for (name, iface) in &device.interfaces {
+            let mut inner = Map::new();
+            insert_traffic(&mut inner, iface.totals, iface.rates);
+            state.insert(name.clone(), Value::Object(inner));
+        }
+    }
+    Value::Object(state)
+}
+
+fn insert_traffic(map: &mut Map<String, Value>, totals: Totals, rates: Rates) {
+    map.insert("rx_bytes".into(), json!(totals.rx));
+    map.insert("tx_bytes".into(), json!(totals.tx));
+    // Rates as whole bit/s, `null` while unknown (HA shows "unknown" rather than a made-up 0).
+    map.insert(
+        "rx_bps".into(),
+        json!(rates.rx_bps.map(|v| v.round() as u64)),
+    );
+    map.insert(
+        "tx_bps".into(),
+        json!(rates.tx_bps.map(|v| v.round() as u64)),
+    );
+}
+
+/// One entry of `bridge/devices`.
+pub fn device_summary(device: &Device) -> Value {
+    json!({
+        "id": device.id,
+        "name": device.name(),
+        "kind": device.kind.as_str(),
+        "mac": device.primary_mac().map(|m| m.to_string()),
+        "ip": device.info.ip,
+        "sources": device.sources,
+    })
+}
+
+/// Status of one source for `bridge/info`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SourceStatus {
+    pub kind: &'static str,
+    /// `ok`, `error`, or `pending` before the first poll finished.
+    pub status: &'static str,
+    pub last_success: Option<String>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+    pub devices: usize,
+}
+
+pub fn bridge_info(
+    version: &str,
+    sources: &std::collections::BTreeMap<String, SourceStatus>,
+) -> Value {
+    json!({
+        "version": version,
+        "sources": sources,
+    })
+}

@@ -1,0 +1,259 @@
+//! The command line and configuration contract: exit codes, messages naming the key and the
+//! file, environment overrides, password files, and secrets never printed.
+
+mod support;
+
+use std::path::Path;
+
+use support::process::run_cli;
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    std::fs::write(dir.join(name), text).unwrap();
+    dir.join(name).display().to_string()
+}
+
+fn check(dir: &Path, config: &str, env: &[(&str, &str)]) -> (i32, String, String) {
+    let path = write(dir, "bw.toml", config);
+    let out = run_cli(dir, &["check-config", "-c", &path], env);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn defaults_without_any_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_cli(dir.path(), &["check-config"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("built-in defaults"), "{text}");
+    assert!(text.contains("url = \"mqtt://127.0.0.1:1883\""), "{text}");
+    assert!(text.contains("[host]\nenabled = true"), "{text}");
+}
+
+#[test]
+fn version_and_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_cli(dir.path(), &["--version"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+    let out = run_cli(dir.path(), &["--help"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["run", "check-config", "once"] {
+        assert!(help.contains(cmd), "{help}");
+    }
+}
+
+#[test]
+fn unknown_keys_fail_naming_key_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for (config, key) in [
+        ("colour = \"red\"\n", "colour"),
+        ("[mqtt]\nurll = \"mqtt://x\"\n", "mqtt.urll"),
+        (
+            "[vnstat.beast]\ncomand = [\"vnstat\"]\n",
+            "vnstat.beast.comand",
+        ),
+        ("[host]\nintervall = \"5s\"\n", "host.intervall"),
+    ] {
+        let (code, stdout, stderr) = check(dir.path(), config, &[]);
+        assert_eq!(code, 2, "{config}: {stderr}");
+        assert!(stderr.contains(key), "{config}: {stderr}");
+        assert!(stderr.contains("bw.toml"), "names the file: {stderr}");
+        assert!(stdout.is_empty());
+    }
+}
+
+#[test]
+fn bad_values_fail_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (config, key) in [
+        ("[host]\ninterval = \"fast\"\n", "host.interval"),
+        ("[host]\ninterval = \"0s\"\n", "host.interval"),
+        ("[mqtt]\nretain_state = \"maybe\"\n", "mqtt.retain_state"),
+        ("[mqtt]\nurl = \"http://broker\"\n", "mqtt.url"),
+        ("[mqtt]\nurl = \"mqtt://broker:99999\"\n", "mqtt.url"),
+        (
+            "[mqtt]\nbase_topic = \"homeassistant\"\n",
+            "mqtt.base_topic",
+        ),
+        ("[mqtt]\nbase_topic = \"a/#\"\n", "mqtt.base_topic"),
+        (
+            "[mqtt]\nca_file = \"/nonexistent/ca.pem\"\nurl = \"mqtts://x\"\n",
+            "mqtt.ca_file",
+        ),
+        ("[vnstat.Beast]\n", "vnstat.Beast"),
+        ("[vnstat.bridge]\n", "vnstat.bridge"),
+        ("[vnstat.beast]\ncommand = []\n", "vnstat.beast.command"),
+        ("[vnstat.beast]\nmac = \"not-a-mac\"\n", "vnstat.beast.mac"),
+        ("[devices.\"zz:zz\"]\nname = \"x\"\n", "devices.zz:zz"),
+        ("[bridge]\nlog_level = \"loud\"\n", "bridge.log_level"),
+    ] {
+        let (code, _, stderr) = check(dir.path(), config, &[]);
+        assert_eq!(code, 2, "{config}: {stderr}");
+        assert!(stderr.contains(key), "{config}: {stderr}");
+    }
+}
+
+#[test]
+fn broken_toml_and_missing_file_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = check(dir.path(), "[mqtt\nurl = 1", &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("bw.toml"), "{stderr}");
+    let out = run_cli(
+        dir.path(),
+        &["check-config", "-c", "/nonexistent.toml"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.toml"));
+}
+
+#[test]
+fn environment_overrides_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = check(
+        dir.path(),
+        "[mqtt]\nurl = \"mqtt://file:1883\"\n[vnstat.beast]\n",
+        &[
+            ("BANDWIDTH2MQTT__MQTT__URL", "mqtts://env-broker:8883"),
+            ("BANDWIDTH2MQTT__MQTT__CLIENT_ID", "from_env"),
+            ("BANDWIDTH2MQTT__HOST__ENABLED", "false"),
+            (
+                "BANDWIDTH2MQTT__VNSTAT__BEAST__COMMAND",
+                "ssh,beast,vnstat,--json,f,1",
+            ),
+            ("BANDWIDTH2MQTT__VNSTAT__BEAST__INTERVAL", "2m"),
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("url = \"mqtts://env-broker:8883\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("client_id = \"from_env\""), "{stdout}");
+    assert!(stdout.contains("enabled = false"), "{stdout}");
+    assert!(
+        stdout.contains(r#"command = ["ssh", "beast", "vnstat", "--json", "f", "1"]"#),
+        "{stdout}"
+    );
+    assert!(stdout.contains("interval = \"2m\""), "{stdout}");
+}
+
+#[test]
+fn a_bad_value_from_the_environment_names_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = check(
+        dir.path(),
+        "",
+        &[("BANDWIDTH2MQTT__HOST__INTERVAL", "soon")],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("host.interval") && stderr.contains("BANDWIDTH2MQTT__HOST__INTERVAL"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = check(dir.path(), "", &[("BANDWIDTH2MQTT__MQTT__NOPE", "1")]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("mqtt.nope"), "{stderr}");
+}
+
+#[test]
+fn config_file_from_environment_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "elsewhere.toml",
+        "[mqtt]\nclient_id = \"picked_up\"\n",
+    );
+    let out = run_cli(
+        dir.path(),
+        &["check-config"],
+        &[("BANDWIDTH2MQTT_CONFIG", &path)],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("picked_up"));
+    // ./bandwidth2mqtt.toml is the fallback.
+    write(
+        dir.path(),
+        "bandwidth2mqtt.toml",
+        "[mqtt]\nclient_id = \"local_file\"\n",
+    );
+    let out = run_cli(dir.path(), &["check-config"], &[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("local_file"));
+}
+
+#[test]
+fn secrets_are_redacted_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = check(
+        dir.path(),
+        "[mqtt]\nusername = \"ha\"\npassword = \"hunter2-secret\"\n",
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("password = \"***\""), "{stdout}");
+    assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"));
+
+    let (_, stdout, stderr) = check(
+        dir.path(),
+        "",
+        &[("BANDWIDTH2MQTT__MQTT__PASSWORD", "0123-from-env")],
+    );
+    assert!(stdout.contains("password = \"***\""), "{stdout}");
+    assert!(!stdout.contains("0123") && !stderr.contains("0123"));
+}
+
+#[test]
+fn password_file_twin() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write(dir.path(), "mqtt_password", "file-secret\n");
+    let (code, stdout, stderr) = check(
+        dir.path(),
+        &format!("[mqtt]\nusername = \"ha\"\npassword_file = \"{secret}\"\n"),
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("password = \"***\""),
+        "the file was read: {stdout}"
+    );
+    assert!(!stdout.contains("file-secret"));
+
+    let (code, _, stderr) = check(
+        dir.path(),
+        "[mqtt]\npassword_file = \"/nonexistent/secret\"\n",
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("mqtt.password_file"), "{stderr}");
+
+    let (code, _, stderr) = check(
+        dir.path(),
+        &format!("[mqtt]\npassword = \"x\"\npassword_file = \"{secret}\"\n"),
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("mqtt.password_file") && stderr.contains("not both"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn once_and_run_refuse_bad_config_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "bw.toml", "[mqtt]\nurl = 5\n");
+    for args in [
+        vec!["once", "-c", &path],
+        vec!["run", "-c", &path],
+        vec!["-c", &path],
+    ] {
+        let out = run_cli(dir.path(), &args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}
