@@ -476,3 +476,7 @@ fn log_counter_event(
         ),
     }
 }
+
+#[cfg(test)]
+#[path = "ledger_tests.rs"]
+mod tests;

@@ -1,0 +1,231 @@
+//! The discovery payloads are a contract with Home Assistant: `ha-discovery/` holds the golden
+//! files (reviewable, and documentation for users); this test fails when the code's output
+//! differs. `BLESS=1 cargo test --test discovery_golden` rewrites them after a deliberate change.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bandwidth2mqtt::accounting::{Feed, Ledger, PersistedState};
+use bandwidth2mqtt::config::MqttSettings;
+use bandwidth2mqtt::model::{
+    CounterSample, DeviceId, DeviceKind, Observation, TrafficReading, TrafficSample, WrapRule,
+};
+use bandwidth2mqtt::publish::discovery::{Context, EntityConfig};
+use bandwidth2mqtt::publish::{Topics, state};
+use serde_json::Value;
+
+const VERSION_PLACEHOLDER: &str = "<version>";
+
+fn golden_dir(group: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("ha-discovery")
+        .join(group)
+}
+
+/// A server `titan` as the host source sees it: one interface, two polls 10 s apart.
+fn server_ledger() -> Ledger {
+    let feeds = vec![Feed {
+        name: "host".into(),
+        total_rank: 1,
+        rate_rank: 0,
+    }];
+    let mut ledger = Ledger::new(feeds, PersistedState::default(), BTreeMap::new());
+    for (i, (rx, tx)) in [
+        (5_000_000_000u64, 300_000_000u64),
+        (5_012_500_000, 300_250_000),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut obs = Observation::new(DeviceId::new("titan").unwrap(), DeviceKind::Server);
+        obs.info.name = Some("titan".into());
+        obs.info.macs = vec!["02:00:00:00:00:01".parse().unwrap()];
+        obs.info.manufacturer = Some("Linux".into());
+        obs.info.model = Some("Server".into());
+        obs.info.sw_version = Some("6.1.0-28-amd64".into());
+        obs.online = Some(true);
+        obs.traffic.push(TrafficReading {
+            interface: Some("eth0".into()),
+            sample: TrafficSample::Counter(CounterSample {
+                rx,
+                tx,
+                epoch: Some("boot/2".into()),
+                at_ms: 1_795_559_160_000 + i as i64 * 10_000,
+                wrap: WrapRule::Maybe32 { max_bps: 1e9 },
+                rate_window: Duration::from_secs(30),
+            }),
+        });
+        ledger.apply("host", vec![obs], 1_795_559_160_000 + i as i64 * 10_000);
+    }
+    ledger
+}
+
+fn normalise(mut v: Value) -> Value {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::String(s) if s == env!("CARGO_PKG_VERSION") => *s = VERSION_PLACEHOLDER.into(),
+            Value::Object(m) => m.values_mut().for_each(walk),
+            Value::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut v);
+    v
+}
+
+/// Compares (or with BLESS=1 writes) `files`, and fails on golden files nothing produces.
+fn check_group(group: &str, files: Vec<(String, Value)>) {
+    let dir = golden_dir(group);
+    let bless = std::env::var("BLESS").is_ok_and(|v| v == "1");
+    if bless {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+    }
+    let mut mismatches = Vec::new();
+    for (name, value) in &files {
+        let path = dir.join(name);
+        let text = serde_json::to_string_pretty(value).unwrap() + "\n";
+        if bless {
+            std::fs::write(&path, text).unwrap();
+            continue;
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(golden) => {
+                let golden: Value = serde_json::from_str(&golden)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                if &golden != value {
+                    mismatches.push(format!("{name}:\n  golden: {golden}\n  actual: {value}"));
+                }
+            }
+            Err(_) => mismatches.push(format!(
+                "{name}: no golden file (run with BLESS=1)\n  actual: {text}"
+            )),
+        }
+    }
+    let produced: Vec<&String> = files.iter().map(|(n, _)| n).collect();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if !produced.contains(&&name) {
+            mismatches.push(format!(
+                "{name}: golden file that nothing produces any more"
+            ));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "discovery differs from ha-discovery/{group}:\n{}",
+        mismatches.join("\n")
+    );
+}
+
+fn entity_files(topics: &Topics, entities: Vec<EntityConfig>) -> Vec<(String, Value)> {
+    entities
+        .into_iter()
+        .map(|e| {
+            let name = format!("{}.{}.json", e.component, e.object);
+            let doc =
+                serde_json::json!({"topic": e.topic(topics), "payload": normalise(e.payload)});
+            (name, doc)
+        })
+        .collect()
+}
+
+#[test]
+fn server_device_discovery_matches_golden_files() {
+    let topics = Topics::new(&MqttSettings::default());
+    let ledger = server_ledger();
+    let device = ledger.device(&DeviceId::new("titan").unwrap()).unwrap();
+    let ctx = Context {
+        topics: &topics,
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    let mut files = entity_files(&topics, ctx.device_entities(device));
+    // The state those entities read, for reference next to them.
+    files.push((
+        "state.json".into(),
+        serde_json::json!({"topic": topics.device_state(&device.id), "payload": state::device_state(device)}),
+    ));
+    check_group("server", files);
+}
+
+#[test]
+fn bridge_device_discovery_matches_golden_files() {
+    let topics = Topics::new(&MqttSettings::default());
+    let ctx = Context {
+        topics: &topics,
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    check_group(
+        "bridge",
+        entity_files(&topics, ctx.bridge_entities(&["host".to_owned()])),
+    );
+}
+
+#[test]
+fn every_golden_payload_obeys_home_assistant_rules() {
+    // The checks of shared/protocols/ha-discovery.md §16 that a typo could break.
+    let topics = Topics::new(&MqttSettings::default());
+    let ledger = server_ledger();
+    let ctx = Context {
+        topics: &topics,
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    let device = ledger.device(&DeviceId::new("titan").unwrap()).unwrap();
+    let mut all = ctx.device_entities(device);
+    all.extend(ctx.bridge_entities(&["host".to_owned()]));
+    let mut unique_ids = std::collections::HashSet::new();
+    for e in all {
+        let p = &e.payload;
+        let topic = e.topic(&topics);
+        let parts: Vec<&str> = topic.split('/').collect();
+        assert_eq!(parts.len(), 5, "{topic}");
+        for id in &parts[2..4] {
+            assert!(
+                id.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+                "{topic}"
+            );
+        }
+        assert!(
+            unique_ids.insert(p["unique_id"].as_str().unwrap().to_owned()),
+            "duplicate unique_id in {topic}"
+        );
+        assert!(p["origin"]["name"].is_string(), "{topic}");
+        assert!(
+            p["device"]["identifiers"].is_array() && p["device"]["name"].is_string(),
+            "{topic}"
+        );
+        assert!(
+            p.get("availability_topic").is_none(),
+            "{topic}: use the availability list only"
+        );
+        let default_id = p["default_entity_id"].as_str().unwrap();
+        assert!(
+            default_id.starts_with(&format!("{}.", e.component)),
+            "{topic}"
+        );
+        match (
+            p["device_class"].as_str(),
+            p["unit_of_measurement"].as_str(),
+        ) {
+            (Some("data_size"), unit) => {
+                assert_eq!(unit, Some("B"));
+                assert_eq!(p["state_class"], "total_increasing");
+            }
+            (Some("data_rate"), unit) => {
+                assert_eq!(unit, Some("bit/s"));
+                assert_eq!(p["state_class"], "measurement");
+            }
+            (_, None) => {}
+            (dc, unit) => panic!("{topic}: unexpected {dc:?} {unit:?}"),
+        }
+        if e.component == "binary_sensor" {
+            assert!(
+                p["payload_on"].is_string() && p["payload_off"].is_string(),
+                "{topic}"
+            );
+        }
+        assert_ne!(p["entity_category"], "config", "{topic}");
+    }
+}
