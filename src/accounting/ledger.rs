@@ -352,10 +352,7 @@ impl Ledger {
     }
 
     fn target_has_history(&self, device: &DeviceId, interface: Option<&str>) -> bool {
-        let has_channel = self
-            .channels
-            .keys()
-            .any(|k| &k.device == device && k.interface.as_deref() == interface);
+        let has_channel = self.target_channels(device, interface).next().is_some();
         let has_totals = self.devices.get(device).is_some_and(|d| match interface {
             Some(name) => d
                 .interfaces
@@ -366,8 +363,12 @@ impl Ledger {
         has_channel || has_totals
     }
 
-    /// The configured source that owns a target's totals or rates: best rank, then name.
-    fn owner(&self, device: &DeviceId, interface: Option<&str>, role: Role) -> Option<String> {
+    /// The channels of one target, found by range in the ordered map.
+    fn target_channels<'a>(
+        &'a self,
+        device: &'a DeviceId,
+        interface: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a ChannelKey> + 'a {
         let start = ChannelKey {
             device: device.clone(),
             interface: interface.map(str::to_owned),
@@ -375,8 +376,14 @@ impl Ledger {
         };
         self.channels
             .range(start..)
-            .take_while(|(k, _)| &k.device == device && k.interface.as_deref() == interface)
-            .filter_map(|(k, _)| self.feeds.get(&k.source))
+            .map(|(k, _)| k)
+            .take_while(move |k| &k.device == device && k.interface.as_deref() == interface)
+    }
+
+    /// The configured source that owns a target's totals or rates: best rank, then name.
+    fn owner(&self, device: &DeviceId, interface: Option<&str>, role: Role) -> Option<String> {
+        self.target_channels(device, interface)
+            .filter_map(|k| self.feeds.get(&k.source))
             .min_by_key(|f| match role {
                 Role::Totals => (f.total_rank, f.name.clone()),
                 Role::Rates => (f.rate_rank, f.name.clone()),

@@ -1,0 +1,112 @@
+//! CPU cost of the hot path: parsing what sources read, folding it into the ledger, and
+//! rendering discovery and state. `cargo bench --bench pipeline`.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::time::Duration;
+
+use bandwidth2mqtt::accounting::{Feed, Ledger, PersistedState};
+use bandwidth2mqtt::config::MqttSettings;
+use bandwidth2mqtt::model::{
+    CounterSample, DeviceId, DeviceKind, MacAddr, Observation, TrafficReading, TrafficSample,
+    WrapRule,
+};
+use bandwidth2mqtt::publish::discovery::Context;
+use bandwidth2mqtt::publish::{Topics, state};
+use bandwidth2mqtt::sources::{host, vnstat};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn fixture(rel: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/tests/fixtures/{rel}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// `n` network clients, each with one counter, as a router source would report them.
+fn clients(n: usize, at_s: i64, bytes: u64) -> Vec<Observation> {
+    (0..n)
+        .map(|i| {
+            let mac = MacAddr::new([0x02, 0, 0, 0, (i >> 8) as u8, i as u8]);
+            let mut o = Observation::new(DeviceId::from_mac(mac), DeviceKind::Client);
+            o.info.name = Some(format!("client-{i}"));
+            o.info.macs = vec![mac];
+            o.info.ip = Some(format!("192.168.50.{}", i % 250 + 2));
+            o.online = Some(true);
+            o.traffic.push(TrafficReading {
+                interface: None,
+                sample: TrafficSample::Counter(CounterSample {
+                    rx: bytes * (i as u64 + 1),
+                    tx: bytes / 10 * (i as u64 + 1),
+                    epoch: Some("boot".into()),
+                    at_ms: at_s * 1000,
+                    wrap: WrapRule::At32,
+                    rate_window: Duration::from_secs(90),
+                }),
+            });
+            o
+        })
+        .collect()
+}
+
+fn feeds() -> Vec<Feed> {
+    vec![Feed {
+        name: "router".into(),
+        total_rank: 0,
+        rate_rank: 0,
+    }]
+}
+
+fn bench(c: &mut Criterion) {
+    let json_f1 = fixture("vnstat/json-f-1.json");
+    let json_full = fixture("vnstat/json.json");
+    let proc_dev = fixture("procnet/proc-net-dev.debian12.txt");
+    c.bench_function("vnstat: parse `--json f 1` (3 interfaces)", |b| {
+        b.iter(|| vnstat::parse(black_box(&json_f1)).unwrap())
+    });
+    c.bench_function("vnstat: parse full `--json` dump", |b| {
+        b.iter(|| vnstat::parse(black_box(&json_full)).unwrap())
+    });
+    c.bench_function("host: parse /proc/net/dev", |b| {
+        b.iter(|| host::parse_proc_net_dev(black_box(&proc_dev)).unwrap())
+    });
+
+    let mut ledger = Ledger::new(feeds(), PersistedState::default(), BTreeMap::new());
+    ledger.apply("router", clients(250, 0, 1_000_000), 0);
+    let mut t = 0;
+    c.bench_function("ledger: apply a poll of 250 clients", |b| {
+        b.iter(|| {
+            t += 30;
+            ledger.apply("router", clients(250, t, 1_000_000 + t as u64), t * 1000)
+        })
+    });
+
+    let topics = Topics::new(&MqttSettings::default());
+    let ctx = Context {
+        topics: &topics,
+        version: "bench",
+    };
+    c.bench_function("publish: discovery + state JSON for 250 clients", |b| {
+        b.iter(|| {
+            let mut bytes = 0;
+            for d in ledger.devices() {
+                for e in ctx.device_entities(d) {
+                    bytes += e.payload.to_string().len();
+                }
+                bytes += state::device_state(d).to_string().len();
+            }
+            bytes
+        })
+    });
+    c.bench_function("accounting: serialise state of 250 clients", |b| {
+        b.iter(|| serde_json::to_vec(&ledger.to_persisted()).unwrap().len())
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(3));
+    targets = bench
+}
+criterion_main!(benches);
