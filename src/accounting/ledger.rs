@@ -68,6 +68,7 @@ pub struct Device {
     /// Whether any traffic was ever reported (a device without it gets no traffic entities).
     pub has_traffic: bool,
     online_by_source: BTreeMap<String, bool>,
+    field_owners: BTreeMap<&'static str, String>,
 }
 
 impl Device {
@@ -100,6 +101,7 @@ impl Device {
             estimated: false,
             has_traffic,
             online_by_source: BTreeMap::new(),
+            field_owners: BTreeMap::new(),
         }
     }
 
@@ -120,7 +122,10 @@ impl Device {
         self.info.macs.first().copied()
     }
 
-    fn merge_info(&mut self, info: &DeviceInfo) {
+    /// Each descriptive field belongs to the first source that filled it: only that source may
+    /// change it later. Two sources that disagree (a hostname vs. a configured name) would
+    /// otherwise flip it on every poll and churn the discovery configs.
+    fn merge_info(&mut self, source: &str, info: &DeviceInfo) {
         let DeviceInfo {
             name,
             macs,
@@ -130,18 +135,26 @@ impl Device {
             sw_version,
             via,
         } = info;
-        let set = |slot: &mut Option<String>, value: &Option<String>| {
-            if value.is_some() {
+        let owners = &mut self.field_owners;
+        let mut set = |field: &'static str, slot: &mut Option<String>, value: &Option<String>| {
+            if value.is_none() {
+                return;
+            }
+            let owner = owners.entry(field).or_insert_with(|| source.to_owned());
+            if owner == source {
                 slot.clone_from(value);
             }
         };
-        set(&mut self.info.name, name);
-        set(&mut self.info.ip, ip);
-        set(&mut self.info.manufacturer, manufacturer);
-        set(&mut self.info.model, model);
-        set(&mut self.info.sw_version, sw_version);
+        set("name", &mut self.info.name, name);
+        set("ip", &mut self.info.ip, ip);
+        set("manufacturer", &mut self.info.manufacturer, manufacturer);
+        set("model", &mut self.info.model, model);
+        set("sw_version", &mut self.info.sw_version, sw_version);
         if via.is_some() {
-            self.info.via.clone_from(via);
+            let owner = owners.entry("via").or_insert_with(|| source.to_owned());
+            if owner == source {
+                self.info.via.clone_from(via);
+            }
         }
         for mac in macs {
             if !self.info.macs.contains(mac) {
@@ -323,7 +336,7 @@ impl Ledger {
             return;
         };
         device.sources.insert(source.to_owned());
-        device.merge_info(&obs.info);
+        device.merge_info(source, &obs.info);
         if let Some(name) = friendly {
             device.info.name = Some(name);
         }

@@ -195,3 +195,24 @@ fn friendly_names_come_from_the_config() {
         "Laptop"
     );
 }
+
+#[test]
+fn descriptive_fields_do_not_flip_between_sources() {
+    let mut ledger = Ledger::new(feeds(), PersistedState::default(), BTreeMap::new());
+    let named = |name: &str, model: &str| {
+        let mut o = obs(vec![]);
+        o.info.name = Some(name.into());
+        o.info.model = Some(model.into());
+        o
+    };
+    ledger.apply("host", vec![named("titan", "Server")], 0);
+    ledger.apply("titan", vec![named("Titan (vnstat)", "vnStat")], 0);
+    ledger.apply("host", vec![named("titan-renamed", "Server")], 0);
+    let d = ledger.device(&id()).unwrap();
+    assert_eq!(
+        d.name(),
+        "titan-renamed",
+        "the owning source may update its field"
+    );
+    assert_eq!(d.info.model.as_deref(), Some("Server"));
+}

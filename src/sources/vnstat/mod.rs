@@ -47,6 +47,7 @@ impl VnstatSource {
         let mut obs = Observation::new(self.id.clone(), DeviceKind::Server);
         obs.info.name = Some(self.cfg.name.clone().unwrap_or_else(|| self.name.clone()));
         obs.info.macs.extend(self.cfg.mac);
+        obs.info.model = Some("Server".into());
         obs.online = Some(true);
         if let Some(version) = &report.vnstat_version {
             obs.attributes
