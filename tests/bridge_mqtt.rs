@@ -35,6 +35,13 @@ fn num(v: &Value, path: &[&str]) -> Option<u64> {
         .and_then(Value::as_u64)
 }
 
+/// A fake vnstat for server `beast` that prints the real 2.10 capture.
+fn beast_capture(dir: &std::path::Path) -> FakeVnstat {
+    let fake = FakeVnstat::new(dir, "beast");
+    fake.set_output(&fixture("vnstat/json-f-1.json"), 0);
+    fake
+}
+
 async fn watch_all(broker: &Broker) -> Watcher {
     Watcher::connect(&broker.host, broker.port, &["#"]).await
 }
@@ -54,8 +61,7 @@ async fn vnstat_capture_end_to_end() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let fake = FakeVnstat::new(dir.path(), "beast");
-    fake.set_output(&fixture("vnstat/json-f-1.json"), 0);
+    let fake = beast_capture(dir.path());
     let watcher = watch_all(&broker).await;
     let config = format!(
         "{}[host]\nenabled = false\n{}",
@@ -508,8 +514,7 @@ async fn broker_restart_brings_everything_back_with_backoff() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let fake = FakeVnstat::new(dir.path(), "beast");
-    fake.set_output(&fixture("vnstat/json-f-1.json"), 0);
+    let fake = beast_capture(dir.path());
     let config = format!(
         "{}[host]\nenabled = false\n{}",
         base_config(&broker),
@@ -579,8 +584,7 @@ async fn home_assistant_birth_republishes_states() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let fake = FakeVnstat::new(dir.path(), "beast");
-    fake.set_output(&fixture("vnstat/json-f-1.json"), 0);
+    let fake = beast_capture(dir.path());
     // States not retained: after HA restarts it only gets them because we answer its birth.
     let config = format!(
         "[mqtt]\nurl = \"{}\"\nretain_state = false\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n{}",
@@ -616,8 +620,7 @@ async fn kill_9_leaves_the_last_will_and_sigterm_says_offline() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let fake = FakeVnstat::new(dir.path(), "beast");
-    fake.set_output(&fixture("vnstat/json-f-1.json"), 0);
+    let fake = beast_capture(dir.path());
     let config = format!(
         "{}[host]\nenabled = false\n{}",
         base_config(&broker),

@@ -98,6 +98,16 @@ impl Core {
         })
     }
 
+    fn connect(&self) -> Result<MqttLink, BridgeError> {
+        let settings = &self.config.settings.mqtt;
+        Ok(MqttLink::start(
+            settings,
+            &self.config.mqtt_url,
+            &self.topics,
+            self.outbox.clone(),
+        )?)
+    }
+
     fn context(&self) -> Context<'_> {
         Context {
             topics: &self.topics,
@@ -264,12 +274,7 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<()
     let sources = sources::build(&config.settings);
     let mut core = Core::new(config, &sources, true)?;
     let settings = core.config.settings.clone();
-    let mut link = MqttLink::start(
-        &settings.mqtt,
-        &core.config.mqtt_url,
-        &core.topics,
-        core.outbox.clone(),
-    )?;
+    let mut link = core.connect()?;
     tracing::info!(
         version = VERSION,
         config = %core.config.source,
@@ -350,16 +355,10 @@ pub struct OnceOutcome {
 pub async fn once(config: LoadedConfig, dry_run: bool) -> Result<OnceOutcome, BridgeError> {
     let mut sources = sources::build(&config.settings);
     let mut core = Core::new(config, &sources, !dry_run)?;
-    let settings = core.config.settings.clone();
     let mut link = if dry_run {
         None
     } else {
-        let mut link = MqttLink::start(
-            &settings.mqtt,
-            &core.config.mqtt_url,
-            &core.topics,
-            core.outbox.clone(),
-        )?;
+        let mut link = core.connect()?;
         if !link.wait_connected(Duration::from_secs(15)).await {
             link.shutdown(false).await;
             return Err(BridgeError::BrokerUnreachable(
