@@ -653,3 +653,33 @@ async fn kill_9_leaves_the_last_will_and_sigterm_says_offline() {
         .await;
     assert!(bridge.log().contains("Stopped."));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unchanged_states_are_refreshed_at_the_configured_interval() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let fake = beast_capture(dir.path());
+    let config = format!(
+        "[mqtt]\nurl = \"{}\"\nrefresh_interval = \"2s\"\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n{}",
+        broker.url(),
+        vnstat_table("beast", &fake, "")
+    );
+    let watcher = watch_all(&broker).await;
+    let _bridge = BridgeProc::spawn(dir.path(), &config);
+    watcher
+        .wait_json("bandwidth2mqtt/beast", |v| v["rx_bytes"].is_u64())
+        .await;
+    // The data never changes, yet the state goes out again: once per refresh, not per poll.
+    tokio::time::timeout(WAIT, async {
+        while watcher.count("bandwidth2mqtt/beast") < 3 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("refreshed states");
+    let polls = fake.calls();
+    let states = watcher.count("bandwidth2mqtt/beast");
+    assert!(states < polls, "{states} states for {polls} polls");
+}
