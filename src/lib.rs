@@ -7,6 +7,8 @@
 pub mod accounting;
 pub mod bridge;
 pub mod config;
+pub mod emulators;
+pub mod http;
 pub mod model;
 pub mod publish;
 pub mod sources;

@@ -64,6 +64,10 @@ pub struct Device {
     pub total_sources: BTreeSet<String>,
     pub rate_sources: BTreeSet<String>,
     pub attributes: BTreeMap<String, serde_json::Value>,
+    /// Latest value of every gauge ever reported, by key.
+    pub metrics: BTreeMap<String, crate::model::Metric>,
+    /// Which source reported each gauge (for its availability).
+    pub metric_sources: BTreeMap<String, String>,
     pub estimated: bool,
     /// Whether any traffic was ever reported (a device without it gets no traffic entities).
     pub has_traffic: bool,
@@ -98,6 +102,8 @@ impl Device {
             total_sources: BTreeSet::new(),
             rate_sources: BTreeSet::new(),
             attributes: BTreeMap::new(),
+            metrics: BTreeMap::new(),
+            metric_sources: BTreeMap::new(),
             estimated: false,
             has_traffic,
             online_by_source: BTreeMap::new(),
@@ -344,6 +350,12 @@ impl Ledger {
             device.online_by_source.insert(source.to_owned(), online);
         }
         device.attributes.extend(obs.attributes);
+        for metric in obs.metrics {
+            device
+                .metric_sources
+                .insert(metric.key.clone(), source.to_owned());
+            device.metrics.insert(metric.key.clone(), metric);
+        }
         if !device.interfaces.is_empty() {
             roll_up_interfaces(device);
         }

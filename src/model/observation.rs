@@ -50,7 +50,9 @@ pub struct Observation {
     pub info: DeviceInfo,
     pub online: Option<bool>,
     pub traffic: Vec<TrafficReading>,
-    /// Extra facts published as-is (ip, connection type, operstate, ...).
+    /// Gauges such as CPU %, memory %, temperature, uptime, client count, signal strength.
+    pub metrics: Vec<Metric>,
+    /// Extra facts published as attributes (connection type, band, parent node, ...).
     pub attributes: BTreeMap<String, serde_json::Value>,
 }
 
@@ -62,9 +64,48 @@ impl Observation {
             info: DeviceInfo::default(),
             online: None,
             traffic: Vec::new(),
+            metrics: Vec::new(),
             attributes: BTreeMap::new(),
         }
     }
+
+    /// Adds a gauge; `None` publishes as unknown.
+    pub fn metric(&mut self, key: &str, name: &str, unit: MetricUnit, value: Option<f64>) {
+        self.metrics.push(Metric {
+            key: key.to_owned(),
+            name: name.to_owned(),
+            unit,
+            value,
+        });
+    }
+}
+
+/// A point-in-time reading that is not traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    /// State key and entity id suffix: `[a-z0-9_]+`, stable forever (e.g. `cpu_percent`).
+    pub key: String,
+    /// Entity name shown in HA (e.g. "CPU").
+    pub name: String,
+    pub unit: MetricUnit,
+    pub value: Option<f64>,
+}
+
+/// What a metric measures; decides its Home Assistant unit, device class and category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricUnit {
+    /// 0–100 (CPU, memory).
+    Percent,
+    Celsius,
+    /// A duration in seconds (uptime).
+    Seconds,
+    /// A number of things (connected clients).
+    Count,
+    /// Signal strength.
+    Dbm,
+    /// A link rate (Wi-Fi PHY rate), not traffic.
+    MbitPerSecond,
 }
 
 /// Traffic of a device, or of one of its interfaces when `interface` is set.

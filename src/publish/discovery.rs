@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::topics::Topics;
 use crate::accounting::Device;
-use crate::model::{DeviceKind, MacAddr};
+use crate::model::{DeviceKind, MacAddr, MetricUnit};
 
 /// One entity's discovery message.
 #[derive(Debug, Clone, PartialEq)]
@@ -171,6 +171,25 @@ impl Context<'_> {
             payload: Value::Object(online),
         });
 
+        for (key, metric) in &device.metrics {
+            let mut p = base(key, metric.name.clone(), "sensor");
+            p.insert(
+                "value_template".into(),
+                json!(format!("{{{{ value_json.{key} }}}}")),
+            );
+            fill_gauge(&mut p, key, metric.unit);
+            p.insert(
+                "availability".into(),
+                self.availability(device.metric_sources.get(key).cloned()),
+            );
+            out.push(EntityConfig {
+                component: "sensor",
+                node: id.to_owned(),
+                object: key.clone(),
+                payload: Value::Object(p),
+            });
+        }
+
         if !device.has_traffic {
             return out;
         }
@@ -324,6 +343,33 @@ fn fill_metric(p: &mut Map<String, Value>, metric: &Metric, path: &str) {
             p.insert("suggested_unit_of_measurement".into(), json!("Mbit/s"));
             p.insert("suggested_display_precision".into(), json!(0));
         }
+    }
+}
+
+/// Unit, device class and category of a gauge (shared/protocols/ha-discovery.md §13).
+fn fill_gauge(p: &mut Map<String, Value>, key: &str, unit: MetricUnit) {
+    let (device_class, unit_text, icon, precision) = match unit {
+        MetricUnit::Percent if key.contains("cpu") => (None, Some("%"), "mdi:cpu-64-bit", 1),
+        MetricUnit::Percent if key.contains("mem") => (None, Some("%"), "mdi:memory", 1),
+        MetricUnit::Percent => (None, Some("%"), "mdi:gauge", 1),
+        MetricUnit::Celsius => (Some("temperature"), Some("°C"), "mdi:thermometer", 1),
+        MetricUnit::Seconds => (Some("duration"), Some("s"), "mdi:timer-outline", 0),
+        MetricUnit::Count => (None, None, "mdi:devices", 0),
+        MetricUnit::Dbm => (Some("signal_strength"), Some("dBm"), "mdi:wifi", 0),
+        MetricUnit::MbitPerSecond => (Some("data_rate"), Some("Mbit/s"), "mdi:speedometer", 1),
+    };
+    if let Some(dc) = device_class {
+        p.insert("device_class".into(), json!(dc));
+    }
+    if let Some(u) = unit_text {
+        p.insert("unit_of_measurement".into(), json!(u));
+    }
+    p.insert("state_class".into(), json!("measurement"));
+    p.insert("icon".into(), json!(icon));
+    p.insert("suggested_display_precision".into(), json!(precision));
+    // The client count is what people put on dashboards; the rest is diagnostics.
+    if unit != MetricUnit::Count {
+        p.insert("entity_category".into(), json!("diagnostic"));
     }
 }
 

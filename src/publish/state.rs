@@ -18,7 +18,22 @@ pub fn device_state(device: &Device) -> Value {
             state.insert(name.clone(), Value::Object(inner));
         }
     }
+    for (key, metric) in &device.metrics {
+        state.insert(
+            key.clone(),
+            json!(metric.value.map(|v| round_for(metric.unit, v))),
+        );
+    }
     Value::Object(state)
+}
+
+/// Enough precision for the unit, and no float noise (`12.300000000000001`) in payloads.
+fn round_for(unit: crate::model::MetricUnit, value: f64) -> Value {
+    use crate::model::MetricUnit::*;
+    match unit {
+        Percent | Celsius | MbitPerSecond => json!((value * 10.0).round() / 10.0),
+        Seconds | Count | Dbm => json!(value.round() as i64),
+    }
 }
 
 fn insert_traffic(map: &mut Map<String, Value>, totals: Totals, rates: Rates) {
