@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{CounterSample, RateSample, WrapRule};
+use crate::model::{CounterSample, Epoch, RateSample, WrapRule};
 
 const TWO_POW_32: u64 = 1 << 32;
 
@@ -43,7 +43,7 @@ impl Rates {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChannelState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub epoch: Option<String>,
+    pub epoch: Option<Epoch>,
     pub rx: u64,
     pub tx: u64,
     pub at_ms: i64,
@@ -106,7 +106,12 @@ impl ChannelState {
         let window_ms = c.rate_window.as_millis() as i64;
         let dt = c.at_ms - self.at_ms;
 
-        if c.epoch.is_some() && c.epoch != self.epoch {
+        let new_epoch = match (&c.epoch, &self.epoch) {
+            (Some(new), Some(old)) => !new.same_as(old),
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if new_epoch {
             // The counter restarted from zero: everything it shows now is new traffic.
             let rates = if dt > 0 && dt <= window_ms {
                 Rates::from_bytes(c.rx, c.tx, dt)
@@ -257,7 +262,7 @@ mod tests {
         CounterSample {
             rx,
             tx,
-            epoch: Some(epoch.into()),
+            epoch: Some(Epoch::Id(epoch.into())),
             at_ms: at_s * 1000,
             wrap,
             rate_window: Duration::from_secs(60),
@@ -283,6 +288,22 @@ mod tests {
         let (_, first) =
             ChannelState::start_counter(&counter(1000, 10, 0, "a", WrapRule::Never), 0, false);
         assert_eq!((first.rx, first.tx), (0, 0));
+    }
+
+    #[test]
+    fn boot_times_within_tolerance_are_the_same_boot() {
+        let booted = |rx: u64, at_s: i64, boot: i64| CounterSample {
+            epoch: Some(Epoch::BootedAt(boot)),
+            ..counter(rx, 0, at_s, "", WrapRule::At32)
+        };
+        let (mut ch, _) = ChannelState::start_counter(&booted(1000, 0, 1_000_000), 0, true);
+        let (step, ev) = ch.update_counter(&booted(1500, 30, 1_000_002), 30_000);
+        assert_eq!((step.rx, ev), (500, None), "2 s of jitter is not a reboot");
+        // Jitter can drift but never accumulates into a false reboot: each reading re-anchors.
+        let (step, ev) = ch.update_counter(&booted(1600, 60, 1_000_090), 60_000);
+        assert_eq!((step.rx, ev), (100, None));
+        let (step, ev) = ch.update_counter(&booted(300, 400, 1_000_350), 400_000);
+        assert_eq!((step.rx, ev), (300, Some(CounterEvent::NewEpoch)));
     }
 
     #[test]

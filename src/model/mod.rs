@@ -10,6 +10,6 @@ mod observation;
 pub use device_id::{DeviceId, InvalidDeviceId};
 pub use mac::{InvalidMac, MacAddr};
 pub use observation::{
-    CounterSample, DeviceInfo, DeviceKind, Metric, MetricUnit, Observation, RateSample,
+    CounterSample, DeviceInfo, DeviceKind, Epoch, Metric, MetricUnit, Observation, RateSample,
     TrafficReading, TrafficSample, WrapRule,
 };

@@ -132,7 +132,7 @@ pub struct CounterSample {
     pub tx: u64,
     /// Identity of the counter's life: when it changes (reboot, interface re-created, database
     /// re-created) the counter restarted from zero.
-    pub epoch: Option<String>,
+    pub epoch: Option<Epoch>,
     /// When the counters were true, in milliseconds on the source's clock. Only differences are
     /// used, so a source whose clock is not UTC (vnstat < 2.10) still gives correct rates.
     pub at_ms: i64,
@@ -141,6 +141,42 @@ pub struct CounterSample {
     /// outage) the bytes are counted but no rate is claimed. Also: if `at_ms` does not advance
     /// for this long, the data is stale and the rate becomes unknown.
     pub rate_window: Duration,
+}
+
+/// Which life of a counter a reading belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Epoch {
+    /// An exact identity (`boot_id/ifindex`, a database's creation date).
+    Id(String),
+    /// When the device booted, in Unix seconds, estimated as "now − uptime". The estimate
+    /// jitters by the request latency, so two values within [`Epoch::BOOT_TOLERANCE_S`] are
+    /// the same boot; a real reboot moves it by at least the time the device was up.
+    BootedAt(i64),
+}
+
+impl Epoch {
+    pub const BOOT_TOLERANCE_S: i64 = 120;
+
+    pub fn same_as(&self, other: &Epoch) -> bool {
+        match (self, other) {
+            (Self::Id(a), Self::Id(b)) => a == b,
+            (Self::BootedAt(a), Self::BootedAt(b)) => (a - b).abs() <= Self::BOOT_TOLERANCE_S,
+            _ => false,
+        }
+    }
+}
+
+impl From<String> for Epoch {
+    fn from(id: String) -> Self {
+        Self::Id(id)
+    }
+}
+
+impl From<&str> for Epoch {
+    fn from(id: &str) -> Self {
+        Self::Id(id.to_owned())
+    }
 }
 
 /// How to read a counter that went down without a new epoch.

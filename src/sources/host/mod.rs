@@ -170,7 +170,7 @@ impl Source for HostSource {
                 sample: TrafficSample::Counter(CounterSample {
                     rx: counters.rx_bytes,
                     tx: counters.tx_bytes,
-                    epoch: Some(epoch),
+                    epoch: Some(epoch.into()),
                     at_ms,
                     wrap: WrapRule::Maybe32 { max_bps },
                     rate_window,

@@ -67,7 +67,7 @@ impl VnstatSource {
                 sample: TrafficSample::Counter(CounterSample {
                     rx: iface.rx,
                     tx: iface.tx,
-                    epoch: Some(iface.created.clone()),
+                    epoch: Some(iface.created.clone().into()),
                     at_ms: iface.updated_ms,
                     wrap: WrapRule::Never,
                     rate_window,
