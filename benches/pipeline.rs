@@ -94,7 +94,15 @@ fn bench(c: &mut Criterion) {
                 for e in ctx.device_entities(d) {
                     bytes += e.payload.to_string().len();
                 }
-                bytes += state::device_state(d).to_string().len();
+                bytes += state::device_state(
+                    d,
+                    state::StateClock {
+                        now_ms: 0,
+                        consider_home_ms: 180_000,
+                    },
+                )
+                .to_string()
+                .len();
             }
             bytes
         })

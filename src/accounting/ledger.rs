@@ -68,6 +68,10 @@ pub struct Device {
     pub metrics: BTreeMap<String, crate::model::Metric>,
     /// Which source reported each gauge (for its availability).
     pub metric_sources: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, crate::model::Label>,
+    pub label_sources: BTreeMap<String, String>,
+    /// When a source last said the device was online (ms); drives presence ("consider home").
+    pub last_online_ms: Option<i64>,
     pub estimated: bool,
     /// Whether any traffic was ever reported (a device without it gets no traffic entities).
     pub has_traffic: bool,
@@ -104,6 +108,9 @@ impl Device {
             attributes: BTreeMap::new(),
             metrics: BTreeMap::new(),
             metric_sources: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            label_sources: BTreeMap::new(),
+            last_online_ms: None,
             estimated: false,
             has_traffic,
             online_by_source: BTreeMap::new(),
@@ -122,6 +129,19 @@ impl Device {
 
     pub fn name(&self) -> &str {
         self.info.name.as_deref().unwrap_or(self.id.as_str())
+    }
+
+    /// `home` while online or seen online within `consider_home`, like HA's own trackers;
+    /// a phone that drops off Wi-Fi for a minute is not "away".
+    pub fn presence(&self, now_ms: i64, consider_home_ms: i64) -> &'static str {
+        let recently = self
+            .last_online_ms
+            .is_some_and(|t| now_ms - t < consider_home_ms);
+        if self.online() == Some(true) || recently {
+            "home"
+        } else {
+            "not_home"
+        }
     }
 
     pub fn primary_mac(&self) -> Option<MacAddr> {
@@ -248,8 +268,19 @@ impl Ledger {
         now_ms: i64,
     ) -> Vec<DeviceId> {
         let mut touched = Vec::with_capacity(observations.len());
+        let seen: BTreeSet<DeviceId> = observations.iter().map(|o| o.device.clone()).collect();
         for obs in observations {
             self.apply_one(source, obs, now_ms);
+        }
+        // A client or mesh node that dropped out of its source's list is gone from the network
+        // as far as that source knows, whatever it said last time.
+        for (id, device) in &mut self.devices {
+            if matches!(device.kind, DeviceKind::Client | DeviceKind::MeshNode)
+                && !seen.contains(id)
+                && let Some(online) = device.online_by_source.get_mut(source)
+            {
+                *online = false;
+            }
         }
         // Collect after the fact: one device may appear in several observations.
         for (id, device) in &self.devices {
@@ -348,6 +379,15 @@ impl Ledger {
         }
         if let Some(online) = obs.online {
             device.online_by_source.insert(source.to_owned(), online);
+            if online {
+                device.last_online_ms = Some(now_ms);
+            }
+        }
+        for label in obs.labels {
+            device
+                .label_sources
+                .insert(label.key.clone(), source.to_owned());
+            device.labels.insert(label.key.clone(), label);
         }
         device.attributes.extend(obs.attributes);
         for metric in obs.metrics {

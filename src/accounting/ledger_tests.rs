@@ -216,3 +216,23 @@ fn descriptive_fields_do_not_flip_between_sources() {
     );
     assert_eq!(d.info.model.as_deref(), Some("Server"));
 }
+
+#[test]
+fn a_client_missing_from_the_list_goes_offline_and_presence_waits() {
+    let mac: MacAddr = "aa:bb:cc:dd:ee:05".parse().unwrap();
+    let client = DeviceId::from_mac(mac);
+    let mut ledger = Ledger::new(feeds(), PersistedState::default(), BTreeMap::new());
+    let mut o = Observation::new(client.clone(), DeviceKind::Client);
+    o.online = Some(true);
+    ledger.apply("host", vec![o], 1_000);
+    assert_eq!(
+        ledger.device(&client).unwrap().presence(1_000, 180_000),
+        "home"
+    );
+    let touched = ledger.apply("host", vec![], 31_000);
+    assert!(touched.contains(&client), "re-rendered when it disappears");
+    let d = ledger.device(&client).unwrap();
+    assert_eq!(d.online(), Some(false));
+    assert_eq!(d.presence(31_000, 180_000), "home", "within consider_home");
+    assert_eq!(d.presence(181_001, 180_000), "not_home");
+}

@@ -17,7 +17,7 @@ use crate::accounting::{Ledger, StateStore};
 use crate::config::LoadedConfig;
 use crate::model::{DeviceId, MacAddr};
 use crate::publish::discovery::Context;
-use crate::publish::state::{bridge_info, device_state, device_summary};
+use crate::publish::state::{StateClock, bridge_info, device_state, device_summary};
 use crate::publish::{MqttEvent, MqttLink, Outbox, Priority, SourceStatus, Topics};
 use crate::sources::{self, AnySource, Source, SourceError};
 
@@ -218,9 +218,13 @@ impl Core {
                 Priority::Discovery,
             );
         }
+        let clock = StateClock {
+            now_ms: sources::now_ms(),
+            consider_home_ms: self.config.settings.bridge.consider_home.as_millis() as i64,
+        };
         self.outbox.put(
             self.topics.device_state(id),
-            device_state(device).to_string(),
+            device_state(device, clock).to_string(),
             self.config.settings.mqtt.retain_state,
             Priority::State,
         );

@@ -94,6 +94,9 @@ pub struct BridgeSettings {
     pub state_dir: PathBuf,
     /// `error`, `warn`, `info`, `debug` or `trace`; `RUST_LOG` wins when set.
     pub log_level: String,
+    /// How long a network client that disappeared still counts as home (HA's consider_home).
+    #[serde(with = "duration")]
+    pub consider_home: Duration,
 }
 
 impl Default for BridgeSettings {
@@ -101,6 +104,7 @@ impl Default for BridgeSettings {
         Self {
             state_dir: PathBuf::from("./data"),
             log_level: "info".into(),
+            consider_home: Duration::from_secs(180),
         }
     }
 }

@@ -52,6 +52,8 @@ pub struct Observation {
     pub traffic: Vec<TrafficReading>,
     /// Gauges such as CPU %, memory %, temperature, uptime, client count, signal strength.
     pub metrics: Vec<Metric>,
+    /// Short texts worth an entity of their own (IP address, connection type).
+    pub labels: Vec<Label>,
     /// Extra facts published as attributes (connection type, band, parent node, ...).
     pub attributes: BTreeMap<String, serde_json::Value>,
 }
@@ -65,8 +67,18 @@ impl Observation {
             online: None,
             traffic: Vec::new(),
             metrics: Vec::new(),
+            labels: Vec::new(),
             attributes: BTreeMap::new(),
         }
+    }
+
+    /// Adds a text entity; `None` publishes as unknown.
+    pub fn label(&mut self, key: &str, name: &str, value: Option<String>) {
+        self.labels.push(Label {
+            key: key.to_owned(),
+            name: name.to_owned(),
+            value,
+        });
     }
 
     /// Adds a gauge; `None` publishes as unknown.
@@ -89,6 +101,15 @@ pub struct Metric {
     pub name: String,
     pub unit: MetricUnit,
     pub value: Option<f64>,
+}
+
+/// A short text reading (an IP address, "5 GHz").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Label {
+    /// State key and entity id suffix, `[a-z0-9_]+`.
+    pub key: String,
+    pub name: String,
+    pub value: Option<String>,
 }
 
 /// What a metric measures; decides its Home Assistant unit, device class and category.

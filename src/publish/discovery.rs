@@ -125,119 +125,36 @@ impl Context<'_> {
 
     /// Discovery for every entity of a device.
     pub fn device_entities(&self, device: &Device) -> Vec<EntityConfig> {
-        let mut out = Vec::new();
-        let id = device.id.as_str();
-        let state_topic = self.topics.device_state(&device.id);
-        let device_block = self.device_block(device);
-        let base = |key: &str, name: String, component: &'static str| {
-            let mut p = Map::new();
-            p.insert("name".into(), json!(name));
-            p.insert("unique_id".into(), json!(self.unique_id(id, key)));
-            p.insert("object_id".into(), json!(format!("{id}_{key}")));
-            p.insert(
-                "default_entity_id".into(),
-                json!(format!("{component}.{id}_{key}")),
-            );
-            p.insert("state_topic".into(), json!(state_topic));
-            p.insert("availability_mode".into(), json!("all"));
-            p.insert("device".into(), device_block.clone());
-            p.insert("origin".into(), self.origin());
-            p
+        let b = DeviceEntities {
+            ctx: self,
+            device,
+            state_topic: self.topics.device_state(&device.id),
+            device_block: self.device_block(device),
+            entity_slug: entity_slug(device),
         };
-
-        let online_sources = if device.kind == DeviceKind::Server {
-            // A server's online state is derived from whether its sources answer, so it must
-            // stay available to be able to say "disconnected" when they do not.
-            Vec::new()
-        } else {
-            device.sources.iter().cloned().collect()
-        };
-        let mut online = base("online", "Online".into(), "binary_sensor");
-        online.insert("device_class".into(), json!("connectivity"));
-        online.insert(
-            "value_template".into(),
-            json!("{{ 'ON' if value_json.online else 'OFF' }}"),
-        );
-        online.insert("payload_on".into(), json!("ON"));
-        online.insert("payload_off".into(), json!("OFF"));
-        if device.kind == DeviceKind::Server {
-            online.insert("entity_category".into(), json!("diagnostic"));
+        let mut out = vec![b.online()];
+        if device.kind == DeviceKind::Client {
+            out.push(b.presence());
         }
-        online.insert("availability".into(), self.availability(online_sources));
-        out.push(EntityConfig {
-            component: "binary_sensor",
-            node: id.to_owned(),
-            object: "online".into(),
-            payload: Value::Object(online),
-        });
-
+        for (key, label) in &device.labels {
+            out.push(b.label(key, &label.name));
+        }
         for (key, metric) in &device.metrics {
-            let mut p = base(key, metric.name.clone(), "sensor");
-            p.insert(
-                "value_template".into(),
-                json!(format!("{{{{ value_json.{key} }}}}")),
-            );
-            fill_gauge(&mut p, key, metric.unit);
-            p.insert(
-                "availability".into(),
-                self.availability(device.metric_sources.get(key).cloned()),
-            );
-            out.push(EntityConfig {
-                component: "sensor",
-                node: id.to_owned(),
-                object: key.clone(),
-                payload: Value::Object(p),
-            });
+            out.push(b.gauge(key, &metric.name, metric.unit));
         }
-
-        if !device.has_traffic {
-            return out;
-        }
-        let estimated = if device.estimated { " (estimated)" } else { "" };
-        for metric in &TRAFFIC {
-            let sources = match metric.measure {
-                Measure::Bytes => device.total_sources.clone(),
-                Measure::Rate => device.rate_sources.clone(),
+        if device.has_traffic {
+            let prefix = if device.kind == DeviceKind::Router {
+                "WAN "
+            } else {
+                ""
             };
-            let name = capitalise(&format!(
-                "{}{}",
-                metric.name,
-                suffix(metric.measure, estimated)
-            ));
-            let mut p = base(metric.key, name, "sensor");
-            fill_metric(&mut p, metric, &format!("value_json.{}", metric.key));
-            p.insert("availability".into(), self.availability(sources));
-            out.push(EntityConfig {
-                component: "sensor",
-                node: id.to_owned(),
-                object: metric.key.into(),
-                payload: Value::Object(p),
-            });
-        }
-        for (iface_name, iface) in &device.interfaces {
-            let slug = topic_slug(iface_name);
-            let estimated = if iface.estimated { " (estimated)" } else { "" };
             for metric in &TRAFFIC {
-                let key = format!("{slug}_{}", metric.key);
-                let source = match metric.measure {
-                    Measure::Bytes => iface.total_source.clone(),
-                    Measure::Rate => iface.rate_source.clone(),
-                };
-                let name = format!(
-                    "{iface_name} {}{}",
-                    metric.name,
-                    suffix(metric.measure, estimated)
-                );
-                let mut p = base(&key, name, "sensor");
-                let path = format!("value_json[{}].{}", jinja_string(iface_name), metric.key);
-                fill_metric(&mut p, metric, &path);
-                p.insert("availability".into(), self.availability(source));
-                out.push(EntityConfig {
-                    component: "sensor",
-                    node: id.to_owned(),
-                    object: key,
-                    payload: Value::Object(p),
-                });
+                out.push(b.traffic(None, metric, prefix));
+            }
+            for iface in device.interfaces.keys() {
+                for metric in &TRAFFIC {
+                    out.push(b.traffic(Some(iface), metric, ""));
+                }
             }
         }
         out
@@ -318,10 +235,192 @@ impl Context<'_> {
     }
 }
 
-fn suffix(measure: Measure, estimated: &'static str) -> &'static str {
-    match measure {
-        Measure::Bytes => estimated,
-        Measure::Rate => "",
+/// Builds the entities of one device; every payload shares the state topic and device block.
+struct DeviceEntities<'a> {
+    ctx: &'a Context<'a>,
+    device: &'a Device,
+    state_topic: String,
+    device_block: Value,
+    /// The device part of the suggested entity ids: its name, or its id when it has none.
+    entity_slug: String,
+}
+
+impl DeviceEntities<'_> {
+    fn base(&self, key: &str, name: Option<String>, component: &'static str) -> Map<String, Value> {
+        let id = self.device.id.as_str();
+        let object = if key.is_empty() {
+            self.entity_slug.clone()
+        } else {
+            format!("{}_{key}", self.entity_slug)
+        };
+        let unique_key = if key.is_empty() { component } else { key };
+        let mut p = Map::new();
+        p.insert("name".into(), json!(name));
+        p.insert(
+            "unique_id".into(),
+            json!(self.ctx.unique_id(id, unique_key)),
+        );
+        p.insert("object_id".into(), json!(object));
+        p.insert(
+            "default_entity_id".into(),
+            json!(format!("{component}.{object}")),
+        );
+        p.insert("state_topic".into(), json!(self.state_topic));
+        p.insert("availability_mode".into(), json!("all"));
+        p.insert("device".into(), self.device_block.clone());
+        p.insert("origin".into(), self.ctx.origin());
+        p
+    }
+
+    fn entity(
+        &self,
+        component: &'static str,
+        object: &str,
+        payload: Map<String, Value>,
+    ) -> EntityConfig {
+        EntityConfig {
+            component,
+            node: self.device.id.as_str().to_owned(),
+            object: object.to_owned(),
+            payload: Value::Object(payload),
+        }
+    }
+
+    fn online(&self) -> EntityConfig {
+        let mut p = self.base("online", Some("Online".into()), "binary_sensor");
+        p.insert("device_class".into(), json!("connectivity"));
+        p.insert(
+            "value_template".into(),
+            json!("{{ 'ON' if value_json.online else 'OFF' }}"),
+        );
+        p.insert("payload_on".into(), json!("ON"));
+        p.insert("payload_off".into(), json!("OFF"));
+        let sources: Vec<String> = if self.device.kind == DeviceKind::Server {
+            // A server's online state is derived from whether its sources answer, so it must
+            // stay available to be able to say "disconnected" when they do not.
+            p.insert("entity_category".into(), json!("diagnostic"));
+            Vec::new()
+        } else {
+            self.device.sources.iter().cloned().collect()
+        };
+        p.insert("availability".into(), self.ctx.availability(sources));
+        self.entity("binary_sensor", "online", p)
+    }
+
+    /// A router-style tracker: `home`/`not_home`, with ip, mac and host name as attributes.
+    fn presence(&self) -> EntityConfig {
+        let mut p = self.base("", None, "device_tracker");
+        p.insert(
+            "unique_id".into(),
+            json!(self.ctx.unique_id(self.device.id.as_str(), "presence")),
+        );
+        p.insert("source_type".into(), json!("router"));
+        p.insert("value_template".into(), json!("{{ value_json.presence }}"));
+        p.insert("payload_home".into(), json!("home"));
+        p.insert("payload_not_home".into(), json!("not_home"));
+        p.insert("json_attributes_topic".into(), json!(self.state_topic));
+        p.insert(
+            "json_attributes_template".into(),
+            json!("{{ value_json.attributes | tojson }}"),
+        );
+        p.insert("icon".into(), json!("mdi:lan-connect"));
+        p.insert(
+            "availability".into(),
+            self.ctx.availability(self.device.sources.iter().cloned()),
+        );
+        self.entity("device_tracker", "presence", p)
+    }
+
+    fn label(&self, key: &str, name: &str) -> EntityConfig {
+        let mut p = self.base(key, Some(name.to_owned()), "sensor");
+        p.insert(
+            "value_template".into(),
+            json!(format!("{{{{ value_json.{key} }}}}")),
+        );
+        let icon = match key {
+            "ip" => "mdi:ip-network",
+            "connection" => "mdi:wifi-settings",
+            _ => "mdi:information-outline",
+        };
+        p.insert("icon".into(), json!(icon));
+        if key == "ip" {
+            p.insert("entity_category".into(), json!("diagnostic"));
+        }
+        let source = self.device.label_sources.get(key).cloned();
+        p.insert("availability".into(), self.ctx.availability(source));
+        self.entity("sensor", key, p)
+    }
+
+    fn gauge(&self, key: &str, name: &str, unit: MetricUnit) -> EntityConfig {
+        let mut p = self.base(key, Some(name.to_owned()), "sensor");
+        p.insert(
+            "value_template".into(),
+            json!(format!("{{{{ value_json.{key} }}}}")),
+        );
+        fill_gauge(&mut p, key, unit);
+        let source = self.device.metric_sources.get(key).cloned();
+        p.insert("availability".into(), self.ctx.availability(source));
+        self.entity("sensor", key, p)
+    }
+
+    fn traffic(&self, iface: Option<&String>, metric: &Metric, prefix: &str) -> EntityConfig {
+        let device = self.device;
+        let (key, name, path, sources, estimated) = match iface {
+            None => (
+                metric.key.to_owned(),
+                capitalise(&format!("{prefix}{}", metric.name)),
+                format!("value_json.{}", metric.key),
+                match metric.measure {
+                    Measure::Bytes => device.total_sources.clone(),
+                    Measure::Rate => device.rate_sources.clone(),
+                },
+                device.estimated,
+            ),
+            Some(iface_name) => {
+                let iface = device.interfaces.get(iface_name);
+                (
+                    format!("{}_{}", topic_slug(iface_name), metric.key),
+                    format!("{iface_name} {}", metric.name),
+                    format!("value_json[{}].{}", jinja_string(iface_name), metric.key),
+                    iface
+                        .and_then(|i| match metric.measure {
+                            Measure::Bytes => i.total_source.clone(),
+                            Measure::Rate => i.rate_source.clone(),
+                        })
+                        .into_iter()
+                        .collect(),
+                    iface.is_some_and(|i| i.estimated),
+                )
+            }
+        };
+        let name = match (metric.measure, estimated) {
+            (Measure::Bytes, true) => format!("{name} (estimated)"),
+            _ => name,
+        };
+        let mut p = self.base(&key, Some(name), "sensor");
+        fill_metric(&mut p, metric, &path);
+        if estimated && matches!(metric.measure, Measure::Bytes) {
+            // Integrated from instantaneous rates: say so where automations can see it.
+            p.insert("json_attributes_topic".into(), json!(self.state_topic));
+            p.insert(
+                "json_attributes_template".into(),
+                json!("{{ {'estimated': true} | tojson }}"),
+            );
+        }
+        p.insert("availability".into(), self.ctx.availability(sources));
+        self.entity("sensor", &key, p)
+    }
+}
+
+/// The initial entity id part for a device: servers and routers use their id (their
+/// configured name); network clients and mesh nodes their name, which reads better than a MAC.
+/// HA only uses it at first discovery; users may rename entities afterwards.
+fn entity_slug(device: &Device) -> String {
+    match device.kind {
+        DeviceKind::Server | DeviceKind::Router => device.id.to_string(),
+        DeviceKind::Client | DeviceKind::MeshNode => crate::model::DeviceId::slugify(device.name())
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| device.id.to_string()),
     }
 }
 

@@ -4,11 +4,30 @@
 use serde_json::{Map, Value, json};
 
 use crate::accounting::{Device, Rates, Totals};
+use crate::model::DeviceKind;
+
+/// What a state document depends on besides the device itself.
+#[derive(Debug, Clone, Copy)]
+pub struct StateClock {
+    pub now_ms: i64,
+    /// How long a client that went away still counts as home.
+    pub consider_home_ms: i64,
+}
 
 /// The state document of one device.
-pub fn device_state(device: &Device) -> Value {
+pub fn device_state(device: &Device, clock: StateClock) -> Value {
     let mut state = Map::new();
     state.insert("online".into(), json!(device.online().unwrap_or(false)));
+    if device.kind == DeviceKind::Client {
+        state.insert(
+            "presence".into(),
+            json!(device.presence(clock.now_ms, clock.consider_home_ms)),
+        );
+        state.insert("attributes".into(), tracker_attributes(device));
+    }
+    for (key, label) in &device.labels {
+        state.insert(key.clone(), json!(label.value));
+    }
     if device.has_traffic {
         insert_traffic(&mut state, device.totals, device.rates);
         state.insert("estimated".into(), json!(device.estimated));
@@ -34,6 +53,18 @@ fn round_for(unit: crate::model::MetricUnit, value: f64) -> Value {
         Percent | Celsius | MbitPerSecond => json!((value * 10.0).round() / 10.0),
         Seconds | Count | Dbm => json!(value.round() as i64),
     }
+}
+
+/// What HA's router trackers show: ip, mac and host name, plus what the source knows.
+fn tracker_attributes(device: &Device) -> Value {
+    let mut attrs: Map<String, Value> = device.attributes.clone().into_iter().collect();
+    attrs.insert("ip".into(), json!(device.info.ip));
+    attrs.insert(
+        "mac".into(),
+        json!(device.primary_mac().map(|m| m.to_string())),
+    );
+    attrs.insert("host_name".into(), json!(device.name()));
+    Value::Object(attrs)
 }
 
 fn insert_traffic(map: &mut Map<String, Value>, totals: Totals, rates: Rates) {
