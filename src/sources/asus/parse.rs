@@ -1,0 +1,386 @@
+//! What the bridge reads out of the router's replies (shared/protocols/asus.md §4.3, §4.4).
+//! Everything here is pure, tolerant of missing pieces, and tested against real captures.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use super::hookjson::text;
+use crate::model::MacAddr;
+
+/// `netdev(appobj)`: cumulative bytes since boot per router interface, hex strings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Netdev {
+    /// `INTERNET_rx`/`_tx`: WAN download and upload. `None` on models that do not report it.
+    pub internet: Option<(u64, u64)>,
+    /// Every `<NAME>_rx`/`_tx` pair, by name.
+    pub interfaces: BTreeMap<String, (u64, u64)>,
+}
+
+impl Netdev {
+    /// Some models keep 32-bit counters; any value above 2^32 proves this one does not.
+    pub fn proves_64_bit(&self) -> bool {
+        self.interfaces
+            .values()
+            .any(|(rx, tx)| *rx > u64::from(u32::MAX) || *tx > u64::from(u32::MAX))
+    }
+}
+
+pub fn netdev(map: &Map<String, Value>) -> Option<Netdev> {
+    let obj = map.get("netdev")?.as_object()?;
+    let mut halves: BTreeMap<String, (Option<u64>, Option<u64>)> = BTreeMap::new();
+    for (key, value) in obj {
+        let Some(number) = value.as_str().and_then(parse_hex) else {
+            continue;
+        };
+        if let Some(name) = key.strip_suffix("_rx") {
+            halves.entry(name.to_owned()).or_default().0 = Some(number);
+        } else if let Some(name) = key.strip_suffix("_tx") {
+            halves.entry(name.to_owned()).or_default().1 = Some(number);
+        }
+    }
+    let interfaces: BTreeMap<String, (u64, u64)> = halves
+        .into_iter()
+        .filter_map(|(name, (rx, tx))| Some((name, (rx?, tx?))))
+        .collect();
+    Some(Netdev {
+        internet: interfaces.get("INTERNET").copied(),
+        interfaces,
+    })
+}
+
+fn parse_hex(text: &str) -> Option<u64> {
+    let digits = text
+        .trim()
+        .strip_prefix("0x")
+        .or_else(|| text.trim().strip_prefix("0X"))?;
+    u64::from_str_radix(digits, 16).ok()
+}
+
+/// Sum of `cpuN_total` and `cpuN_usage` over the cores: jiffies since boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuJiffies {
+    pub total: u64,
+    pub busy: u64,
+}
+
+pub fn cpu(map: &Map<String, Value>) -> Option<CpuJiffies> {
+    let obj = map.get("cpu_usage")?.as_object()?;
+    let sum = |suffix: &str| -> u64 {
+        obj.iter()
+            .filter(|(k, _)| k.starts_with("cpu") && k.ends_with(suffix))
+            .filter_map(|(_, v)| number(v))
+            .sum()
+    };
+    let total = sum("_total");
+    (total > 0).then(|| CpuJiffies {
+        total,
+        busy: sum("_usage"),
+    })
+}
+
+/// CPU % between two samples; `None` across a reboot or without progress.
+pub fn cpu_percent(prev: CpuJiffies, now: CpuJiffies) -> Option<f64> {
+    let total = now.total.checked_sub(prev.total)?;
+    let busy = now.busy.checked_sub(prev.busy)?;
+    (total > 0).then(|| (busy as f64 / total as f64 * 100.0).clamp(0.0, 100.0))
+}
+
+/// `memory_usage(appobj)`: KiB as strings; returns used %.
+pub fn memory_percent(map: &Map<String, Value>) -> Option<f64> {
+    let obj = map.get("memory_usage")?.as_object()?;
+    let total = obj.get("mem_total").and_then(number)?;
+    let used = obj.get("mem_used").and_then(number)?;
+    (total > 0).then(|| (used as f64 / total as f64 * 100.0).clamp(0.0, 100.0))
+}
+
+/// `uptime()`: `"Mon, 13 May 2024 09:44:45 +0800(64882 secs since boot)"` → 64882.
+pub fn uptime_secs(text: &str) -> Option<u64> {
+    let end = text.find(" secs since boot")?;
+    let start = text[..end].rfind('(')? + 1;
+    text[start..end].trim().parse().ok()
+}
+
+fn number(v: &Value) -> Option<u64> {
+    match v {
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+}
+
+/// Wireless band of a client from `isWL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connection {
+    Wired,
+    Band2_4,
+    Band5,
+    /// `isWL = 3`: a second 5 GHz radio, or 6 GHz on tri-band Wi-Fi 6E models.
+    Band5_2Or6,
+}
+
+impl Connection {
+    pub fn from_is_wl(text: &str) -> Option<Self> {
+        match text.trim() {
+            "0" => Some(Self::Wired),
+            "1" => Some(Self::Band2_4),
+            "2" => Some(Self::Band5),
+            "3" => Some(Self::Band5_2Or6),
+            _ => None,
+        }
+    }
+
+    pub fn label(self, has_6ghz: bool) -> &'static str {
+        match self {
+            Self::Wired => "wired",
+            Self::Band2_4 => "2.4 GHz",
+            Self::Band5 => "5 GHz",
+            Self::Band5_2Or6 if has_6ghz => "6 GHz",
+            Self::Band5_2Or6 => "5 GHz",
+        }
+    }
+}
+
+/// One entry of `get_clientlist()`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    pub mac: MacAddr,
+    pub ip: Option<String>,
+    /// nickName → name → vendor (asusrouter stops at name; a vendor reads better than a MAC).
+    pub name: Option<String>,
+    pub vendor: Option<String>,
+    pub online: bool,
+    /// `isWL` as sent; interpreted with the model's radios.
+    pub is_wl: Option<String>,
+    pub rssi: Option<f64>,
+    /// Current PHY link rates in Mbit/s (not traffic).
+    pub link_tx_mbps: Option<f64>,
+    pub link_rx_mbps: Option<f64>,
+    pub guest: Option<String>,
+    /// The AiMesh node the client hangs off, when it is not the router itself.
+    pub mesh_parent: Option<MacAddr>,
+    pub connected_for: Option<String>,
+    pub ip_method: Option<String>,
+}
+
+/// Clients in a `get_clientlist` object: keys that are MACs; `maclist` and
+/// `ClientAPILevel` sit beside them and are skipped.
+pub fn clients(list: &Map<String, Value>) -> Vec<Client> {
+    list.iter()
+        .filter_map(|(key, entry)| {
+            let mac: MacAddr = key.parse().ok()?;
+            let entry = entry.as_object()?;
+            let field = |k: &str| {
+                text(entry, k)
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+            };
+            let float = |k: &str| field(k).and_then(|s| s.parse::<f64>().ok());
+            let name = field("nickName")
+                .or_else(|| field("name"))
+                .or_else(|| field("vendor"));
+            let ip = field("ip").filter(|ip| {
+                ip.parse::<std::net::IpAddr>()
+                    .is_ok_and(|a| !a.is_unspecified())
+            });
+            Some(Client {
+                mac,
+                ip,
+                name,
+                vendor: field("vendor"),
+                online: field("isOnline").as_deref() == Some("1"),
+                is_wl: field("isWL"),
+                rssi: float("rssi").filter(|r| *r < 0.0),
+                link_tx_mbps: float("curTx"),
+                link_rx_mbps: float("curRx"),
+                guest: field("isGN").filter(|g| g != "0"),
+                mesh_parent: field("amesh_papMac")
+                    .and_then(|m| m.parse::<MacAddr>().ok())
+                    .filter(MacAddr::is_meaningful),
+                connected_for: field("wlConnectTime"),
+                ip_method: field("ipMethod"),
+            })
+        })
+        .collect()
+}
+
+/// `update_clients.asp` on 386/388: the `get_clientlist` object sits inside
+/// `fromNetworkmapd : [ … ]`. 3.0.0.6 serves a stub without data (`None`).
+pub fn clients_from_update_page(js: &str) -> Option<Map<String, Value>> {
+    let literal = super::js::value(js, "fromNetworkmapd")?;
+    let list: Value = serde_json::from_str(&super::hookjson::clean(literal)).ok()?;
+    list.as_array()?.first()?.as_object().cloned()
+}
+
+/// A temperature from `ajax_coretmp.asp`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Temperature {
+    pub key: &'static str,
+    pub name: &'static str,
+    pub celsius: f64,
+}
+
+/// The three naming schemes of `ajax_coretmp.asp`; radios that are off say `disabled`.
+pub fn temperatures(js: &str) -> Vec<Temperature> {
+    const SENSORS: [(&str, &str, &str); 11] = [
+        ("curr_cpuTemp", "temperature_cpu", "CPU temperature"),
+        ("curr_coreTmp_cpu", "temperature_cpu", "CPU temperature"),
+        (
+            "curr_coreTmp_wl0_raw",
+            "temperature_2_4ghz",
+            "2.4 GHz radio temperature",
+        ),
+        (
+            "curr_coreTmp_2_raw",
+            "temperature_2_4ghz",
+            "2.4 GHz radio temperature",
+        ),
+        (
+            "curr_coreTmp_0_raw",
+            "temperature_2_4ghz",
+            "2.4 GHz radio temperature",
+        ),
+        (
+            "curr_coreTmp_wl1_raw",
+            "temperature_5ghz",
+            "5 GHz radio temperature",
+        ),
+        (
+            "curr_coreTmp_5_raw",
+            "temperature_5ghz",
+            "5 GHz radio temperature",
+        ),
+        (
+            "curr_coreTmp_1_raw",
+            "temperature_5ghz",
+            "5 GHz radio temperature",
+        ),
+        (
+            "curr_coreTmp_wl2_raw",
+            "temperature_5ghz_2",
+            "Third radio temperature",
+        ),
+        (
+            "curr_coreTmp_52_raw",
+            "temperature_5ghz_2",
+            "Third radio temperature",
+        ),
+        (
+            "curr_coreTmp_2_raw_6g",
+            "temperature_6ghz",
+            "6 GHz radio temperature",
+        ),
+    ];
+    let mut out: Vec<Temperature> = Vec::new();
+    for (var, key, name) in SENSORS {
+        if out.iter().any(|t| t.key == key) {
+            continue;
+        }
+        let Some(literal) = super::js::value(js, var) else {
+            continue;
+        };
+        let inner = literal.trim_matches(|c| c == '"' || c == '\'');
+        if inner.contains("disabled") {
+            continue;
+        }
+        let digits: String = inner
+            .split("&deg;")
+            .next()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| c.is_ascii_digit() || *c == '.' || *c == '-')
+            .collect();
+        if let Ok(mut celsius) = digits.parse::<f64>() {
+            // Some models report tenths or thousandths of a degree.
+            while celsius > 200.0 {
+                celsius /= 10.0;
+            }
+            if celsius > 0.0 {
+                out.push(Temperature { key, name, celsius });
+            }
+        }
+    }
+    out
+}
+
+/// An AiMesh node from `ajax_onboarding.asp` (`get_cfg_clientlist`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeshNode {
+    pub mac: MacAddr,
+    pub alias: Option<String>,
+    pub model: Option<String>,
+    pub firmware: Option<String>,
+    pub ip: Option<String>,
+    pub online: bool,
+}
+
+pub fn mesh_nodes(js: &str) -> Vec<MeshNode> {
+    let Some(literal) = super::js::value(js, "get_cfg_clientlist") else {
+        return Vec::new();
+    };
+    let Ok(Value::Array(outer)) = serde_json::from_str::<Value>(&super::hookjson::clean(literal))
+    else {
+        return Vec::new();
+    };
+    let Some(Value::Array(nodes)) = outer.into_iter().next() else {
+        return Vec::new();
+    };
+    nodes
+        .iter()
+        .filter_map(|node| {
+            let node = node.as_object()?;
+            let get = |k: &str| {
+                text(node, k)
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+            };
+            Some(MeshNode {
+                mac: get("mac")?.parse().ok()?,
+                alias: get("alias"),
+                model: get("model_name").or_else(|| get("product_id")),
+                firmware: get("fwver"),
+                ip: get("ip"),
+                online: get("online").as_deref() == Some("1"),
+            })
+        })
+        .collect()
+}
+
+/// The router's identity from `nvram_get` values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub model: Option<String>,
+    /// `firmver.buildno_extendno`, e.g. `3.0.0.4.388_24353-g…`.
+    pub firmware: Option<String>,
+    pub mac: Option<MacAddr>,
+    pub lan_ip: Option<String>,
+    /// `bwdpi_db_enable`: Traffic Analyzer statistics switched on.
+    pub traffic_analyzer: Option<bool>,
+    /// `rc_support` lists `wifi6e`: `isWL = 3` means 6 GHz.
+    pub has_6ghz: bool,
+}
+
+pub fn identity(map: &Map<String, Value>) -> Identity {
+    let get = |k: &str| {
+        text(map, k)
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    };
+    let firmware = match (get("firmver"), get("buildno"), get("extendno")) {
+        (Some(v), Some(b), Some(e)) => Some(format!("{v}.{b}_{e}")),
+        (Some(v), Some(b), None) => Some(format!("{v}.{b}")),
+        (Some(v), None, _) => Some(v),
+        _ => None,
+    };
+    let rc_support = get("rc_support").unwrap_or_default();
+    Identity {
+        model: get("productid"),
+        firmware,
+        mac: get("label_mac")
+            .or_else(|| get("lan_hwaddr"))
+            .and_then(|m| m.parse().ok()),
+        lan_ip: get("lan_ipaddr"),
+        traffic_analyzer: get("bwdpi_db_enable").map(|v| v == "1"),
+        has_6ghz: rc_support.split_whitespace().any(|f| f == "wifi6e"),
+    }
+}
