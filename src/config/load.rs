@@ -217,7 +217,16 @@ fn resolve_password_files(
         mqtt.password_file.as_deref(),
         "mqtt",
         source,
-    )
+    )?;
+    for (name, asus) in &mut settings.asus {
+        resolve_one(
+            &mut asus.password,
+            asus.password_file.as_deref(),
+            &format!("asus.{name}"),
+            source,
+        )?;
+    }
+    Ok(())
 }
 
 pub(crate) fn resolve_one(

@@ -28,6 +28,8 @@ pub struct Settings {
     pub host: HostSettings,
     /// One table per server whose vnstat the bridge reads, keyed by the server's name.
     pub vnstat: BTreeMap<String, VnstatSettings>,
+    /// One table per ASUS router, keyed by its name.
+    pub asus: BTreeMap<String, AsusSettings>,
     /// Friendly names and options for network clients, keyed by MAC.
     pub devices: BTreeMap<String, DeviceSettings>,
 }
@@ -169,6 +171,50 @@ impl Default for VnstatSettings {
             name: None,
             mac: None,
             interfaces: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AsusSettings {
+    /// `http://192.168.50.1` or `https://192.168.50.1:8443`.
+    pub url: String,
+    pub username: String,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    /// Display name; defaults to the router's model.
+    pub name: Option<String>,
+    #[serde(with = "duration")]
+    pub interval: Duration,
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+    /// Check the HTTPS certificate against the system roots. Routers use self-signed ones:
+    /// set `false`, or better pin it with `tls_fingerprint`.
+    pub verify_tls: bool,
+    /// SHA-256 fingerprint of the router's certificate (`AB:CD:…`); implies accepting it.
+    pub tls_fingerprint: Option<String>,
+    /// Read per-device byte counts from the Traffic Analyzer when it is switched on.
+    pub traffic_analyzer: bool,
+    /// The temperature page is read this often, not on every poll.
+    #[serde(with = "duration")]
+    pub temperature_interval: Duration,
+}
+
+impl Default for AsusSettings {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            username: "admin".into(),
+            password: None,
+            password_file: None,
+            name: None,
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(15),
+            verify_tls: true,
+            tls_fingerprint: None,
+            traffic_analyzer: true,
+            temperature_interval: Duration::from_secs(300),
         }
     }
 }

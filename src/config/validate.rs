@@ -185,11 +185,52 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
         check_interval(vnstat.timeout, 1).map_err(|m| err(&key("timeout"), m))?;
     }
 
+    for (name, asus) in &settings.asus {
+        let key = |k: &str| format!("asus.{name}.{k}");
+        check_source_name(name).map_err(|m| err(&format!("asus.{name}"), m))?;
+        if settings.vnstat.contains_key(name) {
+            return Err(err(
+                &format!("asus.{name}"),
+                "the name is already used by a [vnstat] table".into(),
+            ));
+        }
+        check_router_url(&asus.url).map_err(|m| err(&key("url"), m))?;
+        if asus.password.is_none() {
+            return Err(err(&key("password"), "required (or password_file)".into()));
+        }
+        if asus.username.trim().is_empty() {
+            return Err(err(&key("username"), "must not be empty".into()));
+        }
+        check_interval(asus.interval, 1).map_err(|m| err(&key("interval"), m))?;
+        check_interval(asus.timeout, 1).map_err(|m| err(&key("timeout"), m))?;
+        check_interval(asus.temperature_interval, 1)
+            .map_err(|m| err(&key("temperature_interval"), m))?;
+        if let Some(fp) = &asus.tls_fingerprint {
+            crate::http::TlsPolicy::pinned(fp)
+                .map_err(|e| err(&key("tls_fingerprint"), e.to_string()))?;
+        }
+    }
+
     for mac in settings.devices.keys() {
         mac.parse::<MacAddr>()
             .map_err(|e| err(&format!("devices.{mac}"), e.to_string()))?;
     }
     Ok(url)
+}
+
+/// A router's base URL: `http://host[:port]` or `https://host[:port]`, nothing after.
+pub fn check_router_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("`{url}` must start with http:// or https://"))?;
+    let authority = rest.trim_end_matches('/');
+    if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
+        return Err(format!(
+            "`{url}` must be just scheme, host and port, e.g. https://192.168.50.1:8443"
+        ));
+    }
+    Ok(())
 }
 
 fn check_source_name(name: &str) -> Result<(), String> {

@@ -34,6 +34,7 @@ pub enum SourceError {
 pub enum SourceKind {
     Host,
     Vnstat,
+    Asus,
 }
 
 impl SourceKind {
@@ -41,6 +42,7 @@ impl SourceKind {
         match self {
             Self::Host => "host",
             Self::Vnstat => "vnstat",
+            Self::Asus => "asus",
         }
     }
 
@@ -50,6 +52,8 @@ impl SourceKind {
         match self {
             Self::Vnstat => (0, 1),
             Self::Host => (1, 0),
+            // Router counters are exact; a server's own view of itself still wins.
+            Self::Asus => (2, 2),
         }
     }
 }
@@ -71,6 +75,7 @@ pub trait Source: Send {
 pub enum AnySource {
     Host(host::HostSource),
     Vnstat(vnstat::VnstatSource),
+    Asus(Box<asus::AsusSource>),
 }
 
 impl AnySource {
@@ -89,6 +94,7 @@ impl Source for AnySource {
         match self {
             Self::Host(s) => s.name(),
             Self::Vnstat(s) => s.name(),
+            Self::Asus(s) => s.name(),
         }
     }
 
@@ -96,6 +102,7 @@ impl Source for AnySource {
         match self {
             Self::Host(s) => s.kind(),
             Self::Vnstat(s) => s.kind(),
+            Self::Asus(s) => s.kind(),
         }
     }
 
@@ -103,6 +110,7 @@ impl Source for AnySource {
         match self {
             Self::Host(s) => s.interval(),
             Self::Vnstat(s) => s.interval(),
+            Self::Asus(s) => s.interval(),
         }
     }
 
@@ -110,6 +118,7 @@ impl Source for AnySource {
         match self {
             Self::Host(s) => s.poll().await,
             Self::Vnstat(s) => s.poll().await,
+            Self::Asus(s) => s.poll().await,
         }
     }
 
@@ -117,6 +126,7 @@ impl Source for AnySource {
         match self {
             Self::Host(s) => s.close().await,
             Self::Vnstat(s) => s.close().await,
+            Self::Asus(s) => s.close().await,
         }
     }
 }
@@ -129,6 +139,9 @@ pub fn build(settings: &Settings) -> Vec<AnySource> {
     }
     for (name, cfg) in &settings.vnstat {
         sources.push(AnySource::Vnstat(vnstat::VnstatSource::new(name, cfg)));
+    }
+    for (name, cfg) in &settings.asus {
+        sources.push(AnySource::Asus(Box::new(asus::AsusSource::new(name, cfg))));
     }
     sources
 }

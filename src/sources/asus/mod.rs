@@ -1,5 +1,213 @@
-//! An ASUS router on stock (or Merlin) firmware, through the web API its phone app uses.
+//! An ASUS router on stock (or Merlin) firmware, through the web API its phone app uses
+//! (shared/protocols/asus.md): one login reused across polls, and every hook of a poll in a
+//! single `appGet.cgi` request, because the router's web server is single-threaded and slow.
 
+pub mod etiquette;
 pub mod hookjson;
 pub mod js;
+mod observe;
 pub mod parse;
+pub mod session;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{Source, SourceError, SourceKind, now_ms};
+use crate::config::AsusSettings;
+use crate::http::{TlsPolicy, build_client};
+use crate::model::{DeviceId, MacAddr, Observation};
+use parse::{CpuJiffies, Identity, Temperature};
+use session::{AsusError, Session, percent_encode};
+
+/// Everything one poll needs, in one request. `;` must travel as `%3B` (asus.md §4.1).
+pub const POLL_HOOKS: &str = "netdev(appobj);cpu_usage(appobj);memory_usage(appobj);uptime();get_clientlist();\
+nvram_get(productid);nvram_get(firmver);nvram_get(buildno);nvram_get(extendno);nvram_get(label_mac);\
+nvram_get(lan_hwaddr);nvram_get(lan_ipaddr);nvram_get(rc_support);nvram_get(bwdpi_db_enable);nvram_get(wan0_ipaddr)";
+
+pub struct AsusSource {
+    name: String,
+    id: DeviceId,
+    cfg: AsusSettings,
+    session: Result<Session, String>,
+    last_cpu: Option<CpuJiffies>,
+    counters_64_bit: bool,
+    temperatures: Vec<Temperature>,
+    temperatures_read: Option<Instant>,
+    temperature_failed: bool,
+    had_rssi: BTreeSet<MacAddr>,
+    warned_no_internet: bool,
+}
+
+impl AsusSource {
+    pub fn new(name: &str, cfg: &AsusSettings) -> Self {
+        let https = cfg.url.starts_with("https://");
+        let policy = match (&cfg.tls_fingerprint, cfg.verify_tls) {
+            (Some(fp), _) => TlsPolicy::pinned(fp),
+            (None, false) => {
+                if https {
+                    tracing::warn!(
+                        source = name,
+                        "TLS certificate checks are off (verify_tls = false); consider tls_fingerprint."
+                    );
+                }
+                Ok(TlsPolicy::Insecure)
+            }
+            (None, true) => Ok(TlsPolicy::Verify),
+        };
+        if cfg.interval < Duration::from_secs(10) {
+            tracing::warn!(source = name, interval = ?cfg.interval, "Polling a router more often than every 10 s loads its single-threaded web server.");
+        }
+        let session = policy
+            .and_then(|p| build_client(&p, cfg.timeout))
+            .map(|http| {
+                Session::new(
+                    http,
+                    &cfg.url,
+                    name,
+                    &cfg.username,
+                    cfg.password
+                        .clone()
+                        .unwrap_or_else(|| crate::config::Secret::new("")),
+                )
+            })
+            .map_err(|e| e.to_string());
+        Self {
+            name: name.to_owned(),
+            id: DeviceId::slugify_or_unnamed(name),
+            cfg: cfg.clone(),
+            session,
+            last_cpu: None,
+            counters_64_bit: false,
+            temperatures: Vec::new(),
+            temperatures_read: None,
+            temperature_failed: false,
+            had_rssi: BTreeSet::new(),
+            warned_no_internet: false,
+        }
+    }
+
+    /// Logins attempted so far (tests count them; the router locks after 5 failures).
+    pub fn logins(&self) -> u64 {
+        self.session.as_ref().map(|s| s.logins).unwrap_or(0)
+    }
+
+    async fn read_temperatures(&mut self) {
+        let due = self
+            .temperatures_read
+            .is_none_or(|t| t.elapsed() >= self.cfg.temperature_interval);
+        let Ok(session) = self.session.as_mut() else {
+            return;
+        };
+        if !due {
+            return;
+        }
+        self.temperatures_read = Some(Instant::now());
+        match session.post("/ajax_coretmp.asp", String::new()).await {
+            Ok(js) => {
+                self.temperatures = parse::temperatures(&js);
+                self.temperature_failed = false;
+            }
+            Err(e) => {
+                if !self.temperature_failed {
+                    tracing::warn!(source = %self.name, device = %self.id, error = %e, "Cannot read temperatures; keeping the last values.");
+                }
+                self.temperature_failed = true;
+            }
+        }
+    }
+}
+
+fn to_source_error(e: AsusError) -> SourceError {
+    match e {
+        AsusError::Auth(m) => SourceError::Auth(m),
+        AsusError::Deferred(d)
+            if d.reason.contains("password")
+                || d.reason.contains("captcha")
+                || d.reason.contains("locked") =>
+        {
+            SourceError::Auth(AsusError::Deferred(d).to_string())
+        }
+        AsusError::Invalid { .. } => SourceError::Invalid(e.to_string()),
+        other => SourceError::Unavailable(other.to_string()),
+    }
+}
+
+impl Source for AsusSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> SourceKind {
+        SourceKind::Asus
+    }
+
+    fn interval(&self) -> Duration {
+        self.cfg.interval
+    }
+
+    async fn poll(&mut self) -> Result<Vec<Observation>, SourceError> {
+        let session = self
+            .session
+            .as_mut()
+            .map_err(|e| SourceError::Unavailable(e.clone()))?;
+        let body = format!("hook={}", percent_encode(POLL_HOOKS));
+        let text = session
+            .post("/appGet.cgi", body)
+            .await
+            .map_err(to_source_error)?;
+        let at_ms = now_ms();
+        let map = hookjson::parse_object(&text)
+            .map_err(|e| SourceError::Invalid(format!("appGet.cgi: {e}")))?;
+        if !map.contains_key("netdev") && !map.contains_key("get_clientlist") {
+            return Err(SourceError::Invalid(
+                "appGet.cgi: the reply has none of the requested hooks".into(),
+            ));
+        }
+        self.read_temperatures().await;
+
+        let identity: Identity = parse::identity(&map);
+        let (netdev, uptime_s, clients) = observe::parse_all(&map);
+        if let Some(n) = &netdev {
+            self.counters_64_bit |= n.proves_64_bit();
+            if n.internet.is_none() && !self.warned_no_internet {
+                tracing::warn!(source = %self.name, device = %self.id, "Router reports no INTERNET counters in netdev; WAN totals are not available on this model.");
+                self.warned_no_internet = true;
+            }
+        }
+        let cpu = parse::cpu(&map);
+        let cpu_percent = match (self.last_cpu, cpu) {
+            (Some(prev), Some(now)) => parse::cpu_percent(prev, now),
+            _ => None,
+        };
+        if cpu.is_some() {
+            self.last_cpu = cpu;
+        }
+        let data = observe::PollData {
+            router: &self.id,
+            display_name: self.cfg.name.as_deref(),
+            identity: &identity,
+            netdev: netdev.as_ref(),
+            counters_64_bit: self.counters_64_bit,
+            uptime_s,
+            cpu_percent,
+            memory_percent: parse::memory_percent(&map),
+            temperatures: &self.temperatures,
+            wan_ip: hookjson::text(&map, "wan0_ipaddr")
+                .filter(|ip| !ip.is_empty() && ip != "0.0.0.0"),
+            clients: &clients,
+            at_ms,
+            interval: self.cfg.interval,
+        };
+        let mut observations = vec![observe::router(&data)];
+        observations.extend(observe::clients(&data, &mut self.had_rssi));
+        Ok(observations)
+    }
+
+    async fn close(&mut self) {
+        if let Ok(session) = self.session.as_mut() {
+            session.logout().await;
+        }
+    }
+}

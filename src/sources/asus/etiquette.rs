@@ -1,0 +1,217 @@
+//! Login etiquette: the router locks the account after 5 failed logins for 300 s, and older
+//! firmware evicts other sessions (the owner's phone app, a browser) when too many logins pile
+//! up (shared/notes/asus-notes.md §2). So the bridge logs in once, reuses the token, and this
+//! guard decides whether another login may be attempted now:
+//!
+//! - never more than [`MAX_LOGINS_PER_HOUR`] attempts in any hour, whatever the router does;
+//! - after a wrong password, nothing for 30 min, doubling up to 6 h (one failure per hold-off,
+//!   so the router's 5-failure lock can never be reached);
+//! - while the router says it is locked, nothing until the lock has expired;
+//! - after a captcha demand, nothing for 6 h: a human must act;
+//! - a session that is lost again soon after a login backs off before the next login.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+pub const MAX_LOGINS_PER_HOUR: usize = 6;
+const HOUR: Duration = Duration::from_secs(3600);
+const WRONG_PASSWORD_HOLD: Duration = Duration::from_secs(30 * 60);
+const LONGEST_HOLD: Duration = Duration::from_secs(6 * 3600);
+/// A session shorter than this counts as "lost soon after login".
+const SHORT_SESSION: Duration = Duration::from_secs(10 * 60);
+const RELOGIN_STEPS: [Duration; 4] = [
+    Duration::ZERO,
+    Duration::from_secs(30),
+    Duration::from_secs(120),
+    Duration::from_secs(300),
+];
+
+/// Why a login is not attempted now, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deferred {
+    pub until: Instant,
+    pub reason: String,
+}
+
+impl Deferred {
+    pub fn wait(&self) -> Duration {
+        self.until.saturating_duration_since(Instant::now())
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct LoginGuard {
+    attempts: VecDeque<Instant>,
+    hold: Option<Deferred>,
+    wrong_passwords: u32,
+    last_login: Option<Instant>,
+    quick_losses: usize,
+}
+
+impl LoginGuard {
+    /// May a login be attempted now? Records the attempt when it may.
+    pub fn permit(&mut self, now: Instant) -> Result<(), Deferred> {
+        if let Some(hold) = &self.hold {
+            if now < hold.until {
+                return Err(hold.clone());
+            }
+            self.hold = None;
+        }
+        while self
+            .attempts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= HOUR)
+        {
+            self.attempts.pop_front();
+        }
+        if self.attempts.len() >= MAX_LOGINS_PER_HOUR
+            && let Some(oldest) = self.attempts.front()
+        {
+            return Err(Deferred {
+                until: *oldest + HOUR,
+                reason: format!(
+                    "{MAX_LOGINS_PER_HOUR} logins in the last hour already; the router keeps dropping the session"
+                ),
+            });
+        }
+        self.attempts.push_back(now);
+        Ok(())
+    }
+
+    pub fn succeeded(&mut self, now: Instant) {
+        self.wrong_passwords = 0;
+        self.last_login = Some(now);
+    }
+
+    /// The session was gone: a re-login soon after the last one waits a little longer each time.
+    pub fn session_lost(&mut self, now: Instant) {
+        let quick = self
+            .last_login
+            .is_some_and(|t| now.duration_since(t) < SHORT_SESSION);
+        self.quick_losses = if quick { self.quick_losses + 1 } else { 0 };
+        let wait = RELOGIN_STEPS[self.quick_losses.min(RELOGIN_STEPS.len() - 1)];
+        if !wait.is_zero() {
+            self.hold = Some(Deferred {
+                until: now + wait,
+                reason: "the router keeps ending our session soon after login".into(),
+            });
+        }
+    }
+
+    /// Returns how long nothing will be tried.
+    pub fn wrong_password(&mut self, now: Instant) -> Duration {
+        self.wrong_passwords += 1;
+        let factor = 2u32.saturating_pow(self.wrong_passwords.saturating_sub(1).min(8));
+        let hold = WRONG_PASSWORD_HOLD.saturating_mul(factor).min(LONGEST_HOLD);
+        self.hold = Some(Deferred {
+            until: now + hold,
+            reason: "the router rejected the username or password".into(),
+        });
+        hold
+    }
+
+    pub fn locked(&mut self, now: Instant, remaining: Duration) {
+        self.hold = Some(Deferred {
+            until: now + remaining + Duration::from_secs(30),
+            reason: "the router has locked logins after too many failures".into(),
+        });
+    }
+
+    pub fn captcha(&mut self, now: Instant) {
+        self.hold = Some(Deferred {
+            until: now + LONGEST_HOLD,
+            reason:
+                "the router demands a captcha; log in once in a browser, or turn the captcha off"
+                    .into(),
+        });
+    }
+
+    /// Something else refused the login (e.g. the router is busy): retry after a minute.
+    pub fn refused(&mut self, now: Instant, reason: String) {
+        self.hold = Some(Deferred {
+            until: now + Duration::from_secs(60),
+            reason,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_six_logins_an_hour() {
+        let start = Instant::now();
+        let mut g = LoginGuard::default();
+        for i in 0..MAX_LOGINS_PER_HOUR {
+            assert!(g.permit(start + Duration::from_secs(i as u64 * 60)).is_ok());
+        }
+        let denied = g.permit(start + Duration::from_secs(600)).unwrap_err();
+        assert_eq!(denied.until, start + HOUR);
+        assert!(g.permit(start + HOUR + Duration::from_secs(1)).is_ok());
+    }
+
+    #[test]
+    fn wrong_passwords_never_reach_the_routers_lockout() {
+        let start = Instant::now();
+        let mut g = LoginGuard::default();
+        let mut attempts_in_five_minutes = 0;
+        let mut t = start;
+        // Poll every second for a day; count how many logins could fail within any 300 s lock window.
+        let mut failures = Vec::new();
+        while t < start + Duration::from_secs(86_400) {
+            if g.permit(t).is_ok() {
+                failures.push(t);
+                g.wrong_password(t);
+            }
+            t += Duration::from_secs(1);
+        }
+        for (i, f) in failures.iter().enumerate() {
+            let in_window = failures[i..]
+                .iter()
+                .take_while(|x| x.duration_since(*f) < Duration::from_secs(300))
+                .count();
+            attempts_in_five_minutes = attempts_in_five_minutes.max(in_window);
+        }
+        assert_eq!(attempts_in_five_minutes, 1);
+        assert!(
+            failures.len() <= 8,
+            "{} failed logins in a day",
+            failures.len()
+        );
+        assert_eq!(failures[1].duration_since(failures[0]), WRONG_PASSWORD_HOLD);
+        assert_eq!(
+            failures[2].duration_since(failures[1]),
+            WRONG_PASSWORD_HOLD * 2
+        );
+    }
+
+    #[test]
+    fn quick_session_losses_back_off() {
+        let start = Instant::now();
+        let mut g = LoginGuard::default();
+        assert!(g.permit(start).is_ok());
+        g.succeeded(start);
+        g.session_lost(start + Duration::from_secs(60));
+        let denied = g.permit(start + Duration::from_secs(61)).unwrap_err();
+        assert_eq!(denied.until, start + Duration::from_secs(90));
+        assert!(g.permit(start + Duration::from_secs(91)).is_ok());
+        // A session that lasted an hour is lost normally: re-login at once.
+        g.succeeded(start + Duration::from_secs(91));
+        g.session_lost(start + Duration::from_secs(3700));
+        assert!(g.permit(start + Duration::from_secs(3700)).is_ok());
+    }
+
+    #[test]
+    fn lock_and_captcha_hold_off() {
+        let start = Instant::now();
+        let mut g = LoginGuard::default();
+        g.locked(start, Duration::from_secs(300));
+        assert!(g.permit(start + Duration::from_secs(329)).is_err());
+        assert!(g.permit(start + Duration::from_secs(331)).is_ok());
+        g.captcha(start);
+        assert!(g.permit(start + Duration::from_secs(5 * 3600)).is_err());
+    }
+}
