@@ -39,16 +39,48 @@ impl Drop for Server {
     }
 }
 
-/// Serves `router` on 127.0.0.1:`port` (0 = any free port).
+/// A self-signed server certificate, kept so that an emulator restarted on the same port
+/// presents the same certificate (tests pin it).
+#[derive(Clone)]
+pub struct TlsIdentity {
+    acceptor: tokio_rustls::TlsAcceptor,
+    pub certificate: Vec<u8>,
+}
+
+impl TlsIdentity {
+    pub fn self_signed() -> std::io::Result<Self> {
+        let (acceptor, certificate) = self_signed_acceptor().map_err(std::io::Error::other)?;
+        Ok(Self {
+            acceptor,
+            certificate,
+        })
+    }
+}
+
+/// Serves `router` on 127.0.0.1:`port` (0 = any free port), over HTTPS with a fresh
+/// self-signed certificate when `tls`.
 pub async fn serve(router: axum::Router, port: u16, tls: bool) -> std::io::Result<Server> {
+    let identity = if tls {
+        Some(TlsIdentity::self_signed()?)
+    } else {
+        None
+    };
+    serve_with(router, port, identity).await
+}
+
+/// [`serve`] with a given certificate.
+pub async fn serve_with(
+    router: axum::Router,
+    port: u16,
+    identity: Option<TlsIdentity>,
+) -> std::io::Result<Server> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
-    let (acceptor, certificate) = if tls {
-        let (acceptor, der) = self_signed_acceptor().map_err(std::io::Error::other)?;
-        (Some(acceptor), Some(der))
-    } else {
-        (None, None)
+    let tls = identity.is_some();
+    let (acceptor, certificate) = match identity {
+        Some(id) => (Some(id.acceptor), Some(id.certificate)),
+        None => (None, None),
     };
     let token = stop.clone();
     tokio::spawn(async move {

@@ -8,10 +8,10 @@
 //!   so the router's 5-failure lock can never be reached);
 //! - while the router says it is locked, nothing until the lock has expired;
 //! - after a captcha demand, nothing for 6 h: a human must act;
-//! - a session that is lost again soon after a login backs off before the next login.
+//! - a session lost once is renewed at once; lost again soon after, the next login waits.
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
@@ -21,6 +21,7 @@ const WRONG_PASSWORD_HOLD: Duration = Duration::from_secs(30 * 60);
 const LONGEST_HOLD: Duration = Duration::from_secs(6 * 3600);
 /// A session shorter than this counts as "lost soon after login".
 const SHORT_SESSION: Duration = Duration::from_secs(10 * 60);
+/// Waits before re-logins after the 1st, 2nd, 3rd, … quick loss in a row.
 const RELOGIN_STEPS: [Duration; 4] = [
     Duration::ZERO,
     Duration::from_secs(30),
@@ -32,10 +33,20 @@ const RELOGIN_STEPS: [Duration; 4] = [
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deferred {
     pub until: Instant,
+    /// The same moment on the wall clock, for messages that stay identical poll after poll.
+    pub until_wall: SystemTime,
     pub reason: String,
 }
 
 impl Deferred {
+    fn new(now: Instant, wait: Duration, reason: impl Into<String>) -> Self {
+        Self {
+            until: now + wait,
+            until_wall: SystemTime::now() + wait,
+            reason: reason.into(),
+        }
+    }
+
     pub fn wait(&self) -> Duration {
         self.until.saturating_duration_since(Instant::now())
     }
@@ -69,12 +80,16 @@ impl LoginGuard {
         if self.attempts.len() >= MAX_LOGINS_PER_HOUR
             && let Some(oldest) = self.attempts.front()
         {
-            return Err(Deferred {
-                until: *oldest + HOUR,
-                reason: format!(
+            let wait = (*oldest + HOUR).saturating_duration_since(now);
+            let hold = Deferred::new(
+                now,
+                wait,
+                format!(
                     "{MAX_LOGINS_PER_HOUR} logins in the last hour already; the router keeps dropping the session"
                 ),
-            });
+            );
+            self.hold = Some(hold.clone());
+            return Err(hold);
         }
         self.attempts.push_back(now);
         Ok(())
@@ -85,18 +100,23 @@ impl LoginGuard {
         self.last_login = Some(now);
     }
 
-    /// The session was gone: a re-login soon after the last one waits a little longer each time.
+    /// The session was gone: the first time log in again at once, repeated quick losses wait.
     pub fn session_lost(&mut self, now: Instant) {
         let quick = self
             .last_login
             .is_some_and(|t| now.duration_since(t) < SHORT_SESSION);
         self.quick_losses = if quick { self.quick_losses + 1 } else { 0 };
-        let wait = RELOGIN_STEPS[self.quick_losses.min(RELOGIN_STEPS.len() - 1)];
+        let step = self
+            .quick_losses
+            .saturating_sub(1)
+            .min(RELOGIN_STEPS.len() - 1);
+        let wait = RELOGIN_STEPS[step];
         if !wait.is_zero() {
-            self.hold = Some(Deferred {
-                until: now + wait,
-                reason: "the router keeps ending our session soon after login".into(),
-            });
+            self.hold = Some(Deferred::new(
+                now,
+                wait,
+                "the router keeps ending our session soon after login",
+            ));
         }
     }
 
@@ -105,35 +125,32 @@ impl LoginGuard {
         self.wrong_passwords += 1;
         let factor = 2u32.saturating_pow(self.wrong_passwords.saturating_sub(1).min(8));
         let hold = WRONG_PASSWORD_HOLD.saturating_mul(factor).min(LONGEST_HOLD);
-        self.hold = Some(Deferred {
-            until: now + hold,
-            reason: "the router rejected the username or password".into(),
-        });
+        self.hold = Some(Deferred::new(
+            now,
+            hold,
+            "the router rejected the username or password",
+        ));
         hold
     }
 
     pub fn locked(&mut self, now: Instant, remaining: Duration) {
-        self.hold = Some(Deferred {
-            until: now + remaining + Duration::from_secs(30),
-            reason: "the router has locked logins after too many failures".into(),
-        });
+        let wait = remaining + Duration::from_secs(30);
+        self.hold = Some(Deferred::new(
+            now,
+            wait,
+            "the router has locked logins after too many failures",
+        ));
     }
 
     pub fn captcha(&mut self, now: Instant) {
-        self.hold = Some(Deferred {
-            until: now + LONGEST_HOLD,
-            reason:
-                "the router demands a captcha; log in once in a browser, or turn the captcha off"
-                    .into(),
-        });
+        let reason =
+            "the router demands a captcha; log in once in a browser, or turn the captcha off";
+        self.hold = Some(Deferred::new(now, LONGEST_HOLD, reason));
     }
 
     /// Something else refused the login (e.g. the router is busy): retry after a minute.
     pub fn refused(&mut self, now: Instant, reason: String) {
-        self.hold = Some(Deferred {
-            until: now + Duration::from_secs(60),
-            reason,
-        });
+        self.hold = Some(Deferred::new(now, Duration::from_secs(60), reason));
     }
 }
 
@@ -157,10 +174,9 @@ mod tests {
     fn wrong_passwords_never_reach_the_routers_lockout() {
         let start = Instant::now();
         let mut g = LoginGuard::default();
-        let mut attempts_in_five_minutes = 0;
-        let mut t = start;
-        // Poll every second for a day; count how many logins could fail within any 300 s lock window.
         let mut failures = Vec::new();
+        // A poll every second for a day.
+        let mut t = start;
         while t < start + Duration::from_secs(86_400) {
             if g.permit(t).is_ok() {
                 failures.push(t);
@@ -168,14 +184,16 @@ mod tests {
             }
             t += Duration::from_secs(1);
         }
-        for (i, f) in failures.iter().enumerate() {
-            let in_window = failures[i..]
-                .iter()
-                .take_while(|x| x.duration_since(*f) < Duration::from_secs(300))
-                .count();
-            attempts_in_five_minutes = attempts_in_five_minutes.max(in_window);
-        }
-        assert_eq!(attempts_in_five_minutes, 1);
+        let most_in_a_lock_window = (0..failures.len())
+            .map(|i| {
+                failures[i..]
+                    .iter()
+                    .take_while(|x| x.duration_since(failures[i]) < Duration::from_secs(300))
+                    .count()
+            })
+            .max()
+            .unwrap_or(0);
+        assert_eq!(most_in_a_lock_window, 1);
         assert!(
             failures.len() <= 8,
             "{} failed logins in a day",
@@ -194,14 +212,19 @@ mod tests {
         let mut g = LoginGuard::default();
         assert!(g.permit(start).is_ok());
         g.succeeded(start);
+        // The first loss: log in again at once.
         g.session_lost(start + Duration::from_secs(60));
-        let denied = g.permit(start + Duration::from_secs(61)).unwrap_err();
-        assert_eq!(denied.until, start + Duration::from_secs(90));
-        assert!(g.permit(start + Duration::from_secs(91)).is_ok());
+        assert!(g.permit(start + Duration::from_secs(60)).is_ok());
+        g.succeeded(start + Duration::from_secs(60));
+        // Lost again within minutes: wait 30 s.
+        g.session_lost(start + Duration::from_secs(120));
+        let denied = g.permit(start + Duration::from_secs(121)).unwrap_err();
+        assert_eq!(denied.until, start + Duration::from_secs(150));
+        assert!(g.permit(start + Duration::from_secs(151)).is_ok());
         // A session that lasted an hour is lost normally: re-login at once.
-        g.succeeded(start + Duration::from_secs(91));
-        g.session_lost(start + Duration::from_secs(3700));
-        assert!(g.permit(start + Duration::from_secs(3700)).is_ok());
+        g.succeeded(start + Duration::from_secs(151));
+        g.session_lost(start + Duration::from_secs(3800));
+        assert!(g.permit(start + Duration::from_secs(3800)).is_ok());
     }
 
     #[test]
@@ -213,5 +236,15 @@ mod tests {
         assert!(g.permit(start + Duration::from_secs(331)).is_ok());
         g.captcha(start);
         assert!(g.permit(start + Duration::from_secs(5 * 3600)).is_err());
+    }
+
+    #[test]
+    fn a_hold_reads_the_same_every_time() {
+        let start = Instant::now();
+        let mut g = LoginGuard::default();
+        g.wrong_password(start);
+        let a = g.permit(start + Duration::from_secs(1)).unwrap_err();
+        let b = g.permit(start + Duration::from_secs(2)).unwrap_err();
+        assert_eq!(a, b);
     }
 }

@@ -25,13 +25,10 @@ pub enum AsusError {
     /// The router refused the credentials (or demands a captcha, or is locked).
     #[error("login refused: {0}")]
     Auth(String),
-    /// The etiquette holds further logins back.
-    #[error("not logging in for another {}: {}", humantime::format_duration(round_secs(.0.wait())), .0.reason)]
+    /// The etiquette holds further logins back. The text names an absolute time so that it is
+    /// the same on every poll (a changing countdown would log a "new" error each time).
+    #[error("not logging in before {}: {}", humantime::format_rfc3339_seconds(.0.until_wall), .0.reason)]
     Deferred(Deferred),
-}
-
-fn round_secs(d: Duration) -> Duration {
-    Duration::from_secs(d.as_secs())
 }
 
 /// The session cookie; newer firmware over HTTPS names it `asus_s_token`.
@@ -282,7 +279,6 @@ impl Session {
                     "the router rejected the username or password; not trying again for {} (the router would lock the account after 5 failures)",
                     humantime::format_duration(hold)
                 );
-                tracing::error!(source = %self.router, endpoint = "login.cgi", "{message}");
                 AsusError::Auth(message)
             }
             7 | 11 => {
@@ -295,19 +291,16 @@ impl Session {
                 let message = format!(
                     "the router has locked logins for {remaining} s after too many failures"
                 );
-                tracing::error!(source = %self.router, endpoint = "login.cgi", "{message}");
                 AsusError::Auth(message)
             }
             10 => {
                 self.guard.captcha(now);
                 let message = "the router demands a captcha; log in once in a browser or turn the captcha off".to_owned();
-                tracing::error!(source = %self.router, endpoint = "login.cgi", "{message}");
                 AsusError::Auth(message)
             }
             other => {
                 let message = format!("router refused the login (error_status {other})");
                 self.guard.refused(now, message.clone());
-                tracing::warn!(source = %self.router, endpoint = "login.cgi", "{message}");
                 AsusError::Auth(message)
             }
         }

@@ -1,0 +1,255 @@
+//! The emulated router's state: identity, clients, byte counters since boot, sessions and the
+//! login lock, plus the knobs tests turn (faults, reboot, counter width).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::model::MacAddr;
+
+/// How the emulated router is built.
+#[derive(Debug, Clone)]
+pub struct AsusConfig {
+    pub username: String,
+    pub password: String,
+    pub model: String,
+    pub firmver: String,
+    pub buildno: String,
+    pub extendno: String,
+    pub mac: MacAddr,
+    pub lan_ip: String,
+    pub wan_ip: String,
+    /// Older, non-HND models keep 32-bit counters that wrap at 4 GiB.
+    pub counters_32_bit: bool,
+    /// Newer firmware over HTTPS names the cookie `asus_s_token`.
+    pub secure_cookie_name: bool,
+    /// Firmware that only offers the nonce login (`login.cgi` answers 404).
+    pub nonce_login_only: bool,
+    /// Dual WAN on Merlin lists `INTERNET_rx/tx` twice; the last pair is the active WAN.
+    pub duplicate_internet_keys: bool,
+    /// Firmware that does not know a hook still writes its separator (`{ ,`).
+    pub empty_member_quirk: bool,
+    /// Tokens the router keeps before evicting the oldest.
+    pub max_sessions: usize,
+    /// Failed logins before the account is locked, and for how long.
+    pub lock_after: u32,
+    pub lock_for: Duration,
+    pub traffic_analyzer: bool,
+    pub clients: usize,
+    pub seed: u64,
+}
+
+impl Default for AsusConfig {
+    fn default() -> Self {
+        Self {
+            username: "admin".into(),
+            password: "router-pass".into(),
+            model: "RT-AX86U Pro".into(),
+            firmver: "3.0.0.4".into(),
+            buildno: "388".into(),
+            extendno: "24353-g1c2d3e4".into(),
+            mac: MacAddr::new([0x04, 0x42, 0x1a, 0x10, 0x20, 0x30]),
+            lan_ip: "192.168.50.1".into(),
+            wan_ip: "203.0.113.7".into(),
+            counters_32_bit: false,
+            secure_cookie_name: false,
+            nonce_login_only: false,
+            duplicate_internet_keys: false,
+            empty_member_quirk: false,
+            max_sessions: 8,
+            lock_after: 5,
+            lock_for: Duration::from_secs(300),
+            traffic_analyzer: true,
+            clients: 12,
+            seed: 1,
+        }
+    }
+}
+
+/// What a request runs into, set by tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// HTTP 500 on every page.
+    ServerError,
+    /// 200 with a body that is not the page.
+    Garbage,
+    /// The reply is cut in the middle.
+    Truncated,
+    /// Replies take this long.
+    Slow(Duration),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmuClient {
+    pub mac: MacAddr,
+    pub name: String,
+    pub nick: String,
+    pub vendor: String,
+    pub ip: String,
+    /// 0 wired, 1 2.4 GHz, 2 5 GHz, 3 second 5 GHz / 6 GHz.
+    pub is_wl: u8,
+    pub rssi: i32,
+    pub online: bool,
+}
+
+/// Counts that tests assert on.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub logins: u64,
+    pub failed_logins: u64,
+    pub logouts: u64,
+    /// Requests per path (without the query).
+    pub requests: BTreeMap<String, u64>,
+    /// The User-Agent of the last request.
+    pub last_user_agent: String,
+    /// Every raw `appGet.cgi` hook field seen, for checking the encoding.
+    pub hook_fields: Vec<String>,
+}
+
+pub struct RouterState {
+    pub config: AsusConfig,
+    pub clients: Vec<EmuClient>,
+    /// Bytes since boot, never wrapped (the reply wraps them for 32-bit models).
+    pub wan_rx: u64,
+    pub wan_tx: u64,
+    /// Every byte ever carried, across reboots: the ground truth.
+    pub lifetime_rx: u64,
+    pub lifetime_tx: u64,
+    pub booted_at: SystemTime,
+    pub sessions: VecDeque<String>,
+    pub failures: u32,
+    pub locked_until: Option<SystemTime>,
+    pub fault: Option<Fault>,
+    pub stats: Stats,
+    pub cpu_total: u64,
+    pub cpu_busy: u64,
+    /// Nonces handed out by `get_Nonce.cgi`, by the client's id.
+    pub nonces: BTreeMap<String, String>,
+    rng: u64,
+}
+
+const NAMES: [(&str, &str, u8); 12] = [
+    ("Pixel-8", "Google", 2),
+    ("MacBook-Air", "Apple", 2),
+    ("Living-Room-TV", "Samsung", 0),
+    ("ESP_3A9F10", "Espressif Inc.", 1),
+    ("iPhone", "Apple", 3),
+    ("NAS", "Synology", 0),
+    ("Work-Laptop", "Dell", 2),
+    ("Printer", "HP", 1),
+    ("Deco-X50", "TP-LINK", 0),
+    ("Thermostat", "Nest", 1),
+    ("Galaxy-Tab", "Samsung", 2),
+    ("Chromecast", "Google", 2),
+];
+
+impl RouterState {
+    pub fn new(config: AsusConfig) -> Self {
+        let mut state = Self {
+            clients: Vec::new(),
+            wan_rx: 0,
+            wan_tx: 0,
+            lifetime_rx: 0,
+            lifetime_tx: 0,
+            booted_at: SystemTime::now() - Duration::from_secs(86_400 * 3 + 4242),
+            sessions: VecDeque::new(),
+            failures: 0,
+            locked_until: None,
+            fault: None,
+            stats: Stats::default(),
+            cpu_total: 1_000_000,
+            cpu_busy: 50_000,
+            nonces: BTreeMap::new(),
+            rng: config.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
+            config,
+        };
+        for i in 0..state.config.clients {
+            let (base, vendor, is_wl) = NAMES[i % NAMES.len()];
+            let name = if i < NAMES.len() {
+                base.to_owned()
+            } else {
+                format!("{base}-{}", i / NAMES.len() + 1)
+            };
+            let rssi = if is_wl == 0 {
+                0
+            } else {
+                -35 - (state.random() % 45) as i32
+            };
+            state.clients.push(EmuClient {
+                mac: MacAddr::new([0x02, 0x1a, 0x11, (i >> 16) as u8, (i >> 8) as u8, i as u8]),
+                nick: if i % 3 == 0 {
+                    name.replace('-', " ")
+                } else {
+                    String::new()
+                },
+                name,
+                vendor: vendor.to_owned(),
+                ip: format!("192.168.50.{}", 10 + i % 240),
+                is_wl,
+                rssi,
+                online: i % 5 != 4,
+            });
+        }
+        state
+    }
+
+    /// xorshift: deterministic variety without a dependency on the caller's randomness.
+    pub fn random(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        x
+    }
+
+    /// Traffic through the WAN port (a client's download is the router's WAN download).
+    pub fn add_traffic(&mut self, rx: u64, tx: u64) {
+        self.wan_rx = self.wan_rx.saturating_add(rx);
+        self.wan_tx = self.wan_tx.saturating_add(tx);
+        self.lifetime_rx = self.lifetime_rx.saturating_add(rx);
+        self.lifetime_tx = self.lifetime_tx.saturating_add(tx);
+        // The CPU works a little for every packet.
+        self.cpu_total += 400;
+        self.cpu_busy += 20 + (rx + tx) / 1_000_000;
+    }
+
+    /// The WAN counters as netdev shows them: wrapped at 2^32 on 32-bit models.
+    pub fn netdev_wan(&self) -> (u64, u64) {
+        if self.config.counters_32_bit {
+            (self.wan_rx & 0xffff_ffff, self.wan_tx & 0xffff_ffff)
+        } else {
+            (self.wan_rx, self.wan_tx)
+        }
+    }
+
+    pub fn uptime(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(self.booted_at)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+
+    /// Counters and sessions restart; the lifetime truth does not.
+    pub fn reboot(&mut self) {
+        self.wan_rx = 0;
+        self.wan_tx = 0;
+        self.sessions.clear();
+        self.booted_at = SystemTime::now();
+        self.cpu_total = 0;
+        self.cpu_busy = 0;
+    }
+
+    pub fn new_token(&mut self) -> String {
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        (0..32)
+            .map(|_| ALPHABET[(self.random() % ALPHABET.len() as u64) as usize] as char)
+            .collect()
+    }
+
+    pub fn unix_now() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+}
