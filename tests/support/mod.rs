@@ -6,6 +6,7 @@ pub mod broker;
 pub mod fake_host;
 pub mod fake_vnstat;
 pub mod process;
+pub mod python;
 pub mod watcher;
 
 use std::time::Duration;
