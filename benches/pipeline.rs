@@ -8,8 +8,7 @@ use std::time::Duration;
 use bandwidth2mqtt::accounting::{Feed, Ledger, PersistedState};
 use bandwidth2mqtt::config::MqttSettings;
 use bandwidth2mqtt::model::{
-    CounterSample, DeviceId, DeviceKind, MacAddr, Observation, TrafficReading, TrafficSample,
-    WrapRule,
+    CounterSample, DeviceId, DeviceKind, MacAddr, Observation, TrafficReading, TrafficSample, WrapRule,
 };
 use bandwidth2mqtt::publish::discovery::Context;
 use bandwidth2mqtt::publish::{Topics, state};
@@ -17,11 +16,7 @@ use bandwidth2mqtt::sources::{host, vnstat};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn fixture(rel: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/tests/fixtures/{rel}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
+    std::fs::read_to_string(format!("{}/tests/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
 /// `n` network clients, each with one counter, as a router source would report them.

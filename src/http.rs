@@ -57,13 +57,10 @@ pub fn fingerprint(cert: &[u8]) -> [u8; 32] {
     Sha256::digest(cert).into()
 }
 
-pub fn build_client(
-    policy: &TlsPolicy,
-    timeout: Duration,
-) -> Result<reqwest::Client, HttpSetupError> {
+pub fn build_client(policy: &TlsPolicy, timeout: Duration) -> Result<reqwest::Client, HttpSetupError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()?;
+    let builder =
+        rustls::ClientConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
     let config = match policy {
         TlsPolicy::Verify => {
             let mut roots = rustls::RootCertStore::empty();
@@ -149,14 +146,8 @@ mod tests {
     fn parses_fingerprints_in_common_spellings() {
         let hex = "AB".repeat(32);
         let colons: String = (0..32).map(|_| "ab").collect::<Vec<_>>().join(":");
-        assert_eq!(
-            TlsPolicy::pinned(&hex).unwrap(),
-            TlsPolicy::Pinned([0xab; 32])
-        );
-        assert_eq!(
-            TlsPolicy::pinned(&colons).unwrap(),
-            TlsPolicy::Pinned([0xab; 32])
-        );
+        assert_eq!(TlsPolicy::pinned(&hex).unwrap(), TlsPolicy::Pinned([0xab; 32]));
+        assert_eq!(TlsPolicy::pinned(&colons).unwrap(), TlsPolicy::Pinned([0xab; 32]));
         assert!(TlsPolicy::pinned("abcd").is_err());
         assert!(TlsPolicy::pinned(&"zz".repeat(32)).is_err());
     }

@@ -61,9 +61,7 @@ async fn router_and_clients_end_to_end() {
     let Some(broker) = Broker::start() else {
         return;
     };
-    let emu = AsusEmulator::start(AsusConfig::default(), false)
-        .await
-        .unwrap();
+    let emu = AsusEmulator::start(AsusConfig::default(), false).await.unwrap();
     emu.with(|s| s.add_traffic(5_000_000_000, 700_000_000));
     let dir = tempfile::tempdir().unwrap();
     let watcher = watch(&broker).await;
@@ -72,17 +70,9 @@ async fn router_and_clients_end_to_end() {
     let state = totals_match(&watcher, &emu).await;
     assert_eq!(state["online"], true);
     assert_eq!(state["wan_ip"], "203.0.113.7");
-    assert_eq!(
-        num(&state, "clients"),
-        Some(10),
-        "12 clients, 2 of them offline"
-    );
+    assert_eq!(num(&state, "clients"), Some(10), "12 clients, 2 of them offline");
     assert!(num(&state, "uptime").is_some_and(|u| u > 86_400 * 3));
-    assert!(
-        state["memory_percent"]
-            .as_f64()
-            .is_some_and(|m| m > 0.0 && m < 100.0)
-    );
+    assert!(state["memory_percent"].as_f64().is_some_and(|m| m > 0.0 && m < 100.0));
     // WAN traffic: exact totals and a rate from consecutive reads.
     emu.with(|s| s.add_traffic(1_234_567, 89_012));
     let state = totals_match(&watcher, &emu).await;
@@ -101,12 +91,7 @@ async fn router_and_clients_end_to_end() {
             .is_some_and(|t| (61.0..66.0).contains(&t)),
         "{state}"
     );
-    assert!(
-        state["temperature_5ghz"]
-            .as_f64()
-            .is_some_and(|t| t >= 52.0),
-        "{state}"
-    );
+    assert!(state["temperature_5ghz"].as_f64().is_some_and(|t| t >= 52.0), "{state}");
 
     let router_cfg = watcher
         .wait_for("homeassistant/sensor/home/rx_bytes/config", WAIT, |_| true)
@@ -115,10 +100,7 @@ async fn router_and_clients_end_to_end() {
     assert_eq!(router_cfg["name"], "WAN downloaded");
     assert_eq!(router_cfg["device"]["manufacturer"], "ASUS");
     assert_eq!(router_cfg["device"]["model"], "RT-AX86U Pro");
-    assert_eq!(
-        router_cfg["device"]["sw_version"],
-        "3.0.0.4.388_24353-g1c2d3e4"
-    );
+    assert_eq!(router_cfg["device"]["sw_version"], "3.0.0.4.388_24353-g1c2d3e4");
     assert_eq!(
         router_cfg["device"]["connections"],
         serde_json::json!([["mac", "04:42:1a:10:20:30"]])
@@ -145,10 +127,7 @@ async fn router_and_clients_end_to_end() {
         .wait_json("bandwidth2mqtt/021a11000005", |v| v["online"] == true)
         .await;
     assert_eq!(nas["connection"], "wired");
-    assert!(
-        nas.get("rssi").is_none(),
-        "no signal entity for a wired client: {nas}"
-    );
+    assert!(nas.get("rssi").is_none(), "no signal entity for a wired client: {nas}");
 
     let tracker = watcher
         .wait_for(
@@ -178,9 +157,7 @@ async fn router_and_clients_end_to_end() {
         .await;
     assert_eq!(gone["presence"], "home", "within consider_home");
     watcher
-        .wait_json("bandwidth2mqtt/021a11000000", |v| {
-            v["presence"] == "not_home"
-        })
+        .wait_json("bandwidth2mqtt/021a11000000", |v| v["presence"] == "not_home")
         .await;
 
     // Etiquette: one login, one appGet request per poll with every hook in it (%3B-encoded),
@@ -205,11 +182,7 @@ async fn router_and_clients_end_to_end() {
         .filter(|(p, _)| *p != "/appGet.cgi" && *p != "/ajax_coretmp.asp")
         .map(|(_, n)| n)
         .sum();
-    assert_eq!(
-        other, 1,
-        "besides polls only the login: {:?}",
-        stats.requests
-    );
+    assert_eq!(other, 1, "besides polls only the login: {:?}", stats.requests);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -217,9 +190,7 @@ async fn faults_take_only_the_router_offline_and_totals_continue_exactly() {
     let Some(broker) = Broker::start() else {
         return;
     };
-    let emu = AsusEmulator::start(AsusConfig::default(), false)
-        .await
-        .unwrap();
+    let emu = AsusEmulator::start(AsusConfig::default(), false).await.unwrap();
     emu.with(|s| s.add_traffic(3_000_000, 400_000));
     let dir = tempfile::tempdir().unwrap();
     let host = FakeHost::new(dir.path());
@@ -229,8 +200,7 @@ async fn faults_take_only_the_router_offline_and_totals_continue_exactly() {
     let tables = format!(
         "{}{}",
         asus_table(&emu, ""),
-        host.config("1s")
-            .replace("[host]\n", "[host]\nenabled = true\n")
+        host.config("1s").replace("[host]\n", "[host]\nenabled = true\n")
     );
     let cfg = config(&broker, &tables).replace("[host]\nenabled = false\n", "");
     let bridge = BridgeProc::spawn(dir.path(), &cfg);
@@ -242,21 +212,9 @@ async fn faults_take_only_the_router_offline_and_totals_continue_exactly() {
     let faults: [(&str, Option<Fault>, &str); 5] = [
         ("down", None, "cannot connect"),
         ("HTTP 500", Some(Fault::ServerError), "HTTP 500"),
-        (
-            "garbage",
-            Some(Fault::Garbage),
-            "appGet.cgi: not a hook reply",
-        ),
-        (
-            "truncated",
-            Some(Fault::Truncated),
-            "appGet.cgi: not a hook reply",
-        ),
-        (
-            "slow",
-            Some(Fault::Slow(Duration::from_secs(4))),
-            "timed out",
-        ),
+        ("garbage", Some(Fault::Garbage), "appGet.cgi: not a hook reply"),
+        ("truncated", Some(Fault::Truncated), "appGet.cgi: not a hook reply"),
+        ("slow", Some(Fault::Slow(Duration::from_secs(4))), "timed out"),
     ];
     for (what, fault, expected) in faults {
         match fault {
@@ -275,10 +233,7 @@ async fn faults_take_only_the_router_offline_and_totals_continue_exactly() {
             .wait_payload("bandwidth2mqtt/bridge/source/home", "offline")
             .await;
         assert_eq!(
-            watcher
-                .latest("bandwidth2mqtt/bridge/source/host")
-                .unwrap()
-                .payload,
+            watcher.latest("bandwidth2mqtt/bridge/source/host").unwrap().payload,
             "online",
             "{what}"
         );
@@ -296,11 +251,7 @@ async fn faults_take_only_the_router_offline_and_totals_continue_exactly() {
     assert!(!bridge.log().contains("panicked"));
     // Every published router total only went up.
     let mut last = 0;
-    for m in watcher
-        .log()
-        .iter()
-        .filter(|m| m.topic == "bandwidth2mqtt/home")
-    {
+    for m in watcher.log().iter().filter(|m| m.topic == "bandwidth2mqtt/home") {
         let rx = serde_json::from_str::<Value>(&m.payload)
             .ok()
             .and_then(|v| num(&v, "rx_bytes"))
@@ -392,9 +343,7 @@ async fn a_wrong_password_never_trips_the_lockout() {
     let Some(broker) = Broker::start() else {
         return;
     };
-    let emu = AsusEmulator::start(AsusConfig::default(), false)
-        .await
-        .unwrap();
+    let emu = AsusEmulator::start(AsusConfig::default(), false).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let watcher = watch(&broker).await;
     let table = asus_table(&emu, "").replace("router-pass", "wrong-pass");
@@ -414,13 +363,7 @@ async fn a_wrong_password_never_trips_the_lockout() {
         bridge.log().matches("Source still failing").count() >= 3
     })
     .await;
-    let (attempts, failed, locked) = emu.with(|s| {
-        (
-            s.stats.logins,
-            s.stats.failed_logins,
-            s.locked_until.is_some(),
-        )
-    });
+    let (attempts, failed, locked) = emu.with(|s| (s.stats.logins, s.stats.failed_logins, s.locked_until.is_some()));
     assert_eq!(
         (attempts, failed, locked),
         (1, 1, false),
@@ -490,22 +433,13 @@ async fn https_with_a_pinned_certificate_and_newer_login_variants() {
 
     // Verification against system roots refuses the self-signed certificate, and says so.
     let other = tempfile::tempdir().unwrap();
-    let strict = config(&broker, &asus_table(&emu, ""))
-        .replace("state_dir = \"data\"", "state_dir = \"data2\"");
-    let strict = strict.replace(
-        "[mqtt]\n",
-        "[mqtt]\nclient_id = \"strict\"\nbase_topic = \"strict\"\n",
-    );
+    let strict = config(&broker, &asus_table(&emu, "")).replace("state_dir = \"data\"", "state_dir = \"data2\"");
+    let strict = strict.replace("[mqtt]\n", "[mqtt]\nclient_id = \"strict\"\nbase_topic = \"strict\"\n");
     let bridge = BridgeProc::spawn(other.path(), &strict);
     let info = watcher
-        .wait_json("strict/bridge/info", |v| {
-            v["sources"]["home"]["status"] == "error"
-        })
+        .wait_json("strict/bridge/info", |v| v["sources"]["home"]["status"] == "error")
         .await;
-    let error = info["sources"]["home"]["last_error"]
-        .as_str()
-        .unwrap()
-        .to_lowercase();
+    let error = info["sources"]["home"]["last_error"].as_str().unwrap().to_lowercase();
     assert!(
         error.contains("certificate") || error.contains("unknownissuer"),
         "{error}"

@@ -6,10 +6,7 @@ use std::path::PathBuf;
 use bandwidth2mqtt::sources::asus::{hookjson, js, parse};
 
 fn dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/asus"
-    ));
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/asus"));
     if dir.is_dir() {
         Some(dir)
     } else {
@@ -62,18 +59,12 @@ fn cpu_memory_netdev_with_duplicate_wan_keys() {
     assert_eq!(netdev.interfaces["WIRED"], (0x39ddba16c, 0x80c855eba));
     assert_eq!(netdev.interfaces["LACP1"], (0, 0x5e9c7a8c));
     assert_eq!(netdev.interfaces.len(), 7);
-    assert!(
-        netdev.proves_64_bit(),
-        "0x134ce06712 does not fit in 32 bits"
-    );
+    assert!(netdev.proves_64_bit(), "0x134ce06712 does not fit in 32 bits");
     let cpu = parse::cpu(&map).unwrap();
     assert_eq!(cpu.total, 52_557_468 + 52_587_131 + 52_621_020 + 52_620_879);
     assert_eq!(cpu.busy, 4_733_197 + 1_731_814 + 1_821_047 + 1_720_689);
     let mem = parse::memory_percent(&map).unwrap();
-    assert!(
-        (mem - 813_112.0 / 1_048_576.0 * 100.0).abs() < 1e-9,
-        "{mem}"
-    );
+    assert!((mem - 813_112.0 / 1_048_576.0 * 100.0).abs() < 1e-9, "{mem}");
 }
 
 #[test]
@@ -90,10 +81,7 @@ fn nvram_replies_including_an_unquoted_number() {
     };
     let map = hookjson::parse_object(&text).unwrap();
     assert_eq!(hookjson::text(&map, "get_wan_unit").as_deref(), Some("0"));
-    assert_eq!(
-        hookjson::text(&map, "wan0_ipaddr").as_deref(),
-        Some("111.222.111.222")
-    );
+    assert_eq!(hookjson::text(&map, "wan0_ipaddr").as_deref(), Some("111.222.111.222"));
     assert_eq!(hookjson::text(&map, "wan0_state_t").as_deref(), Some("2"));
     assert_eq!(map.len(), 46);
 }

@@ -16,10 +16,7 @@ use support::{WAIT, fixture};
 const T0: i64 = 1_795_559_160;
 
 fn base_config(broker: &Broker) -> String {
-    format!(
-        "[mqtt]\nurl = \"{}\"\n[bridge]\nstate_dir = \"data\"\n",
-        broker.url()
-    )
+    format!("[mqtt]\nurl = \"{}\"\n[bridge]\nstate_dir = \"data\"\n", broker.url())
 }
 
 fn vnstat_table(name: &str, fake: &FakeVnstat, extra: &str) -> String {
@@ -30,9 +27,7 @@ fn vnstat_table(name: &str, fake: &FakeVnstat, extra: &str) -> String {
 }
 
 fn num(v: &Value, path: &[&str]) -> Option<u64> {
-    path.iter()
-        .try_fold(v, |v, k| v.get(k))
-        .and_then(Value::as_u64)
+    path.iter().try_fold(v, |v, k| v.get(k)).and_then(Value::as_u64)
 }
 
 /// A fake vnstat for server `beast` that prints the real 2.10 capture.
@@ -70,13 +65,9 @@ async fn vnstat_capture_end_to_end() {
     );
     let _bridge = BridgeProc::spawn(dir.path(), &config);
 
-    watcher
-        .wait_payload("bandwidth2mqtt/bridge/state", "online")
-        .await;
+    watcher.wait_payload("bandwidth2mqtt/bridge/state", "online").await;
     let state = watcher
-        .wait_json("bandwidth2mqtt/beast", |v| {
-            num(v, &["eth0", "rx_bytes"]).is_some()
-        })
+        .wait_json("bandwidth2mqtt/beast", |v| num(v, &["eth0", "rx_bytes"]).is_some())
         .await;
     // The numbers of the real vnstat 2.10 capture.
     assert_eq!(num(&state, &["eth0", "rx_bytes"]), Some(720_864_692));
@@ -95,11 +86,9 @@ async fn vnstat_capture_end_to_end() {
     assert_eq!(state["eth0"]["rx_bps"], Value::Null);
 
     let config_msg = watcher
-        .wait_for(
-            "homeassistant/sensor/beast/eth0_rx_bytes/config",
-            WAIT,
-            |m| !m.payload.is_empty(),
-        )
+        .wait_for("homeassistant/sensor/beast/eth0_rx_bytes/config", WAIT, |m| {
+            !m.payload.is_empty()
+        })
         .await;
     let disc: Value = serde_json::from_str(&config_msg.payload).unwrap();
     assert_eq!(
@@ -152,14 +141,9 @@ async fn vnstat_capture_end_to_end() {
     watcher
         .wait_payload("bandwidth2mqtt/bridge/source/beast", "online")
         .await;
-    assert_eq!(
-        retained(&broker, "bandwidth2mqtt/bridge/source/beast").await,
-        "online"
-    );
+    assert_eq!(retained(&broker, "bandwidth2mqtt/bridge/source/beast").await, "online");
     assert!(
-        retained(&broker, "bandwidth2mqtt/beast")
-            .await
-            .contains("\"eth0\""),
+        retained(&broker, "bandwidth2mqtt/beast").await.contains("\"eth0\""),
         "retain_state defaults to true"
     );
     let info = watcher
@@ -200,8 +184,7 @@ async fn vnstat_capture_end_to_end() {
     })
     .await
     .unwrap();
-    let latest: Value =
-        serde_json::from_str(&watcher.latest("bandwidth2mqtt/beast").unwrap().payload).unwrap();
+    let latest: Value = serde_json::from_str(&watcher.latest("bandwidth2mqtt/beast").unwrap().payload).unwrap();
     assert_eq!(num(&latest, &["eth0", "rx_bps"]), Some(160_000));
 }
 
@@ -249,19 +232,55 @@ async fn every_vnstat_error_takes_only_that_source_offline() {
 
     let half = &good[..good.len() / 2];
     let cases: Vec<(String, i32, &str)> = vec![
-        (fixture("vnstat/err-noiface-json.txt"), 1, "No interface matching \"nosuch0\""),
-        (fixture("vnstat/err-nodbdir-json.txt"), 1, "Unable to open database directory"),
+        (
+            fixture("vnstat/err-noiface-json.txt"),
+            1,
+            "No interface matching \"nosuch0\"",
+        ),
+        (
+            fixture("vnstat/err-nodbdir-json.txt"),
+            1,
+            "Unable to open database directory",
+        ),
         (fixture("vnstat/err-emptydbdir-json.txt"), 1, "Failed to open database"),
-        (fixture("vnstat/err-emptydb-json.txt"), 1, "Unable to discover suitable interface"),
-        (fixture("vnstat/err-lo-notindb-json.txt"), 1, "No interface matching \"lo\""),
-        (fixture("vnstat/err-json-single-digit-limit.txt"), 1, "Invalid mode parameter \"3\""),
-        (fixture("vnstat/v2.9/err-json-s-unsupported.txt"), 1, "Invalid mode parameter \"s\""),
+        (
+            fixture("vnstat/err-emptydb-json.txt"),
+            1,
+            "Unable to discover suitable interface",
+        ),
+        (
+            fixture("vnstat/err-lo-notindb-json.txt"),
+            1,
+            "No interface matching \"lo\"",
+        ),
+        (
+            fixture("vnstat/err-json-single-digit-limit.txt"),
+            1,
+            "Invalid mode parameter \"3\"",
+        ),
+        (
+            fixture("vnstat/v2.9/err-json-s-unsupported.txt"),
+            1,
+            "Invalid mode parameter \"s\"",
+        ),
         // vnstat 1.18 prints these with exit status 0.
         (fixture("vnstat/v1.18/err-nodb-json.txt"), 0, "No database found"),
-        (fixture("vnstat/v1.18/err-noiface-json.txt"), 0, "Unable to read database"),
+        (
+            fixture("vnstat/v1.18/err-noiface-json.txt"),
+            0,
+            "Unable to read database",
+        ),
         (half.to_owned(), 0, "EOF while parsing"),
-        (good.replace("\"traffic\"", "Error: Failed to fetch data.\n\"traffic\""), 0, "vnstat printed no JSON"),
-        ("{\"vnstatversion\":\"2.10\",\"jsonversion\":\"2\",\"interfaces\":[{\"name\":\"eth0\"}]}".into(), 0, "missing field"),
+        (
+            good.replace("\"traffic\"", "Error: Failed to fetch data.\n\"traffic\""),
+            0,
+            "vnstat printed no JSON",
+        ),
+        (
+            "{\"vnstatversion\":\"2.10\",\"jsonversion\":\"2\",\"interfaces\":[{\"name\":\"eth0\"}]}".into(),
+            0,
+            "missing field",
+        ),
         (String::new(), 0, "vnstat printed no JSON"),
     ];
     for (output, code, expected) in cases {
@@ -280,16 +299,11 @@ async fn every_vnstat_error_takes_only_that_source_offline() {
         // Everything else is unaffected, and the failing server keeps its last totals while it
         // reads as disconnected.
         assert_eq!(
-            watcher
-                .latest("bandwidth2mqtt/bridge/source/host")
-                .unwrap()
-                .payload,
+            watcher.latest("bandwidth2mqtt/bridge/source/host").unwrap().payload,
             "online"
         );
         let held = watcher
-            .wait_json("bandwidth2mqtt/beast", |v| {
-                v["online"] == Value::Bool(false)
-            })
+            .wait_json("bandwidth2mqtt/beast", |v| v["online"] == Value::Bool(false))
             .await;
         assert_eq!(held["rx_bytes"], before["rx_bytes"], "{expected}");
         fake.set_output(&good, 0);
@@ -320,10 +334,7 @@ async fn every_vnstat_error_takes_only_that_source_offline() {
         .await;
 
     // An alias with a quote is repaired, with a warning, and the source stays up.
-    fake.set_output(
-        &fixture("vnstat/alias-with-quote-json-eth0-INVALID-JSON.json"),
-        0,
-    );
+    fake.set_output(&fixture("vnstat/alias-with-quote-json-eth0-INVALID-JSON.json"), 0);
     tokio::time::timeout(WAIT, async {
         while !bridge.log().contains("alias that is not valid JSON") {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -332,14 +343,10 @@ async fn every_vnstat_error_takes_only_that_source_offline() {
     .await
     .expect("alias warning logged");
     assert_eq!(
-        watcher
-            .latest("bandwidth2mqtt/bridge/source/beast")
-            .unwrap()
-            .payload,
+        watcher.latest("bandwidth2mqtt/bridge/source/beast").unwrap().payload,
         "online"
     );
-    let final_state: Value =
-        serde_json::from_str(&watcher.latest("bandwidth2mqtt/beast").unwrap().payload).unwrap();
+    let final_state: Value = serde_json::from_str(&watcher.latest("bandwidth2mqtt/beast").unwrap().payload).unwrap();
     assert!(
         num(&final_state, &["rx_bytes"]) >= num(&before, &["rx_bytes"]),
         "never backwards"
@@ -385,8 +392,7 @@ async fn counter_resets_never_make_totals_go_back() {
     while fake.calls() < calls + 2 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let held: Value =
-        serde_json::from_str(&watcher.latest("bandwidth2mqtt/beast").unwrap().payload).unwrap();
+    let held: Value = serde_json::from_str(&watcher.latest("bandwidth2mqtt/beast").unwrap().payload).unwrap();
     assert_eq!(rx(&held), Some(1_005_000));
     // ...and counting resumes from the new baseline.
     fake.set_json(&eth0(600), T0 + 900, T0 + 100);
@@ -396,9 +402,7 @@ async fn counter_resets_never_make_totals_go_back() {
 
     // kill -9, traffic while the bridge is down, restart: continues exactly, offsets persisted.
     bridge.kill9();
-    watcher
-        .wait_payload("bandwidth2mqtt/bridge/state", "offline")
-        .await;
+    watcher.wait_payload("bandwidth2mqtt/bridge/state", "offline").await;
     fake.set_json(&eth0(2_600), T0 + 1200, T0 + 100);
     let _bridge = BridgeProc::spawn(dir.path(), &config);
     let state = watcher
@@ -407,11 +411,7 @@ async fn counter_resets_never_make_totals_go_back() {
     assert_eq!(num(&state, &["rx_bytes"]), Some(1_007_500));
     // Every published total along the way only went up.
     let mut last = 0;
-    for m in watcher
-        .log()
-        .iter()
-        .filter(|m| m.topic == "bandwidth2mqtt/beast")
-    {
+    for m in watcher.log().iter().filter(|m| m.topic == "bandwidth2mqtt/beast") {
         let v: Value = serde_json::from_str(&m.payload).unwrap();
         let now = rx(&v).unwrap();
         assert!(now >= last, "published {now} after {last}");
@@ -456,10 +456,7 @@ async fn host_counters_across_reboot_recreation_and_wrap() {
     let state = watcher
         .wait_json("bandwidth2mqtt/titan", |v| rx(v) == Some(20_000))
         .await;
-    assert!(
-        num(&state, &["eth0", "rx_bps"]).is_some_and(|r| r > 0),
-        "{state}"
-    );
+    assert!(num(&state, &["eth0", "rx_bps"]).is_some_and(|r| r > 0), "{state}");
 
     // Reboot: new boot id, counters from zero.
     host.set_boot_id("22222222-2222-2222-2222-222222222222");
@@ -476,9 +473,7 @@ async fn host_counters_across_reboot_recreation_and_wrap() {
     // A driver that wraps at 2^32.
     host.set_counters(&[("eth0", 4_294_967_000, 20)]);
     watcher
-        .wait_json("bandwidth2mqtt/titan", |v| {
-            rx(v) == Some(20_700 + 4_294_966_800)
-        })
+        .wait_json("bandwidth2mqtt/titan", |v| rx(v) == Some(20_700 + 4_294_966_800))
         .await;
     host.set_counters(&[("eth0", 1_000, 20)]);
     let wrapped = watcher
@@ -533,23 +528,16 @@ async fn broker_restart_brings_everything_back_with_backoff() {
     let attempts_before = bridge.log().matches("MQTT connection").count();
     tokio::time::sleep(Duration::from_secs(4)).await;
     let attempts = bridge.log().matches("MQTT connection").count() - attempts_before;
-    assert!(
-        (1..=5).contains(&attempts),
-        "{attempts} reconnect attempts in 4 s"
-    );
+    assert!((1..=5).contains(&attempts), "{attempts} reconnect attempts in 4 s");
 
     // A broker without persistence lost every retained message: all of it must come back.
     broker.restart();
     let watcher = watch_all(&broker).await;
+    watcher.wait_payload("bandwidth2mqtt/bridge/state", "online").await;
     watcher
-        .wait_payload("bandwidth2mqtt/bridge/state", "online")
-        .await;
-    watcher
-        .wait_for(
-            "homeassistant/sensor/beast/eth0_rx_bytes/config",
-            WAIT,
-            |m| !m.payload.is_empty(),
-        )
+        .wait_for("homeassistant/sensor/beast/eth0_rx_bytes/config", WAIT, |m| {
+            !m.payload.is_empty()
+        })
         .await;
     watcher
         .wait_for(
@@ -563,17 +551,12 @@ async fn broker_restart_brings_everything_back_with_backoff() {
             .await
             .is_empty()
     );
-    assert_eq!(
-        retained(&broker, "bandwidth2mqtt/bridge/state").await,
-        "online"
-    );
+    assert_eq!(retained(&broker, "bandwidth2mqtt/bridge/state").await, "online");
     watcher
         .wait_payload("bandwidth2mqtt/bridge/source/beast", "online")
         .await;
     let state = watcher
-        .wait_json("bandwidth2mqtt/beast", |v| {
-            num(v, &["eth0", "rx_bytes"]).is_some()
-        })
+        .wait_json("bandwidth2mqtt/beast", |v| num(v, &["eth0", "rx_bytes"]).is_some())
         .await;
     assert_eq!(num(&state, &["eth0", "rx_bytes"]), Some(720_864_692));
 }
@@ -599,8 +582,7 @@ async fn home_assistant_birth_republishes_states() {
             .await;
     }
     let ha = watch_all(&broker).await;
-    ha.wait_payload("bandwidth2mqtt/bridge/state", "online")
-        .await;
+    ha.wait_payload("bandwidth2mqtt/bridge/state", "online").await;
     // Unchanged data is not published again on its own.
     let calls = fake.calls();
     while fake.calls() < calls + 2 {
@@ -629,13 +611,9 @@ async fn kill_9_leaves_the_last_will_and_sigterm_says_offline() {
     let watcher = watch_all(&broker).await;
 
     let mut bridge = BridgeProc::spawn(dir.path(), &config);
-    watcher
-        .wait_payload("bandwidth2mqtt/bridge/state", "online")
-        .await;
+    watcher.wait_payload("bandwidth2mqtt/bridge/state", "online").await;
     bridge.kill9();
-    watcher
-        .wait_payload("bandwidth2mqtt/bridge/state", "offline")
-        .await;
+    watcher.wait_payload("bandwidth2mqtt/bridge/state", "offline").await;
     assert_eq!(
         retained(&broker, "bandwidth2mqtt/bridge/state").await,
         "offline",
@@ -643,14 +621,10 @@ async fn kill_9_leaves_the_last_will_and_sigterm_says_offline() {
     );
 
     let mut bridge = BridgeProc::spawn(dir.path(), &config);
-    watcher
-        .wait_payload("bandwidth2mqtt/bridge/state", "online")
-        .await;
+    watcher.wait_payload("bandwidth2mqtt/bridge/state", "online").await;
     let status = bridge.terminate();
     assert_eq!(status.code(), Some(0), "clean stop exits 0");
-    watcher
-        .wait_payload("bandwidth2mqtt/bridge/state", "offline")
-        .await;
+    watcher.wait_payload("bandwidth2mqtt/bridge/state", "offline").await;
     assert!(bridge.log().contains("Stopped."));
 }
 

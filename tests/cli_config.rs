@@ -53,10 +53,7 @@ fn unknown_keys_fail_naming_key_and_file() {
     for (config, key) in [
         ("colour = \"red\"\n", "colour"),
         ("[mqtt]\nurll = \"mqtt://x\"\n", "mqtt.urll"),
-        (
-            "[vnstat.beast]\ncomand = [\"vnstat\"]\n",
-            "vnstat.beast.comand",
-        ),
+        ("[vnstat.beast]\ncomand = [\"vnstat\"]\n", "vnstat.beast.comand"),
         ("[host]\nintervall = \"5s\"\n", "host.intervall"),
     ] {
         let (code, stdout, stderr) = check(dir.path(), config, &[]);
@@ -76,10 +73,7 @@ fn bad_values_fail_naming_the_key() {
         ("[mqtt]\nretain_state = \"maybe\"\n", "mqtt.retain_state"),
         ("[mqtt]\nurl = \"http://broker\"\n", "mqtt.url"),
         ("[mqtt]\nurl = \"mqtt://broker:99999\"\n", "mqtt.url"),
-        (
-            "[mqtt]\nbase_topic = \"homeassistant\"\n",
-            "mqtt.base_topic",
-        ),
+        ("[mqtt]\nbase_topic = \"homeassistant\"\n", "mqtt.base_topic"),
         ("[mqtt]\nbase_topic = \"a/#\"\n", "mqtt.base_topic"),
         (
             "[mqtt]\nca_file = \"/nonexistent/ca.pem\"\nurl = \"mqtts://x\"\n",
@@ -104,11 +98,7 @@ fn broken_toml_and_missing_file_exit_2() {
     let (code, _, stderr) = check(dir.path(), "[mqtt\nurl = 1", &[]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("bw.toml"), "{stderr}");
-    let out = run_cli(
-        dir.path(),
-        &["check-config", "-c", "/nonexistent.toml"],
-        &[],
-    );
+    let out = run_cli(dir.path(), &["check-config", "-c", "/nonexistent.toml"], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.toml"));
 }
@@ -123,18 +113,12 @@ fn environment_overrides_keys() {
             ("BANDWIDTH2MQTT__MQTT__URL", "mqtts://env-broker:8883"),
             ("BANDWIDTH2MQTT__MQTT__CLIENT_ID", "from_env"),
             ("BANDWIDTH2MQTT__HOST__ENABLED", "false"),
-            (
-                "BANDWIDTH2MQTT__VNSTAT__BEAST__COMMAND",
-                "ssh,beast,vnstat,--json,f,1",
-            ),
+            ("BANDWIDTH2MQTT__VNSTAT__BEAST__COMMAND", "ssh,beast,vnstat,--json,f,1"),
             ("BANDWIDTH2MQTT__VNSTAT__BEAST__INTERVAL", "2m"),
         ],
     );
     assert_eq!(code, 0, "{stderr}");
-    assert!(
-        stdout.contains("url = \"mqtts://env-broker:8883\""),
-        "{stdout}"
-    );
+    assert!(stdout.contains("url = \"mqtts://env-broker:8883\""), "{stdout}");
     assert!(stdout.contains("client_id = \"from_env\""), "{stdout}");
     assert!(stdout.contains("enabled = false"), "{stdout}");
     assert!(
@@ -147,11 +131,7 @@ fn environment_overrides_keys() {
 #[test]
 fn a_bad_value_from_the_environment_names_the_variable() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, _, stderr) = check(
-        dir.path(),
-        "",
-        &[("BANDWIDTH2MQTT__HOST__INTERVAL", "soon")],
-    );
+    let (code, _, stderr) = check(dir.path(), "", &[("BANDWIDTH2MQTT__HOST__INTERVAL", "soon")]);
     assert_eq!(code, 2);
     assert!(
         stderr.contains("host.interval") && stderr.contains("BANDWIDTH2MQTT__HOST__INTERVAL"),
@@ -165,16 +145,8 @@ fn a_bad_value_from_the_environment_names_the_variable() {
 #[test]
 fn config_file_from_environment_variable() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(
-        dir.path(),
-        "elsewhere.toml",
-        "[mqtt]\nclient_id = \"picked_up\"\n",
-    );
-    let out = run_cli(
-        dir.path(),
-        &["check-config"],
-        &[("BANDWIDTH2MQTT_CONFIG", &path)],
-    );
+    let path = write(dir.path(), "elsewhere.toml", "[mqtt]\nclient_id = \"picked_up\"\n");
+    let out = run_cli(dir.path(), &["check-config"], &[("BANDWIDTH2MQTT_CONFIG", &path)]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("picked_up"));
     // ./bandwidth2mqtt.toml is the fallback.
@@ -199,11 +171,7 @@ fn secrets_are_redacted_everywhere() {
     assert!(stdout.contains("password = \"***\""), "{stdout}");
     assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"));
 
-    let (_, stdout, stderr) = check(
-        dir.path(),
-        "",
-        &[("BANDWIDTH2MQTT__MQTT__PASSWORD", "0123-from-env")],
-    );
+    let (_, stdout, stderr) = check(dir.path(), "", &[("BANDWIDTH2MQTT__MQTT__PASSWORD", "0123-from-env")]);
     assert!(stdout.contains("password = \"***\""), "{stdout}");
     assert!(!stdout.contains("0123") && !stderr.contains("0123"));
 }
@@ -218,17 +186,10 @@ fn password_file_twin() {
         &[],
     );
     assert_eq!(code, 0, "{stderr}");
-    assert!(
-        stdout.contains("password = \"***\""),
-        "the file was read: {stdout}"
-    );
+    assert!(stdout.contains("password = \"***\""), "the file was read: {stdout}");
     assert!(!stdout.contains("file-secret"));
 
-    let (code, _, stderr) = check(
-        dir.path(),
-        "[mqtt]\npassword_file = \"/nonexistent/secret\"\n",
-        &[],
-    );
+    let (code, _, stderr) = check(dir.path(), "[mqtt]\npassword_file = \"/nonexistent/secret\"\n", &[]);
     assert_eq!(code, 2);
     assert!(stderr.contains("mqtt.password_file"), "{stderr}");
 
@@ -248,11 +209,7 @@ fn password_file_twin() {
 fn once_and_run_refuse_bad_config_too() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "bw.toml", "[mqtt]\nurl = 5\n");
-    for args in [
-        vec!["once", "-c", &path],
-        vec!["run", "-c", &path],
-        vec!["-c", &path],
-    ] {
+    for args in [vec!["once", "-c", &path], vec!["run", "-c", &path], vec!["-c", &path]] {
         let out = run_cli(dir.path(), &args, &[]);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }

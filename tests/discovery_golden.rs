@@ -22,9 +22,7 @@ const CLOCK: state::StateClock = state::StateClock {
 };
 
 fn golden_dir(group: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("ha-discovery")
-        .join(group)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("ha-discovery").join(group)
 }
 
 /// A server `titan` as the host source sees it: one interface, two polls 10 s apart.
@@ -35,12 +33,9 @@ fn server_ledger() -> Ledger {
         rate_rank: 0,
     }];
     let mut ledger = Ledger::new(feeds, PersistedState::default(), BTreeMap::new());
-    for (i, (rx, tx)) in [
-        (5_000_000_000u64, 300_000_000u64),
-        (5_012_500_000, 300_250_000),
-    ]
-    .into_iter()
-    .enumerate()
+    for (i, (rx, tx)) in [(5_000_000_000u64, 300_000_000u64), (5_012_500_000, 300_250_000)]
+        .into_iter()
+        .enumerate()
     {
         let mut obs = Observation::new(DeviceId::new("titan").unwrap(), DeviceKind::Server);
         obs.info.name = Some("titan".into());
@@ -96,24 +91,19 @@ fn check_group(group: &str, files: Vec<(String, Value)>) {
         }
         match std::fs::read_to_string(&path) {
             Ok(golden) => {
-                let golden: Value = serde_json::from_str(&golden)
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let golden: Value = serde_json::from_str(&golden).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 if &golden != value {
                     mismatches.push(format!("{name}:\n  golden: {golden}\n  actual: {value}"));
                 }
             }
-            Err(_) => mismatches.push(format!(
-                "{name}: no golden file (run with BLESS=1)\n  actual: {text}"
-            )),
+            Err(_) => mismatches.push(format!("{name}: no golden file (run with BLESS=1)\n  actual: {text}")),
         }
     }
     let produced: Vec<&String> = files.iter().map(|(n, _)| n).collect();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         if !produced.contains(&&name) {
-            mismatches.push(format!(
-                "{name}: golden file that nothing produces any more"
-            ));
+            mismatches.push(format!("{name}: golden file that nothing produces any more"));
         }
     }
     assert!(
@@ -128,8 +118,7 @@ fn entity_files(topics: &Topics, entities: Vec<EntityConfig>) -> Vec<(String, Va
         .into_iter()
         .map(|e| {
             let name = format!("{}.{}.json", e.component, e.object);
-            let doc =
-                serde_json::json!({"topic": e.topic(topics), "payload": normalise(e.payload)});
+            let doc = serde_json::json!({"topic": e.topic(topics), "payload": normalise(e.payload)});
             (name, doc)
         })
         .collect()
@@ -186,8 +175,7 @@ fn every_golden_payload_obeys_home_assistant_rules() {
         assert_eq!(parts.len(), 5, "{topic}");
         for id in &parts[2..4] {
             assert!(
-                id.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+                id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
                 "{topic}"
             );
         }
@@ -205,14 +193,8 @@ fn every_golden_payload_obeys_home_assistant_rules() {
             "{topic}: use the availability list only"
         );
         let default_id = p["default_entity_id"].as_str().unwrap();
-        assert!(
-            default_id.starts_with(&format!("{}.", e.component)),
-            "{topic}"
-        );
-        match (
-            p["device_class"].as_str(),
-            p["unit_of_measurement"].as_str(),
-        ) {
+        assert!(default_id.starts_with(&format!("{}.", e.component)), "{topic}");
+        match (p["device_class"].as_str(), p["unit_of_measurement"].as_str()) {
             (Some("data_size"), unit) => {
                 assert_eq!(unit, Some("B"));
                 assert_eq!(p["state_class"], "total_increasing");
@@ -225,10 +207,7 @@ fn every_golden_payload_obeys_home_assistant_rules() {
             (dc, unit) => panic!("{topic}: unexpected {dc:?} {unit:?}"),
         }
         if e.component == "binary_sensor" {
-            assert!(
-                p["payload_on"].is_string() && p["payload_off"].is_string(),
-                "{topic}"
-            );
+            assert!(p["payload_on"].is_string() && p["payload_off"].is_string(), "{topic}");
         }
         assert_ne!(p["entity_category"], "config", "{topic}");
     }

@@ -23,9 +23,7 @@ async fn insecure_accepts_pinning_checks_and_verify_refuses_self_signed() {
 
     assert_eq!(get(&TlsPolicy::Insecure, &url).await.unwrap(), "hello");
     assert_eq!(
-        get(&TlsPolicy::Pinned(fingerprint(&cert)), &url)
-            .await
-            .unwrap(),
+        get(&TlsPolicy::Pinned(fingerprint(&cert)), &url).await.unwrap(),
         "hello"
     );
     let wrong = get(&TlsPolicy::Pinned([7; 32]), &url).await.unwrap_err();

@@ -84,9 +84,7 @@ async fn mqtts_with_a_private_ca_and_client_certificate() {
         pki.ca, pki.client_cert, pki.client_key
     );
     let bridge = BridgeProc::spawn(dir.path(), &config);
-    watcher
-        .wait_payload("bandwidth2mqtt/bridge/state", "online")
-        .await;
+    watcher.wait_payload("bandwidth2mqtt/bridge/state", "online").await;
     let state = watcher
         .wait_json("bandwidth2mqtt/beast", |v| v["rx_bytes"].is_u64())
         .await;
@@ -107,15 +105,8 @@ async fn mqtts_with_a_private_ca_and_client_certificate() {
     })
     .await
     .expect("TLS failure logged");
-    assert!(
-        bridge.log().to_lowercase().contains("certificate"),
-        "{}",
-        bridge.log()
-    );
-    assert!(
-        bridge.is_running(),
-        "a broker it cannot reach does not stop the bridge"
-    );
+    assert!(bridge.log().to_lowercase().contains("certificate"), "{}", bridge.log());
+    assert!(bridge.is_running(), "a broker it cannot reach does not stop the bridge");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -142,12 +133,7 @@ async fn once_publishes_retained_and_reports_failures() {
     };
     write(false);
     let out = run_cli(dir.path(), &["once", "-c", config.to_str().unwrap()], &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 
     // Everything is retained on the broker for whoever connects later.
     let later = Watcher::connect(&broker.host, broker.port, &["#"]).await;
@@ -156,13 +142,9 @@ async fn once_publishes_retained_and_reports_failures() {
         .await;
     assert_eq!(state["eth0"]["rx_bytes"], 720_864_692);
     later
-        .wait_for("homeassistant/sensor/beast/rx_bytes/config", WAIT, |m| {
-            m.retain
-        })
+        .wait_for("homeassistant/sensor/beast/rx_bytes/config", WAIT, |m| m.retain)
         .await;
-    later
-        .wait_payload("bandwidth2mqtt/bridge/source/beast", "online")
-        .await;
+    later.wait_payload("bandwidth2mqtt/bridge/source/beast", "online").await;
 
     // One failing source: exit 1, the other source still published.
     write(true);
@@ -173,25 +155,19 @@ async fn once_publishes_retained_and_reports_failures() {
     after
         .wait_payload("bandwidth2mqtt/bridge/source/broken", "offline")
         .await;
-    after
-        .wait_payload("bandwidth2mqtt/bridge/source/beast", "online")
-        .await;
+    after.wait_payload("bandwidth2mqtt/bridge/source/beast", "online").await;
 
     // Dry run: one JSON object per line, nothing published, same exit rule.
-    let out = run_cli(
-        dir.path(),
-        &["once", "--dry-run", "-c", config.to_str().unwrap()],
-        &[],
-    );
+    let out = run_cli(dir.path(), &["once", "--dry-run", "-c", config.to_str().unwrap()], &[]);
     assert_eq!(out.status.code(), Some(1));
     let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert!(
-        lines.iter().all(|l| l["topic"].is_string()
-            && l["retain"].is_boolean()
-            && l["payload"].is_string())
+        lines
+            .iter()
+            .all(|l| l["topic"].is_string() && l["retain"].is_boolean() && l["payload"].is_string())
     );
     assert!(
         lines
@@ -201,8 +177,7 @@ async fn once_publishes_retained_and_reports_failures() {
     assert!(
         lines
             .iter()
-            .any(|l| l["topic"] == "bandwidth2mqtt/bridge/source/broken"
-                && l["payload"] == "offline")
+            .any(|l| l["topic"] == "bandwidth2mqtt/bridge/source/broken" && l["payload"] == "offline")
     );
     assert!(
         lines

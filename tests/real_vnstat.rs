@@ -90,20 +90,13 @@ fn start_daemon(dir: &Path) -> Daemon {
         if out.status.success() && out.stdout.starts_with(b"{") {
             return daemon;
         }
-        assert!(
-            Instant::now() < deadline,
-            "vnstatd did not create its database"
-        );
+        assert!(Instant::now() < deadline, "vnstatd did not create its database");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 fn source(config: &Path, extra: &[&str]) -> VnstatSource {
-    let mut command: Vec<String> = vec![
-        "vnstat".into(),
-        "--config".into(),
-        config.display().to_string(),
-    ];
+    let mut command: Vec<String> = vec!["vnstat".into(), "--config".into(), config.display().to_string()];
     command.extend(extra.iter().map(|s| s.to_string()));
     let settings = VnstatSettings {
         command,
@@ -119,10 +112,7 @@ fn proc_net_dev() -> Vec<(String, u64)> {
         .skip(2)
         .filter_map(|l| {
             let (name, rest) = l.rsplit_once(':')?;
-            Some((
-                name.trim().to_owned(),
-                rest.split_whitespace().next()?.parse().ok()?,
-            ))
+            Some((name.trim().to_owned(), rest.split_whitespace().next()?.parse().ok()?))
         })
         .collect()
 }
@@ -156,17 +146,10 @@ async fn real_vnstat_output_is_read_correctly() {
         &["--json", "d", "3"],
     ] {
         let mut src = source(&daemon.config, args);
-        let observations = src
-            .poll()
-            .await
-            .unwrap_or_else(|e| panic!("vnstat {args:?}: {e}"));
+        let observations = src.poll().await.unwrap_or_else(|e| panic!("vnstat {args:?}: {e}"));
         assert_eq!(observations.len(), 1);
         let obs = &observations[0];
-        let mut seen: Vec<String> = obs
-            .traffic
-            .iter()
-            .filter_map(|t| t.interface.clone())
-            .collect();
+        let mut seen: Vec<String> = obs.traffic.iter().filter_map(|t| t.interface.clone()).collect();
         seen.sort();
         let mut expected = listed.clone();
         expected.sort();
@@ -240,17 +223,8 @@ async fn bridge_once_with_real_vnstat() {
         ),
     )
     .unwrap();
-    let out = run_cli(
-        dir.path(),
-        &["once", "--dry-run", "-c", config.to_str().unwrap()],
-        &[],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_cli(dir.path(), &["once", "--dry-run", "-c", config.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -263,12 +237,9 @@ async fn bridge_once_with_real_vnstat() {
     assert_eq!(state["online"], Value::Bool(true));
     assert!(state["rx_bytes"].is_u64(), "{state}");
     assert!(
-        lines.iter().any(
-            |l| l["topic"] == "homeassistant/sensor/real/rx_bytes/config" && l["retain"] == true
-        )
+        lines
+            .iter()
+            .any(|l| l["topic"] == "homeassistant/sensor/real/rx_bytes/config" && l["retain"] == true)
     );
-    assert!(
-        !dir.path().join("data").exists(),
-        "a dry run writes no state"
-    );
+    assert!(!dir.path().join("data").exists(), "a dry run writes no state");
 }

@@ -51,9 +51,7 @@ async fn forty_servers_with_eight_interfaces_each() {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let configs = watcher
-            .topics_matching(|t| {
-                t.starts_with("homeassistant/") && !t.contains("bandwidth2mqtt_bridge")
-            })
+            .topics_matching(|t| t.starts_with("homeassistant/") && !t.contains("bandwidth2mqtt_bridge"))
             .len();
         let states = watcher
             .topics_matching(|t| t.starts_with("bandwidth2mqtt/server_"))
@@ -69,13 +67,8 @@ async fn forty_servers_with_eight_interfaces_each() {
     }
     let elapsed = started.elapsed();
     for s in [0, SERVERS - 1] {
-        let state: Value = serde_json::from_str(
-            &watcher
-                .latest(&format!("bandwidth2mqtt/server_{s}"))
-                .unwrap()
-                .payload,
-        )
-        .unwrap();
+        let state: Value =
+            serde_json::from_str(&watcher.latest(&format!("bandwidth2mqtt/server_{s}")).unwrap().payload).unwrap();
         let expected: u64 = (0..IFACES).map(|i| (s * 1000 + i) as u64 * 1_000_000).sum();
         assert_eq!(state["rx_bytes"], expected);
         assert_eq!(state["eth7"]["rx_bytes"], (s * 1000 + 7) as u64 * 1_000_000);

@@ -98,11 +98,7 @@ impl ChannelState {
     }
 
     /// Next counter reading; returns the bytes it adds and whatever was unusual about it.
-    pub fn update_counter(
-        &mut self,
-        c: &CounterSample,
-        now_ms: i64,
-    ) -> (Step, Option<CounterEvent>) {
+    pub fn update_counter(&mut self, c: &CounterSample, now_ms: i64) -> (Step, Option<CounterEvent>) {
         let window_ms = c.rate_window.as_millis() as i64;
         let dt = c.at_ms - self.at_ms;
 
@@ -243,9 +239,7 @@ fn counter_delta(old: u64, new: u64, dt_ms: i64, wrap: WrapRule) -> (u64, Option
     let wrapped = (old < TWO_POW_32).then(|| TWO_POW_32 - old + new);
     match (wrap, wrapped) {
         (WrapRule::At32, Some(d)) => (d, Some(CounterEvent::Wrapped)),
-        (WrapRule::Maybe32 { max_bps }, Some(d))
-            if d as f64 * 8.0 / (dt_ms as f64 / 1000.0) <= max_bps =>
-        {
+        (WrapRule::Maybe32 { max_bps }, Some(d)) if d as f64 * 8.0 / (dt_ms as f64 / 1000.0) <= max_bps => {
             (d, Some(CounterEvent::Wrapped))
         }
         _ => (0, Some(CounterEvent::Reset)),
@@ -271,12 +265,8 @@ mod tests {
 
     #[test]
     fn counts_increase_and_rate() {
-        let (mut ch, first) =
-            ChannelState::start_counter(&counter(1000, 10, 0, "a", WrapRule::Never), 0, true);
-        assert_eq!(
-            (first.rx, first.tx, first.rates),
-            (1000, 10, Rates::UNKNOWN)
-        );
+        let (mut ch, first) = ChannelState::start_counter(&counter(1000, 10, 0, "a", WrapRule::Never), 0, true);
+        assert_eq!((first.rx, first.tx, first.rates), (1000, 10, Rates::UNKNOWN));
         let (step, ev) = ch.update_counter(&counter(2000, 20, 10, "a", WrapRule::Never), 10_000);
         assert_eq!((step.rx, step.tx, ev), (1000, 10, None));
         assert_eq!(step.rates.rx_bps, Some(800.0));
@@ -285,8 +275,7 @@ mod tests {
 
     #[test]
     fn first_reading_can_be_only_a_baseline() {
-        let (_, first) =
-            ChannelState::start_counter(&counter(1000, 10, 0, "a", WrapRule::Never), 0, false);
+        let (_, first) = ChannelState::start_counter(&counter(1000, 10, 0, "a", WrapRule::Never), 0, false);
         assert_eq!((first.rx, first.tx), (0, 0));
     }
 
@@ -308,22 +297,14 @@ mod tests {
 
     #[test]
     fn new_epoch_counts_from_zero() {
-        let (mut ch, _) =
-            ChannelState::start_counter(&counter(5000, 50, 0, "boot1", WrapRule::Never), 0, true);
+        let (mut ch, _) = ChannelState::start_counter(&counter(5000, 50, 0, "boot1", WrapRule::Never), 0, true);
         let (step, ev) = ch.update_counter(&counter(300, 3, 10, "boot2", WrapRule::Never), 10_000);
-        assert_eq!(
-            (step.rx, step.tx, ev),
-            (300, 3, Some(CounterEvent::NewEpoch))
-        );
+        assert_eq!((step.rx, step.tx, ev), (300, 3, Some(CounterEvent::NewEpoch)));
     }
 
     #[test]
     fn unexplained_drop_counts_nothing_and_rebaselines() {
-        let (mut ch, _) = ChannelState::start_counter(
-            &counter(5_000_000_000, 50, 0, "a", WrapRule::Never),
-            0,
-            true,
-        );
+        let (mut ch, _) = ChannelState::start_counter(&counter(5_000_000_000, 50, 0, "a", WrapRule::Never), 0, true);
         let (step, ev) = ch.update_counter(&counter(100, 60, 10, "a", WrapRule::Never), 10_000);
         assert_eq!((step.rx, step.tx, ev), (0, 10, Some(CounterEvent::Reset)));
         assert_eq!(step.rates, Rates::UNKNOWN);
@@ -333,11 +314,8 @@ mod tests {
 
     #[test]
     fn thirty_two_bit_wrap_is_exact() {
-        let (mut ch, _) = ChannelState::start_counter(
-            &counter(u32::MAX as u64 - 99, 0, 0, "a", WrapRule::At32),
-            0,
-            true,
-        );
+        let (mut ch, _) =
+            ChannelState::start_counter(&counter(u32::MAX as u64 - 99, 0, 0, "a", WrapRule::At32), 0, true);
         let (step, ev) = ch.update_counter(&counter(400, 0, 10, "a", WrapRule::At32), 10_000);
         assert_eq!((step.rx, ev), (500, Some(CounterEvent::Wrapped)));
     }
@@ -345,8 +323,7 @@ mod tests {
     #[test]
     fn maybe32_wrap_needs_a_plausible_rate() {
         let wrap = WrapRule::Maybe32 { max_bps: 1e9 };
-        let (mut ch, _) =
-            ChannelState::start_counter(&counter(u32::MAX as u64 - 999, 0, 0, "a", wrap), 0, true);
+        let (mut ch, _) = ChannelState::start_counter(&counter(u32::MAX as u64 - 999, 0, 0, "a", wrap), 0, true);
         let (step, ev) = ch.update_counter(&counter(1000, 0, 10, "a", wrap), 10_000);
         assert_eq!((step.rx, ev), (2000, Some(CounterEvent::Wrapped)));
         // From 1 GiB to 10 bytes in 10 s: a wrap would mean 3 GiB in 10 s (> 1 Gbit/s): a reset.
@@ -357,8 +334,7 @@ mod tests {
 
     #[test]
     fn unchanged_sample_time_keeps_rate_until_stale() {
-        let (mut ch, _) =
-            ChannelState::start_counter(&counter(0, 0, 0, "a", WrapRule::Never), 0, true);
+        let (mut ch, _) = ChannelState::start_counter(&counter(0, 0, 0, "a", WrapRule::Never), 0, true);
         let (step, _) = ch.update_counter(&counter(3000, 0, 30, "a", WrapRule::Never), 30_000);
         assert_eq!(step.rates.rx_bps, Some(800.0));
         let (step, _) = ch.update_counter(&counter(3000, 0, 30, "a", WrapRule::Never), 60_000);
@@ -369,8 +345,7 @@ mod tests {
 
     #[test]
     fn long_gap_counts_bytes_without_rate() {
-        let (mut ch, _) =
-            ChannelState::start_counter(&counter(0, 0, 0, "a", WrapRule::Never), 0, true);
+        let (mut ch, _) = ChannelState::start_counter(&counter(0, 0, 0, "a", WrapRule::Never), 0, true);
         let (step, _) = ch.update_counter(&counter(9000, 0, 3600, "a", WrapRule::Never), 3_600_000);
         assert_eq!((step.rx, step.rates), (9000, Rates::UNKNOWN));
     }
@@ -404,9 +379,7 @@ mod tests {
             max_gap: Duration::from_secs(90),
         };
         let (mut ch, _) = ChannelState::start_rate(&sample(0), 0);
-        let total: u64 = (1..=16)
-            .map(|i| ch.update_rate(&sample(i), i * 1000).rx)
-            .sum();
+        let total: u64 = (1..=16).map(|i| ch.update_rate(&sample(i), i * 1000).rx).sum();
         assert_eq!(total, 2, "16 s at 1 bit/s = 2 bytes, not 0");
     }
 }

@@ -134,9 +134,7 @@ impl Device {
     /// `home` while online or seen online within `consider_home`, like HA's own trackers;
     /// a phone that drops off Wi-Fi for a minute is not "away".
     pub fn presence(&self, now_ms: i64, consider_home_ms: i64) -> &'static str {
-        let recently = self
-            .last_online_ms
-            .is_some_and(|t| now_ms - t < consider_home_ms);
+        let recently = self.last_online_ms.is_some_and(|t| now_ms - t < consider_home_ms);
         if self.online() == Some(true) || recently {
             "home"
         } else {
@@ -215,11 +213,7 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    pub fn new(
-        feeds: Vec<Feed>,
-        state: PersistedState,
-        friendly_names: BTreeMap<MacAddr, String>,
-    ) -> Self {
+    pub fn new(feeds: Vec<Feed>, state: PersistedState, friendly_names: BTreeMap<MacAddr, String>) -> Self {
         let channels = state
             .channels
             .into_iter()
@@ -261,12 +255,7 @@ impl Ledger {
     }
 
     /// Folds one successful poll of `source` into the ledger; returns the devices it touched.
-    pub fn apply(
-        &mut self,
-        source: &str,
-        observations: Vec<Observation>,
-        now_ms: i64,
-    ) -> Vec<DeviceId> {
+    pub fn apply(&mut self, source: &str, observations: Vec<Observation>, now_ms: i64) -> Vec<DeviceId> {
         let mut touched = Vec::with_capacity(observations.len());
         let seen: BTreeSet<DeviceId> = observations.iter().map(|o| o.device.clone()).collect();
         for obs in observations {
@@ -298,12 +287,7 @@ impl Ledger {
             self.devices
                 .insert(id.clone(), Device::new(id.clone(), obs.kind, restored));
         }
-        let friendly = obs
-            .info
-            .macs
-            .iter()
-            .find_map(|m| self.friendly_names.get(m))
-            .cloned();
+        let friendly = obs.info.macs.iter().find_map(|m| self.friendly_names.get(m)).cloned();
 
         for reading in &obs.traffic {
             let key = ChannelKey {
@@ -329,14 +313,8 @@ impl Ledger {
             if let Some(event) = event {
                 log_counter_event(source, &id, reading.interface.as_deref(), event);
             }
-            let owns_totals = self
-                .owner(&id, reading.interface.as_deref(), Role::Totals)
-                .as_deref()
-                == Some(source);
-            let owns_rates = self
-                .owner(&id, reading.interface.as_deref(), Role::Rates)
-                .as_deref()
-                == Some(source);
+            let owns_totals = self.owner(&id, reading.interface.as_deref(), Role::Totals).as_deref() == Some(source);
+            let owns_rates = self.owner(&id, reading.interface.as_deref(), Role::Rates).as_deref() == Some(source);
             let Some(device) = self.devices.get_mut(&id) else {
                 continue;
             };
@@ -384,16 +362,12 @@ impl Ledger {
             }
         }
         for label in obs.labels {
-            device
-                .label_sources
-                .insert(label.key.clone(), source.to_owned());
+            device.label_sources.insert(label.key.clone(), source.to_owned());
             device.labels.insert(label.key.clone(), label);
         }
         device.attributes.extend(obs.attributes);
         for metric in obs.metrics {
-            device
-                .metric_sources
-                .insert(metric.key.clone(), source.to_owned());
+            device.metric_sources.insert(metric.key.clone(), source.to_owned());
             device.metrics.insert(metric.key.clone(), metric);
         }
         if !device.interfaces.is_empty() {
@@ -419,10 +393,7 @@ impl Ledger {
     fn target_has_history(&self, device: &DeviceId, interface: Option<&str>) -> bool {
         let has_channel = self.target_channels(device, interface).next().is_some();
         let has_totals = self.devices.get(device).is_some_and(|d| match interface {
-            Some(name) => d
-                .interfaces
-                .get(name)
-                .is_some_and(|i| i.totals != Totals::default()),
+            Some(name) => d.interfaces.get(name).is_some_and(|i| i.totals != Totals::default()),
             None => d.totals != Totals::default() && d.interfaces.is_empty(),
         });
         has_channel || has_totals
@@ -508,21 +479,13 @@ fn roll_up_interfaces(device: &mut Device) {
         rate_sources.extend(iface.rate_source.clone());
         estimated |= iface.estimated;
     }
-    device.rates = Rates {
-        rx_bps: rx,
-        tx_bps: tx,
-    };
+    device.rates = Rates { rx_bps: rx, tx_bps: tx };
     device.total_sources = total_sources;
     device.rate_sources = rate_sources;
     device.estimated = estimated;
 }
 
-fn log_counter_event(
-    source: &str,
-    device: &DeviceId,
-    interface: Option<&str>,
-    event: CounterEvent,
-) {
+fn log_counter_event(source: &str, device: &DeviceId, interface: Option<&str>, event: CounterEvent) {
     let interface = interface.unwrap_or("-");
     match event {
         CounterEvent::Wrapped => {

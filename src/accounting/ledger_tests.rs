@@ -46,17 +46,9 @@ fn obs(readings: Vec<TrafficReading>) -> Observation {
 #[test]
 fn vnstat_owns_totals_and_the_kernel_owns_rates_on_a_shared_interface() {
     let mut ledger = Ledger::new(feeds(), PersistedState::default(), BTreeMap::new());
-    ledger.apply(
-        "titan",
-        vec![obs(vec![counter("eth0", 9_000_000, 0, "2026-01-01")])],
-        0,
-    );
+    ledger.apply("titan", vec![obs(vec![counter("eth0", 9_000_000, 0, "2026-01-01")])], 0);
     ledger.apply("host", vec![obs(vec![counter("eth0", 500, 0, "boot")])], 0);
-    ledger.apply(
-        "host",
-        vec![obs(vec![counter("eth0", 1_500, 10, "boot")])],
-        10_000,
-    );
+    ledger.apply("host", vec![obs(vec![counter("eth0", 1_500, 10, "boot")])], 10_000);
     let d = ledger.device(&id()).unwrap();
     let eth0 = &d.interfaces["eth0"];
     assert_eq!(
@@ -94,20 +86,12 @@ fn totals_and_baselines_survive_a_restart() {
         ])],
         0,
     );
-    ledger.apply(
-        "host",
-        vec![obs(vec![counter("eth0", 400, 10, "boot2")])],
-        10_000,
-    );
+    ledger.apply("host", vec![obs(vec![counter("eth0", 400, 10, "boot2")])], 10_000);
     assert_eq!(ledger.device(&id()).unwrap().totals.rx, 1_470);
     let saved = ledger.to_persisted();
 
     let mut restarted = Ledger::new(feeds(), saved, BTreeMap::new());
-    restarted.apply(
-        "host",
-        vec![obs(vec![counter("eth0", 900, 60, "boot2")])],
-        60_000,
-    );
+    restarted.apply("host", vec![obs(vec![counter("eth0", 900, 60, "boot2")])], 60_000);
     let d = restarted.device(&id()).unwrap();
     assert_eq!(
         d.interfaces["eth0"].totals.rx, 1_900,
@@ -128,11 +112,7 @@ fn totals_and_baselines_survive_a_restart() {
 #[test]
 fn a_new_source_for_a_counted_interface_starts_as_a_baseline() {
     let mut ledger = Ledger::new(feeds(), PersistedState::default(), BTreeMap::new());
-    ledger.apply(
-        "host",
-        vec![obs(vec![counter("eth0", 1_000, 0, "boot")])],
-        0,
-    );
+    ledger.apply("host", vec![obs(vec![counter("eth0", 1_000, 0, "boot")])], 0);
     // vnstat appears later with a huge all-time total: it takes over without a jump.
     ledger.apply(
         "titan",
@@ -167,15 +147,8 @@ fn an_unconfigured_source_no_longer_owns_anything() {
     // Restart with only the host source configured: host takes over the totals.
     let only_host = vec![feeds().remove(0)];
     let mut ledger = Ledger::new(only_host, ledger.to_persisted(), BTreeMap::new());
-    ledger.apply(
-        "host",
-        vec![obs(vec![counter("eth0", 300, 10, "b")])],
-        10_000,
-    );
-    assert_eq!(
-        ledger.device(&id()).unwrap().interfaces["eth0"].totals.rx,
-        5_200
-    );
+    ledger.apply("host", vec![obs(vec![counter("eth0", 300, 10, "b")])], 10_000);
+    assert_eq!(ledger.device(&id()).unwrap().interfaces["eth0"].totals.rx, 5_200);
 }
 
 #[test]
@@ -190,10 +163,7 @@ fn friendly_names_come_from_the_config() {
     o.info.name = Some("android-1234".into());
     o.info.macs = vec![mac];
     ledger.apply("host", vec![o], 0);
-    assert_eq!(
-        ledger.device(&DeviceId::from_mac(mac)).unwrap().name(),
-        "Laptop"
-    );
+    assert_eq!(ledger.device(&DeviceId::from_mac(mac)).unwrap().name(), "Laptop");
 }
 
 #[test]
@@ -209,11 +179,7 @@ fn descriptive_fields_do_not_flip_between_sources() {
     ledger.apply("titan", vec![named("Titan (vnstat)", "vnStat")], 0);
     ledger.apply("host", vec![named("titan-renamed", "Server")], 0);
     let d = ledger.device(&id()).unwrap();
-    assert_eq!(
-        d.name(),
-        "titan-renamed",
-        "the owning source may update its field"
-    );
+    assert_eq!(d.name(), "titan-renamed", "the owning source may update its field");
     assert_eq!(d.info.model.as_deref(), Some("Server"));
 }
 
@@ -225,10 +191,7 @@ fn a_client_missing_from_the_list_goes_offline_and_presence_waits() {
     let mut o = Observation::new(client.clone(), DeviceKind::Client);
     o.online = Some(true);
     ledger.apply("host", vec![o], 1_000);
-    assert_eq!(
-        ledger.device(&client).unwrap().presence(1_000, 180_000),
-        "home"
-    );
+    assert_eq!(ledger.device(&client).unwrap().presence(1_000, 180_000), "home");
     let touched = ledger.apply("host", vec![], 31_000);
     assert!(touched.contains(&client), "re-rendered when it disappears");
     let d = ledger.device(&client).unwrap();

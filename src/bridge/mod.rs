@@ -54,11 +54,7 @@ struct Core {
 }
 
 impl Core {
-    fn new(
-        config: LoadedConfig,
-        sources: &[AnySource],
-        persist: bool,
-    ) -> Result<Self, BridgeError> {
+    fn new(config: LoadedConfig, sources: &[AnySource], persist: bool) -> Result<Self, BridgeError> {
         let store = StateStore::new(&config.settings.bridge.state_dir);
         let persisted = store.load()?;
         let friendly: BTreeMap<MacAddr, String> = config
@@ -67,11 +63,7 @@ impl Core {
             .iter()
             .filter_map(|(mac, d)| Some((mac.parse().ok()?, d.name.clone()?)))
             .collect();
-        let ledger = Ledger::new(
-            sources.iter().map(AnySource::feed).collect(),
-            persisted,
-            friendly,
-        );
+        let ledger = Ledger::new(sources.iter().map(AnySource::feed).collect(), persisted, friendly);
         let statuses = sources
             .iter()
             .map(|s| {
@@ -117,11 +109,7 @@ impl Core {
 
     /// Folds one poll into the ledger and the outbox.
     fn handle(&mut self, report: PollReport) {
-        let PollReport {
-            source,
-            result,
-            at_ms,
-        } = report;
+        let PollReport { source, result, at_ms } = report;
         let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
         let touched = match result {
             Ok(observations) => {
@@ -301,11 +289,7 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<()
     let pollers = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     for source in sources {
-        tasks.spawn(poller::poll_loop(
-            source,
-            report_tx.clone(),
-            pollers.clone(),
-        ));
+        tasks.spawn(poller::poll_loop(source, report_tx.clone(), pollers.clone()));
     }
     drop(report_tx);
 
@@ -365,9 +349,7 @@ pub async fn once(config: LoadedConfig, dry_run: bool) -> Result<OnceOutcome, Br
         let mut link = core.connect()?;
         if !link.wait_connected(Duration::from_secs(15)).await {
             link.shutdown(false).await;
-            return Err(BridgeError::BrokerUnreachable(
-                core.config.mqtt_url.to_string(),
-            ));
+            return Err(BridgeError::BrokerUnreachable(core.config.mqtt_url.to_string()));
         }
         Some(link)
     };
@@ -402,12 +384,8 @@ pub async fn once(config: LoadedConfig, dry_run: bool) -> Result<OnceOutcome, Br
         core.handle(report);
     }
     core.render_bridge();
-    core.outbox.put(
-        core.topics.bridge_state(),
-        "online",
-        true,
-        Priority::BridgeState,
-    );
+    core.outbox
+        .put(core.topics.bridge_state(), "online", true, Priority::BridgeState);
 
     if dry_run {
         return Ok(OnceOutcome {

@@ -29,11 +29,7 @@ pub fn backoff(interval: Duration, failures: u32) -> Duration {
     interval.saturating_mul(factor).min(cap)
 }
 
-pub async fn poll_loop(
-    mut source: AnySource,
-    reports: mpsc::Sender<PollReport>,
-    cancel: CancellationToken,
-) {
+pub async fn poll_loop(mut source: AnySource, reports: mpsc::Sender<PollReport>, cancel: CancellationToken) {
     let name = source.name().to_owned();
     let interval = source.interval();
     let mut failures = 0u32;
@@ -43,11 +39,7 @@ pub async fn poll_loop(
             r = source.poll() => r,
             _ = cancel.cancelled() => break,
         };
-        failures = if result.is_ok() {
-            0
-        } else {
-            failures.saturating_add(1)
-        };
+        failures = if result.is_ok() { 0 } else { failures.saturating_add(1) };
         let report = PollReport {
             source: name.clone(),
             result,
@@ -78,10 +70,6 @@ mod tests {
         assert_eq!(backoff(s(10), 4), s(80));
         assert_eq!(backoff(s(10), 10), s(80));
         assert_eq!(backoff(s(60), 10), s(300));
-        assert_eq!(
-            backoff(s(600), 10),
-            s(600),
-            "never shorter than the interval"
-        );
+        assert_eq!(backoff(s(600), 10), s(600), "never shorter than the interval");
     }
 }

@@ -55,11 +55,7 @@ impl fmt::Display for ConfigError {
                 }
                 Ok(())
             }
-            None => write!(
-                f,
-                "invalid configuration ({}): {}",
-                self.source_name, self.message
-            ),
+            None => write!(f, "invalid configuration ({}): {}", self.source_name, self.message),
         }
     }
 }
@@ -76,10 +72,7 @@ impl ConfigError {
 
 /// The environment variable that overrides a dotted key.
 pub fn env_var_for(key: &str) -> String {
-    format!(
-        "{ENV_PREFIX}__{}",
-        key.replace('.', "__").to_ascii_uppercase()
-    )
+    format!("{ENV_PREFIX}__{}", key.replace('.', "__").to_ascii_uppercase())
 }
 
 /// Validated settings plus facts derived while validating them.
@@ -102,9 +95,7 @@ pub fn resolve_path(cli: Option<&Path>) -> Result<ConfigSource, ConfigError> {
             key: None,
             message: "the configuration file does not exist or is not a file".into(),
         }),
-        None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
-            Ok(ConfigSource::File(PathBuf::from(DEFAULT_CONFIG_FILE)))
-        }
+        None if Path::new(DEFAULT_CONFIG_FILE).is_file() => Ok(ConfigSource::File(PathBuf::from(DEFAULT_CONFIG_FILE))),
         None => Ok(ConfigSource::Defaults),
     }
 }
@@ -116,10 +107,7 @@ pub fn load(cli: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
 }
 
 /// [`load`] with the environment passed in, so tests need not touch the process environment.
-pub fn load_from(
-    source: ConfigSource,
-    env: BTreeMap<String, String>,
-) -> Result<LoadedConfig, ConfigError> {
+pub fn load_from(source: ConfigSource, env: BTreeMap<String, String>) -> Result<LoadedConfig, ConfigError> {
     let file_error = |message: String| ConfigError {
         source_name: source.to_string(),
         key: None,
@@ -127,8 +115,7 @@ pub fn load_from(
     };
     let mut builder = Config::builder();
     if let ConfigSource::File(path) = &source {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| file_error(format!("cannot read the file: {e}")))?;
+        let text = std::fs::read_to_string(path).map_err(|e| file_error(format!("cannot read the file: {e}")))?;
         builder = builder.add_source(File::from_str(&text, FileFormat::Toml));
     }
     let (environment, lists) = environment(env);
@@ -170,10 +157,7 @@ fn environment(env: BTreeMap<String, String>) -> (Environment, Vec<(String, Vec<
             continue;
         };
         let key = rest.to_ascii_lowercase().replace("__", ".");
-        if LIST_KEYS
-            .iter()
-            .any(|l| key == *l || key.ends_with(&format!(".{l}")))
-        {
+        if LIST_KEYS.iter().any(|l| key == *l || key.ends_with(&format!(".{l}"))) {
             let items = value
                 .split(',')
                 .map(str::trim)
@@ -207,17 +191,9 @@ fn clean_message(message: &str, key: &str) -> String {
 
 /// Every `password` has a `password_file` twin (Docker secrets); the file wins and is read now,
 /// so a missing secret fails at start-up, naming the key.
-fn resolve_password_files(
-    settings: &mut Settings,
-    source: &ConfigSource,
-) -> Result<(), ConfigError> {
+fn resolve_password_files(settings: &mut Settings, source: &ConfigSource) -> Result<(), ConfigError> {
     let mqtt = &mut settings.mqtt;
-    resolve_one(
-        &mut mqtt.password,
-        mqtt.password_file.as_deref(),
-        "mqtt",
-        source,
-    )?;
+    resolve_one(&mut mqtt.password, mqtt.password_file.as_deref(), "mqtt", source)?;
     for (name, asus) in &mut settings.asus {
         resolve_one(
             &mut asus.password,
@@ -244,9 +220,8 @@ pub(crate) fn resolve_one(
             "set either password or password_file, not both",
         ));
     }
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        ConfigError::at(source, &key, format!("cannot read {}: {e}", file.display()))
-    })?;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| ConfigError::at(source, &key, format!("cannot read {}: {e}", file.display())))?;
     // Secret files usually end with a newline that is not part of the password.
     let value = text.strip_suffix('\n').unwrap_or(&text);
     let value = value.strip_suffix('\r').unwrap_or(value);

@@ -39,29 +39,22 @@ impl std::fmt::Display for MqttUrl {
 
 impl MqttUrl {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let (scheme, rest) = text.split_once("://").ok_or_else(|| {
-            format!("`{text}` is not a URL; write mqtt://host:1883 or mqtts://host:8883")
-        })?;
+        let (scheme, rest) = text
+            .split_once("://")
+            .ok_or_else(|| format!("`{text}` is not a URL; write mqtt://host:1883 or mqtts://host:8883"))?;
         let (transport, default_port) = match scheme.to_ascii_lowercase().as_str() {
             "mqtt" | "tcp" => (MqttTransport::Tcp, 1883),
             "mqtts" | "ssl" | "tls" => (MqttTransport::Tls, 8883),
             other => {
-                return Err(format!(
-                    "unsupported scheme `{other}`; use mqtt:// or mqtts://"
-                ));
+                return Err(format!("unsupported scheme `{other}`; use mqtt:// or mqtts://"));
             }
         };
         let authority = rest.strip_suffix('/').unwrap_or(rest);
         if authority.contains('@') {
-            return Err(
-                "credentials in the URL are not supported; use mqtt.username and mqtt.password"
-                    .into(),
-            );
+            return Err("credentials in the URL are not supported; use mqtt.username and mqtt.password".into());
         }
         if authority.contains('/') || authority.contains('?') {
-            return Err(format!(
-                "`{text}` has a path; the URL names only host and port"
-            ));
+            return Err(format!("`{text}` has a path; the URL names only host and port"));
         }
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
             let (host, after) = v6.split_once(']').ok_or("unclosed `[` in the host")?;
@@ -98,10 +91,7 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
     check_topic(&mqtt.base_topic).map_err(|m| err("mqtt.base_topic", m))?;
     check_topic(&mqtt.discovery_prefix).map_err(|m| err("mqtt.discovery_prefix", m))?;
     if mqtt.base_topic == mqtt.discovery_prefix {
-        return Err(err(
-            "mqtt.base_topic",
-            "must differ from mqtt.discovery_prefix".into(),
-        ));
+        return Err(err("mqtt.base_topic", "must differ from mqtt.discovery_prefix".into()));
     }
     if let Some(topic) = &mqtt.ha_status_topic {
         check_topic(topic).map_err(|m| err("mqtt.ha_status_topic", m))?;
@@ -126,9 +116,7 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
             return Err(err(key, format!("{} does not exist", path.display())));
         }
     }
-    if url.transport == MqttTransport::Tcp
-        && (mqtt.ca_file.is_some() || mqtt.client_cert_file.is_some())
-    {
+    if url.transport == MqttTransport::Tcp && (mqtt.ca_file.is_some() || mqtt.client_cert_file.is_some()) {
         return Err(err(
             "mqtt.url",
             "TLS files are set but the URL is mqtt://; use mqtts://".into(),
@@ -157,10 +145,7 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
             match DeviceId::slugify(name) {
                 Some(id) if !RESERVED_IDS.contains(&id.as_str()) => {}
                 _ => {
-                    return Err(err(
-                        "host.name",
-                        format!("`{name}` cannot be used as a device name"),
-                    ));
+                    return Err(err("host.name", format!("`{name}` cannot be used as a device name")));
                 }
             }
         }
@@ -203,11 +188,9 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
         }
         check_interval(asus.interval, 1).map_err(|m| err(&key("interval"), m))?;
         check_interval(asus.timeout, 1).map_err(|m| err(&key("timeout"), m))?;
-        check_interval(asus.temperature_interval, 1)
-            .map_err(|m| err(&key("temperature_interval"), m))?;
+        check_interval(asus.temperature_interval, 1).map_err(|m| err(&key("temperature_interval"), m))?;
         if let Some(fp) = &asus.tls_fingerprint {
-            crate::http::TlsPolicy::pinned(fp)
-                .map_err(|e| err(&key("tls_fingerprint"), e.to_string()))?;
+            crate::http::TlsPolicy::pinned(fp).map_err(|e| err(&key("tls_fingerprint"), e.to_string()))?;
         }
     }
 

@@ -20,11 +20,7 @@ pub struct Server {
 
 impl Server {
     pub fn url(&self) -> String {
-        format!(
-            "{}://{}",
-            if self.tls { "https" } else { "http" },
-            self.addr
-        )
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
     }
 
     /// Stops accepting connections; a stopped router is "down" until served again.
@@ -50,30 +46,19 @@ pub struct TlsIdentity {
 impl TlsIdentity {
     pub fn self_signed() -> std::io::Result<Self> {
         let (acceptor, certificate) = self_signed_acceptor().map_err(std::io::Error::other)?;
-        Ok(Self {
-            acceptor,
-            certificate,
-        })
+        Ok(Self { acceptor, certificate })
     }
 }
 
 /// Serves `router` on 127.0.0.1:`port` (0 = any free port), over HTTPS with a fresh
 /// self-signed certificate when `tls`.
 pub async fn serve(router: axum::Router, port: u16, tls: bool) -> std::io::Result<Server> {
-    let identity = if tls {
-        Some(TlsIdentity::self_signed()?)
-    } else {
-        None
-    };
+    let identity = if tls { Some(TlsIdentity::self_signed()?) } else { None };
     serve_with(router, port, identity).await
 }
 
 /// [`serve`] with a given certificate.
-pub async fn serve_with(
-    router: axum::Router,
-    port: u16,
-    identity: Option<TlsIdentity>,
-) -> std::io::Result<Server> {
+pub async fn serve_with(router: axum::Router, port: u16, identity: Option<TlsIdentity>) -> std::io::Result<Server> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
@@ -105,9 +90,7 @@ pub async fn serve_with(
                             }
                         }
                         None => {
-                            let _ = builder
-                                .serve_connection(TokioIo::new(stream), service)
-                                .await;
+                            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
                         }
                     }
                 };
@@ -126,8 +109,7 @@ pub async fn serve_with(
     })
 }
 
-fn self_signed_acceptor()
--> Result<(tokio_rustls::TlsAcceptor, Vec<u8>), Box<dyn std::error::Error + Send + Sync>> {
+fn self_signed_acceptor() -> Result<(tokio_rustls::TlsAcceptor, Vec<u8>), Box<dyn std::error::Error + Send + Sync>> {
     let key = rcgen::KeyPair::generate()?;
     let params = rcgen::CertificateParams::new(vec!["router.asus.com".to_owned()])?;
     let cert = params.self_signed(&key)?;
@@ -138,8 +120,7 @@ fn self_signed_acceptor()
         .with_no_client_auth()
         .with_single_cert(
             vec![cert.der().clone()],
-            rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der())
-                .map_err(|e| e.to_string())?,
+            rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der()).map_err(|e| e.to_string())?,
         )?;
     Ok((tokio_rustls::TlsAcceptor::from(Arc::new(config)), der))
 }

@@ -98,10 +98,7 @@ mod tests {
 
     #[test]
     fn slugify_makes_hostnames_safe() {
-        assert_eq!(
-            DeviceId::slugify("My-Server.lan").unwrap().as_str(),
-            "my_server_lan"
-        );
+        assert_eq!(DeviceId::slugify("My-Server.lan").unwrap().as_str(), "my_server_lan");
         assert_eq!(DeviceId::slugify("--x--").unwrap().as_str(), "x");
         assert_eq!(DeviceId::slugify("ünï").unwrap().as_str(), "n");
         assert!(DeviceId::slugify("...").is_none());

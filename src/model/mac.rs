@@ -42,20 +42,14 @@ impl FromStr for MacAddr {
 
     /// Accepts `aa:bb:cc:dd:ee:ff`, `AA-BB-CC-DD-EE-FF` and `aabbccddeeff`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let hex: String = s
-            .trim()
-            .chars()
-            .filter(|c| *c != ':' && *c != '-')
-            .collect();
+        let hex: String = s.trim().chars().filter(|c| *c != ':' && *c != '-').collect();
         let separators = s.trim().len() - hex.len();
         if hex.len() != 12 || !(separators == 0 || separators == 5) {
             return Err(InvalidMac(s.to_owned()));
         }
         let mut bytes = [0u8; 6];
         for (i, byte) in bytes.iter_mut().enumerate() {
-            let pair = hex
-                .get(i * 2..i * 2 + 2)
-                .ok_or_else(|| InvalidMac(s.to_owned()))?;
+            let pair = hex.get(i * 2..i * 2 + 2).ok_or_else(|| InvalidMac(s.to_owned()))?;
             *byte = u8::from_str_radix(pair, 16).map_err(|_| InvalidMac(s.to_owned()))?;
         }
         Ok(Self(bytes))
@@ -113,12 +107,7 @@ mod tests {
 
     #[test]
     fn classifies_addresses() {
-        assert!(
-            !"00:00:00:00:00:00"
-                .parse::<MacAddr>()
-                .unwrap()
-                .is_meaningful()
-        );
+        assert!(!"00:00:00:00:00:00".parse::<MacAddr>().unwrap().is_meaningful());
         assert!(
             "02:fc:00:00:00:01"
                 .parse::<MacAddr>()

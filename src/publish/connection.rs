@@ -9,9 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use rumqttc::{
-    AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, PublishOptions, QoS, Transport,
-};
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, PublishOptions, QoS, Transport};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -58,18 +56,12 @@ impl MqttLink {
         topics: &Topics,
         outbox: Arc<Outbox>,
     ) -> Result<Self, MqttSetupError> {
-        let mut options =
-            MqttOptions::new(settings.client_id.clone(), (url.host.clone(), url.port));
+        let mut options = MqttOptions::new(settings.client_id.clone(), (url.host.clone(), url.port));
         options.set_keep_alive(settings.keep_alive.as_secs().clamp(5, u64::from(u16::MAX)) as u16);
         options.set_clean_session(true);
         options.set_max_packet_size(MAX_PACKET, MAX_PACKET);
         options.set_request_channel_capacity(256);
-        options.set_last_will(LastWill::new(
-            topics.bridge_state(),
-            "offline",
-            QoS::AtLeastOnce,
-            true,
-        ));
+        options.set_last_will(LastWill::new(topics.bridge_state(), "offline", QoS::AtLeastOnce, true));
         if let Some(user) = &settings.username {
             let password = settings
                 .password
@@ -84,9 +76,9 @@ impl MqttLink {
                 .as_deref()
                 .zip(settings.client_key_file.as_deref());
             let config = tls::client_config(settings.ca_file.as_deref(), client_auth)?;
-            options.set_transport(Transport::tls_with_config(
-                rumqttc::TlsConfiguration::Rustls(Arc::new(config)),
-            ));
+            options.set_transport(Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(Arc::new(
+                config,
+            ))));
         }
         let (client, eventloop) = AsyncClient::builder(options).capacity(256).build();
         let (event_tx, events) = mpsc::unbounded_channel();
@@ -139,16 +131,11 @@ impl MqttLink {
         self.shutting_down.store(true, Ordering::SeqCst);
         if publish_offline && *self.connected.borrow() {
             let offline = PublishOptions::new(QoS::AtLeastOnce).retain(true);
-            if let Err(e) = self
-                .client
-                .try_publish(self.topics.bridge_state(), "offline", offline)
-            {
+            if let Err(e) = self.client.try_publish(self.topics.bridge_state(), "offline", offline) {
                 tracing::warn!(error = %e, "Could not queue the offline state.");
             }
         }
-        let _ = self
-            .client
-            .try_disconnect_with_timeout(Duration::from_secs(3));
+        let _ = self.client.try_disconnect_with_timeout(Duration::from_secs(3));
         if tokio::time::timeout(Duration::from_secs(5), self.loop_task)
             .await
             .is_err()
@@ -179,18 +166,11 @@ async fn run_event_loop(mut t: EventLoopTask) {
                 last_error = None;
                 tracing::info!(broker = %t.broker, "Connected to the MQTT broker.");
                 // Subscriptions do not survive a reconnect with a clean session.
-                if let Err(e) = t
-                    .client
-                    .try_subscribe(t.topics.ha_status.clone(), QoS::AtLeastOnce)
-                {
+                if let Err(e) = t.client.try_subscribe(t.topics.ha_status.clone(), QoS::AtLeastOnce) {
                     tracing::warn!(error = %e, "Could not subscribe to Home Assistant's status topic.");
                 }
-                t.outbox.put(
-                    t.topics.bridge_state(),
-                    "online",
-                    true,
-                    Priority::BridgeState,
-                );
+                t.outbox
+                    .put(t.topics.bridge_state(), "online", true, Priority::BridgeState);
                 t.outbox.mark_all();
                 let _ = t.connected.send(true);
                 let _ = t.events.send(MqttEvent::Connected);
@@ -247,10 +227,7 @@ async fn drain(client: AsyncClient, outbox: Arc<Outbox>, mut connected: watch::R
             let Some(message) = outbox.next() else { break };
             let options = PublishOptions::new(QoS::AtLeastOnce).retain(message.retain);
             let payload = message.payload.as_bytes().to_vec();
-            if let Err(e) = client
-                .publish(message.topic.clone(), payload, options)
-                .await
-            {
+            if let Err(e) = client.publish(message.topic.clone(), payload, options).await {
                 tracing::debug!(topic = %message.topic, error = %e, "Publish not queued; will retry.");
                 outbox.retry(message);
                 break;

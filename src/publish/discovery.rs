@@ -143,11 +143,7 @@ impl Context<'_> {
             out.push(b.gauge(key, &metric.name, metric.unit));
         }
         if device.has_traffic {
-            let prefix = if device.kind == DeviceKind::Router {
-                "WAN "
-            } else {
-                ""
-            };
+            let prefix = if device.kind == DeviceKind::Router { "WAN " } else { "" };
             for metric in &TRAFFIC {
                 out.push(b.traffic(None, metric, prefix));
             }
@@ -256,15 +252,9 @@ impl DeviceEntities<'_> {
         let unique_key = if key.is_empty() { component } else { key };
         let mut p = Map::new();
         p.insert("name".into(), json!(name));
-        p.insert(
-            "unique_id".into(),
-            json!(self.ctx.unique_id(id, unique_key)),
-        );
+        p.insert("unique_id".into(), json!(self.ctx.unique_id(id, unique_key)));
         p.insert("object_id".into(), json!(object));
-        p.insert(
-            "default_entity_id".into(),
-            json!(format!("{component}.{object}")),
-        );
+        p.insert("default_entity_id".into(), json!(format!("{component}.{object}")));
         p.insert("state_topic".into(), json!(self.state_topic));
         p.insert("availability_mode".into(), json!("all"));
         p.insert("device".into(), self.device_block.clone());
@@ -272,12 +262,7 @@ impl DeviceEntities<'_> {
         p
     }
 
-    fn entity(
-        &self,
-        component: &'static str,
-        object: &str,
-        payload: Map<String, Value>,
-    ) -> EntityConfig {
+    fn entity(&self, component: &'static str, object: &str, payload: Map<String, Value>) -> EntityConfig {
         EntityConfig {
             component,
             node: self.device.id.as_str().to_owned(),
@@ -333,10 +318,7 @@ impl DeviceEntities<'_> {
 
     fn label(&self, key: &str, name: &str) -> EntityConfig {
         let mut p = self.base(key, Some(name.to_owned()), "sensor");
-        p.insert(
-            "value_template".into(),
-            json!(format!("{{{{ value_json.{key} }}}}")),
-        );
+        p.insert("value_template".into(), json!(format!("{{{{ value_json.{key} }}}}")));
         let icon = match key {
             "ip" => "mdi:ip-network",
             "connection" => "mdi:wifi-settings",
@@ -353,10 +335,7 @@ impl DeviceEntities<'_> {
 
     fn gauge(&self, key: &str, name: &str, unit: MetricUnit) -> EntityConfig {
         let mut p = self.base(key, Some(name.to_owned()), "sensor");
-        p.insert(
-            "value_template".into(),
-            json!(format!("{{{{ value_json.{key} }}}}")),
-        );
+        p.insert("value_template".into(), json!(format!("{{{{ value_json.{key} }}}}")));
         fill_gauge(&mut p, key, unit);
         let source = self.device.metric_sources.get(key).cloned();
         p.insert("availability".into(), self.ctx.availability(source));

@@ -53,13 +53,7 @@ impl Outbox {
     }
 
     /// Records what `topic` should say; it is sent only if that differs from before.
-    pub fn put(
-        &self,
-        topic: String,
-        payload: impl Into<Arc<str>>,
-        retain: bool,
-        priority: Priority,
-    ) -> bool {
+    pub fn put(&self, topic: String, payload: impl Into<Arc<str>>, retain: bool, priority: Priority) -> bool {
         let payload = payload.into();
         let mut inner = self.lock();
         if let Some(existing) = inner.entries.get(&topic)
@@ -105,11 +99,7 @@ impl Outbox {
     /// Everything must go out again (after a reconnect).
     pub fn mark_all(&self) {
         let mut inner = self.lock();
-        let all: Vec<_> = inner
-            .entries
-            .values()
-            .map(|m| (m.priority, m.topic.clone()))
-            .collect();
+        let all: Vec<_> = inner.entries.values().map(|m| (m.priority, m.topic.clone())).collect();
         inner.dirty.extend(all);
         drop(inner);
         self.notify.notify_one();
@@ -199,11 +189,7 @@ mod tests {
         o.put("s".into(), "2", false, Priority::State);
         o.put("c".into(), "{}", true, Priority::Discovery);
         assert_eq!(&*o.next().unwrap().payload, "{}");
-        assert_eq!(
-            &*o.next().unwrap().payload,
-            "2",
-            "only the latest state goes out"
-        );
+        assert_eq!(&*o.next().unwrap().payload, "2", "only the latest state goes out");
         assert!(o.next().is_none());
         o.mark(&[Priority::State]);
         assert_eq!(o.next().unwrap().topic, "s");

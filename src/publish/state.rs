@@ -38,10 +38,7 @@ pub fn device_state(device: &Device, clock: StateClock) -> Value {
         }
     }
     for (key, metric) in &device.metrics {
-        state.insert(
-            key.clone(),
-            json!(metric.value.map(|v| round_for(metric.unit, v))),
-        );
+        state.insert(key.clone(), json!(metric.value.map(|v| round_for(metric.unit, v))));
     }
     Value::Object(state)
 }
@@ -59,10 +56,7 @@ fn round_for(unit: crate::model::MetricUnit, value: f64) -> Value {
 fn tracker_attributes(device: &Device) -> Value {
     let mut attrs: Map<String, Value> = device.attributes.clone().into_iter().collect();
     attrs.insert("ip".into(), json!(device.info.ip));
-    attrs.insert(
-        "mac".into(),
-        json!(device.primary_mac().map(|m| m.to_string())),
-    );
+    attrs.insert("mac".into(), json!(device.primary_mac().map(|m| m.to_string())));
     attrs.insert("host_name".into(), json!(device.name()));
     Value::Object(attrs)
 }
@@ -71,14 +65,8 @@ fn insert_traffic(map: &mut Map<String, Value>, totals: Totals, rates: Rates) {
     map.insert("rx_bytes".into(), json!(totals.rx));
     map.insert("tx_bytes".into(), json!(totals.tx));
     // Rates as whole bit/s, `null` while unknown (HA shows "unknown" rather than a made-up 0).
-    map.insert(
-        "rx_bps".into(),
-        json!(rates.rx_bps.map(|v| v.round() as u64)),
-    );
-    map.insert(
-        "tx_bps".into(),
-        json!(rates.tx_bps.map(|v| v.round() as u64)),
-    );
+    map.insert("rx_bps".into(), json!(rates.rx_bps.map(|v| v.round() as u64)));
+    map.insert("tx_bps".into(), json!(rates.tx_bps.map(|v| v.round() as u64)));
 }
 
 /// One entry of `bridge/devices`.
@@ -105,10 +93,7 @@ pub struct SourceStatus {
     pub devices: usize,
 }
 
-pub fn bridge_info(
-    version: &str,
-    sources: &std::collections::BTreeMap<String, SourceStatus>,
-) -> Value {
+pub fn bridge_info(version: &str, sources: &std::collections::BTreeMap<String, SourceStatus>) -> Value {
     json!({
         "version": version,
         "sources": sources,

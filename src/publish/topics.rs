@@ -43,10 +43,7 @@ impl Topics {
 
     /// `<prefix>/<component>/<node>/<object>/config`; node and object are already topic-safe.
     pub fn discovery(&self, component: &str, node: &str, object: &str) -> String {
-        format!(
-            "{}/{component}/{node}/{object}/config",
-            self.discovery_prefix
-        )
+        format!("{}/{component}/{node}/{object}/config", self.discovery_prefix)
     }
 
     /// HA identifier of a device, and the node id of its discovery topics for the bridge.
@@ -58,13 +55,7 @@ impl Topics {
     pub fn base_slug(&self) -> String {
         self.base
             .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
+            .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
             .collect()
     }
 }

@@ -45,9 +45,7 @@ impl Broker {
         if extra.is_empty()
             && let Ok(addr) = std::env::var("BANDWIDTH2MQTT_TEST_MQTT")
         {
-            let (host, port) = addr
-                .rsplit_once(':')
-                .expect("BANDWIDTH2MQTT_TEST_MQTT=host:port");
+            let (host, port) = addr.rsplit_once(':').expect("BANDWIDTH2MQTT_TEST_MQTT=host:port");
             return Some(Self {
                 host: host.to_owned(),
                 port: port.parse().expect("port"),
@@ -60,9 +58,7 @@ impl Broker {
             if std::env::var("BANDWIDTH2MQTT_REQUIRE_BROKER").is_ok_and(|v| v == "1") {
                 panic!("no MQTT broker: install mosquitto or set BANDWIDTH2MQTT_TEST_MQTT");
             }
-            eprintln!(
-                "SKIP: no MQTT broker available (install mosquitto or set BANDWIDTH2MQTT_TEST_MQTT)"
-            );
+            eprintln!("SKIP: no MQTT broker available (install mosquitto or set BANDWIDTH2MQTT_TEST_MQTT)");
             return None;
         };
         let dir = tempfile::tempdir().expect("tempdir");

@@ -23,11 +23,7 @@ impl FakeHost {
     }
 
     pub fn set_boot_id(&self, id: &str) {
-        std::fs::write(
-            self.proc_dir.join("sys/kernel/random/boot_id"),
-            format!("{id}\n"),
-        )
-        .unwrap();
+        std::fs::write(self.proc_dir.join("sys/kernel/random/boot_id"), format!("{id}\n")).unwrap();
     }
 
     /// A physical interface (`devices/pci…`) or a virtual one (`devices/virtual/net/…`).
@@ -57,9 +53,7 @@ impl FakeHost {
             "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n",
         );
         for (name, rx, tx) in rows {
-            text.push_str(&format!(
-                "{name:>6}: {rx:>7} 1 0 0 0 0 0 0 {tx:>8} 1 0 0 0 0 0 0\n"
-            ));
+            text.push_str(&format!("{name:>6}: {rx:>7} 1 0 0 0 0 0 0 {tx:>8} 1 0 0 0 0 0 0\n"));
         }
         let tmp = self.proc_dir.join("net/dev.tmp");
         std::fs::write(&tmp, text).unwrap();

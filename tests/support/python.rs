@@ -28,22 +28,13 @@ pub fn venv_with(name: &str, requirements: &[&str]) -> Option<PathBuf> {
         eprintln!("SKIP: no python3 for the {name} cross-check");
         return None;
     };
-    let made = Command::new(python3)
-        .args(["-m", "venv"])
-        .arg(&root)
-        .status();
+    let made = Command::new(python3).args(["-m", "venv"]).arg(&root).status();
     if !made.is_ok_and(|s| s.success()) {
         eprintln!("SKIP: cannot create a virtualenv for the {name} cross-check");
         return None;
     }
     let installed = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
         .args(requirements)
         .status();
     if !installed.is_ok_and(|s| s.success()) {

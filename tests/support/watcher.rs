@@ -127,12 +127,7 @@ impl Watcher {
     }
 
     /// Waits until the newest message on `topic` satisfies `pred`; panics with context on timeout.
-    pub async fn wait_for(
-        &self,
-        topic: &str,
-        timeout: Duration,
-        pred: impl Fn(&Msg) -> bool,
-    ) -> Msg {
+    pub async fn wait_for(&self, topic: &str, timeout: Duration, pred: impl Fn(&Msg) -> bool) -> Msg {
         let deadline = Instant::now() + timeout;
         loop {
             let notified = self.notify.notified();
@@ -153,8 +148,7 @@ impl Watcher {
     }
 
     pub async fn wait_payload(&self, topic: &str, payload: &str) -> Msg {
-        self.wait_for(topic, super::WAIT, |m| m.payload == payload)
-            .await
+        self.wait_for(topic, super::WAIT, |m| m.payload == payload).await
     }
 
     /// Waits for a JSON payload on `topic` that satisfies `pred`.

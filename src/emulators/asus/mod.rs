@@ -23,11 +23,7 @@ pub struct AsusEmulator {
 impl AsusEmulator {
     /// Starts serving on a free port of 127.0.0.1 (HTTPS with a self-signed certificate if `tls`).
     pub async fn start(config: AsusConfig, tls: bool) -> std::io::Result<Self> {
-        let identity = if tls {
-            Some(TlsIdentity::self_signed()?)
-        } else {
-            None
-        };
+        let identity = if tls { Some(TlsIdentity::self_signed()?) } else { None };
         let state = Arc::new(Mutex::new(RouterState::new(config)));
         let server = serve_with(router(state.clone()), 0, identity.clone()).await?;
         Ok(Self {
@@ -64,8 +60,7 @@ impl AsusEmulator {
             server.stop();
         }
         if !down {
-            let server =
-                serve_with(router(self.state.clone()), self.port, self.tls.clone()).await?;
+            let server = serve_with(router(self.state.clone()), self.port, self.tls.clone()).await?;
             *self.server.lock().unwrap_or_else(|p| p.into_inner()) = Some(server);
         }
         Ok(())
@@ -73,7 +68,5 @@ impl AsusEmulator {
 }
 
 fn router(state: routes::Shared) -> axum::Router {
-    axum::Router::new()
-        .fallback(routes::handle)
-        .with_state(state)
+    axum::Router::new().fallback(routes::handle).with_state(state)
 }

@@ -55,13 +55,7 @@ fn netdev(state: &RouterState) -> String {
     };
     let body: Vec<String> = pairs
         .iter()
-        .map(|(n, r, t)| {
-            format!(
-                "\"{n}_rx\":\"{}\",\"{n}_tx\":\"{}\"",
-                hex(r & mask),
-                hex(t & mask)
-            )
-        })
+        .map(|(n, r, t)| format!("\"{n}_rx\":\"{}\",\"{n}_tx\":\"{}\"", hex(r & mask), hex(t & mask)))
         .collect();
     format!("\"netdev\":{{ {}}}", body.join(","))
 }
@@ -148,11 +142,7 @@ pub fn client_list(state: &RouterState) -> String {
     for c in &state.clients {
         obj.insert(c.mac.to_string().to_uppercase(), client_entry(c));
     }
-    let maclist: Vec<String> = state
-        .clients
-        .iter()
-        .map(|c| c.mac.to_string().to_uppercase())
-        .collect();
+    let maclist: Vec<String> = state.clients.iter().map(|c| c.mac.to_string().to_uppercase()).collect();
     obj.insert("maclist".into(), json!(maclist));
     obj.insert("ClientAPILevel".into(), json!("5"));
     Value::Object(obj).to_string()
@@ -170,9 +160,7 @@ pub fn nvram(state: &RouterState, name: &str) -> String {
         "lan_ipaddr" => c.lan_ip.clone(),
         "wan0_ipaddr" => c.wan_ip.clone(),
         "serial_no" => "N1IG0000000000".into(),
-        "rc_support" => {
-            "mssid 2.4G 5G usbX1 update switchctrl manual_stb 11AX wifi6e amas bwdpi dualwan".into()
-        }
+        "rc_support" => "mssid 2.4G 5G usbX1 update switchctrl manual_stb 11AX wifi6e amas bwdpi dualwan".into(),
         "bwdpi_db_enable" => if c.traffic_analyzer { "1" } else { "0" }.into(),
         "http_enable" => "2".into(),
         "https_lanport" => "8443".into(),
@@ -216,8 +204,7 @@ pub fn onboarding(state: &RouterState) -> String {
         "fwver": format!("{}.{}_{}", state.config.firmver, state.config.buildno, state.config.extendno),
         "ip": state.config.lan_ip, "mac": mac, "online": "1", "level": "0", "config": {}, "capability": {},
     }]]);
-    let wclients =
-        json!([{ mac.clone(): { "2G": by_band(1), "5G": by_band(2), "6G": by_band(3) } }]);
+    let wclients = json!([{ mac.clone(): { "2G": by_band(1), "5G": by_band(2), "6G": by_band(3) } }]);
     let mut all = serde_json::Map::new();
     let entry = |band: u8| -> Value {
         let map: serde_json::Map<String, Value> = state

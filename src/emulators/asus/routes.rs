@@ -39,10 +39,7 @@ fn percent_decode(text: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(
-                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
-                    16,
-                ) {
+                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
                     Ok(b) => {
                         out.push(b);
                         i += 3;
@@ -104,16 +101,11 @@ fn not_found() -> Response {
 
 fn error_status(code: u32, app: bool) -> Response {
     if app {
-        reply(
-            StatusCode::OK,
-            format!("{{\n\"error_status\":\"{code}\"\n}}\n"),
-            true,
-        )
+        reply(StatusCode::OK, format!("{{\n\"error_status\":\"{code}\"\n}}\n"), true)
     } else {
         reply(
             StatusCode::OK,
-            "<HTML><HEAD><script>top.location.href='/Main_Login.asp';</script>\n</HEAD></HTML>"
-                .into(),
+            "<HTML><HEAD><script>top.location.href='/Main_Login.asp';</script>\n</HEAD></HTML>".into(),
             false,
         )
     }
@@ -148,21 +140,13 @@ pub async fn handle(
     let query = uri.query().unwrap_or("").to_owned();
     let response = route(&state, &path, &raw, &query, &headers, app);
     match fault {
-        Some(Fault::ServerError) => reply(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal Server Error".into(),
-            false,
-        ),
-        Some(Fault::Garbage) if response.status() == StatusCode::OK => reply(
-            StatusCode::OK,
-            "\u{0}\u{7f}<<not what you asked for>>{{{".into(),
-            app,
-        ),
+        Some(Fault::ServerError) => reply(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error".into(), false),
+        Some(Fault::Garbage) if response.status() == StatusCode::OK => {
+            reply(StatusCode::OK, "\u{0}\u{7f}<<not what you asked for>>{{{".into(), app)
+        }
         Some(Fault::Truncated) if response.status() == StatusCode::OK => {
             let (parts, body) = response.into_parts();
-            let bytes = axum::body::to_bytes(body, 16 << 20)
-                .await
-                .unwrap_or_default();
+            let bytes = axum::body::to_bytes(body, 16 << 20).await.unwrap_or_default();
             let half = bytes.slice(..bytes.len() / 2);
             Response::from_parts(parts, axum::body::Body::from(half))
         }
@@ -170,14 +154,7 @@ pub async fn handle(
     }
 }
 
-fn route(
-    state: &Shared,
-    path: &str,
-    body: &str,
-    query: &str,
-    headers: &HeaderMap,
-    app: bool,
-) -> Response {
+fn route(state: &Shared, path: &str, body: &str, query: &str, headers: &HeaderMap, app: bool) -> Response {
     match path {
         "/login.cgi" => login(state, body, app),
         "/get_Nonce.cgi" => nonce(state, body),
@@ -245,11 +222,7 @@ fn login(state: &Shared, body: &str, app: bool) -> Response {
     let credentials = form_fields(body)
         .into_iter()
         .find(|(k, _)| k == "login_authorization")
-        .and_then(|(_, v)| {
-            base64::engine::general_purpose::STANDARD
-                .decode(v.trim())
-                .ok()
-        })
+        .and_then(|(_, v)| base64::engine::general_purpose::STANDARD.decode(v.trim()).ok())
         .map(|b| String::from_utf8_lossy(&b).into_owned());
     let expected = format!("{}:{}", s.config.username, s.config.password);
     if credentials.as_deref() != Some(expected.as_str()) {
@@ -312,10 +285,7 @@ fn login_v2(state: &Shared, body: &str) -> Response {
     };
     let (id, cnonce, given) = (get("id"), get("cnonce"), get("login_authorization"));
     let nonce = s.nonces.remove(&id).unwrap_or_default();
-    let digest = Sha256::digest(format!(
-        "{}:{nonce}:{}:{cnonce}",
-        s.config.username, s.config.password
-    ));
+    let digest = Sha256::digest(format!("{}:{nonce}:{}:{cnonce}", s.config.username, s.config.password));
     let expected: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     if nonce.is_empty() || given != expected {
         s.failures += 1;
@@ -334,17 +304,11 @@ mod tests {
         let fields = form_fields("hook%3Dcpu_usage%28appobj%29%3Bnetdev%28appobj%29");
         assert_eq!(
             fields,
-            vec![(
-                "hook".to_owned(),
-                "cpu_usage(appobj);netdev(appobj)".to_owned()
-            )]
+            vec![("hook".to_owned(), "cpu_usage(appobj);netdev(appobj)".to_owned())]
         );
         // An unencoded `;` cuts the list: the second hook becomes a nameless field.
         let fields = form_fields("hook=cpu_usage(appobj);netdev(appobj)");
-        assert_eq!(
-            fields[0],
-            ("hook".to_owned(), "cpu_usage(appobj)".to_owned())
-        );
+        assert_eq!(fields[0], ("hook".to_owned(), "cpu_usage(appobj)".to_owned()));
         assert_eq!(fields[1].0, "netdev(appobj)");
         assert_eq!(percent_decode("a%3D%3"), "a=%3");
     }

@@ -70,11 +70,7 @@ impl LoginGuard {
             }
             self.hold = None;
         }
-        while self
-            .attempts
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= HOUR)
-        {
+        while self.attempts.front().is_some_and(|t| now.duration_since(*t) >= HOUR) {
             self.attempts.pop_front();
         }
         if self.attempts.len() >= MAX_LOGINS_PER_HOUR
@@ -84,9 +80,7 @@ impl LoginGuard {
             let hold = Deferred::new(
                 now,
                 wait,
-                format!(
-                    "{MAX_LOGINS_PER_HOUR} logins in the last hour already; the router keeps dropping the session"
-                ),
+                format!("{MAX_LOGINS_PER_HOUR} logins in the last hour already; the router keeps dropping the session"),
             );
             self.hold = Some(hold.clone());
             return Err(hold);
@@ -102,14 +96,9 @@ impl LoginGuard {
 
     /// The session was gone: the first time log in again at once, repeated quick losses wait.
     pub fn session_lost(&mut self, now: Instant) {
-        let quick = self
-            .last_login
-            .is_some_and(|t| now.duration_since(t) < SHORT_SESSION);
+        let quick = self.last_login.is_some_and(|t| now.duration_since(t) < SHORT_SESSION);
         self.quick_losses = if quick { self.quick_losses + 1 } else { 0 };
-        let step = self
-            .quick_losses
-            .saturating_sub(1)
-            .min(RELOGIN_STEPS.len() - 1);
+        let step = self.quick_losses.saturating_sub(1).min(RELOGIN_STEPS.len() - 1);
         let wait = RELOGIN_STEPS[step];
         if !wait.is_zero() {
             self.hold = Some(Deferred::new(
@@ -125,11 +114,7 @@ impl LoginGuard {
         self.wrong_passwords += 1;
         let factor = 2u32.saturating_pow(self.wrong_passwords.saturating_sub(1).min(8));
         let hold = WRONG_PASSWORD_HOLD.saturating_mul(factor).min(LONGEST_HOLD);
-        self.hold = Some(Deferred::new(
-            now,
-            hold,
-            "the router rejected the username or password",
-        ));
+        self.hold = Some(Deferred::new(now, hold, "the router rejected the username or password"));
         hold
     }
 
@@ -143,8 +128,7 @@ impl LoginGuard {
     }
 
     pub fn captcha(&mut self, now: Instant) {
-        let reason =
-            "the router demands a captcha; log in once in a browser, or turn the captcha off";
+        let reason = "the router demands a captcha; log in once in a browser, or turn the captcha off";
         self.hold = Some(Deferred::new(now, LONGEST_HOLD, reason));
     }
 
@@ -194,16 +178,9 @@ mod tests {
             .max()
             .unwrap_or(0);
         assert_eq!(most_in_a_lock_window, 1);
-        assert!(
-            failures.len() <= 8,
-            "{} failed logins in a day",
-            failures.len()
-        );
+        assert!(failures.len() <= 8, "{} failed logins in a day", failures.len());
         assert_eq!(failures[1].duration_since(failures[0]), WRONG_PASSWORD_HOLD);
-        assert_eq!(
-            failures[2].duration_since(failures[1]),
-            WRONG_PASSWORD_HOLD * 2
-        );
+        assert_eq!(failures[2].duration_since(failures[1]), WRONG_PASSWORD_HOLD * 2);
     }
 
     #[test]

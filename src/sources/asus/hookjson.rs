@@ -70,14 +70,8 @@ pub fn parse_object(text: &str) -> Result<Map<String, Value>, HookParseError> {
     let cleaned = clean(text);
     match serde_json::from_str::<Value>(&cleaned) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(HookParseError(format!(
-            "expected an object, got {}",
-            kind(&other)
-        ))),
-        Err(e) => Err(HookParseError(format!(
-            "{e} near `{}`",
-            excerpt(&cleaned, e.column())
-        ))),
+        Ok(other) => Err(HookParseError(format!("expected an object, got {}", kind(&other)))),
+        Err(e) => Err(HookParseError(format!("{e} near `{}`", excerpt(&cleaned, e.column())))),
     }
 }
 
@@ -142,14 +136,7 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for bad in [
-            "",
-            "<html>",
-            "{\"a\":",
-            "[1,2]",
-            "{\"a\":\"1\"",
-            "\u{0}\u{1}",
-        ] {
+        for bad in ["", "<html>", "{\"a\":", "[1,2]", "{\"a\":\"1\"", "\u{0}\u{1}"] {
             assert!(parse_object(bad).is_err(), "{bad:?}");
         }
     }

@@ -87,11 +87,9 @@ mod tests {
 
     #[test]
     fn cuts_nested_literals() {
-        let js = "var a = 1;\noriginData = {\nfromNetworkmapd : [{\"x\": {\"y\": \"]\"}}],\nnmpClient : []\n}\nb = 'q;r';";
-        assert_eq!(
-            value(js, "fromNetworkmapd"),
-            Some("[{\"x\": {\"y\": \"]\"}}]")
-        );
+        let js =
+            "var a = 1;\noriginData = {\nfromNetworkmapd : [{\"x\": {\"y\": \"]\"}}],\nnmpClient : []\n}\nb = 'q;r';";
+        assert_eq!(value(js, "fromNetworkmapd"), Some("[{\"x\": {\"y\": \"]\"}}]"));
         assert_eq!(value(js, "nmpClient"), Some("[]"));
         assert_eq!(value(js, "b"), Some("'q;r'"));
         assert_eq!(value(js, "a"), Some("1"));

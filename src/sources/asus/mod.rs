@@ -67,9 +67,7 @@ impl AsusSource {
                     &cfg.url,
                     name,
                     &cfg.username,
-                    cfg.password
-                        .clone()
-                        .unwrap_or_else(|| crate::config::Secret::new("")),
+                    cfg.password.clone().unwrap_or_else(|| crate::config::Secret::new("")),
                 )
             })
             .map_err(|e| e.to_string());
@@ -123,9 +121,7 @@ fn to_source_error(e: AsusError) -> SourceError {
     match e {
         AsusError::Auth(m) => SourceError::Auth(m),
         AsusError::Deferred(d)
-            if d.reason.contains("password")
-                || d.reason.contains("captcha")
-                || d.reason.contains("locked") =>
+            if d.reason.contains("password") || d.reason.contains("captcha") || d.reason.contains("locked") =>
         {
             SourceError::Auth(AsusError::Deferred(d).to_string())
         }
@@ -148,18 +144,11 @@ impl Source for AsusSource {
     }
 
     async fn poll(&mut self) -> Result<Vec<Observation>, SourceError> {
-        let session = self
-            .session
-            .as_mut()
-            .map_err(|e| SourceError::Unavailable(e.clone()))?;
+        let session = self.session.as_mut().map_err(|e| SourceError::Unavailable(e.clone()))?;
         let body = format!("hook={}", percent_encode(POLL_HOOKS));
-        let text = session
-            .post("/appGet.cgi", body)
-            .await
-            .map_err(to_source_error)?;
+        let text = session.post("/appGet.cgi", body).await.map_err(to_source_error)?;
         let at_ms = now_ms();
-        let map = hookjson::parse_object(&text)
-            .map_err(|e| SourceError::Invalid(format!("appGet.cgi: {e}")))?;
+        let map = hookjson::parse_object(&text).map_err(|e| SourceError::Invalid(format!("appGet.cgi: {e}")))?;
         if !map.contains_key("netdev") && !map.contains_key("get_clientlist") {
             return Err(SourceError::Invalid(
                 "appGet.cgi: the reply has none of the requested hooks".into(),
@@ -194,8 +183,7 @@ impl Source for AsusSource {
             cpu_percent,
             memory_percent: parse::memory_percent(&map),
             temperatures: &self.temperatures,
-            wan_ip: hookjson::text(&map, "wan0_ipaddr")
-                .filter(|ip| !ip.is_empty() && ip != "0.0.0.0"),
+            wan_ip: hookjson::text(&map, "wan0_ipaddr").filter(|ip| !ip.is_empty() && ip != "0.0.0.0"),
             clients: &clients,
             at_ms,
             interval: self.cfg.interval,

@@ -8,8 +8,8 @@ use serde_json::json;
 
 use super::parse::{self, Client, Connection, Identity, Netdev, Temperature};
 use crate::model::{
-    CounterSample, DeviceId, DeviceKind, Epoch, MacAddr, MetricUnit, Observation, TrafficReading,
-    TrafficSample, WrapRule,
+    CounterSample, DeviceId, DeviceKind, Epoch, MacAddr, MetricUnit, Observation, TrafficReading, TrafficSample,
+    WrapRule,
 };
 
 /// 32-bit counters wrap at 4 GiB; over one poll a wrap is plausible below this rate.
@@ -59,34 +59,17 @@ pub fn router(p: &PollData) -> Observation {
                 wrap: if p.counters_64_bit {
                     WrapRule::Never
                 } else {
-                    WrapRule::Maybe32 {
-                        max_bps: MAX_WAN_BPS,
-                    }
+                    WrapRule::Maybe32 { max_bps: MAX_WAN_BPS }
                 },
                 rate_window: (p.interval * 3).max(Duration::from_secs(30)),
             }),
         });
     }
     obs.metric("cpu_percent", "CPU", MetricUnit::Percent, p.cpu_percent);
-    obs.metric(
-        "memory_percent",
-        "Memory",
-        MetricUnit::Percent,
-        p.memory_percent,
-    );
-    obs.metric(
-        "uptime",
-        "Uptime",
-        MetricUnit::Seconds,
-        p.uptime_s.map(|s| s as f64),
-    );
+    obs.metric("memory_percent", "Memory", MetricUnit::Percent, p.memory_percent);
+    obs.metric("uptime", "Uptime", MetricUnit::Seconds, p.uptime_s.map(|s| s as f64));
     let online = p.clients.iter().filter(|c| c.online).count();
-    obs.metric(
-        "clients",
-        "Connected clients",
-        MetricUnit::Count,
-        Some(online as f64),
-    );
+    obs.metric("clients", "Connected clients", MetricUnit::Count, Some(online as f64));
     for t in p.temperatures {
         obs.metric(t.key, t.name, MetricUnit::Celsius, Some(t.celsius));
     }
@@ -117,12 +100,7 @@ pub fn clients(p: &PollData, had_rssi: &mut BTreeSet<MacAddr>) -> Vec<Observatio
             let wireless = connection.is_some_and(|k| k != "wired");
             if wireless || had_rssi.contains(&c.mac) {
                 had_rssi.insert(c.mac);
-                obs.metric(
-                    "rssi",
-                    "Signal strength",
-                    MetricUnit::Dbm,
-                    c.rssi.filter(|_| wireless),
-                );
+                obs.metric("rssi", "Signal strength", MetricUnit::Dbm, c.rssi.filter(|_| wireless));
             }
             let attrs = &mut obs.attributes;
             attrs.insert("connection".into(), json!(connection));
@@ -130,10 +108,7 @@ pub fn clients(p: &PollData, had_rssi: &mut BTreeSet<MacAddr>) -> Vec<Observatio
             attrs.insert("link_tx_mbps".into(), json!(c.link_tx_mbps));
             attrs.insert("link_rx_mbps".into(), json!(c.link_rx_mbps));
             attrs.insert("guest_network".into(), json!(c.guest));
-            attrs.insert(
-                "mesh_node".into(),
-                json!(c.mesh_parent.map(|m| m.to_string())),
-            );
+            attrs.insert("mesh_node".into(), json!(c.mesh_parent.map(|m| m.to_string())));
             attrs.insert("connected_for".into(), json!(c.connected_for));
             attrs.insert("ip_method".into(), json!(c.ip_method));
             obs
@@ -142,9 +117,7 @@ pub fn clients(p: &PollData, had_rssi: &mut BTreeSet<MacAddr>) -> Vec<Observatio
 }
 
 /// Keeps the parsed pieces the poll did not fetch this time (temperature between reads).
-pub fn parse_all(
-    map: &serde_json::Map<String, serde_json::Value>,
-) -> (Option<Netdev>, Option<u64>, Vec<Client>) {
+pub fn parse_all(map: &serde_json::Map<String, serde_json::Value>) -> (Option<Netdev>, Option<u64>, Vec<Client>) {
     let netdev = parse::netdev(map);
     let uptime = super::hookjson::text(map, "uptime").and_then(|u| parse::uptime_secs(&u));
     let clients = map

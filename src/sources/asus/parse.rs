@@ -170,19 +170,10 @@ pub fn clients(list: &Map<String, Value>) -> Vec<Client> {
         .filter_map(|(key, entry)| {
             let mac: MacAddr = key.parse().ok()?;
             let entry = entry.as_object()?;
-            let field = |k: &str| {
-                text(entry, k)
-                    .map(|s| s.trim().to_owned())
-                    .filter(|s| !s.is_empty())
-            };
+            let field = |k: &str| text(entry, k).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
             let float = |k: &str| field(k).and_then(|s| s.parse::<f64>().ok());
-            let name = field("nickName")
-                .or_else(|| field("name"))
-                .or_else(|| field("vendor"));
-            let ip = field("ip").filter(|ip| {
-                ip.parse::<std::net::IpAddr>()
-                    .is_ok_and(|a| !a.is_unspecified())
-            });
+            let name = field("nickName").or_else(|| field("name")).or_else(|| field("vendor"));
+            let ip = field("ip").filter(|ip| ip.parse::<std::net::IpAddr>().is_ok_and(|a| !a.is_unspecified()));
             Some(Client {
                 mac,
                 ip,
@@ -230,46 +221,14 @@ pub fn temperatures(js: &str) -> Vec<Temperature> {
             "temperature_2_4ghz",
             "2.4 GHz radio temperature",
         ),
-        (
-            "curr_coreTmp_2_raw",
-            "temperature_2_4ghz",
-            "2.4 GHz radio temperature",
-        ),
-        (
-            "curr_coreTmp_0_raw",
-            "temperature_2_4ghz",
-            "2.4 GHz radio temperature",
-        ),
-        (
-            "curr_coreTmp_wl1_raw",
-            "temperature_5ghz",
-            "5 GHz radio temperature",
-        ),
-        (
-            "curr_coreTmp_5_raw",
-            "temperature_5ghz",
-            "5 GHz radio temperature",
-        ),
-        (
-            "curr_coreTmp_1_raw",
-            "temperature_5ghz",
-            "5 GHz radio temperature",
-        ),
-        (
-            "curr_coreTmp_wl2_raw",
-            "temperature_5ghz_2",
-            "Third radio temperature",
-        ),
-        (
-            "curr_coreTmp_52_raw",
-            "temperature_5ghz_2",
-            "Third radio temperature",
-        ),
-        (
-            "curr_coreTmp_2_raw_6g",
-            "temperature_6ghz",
-            "6 GHz radio temperature",
-        ),
+        ("curr_coreTmp_2_raw", "temperature_2_4ghz", "2.4 GHz radio temperature"),
+        ("curr_coreTmp_0_raw", "temperature_2_4ghz", "2.4 GHz radio temperature"),
+        ("curr_coreTmp_wl1_raw", "temperature_5ghz", "5 GHz radio temperature"),
+        ("curr_coreTmp_5_raw", "temperature_5ghz", "5 GHz radio temperature"),
+        ("curr_coreTmp_1_raw", "temperature_5ghz", "5 GHz radio temperature"),
+        ("curr_coreTmp_wl2_raw", "temperature_5ghz_2", "Third radio temperature"),
+        ("curr_coreTmp_52_raw", "temperature_5ghz_2", "Third radio temperature"),
+        ("curr_coreTmp_2_raw_6g", "temperature_6ghz", "6 GHz radio temperature"),
     ];
     let mut out: Vec<Temperature> = Vec::new();
     for (var, key, name) in SENSORS {
@@ -318,8 +277,7 @@ pub fn mesh_nodes(js: &str) -> Vec<MeshNode> {
     let Some(literal) = super::js::value(js, "get_cfg_clientlist") else {
         return Vec::new();
     };
-    let Ok(Value::Array(outer)) = serde_json::from_str::<Value>(&super::hookjson::clean(literal))
-    else {
+    let Ok(Value::Array(outer)) = serde_json::from_str::<Value>(&super::hookjson::clean(literal)) else {
         return Vec::new();
     };
     let Some(Value::Array(nodes)) = outer.into_iter().next() else {
@@ -329,11 +287,7 @@ pub fn mesh_nodes(js: &str) -> Vec<MeshNode> {
         .iter()
         .filter_map(|node| {
             let node = node.as_object()?;
-            let get = |k: &str| {
-                text(node, k)
-                    .map(|s| s.trim().to_owned())
-                    .filter(|s| !s.is_empty())
-            };
+            let get = |k: &str| text(node, k).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
             Some(MeshNode {
                 mac: get("mac")?.parse().ok()?,
                 alias: get("alias"),
@@ -361,11 +315,7 @@ pub struct Identity {
 }
 
 pub fn identity(map: &Map<String, Value>) -> Identity {
-    let get = |k: &str| {
-        text(map, k)
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-    };
+    let get = |k: &str| text(map, k).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     let firmware = match (get("firmver"), get("buildno"), get("extendno")) {
         (Some(v), Some(b), Some(e)) => Some(format!("{v}.{b}_{e}")),
         (Some(v), Some(b), None) => Some(format!("{v}.{b}")),

@@ -69,13 +69,7 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(
-        http: reqwest::Client,
-        base: &str,
-        router: &str,
-        username: &str,
-        password: Secret,
-    ) -> Self {
+    pub fn new(http: reqwest::Client, base: &str, router: &str, username: &str, password: Secret) -> Self {
         Self {
             http,
             base: base.trim_end_matches('/').to_owned(),
@@ -142,9 +136,7 @@ impl Session {
         if self.token.is_some() {
             return Ok(());
         }
-        self.guard
-            .permit(Instant::now())
-            .map_err(AsusError::Deferred)?;
+        self.guard.permit(Instant::now()).map_err(AsusError::Deferred)?;
         self.logins += 1;
         let token = self.login().await?;
         self.guard.succeeded(Instant::now());
@@ -170,10 +162,7 @@ impl Session {
             .map_err(|e| transport("login.cgi", &e))?;
         let status = response.status();
         let cookie = token_cookie(response.headers());
-        let text = response
-            .text()
-            .await
-            .map_err(|e| transport("login.cgi", &e))?;
+        let text = response.text().await.map_err(|e| transport("login.cgi", &e))?;
         if status.as_u16() == 404 {
             return self.nonce_login().await;
         }
@@ -225,10 +214,7 @@ impl Session {
                 status: nonce_reply.status().as_u16(),
             });
         }
-        let text = nonce_reply
-            .text()
-            .await
-            .map_err(|e| transport("get_Nonce.cgi", &e))?;
+        let text = nonce_reply.text().await.map_err(|e| transport("get_Nonce.cgi", &e))?;
         let nonce = hookjson::parse_object(&text)
             .ok()
             .and_then(|m| hookjson::text(&m, "nonce"))
@@ -237,11 +223,7 @@ impl Session {
                 detail: "no nonce in the reply".into(),
             })?;
         let cnonce = format!("{:032x}", rand::random::<u128>());
-        let digest = Sha256::digest(format!(
-            "{}:{nonce}:{}:{cnonce}",
-            self.username,
-            self.password.expose()
-        ));
+        let digest = Sha256::digest(format!("{}:{nonce}:{}:{cnonce}", self.username, self.password.expose()));
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         let body = format!(
             "id={id}&cnonce={cnonce}&login_authorization={hex}&login_captcha=&current_page=Main_Login.asp&next_page=index.asp&action_wait=5"
@@ -256,10 +238,7 @@ impl Session {
             .await
             .map_err(|e| transport("login_v2.cgi", &e))?;
         let cookie = token_cookie(response.headers());
-        let text = response
-            .text()
-            .await
-            .map_err(|e| transport("login_v2.cgi", &e))?;
+        let text = response.text().await.map_err(|e| transport("login_v2.cgi", &e))?;
         if let Some(code) = error_status(&text) {
             return Err(self.login_refused(code, &text));
         }
@@ -288,14 +267,13 @@ impl Session {
                     .and_then(|s| s.trim().parse::<u64>().ok())
                     .unwrap_or(300);
                 self.guard.locked(now, Duration::from_secs(remaining));
-                let message = format!(
-                    "the router has locked logins for {remaining} s after too many failures"
-                );
+                let message = format!("the router has locked logins for {remaining} s after too many failures");
                 AsusError::Auth(message)
             }
             10 => {
                 self.guard.captcha(now);
-                let message = "the router demands a captcha; log in once in a browser or turn the captcha off".to_owned();
+                let message =
+                    "the router demands a captcha; log in once in a browser or turn the captcha off".to_owned();
                 AsusError::Auth(message)
             }
             other => {
@@ -404,10 +382,7 @@ mod tests {
             Some(7)
         );
         // A big data reply is never taken for an error, whatever text it carries.
-        let data = format!(
-            "{{\"get_clientlist\":{{\"x\":\"{}error_status\"}}}}",
-            "a".repeat(600)
-        );
+        let data = format!("{{\"get_clientlist\":{{\"x\":\"{}error_status\"}}}}", "a".repeat(600));
         assert_eq!(error_status(&data), None);
     }
 

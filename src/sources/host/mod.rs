@@ -14,8 +14,7 @@ pub use sysfs::{LinkInfo, read_link};
 use super::{Source, SourceError, SourceKind, now_ms};
 use crate::config::HostSettings;
 use crate::model::{
-    CounterSample, DeviceId, DeviceKind, MacAddr, Observation, TrafficReading, TrafficSample,
-    WrapRule,
+    CounterSample, DeviceId, DeviceKind, MacAddr, Observation, TrafficReading, TrafficSample, WrapRule,
 };
 
 /// Used for the 32-bit wrap plausibility check when the driver does not report a link speed.
@@ -58,10 +57,7 @@ impl HostSource {
         &self.id
     }
 
-    fn selected<'a>(
-        &mut self,
-        all: &'a [InterfaceCounters],
-    ) -> Vec<(&'a InterfaceCounters, LinkInfo)> {
+    fn selected<'a>(&mut self, all: &'a [InterfaceCounters]) -> Vec<(&'a InterfaceCounters, LinkInfo)> {
         if let Some(wanted) = &self.interfaces {
             for name in wanted {
                 if !all.iter().any(|c| &c.name == name) && !self.warned_missing.contains(name) {
@@ -80,11 +76,7 @@ impl HostSource {
             .filter(|c| c.name != "lo" && !self.is_excluded(&c.name))
             .map(|c| (c, read_link(&self.sys_dir, &c.name)))
             .collect();
-        let physical: Vec<_> = candidates
-            .iter()
-            .filter(|(_, l)| !l.is_virtual)
-            .cloned()
-            .collect();
+        let physical: Vec<_> = candidates.iter().filter(|(_, l)| !l.is_virtual).cloned().collect();
         if !physical.is_empty() {
             return physical;
         }
@@ -96,12 +88,10 @@ impl HostSource {
     }
 
     fn is_excluded(&self, name: &str) -> bool {
-        self.exclude
-            .iter()
-            .any(|pattern| match pattern.strip_suffix('*') {
-                Some(prefix) => name.starts_with(prefix),
-                None => name == pattern,
-            })
+        self.exclude.iter().any(|pattern| match pattern.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == pattern,
+        })
     }
 }
 
@@ -129,9 +119,9 @@ impl Source for HostSource {
 
     async fn poll(&mut self) -> Result<Vec<Observation>, SourceError> {
         let dev_path = self.proc_dir.join("net/dev");
-        let text = tokio::fs::read_to_string(&dev_path).await.map_err(|e| {
-            SourceError::Unavailable(format!("cannot read {}: {e}", dev_path.display()))
-        })?;
+        let text = tokio::fs::read_to_string(&dev_path)
+            .await
+            .map_err(|e| SourceError::Unavailable(format!("cannot read {}: {e}", dev_path.display())))?;
         let at_ms = now_ms();
         let (all, bad) = parse_proc_net_dev(&text).map_err(|e| SourceError::Invalid(e.0))?;
         if !bad.is_empty() && !self.warned_bad_lines {
@@ -154,13 +144,8 @@ impl Source for HostSource {
         obs.info.macs.extend(self.mac);
         obs.online = Some(true);
         for (counters, link) in self.selected(&all) {
-            obs.info
-                .macs
-                .extend(link.mac.filter(|m| !obs.info.macs.contains(m)));
-            let epoch = format!(
-                "{boot_id}/{}",
-                link.ifindex.map(|i| i.to_string()).unwrap_or_default()
-            );
+            obs.info.macs.extend(link.mac.filter(|m| !obs.info.macs.contains(m)));
+            let epoch = format!("{boot_id}/{}", link.ifindex.map(|i| i.to_string()).unwrap_or_default());
             let max_bps = link
                 .speed_mbps
                 .map(|mbps| mbps as f64 * 1e6 * 1.05)

@@ -20,8 +20,7 @@ pub struct ParseError(pub String);
 /// so the caller can log them; they never hide the other interfaces.
 pub fn parse(text: &str) -> Result<(Vec<InterfaceCounters>, Vec<String>), ParseError> {
     let mut lines = text.lines();
-    let header_ok = lines.next().is_some_and(|l| l.contains('|'))
-        && lines.next().is_some_and(|l| l.contains('|'));
+    let header_ok = lines.next().is_some_and(|l| l.contains('|')) && lines.next().is_some_and(|l| l.contains('|'));
     if !header_ok {
         return Err(ParseError(
             "/proc/net/dev does not start with its two header lines".into(),
@@ -44,11 +43,7 @@ fn parse_line(line: &str) -> Option<InterfaceCounters> {
     if name.is_empty() {
         return None;
     }
-    let fields: Vec<u64> = rest
-        .split_whitespace()
-        .map(str::parse)
-        .collect::<Result<_, _>>()
-        .ok()?;
+    let fields: Vec<u64> = rest.split_whitespace().map(str::parse).collect::<Result<_, _>>().ok()?;
     if fields.len() < 16 {
         return None;
     }
@@ -65,8 +60,7 @@ fn parse_line(line: &str) -> Option<InterfaceCounters> {
 mod tests {
     use super::*;
 
-    const DEBIAN12: &str =
-        include_str!("../../../tests/fixtures/procnet/proc-net-dev.debian12.txt");
+    const DEBIAN12: &str = include_str!("../../../tests/fixtures/procnet/proc-net-dev.debian12.txt");
 
     #[test]
     fn parses_a_real_capture() {

@@ -32,9 +32,9 @@ pub async fn run(argv: &[String], timeout: Duration) -> Result<CommandOutput, So
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => SourceError::Unavailable(format!(
-                "command `{program}` not found (is it installed and on PATH?)"
-            )),
+            std::io::ErrorKind::NotFound => {
+                SourceError::Unavailable(format!("command `{program}` not found (is it installed and on PATH?)"))
+            }
             _ => SourceError::Unavailable(format!("cannot run `{program}`: {e}")),
         })?;
     let stdout = child.stdout.take();

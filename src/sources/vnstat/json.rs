@@ -106,10 +106,8 @@ pub fn parse(text: &str) -> Result<VnstatReport, ParseError> {
     let (doc, repaired_alias) = match serde_json::from_str::<RawDoc>(trimmed) {
         Ok(doc) => (doc, false),
         Err(first_error) => {
-            let repaired =
-                repair_aliases(trimmed).ok_or_else(|| describe(&first_error, trimmed))?;
-            let doc = serde_json::from_str::<RawDoc>(&repaired)
-                .map_err(|_| describe(&first_error, trimmed))?;
+            let repaired = repair_aliases(trimmed).ok_or_else(|| describe(&first_error, trimmed))?;
+            let doc = serde_json::from_str::<RawDoc>(&repaired).map_err(|_| describe(&first_error, trimmed))?;
             (doc, true)
         }
     };
@@ -136,9 +134,8 @@ pub fn parse(text: &str) -> Result<VnstatReport, ParseError> {
                     "{:04}-{:02}-{:02}",
                     raw.created.date.year, raw.created.date.month, raw.created.date.day
                 ),
-                updated_ms: stamp_ms(&raw.updated).ok_or_else(|| {
-                    ParseError::Shape(format!("`updated` of {name} is not a valid date"))
-                })?,
+                updated_ms: stamp_ms(&raw.updated)
+                    .ok_or_else(|| ParseError::Shape(format!("`updated` of {name} is not a valid date")))?,
                 rx: raw.traffic.total.rx.saturating_mul(unit),
                 tx: raw.traffic.total.tx.saturating_mul(unit),
                 name,
@@ -156,10 +153,7 @@ pub fn parse(text: &str) -> Result<VnstatReport, ParseError> {
 fn describe(error: &serde_json::Error, text: &str) -> ParseError {
     if error.is_syntax() || error.is_eof() {
         // vnstat ≤ 2.11 can print an error line in the middle of its JSON; show where it broke.
-        let line = text
-            .lines()
-            .nth(error.line().saturating_sub(1))
-            .unwrap_or("");
+        let line = text.lines().nth(error.line().saturating_sub(1)).unwrap_or("");
         let start = error.column().saturating_sub(40);
         let excerpt: String = line.chars().skip(start).take(80).collect();
         ParseError::NotJson(format!("{error} near `{excerpt}`"))
@@ -169,10 +163,7 @@ fn describe(error: &serde_json::Error, text: &str) -> ParseError {
 }
 
 fn first_line(text: &str) -> String {
-    let line = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("(empty output)");
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("(empty output)");
     line.trim().chars().take(200).collect()
 }
 
@@ -211,11 +202,7 @@ fn stamp_ms(stamp: &RawStamp) -> Option<i64> {
     if !(1..=12).contains(&d.month) || !(1..=31).contains(&d.day) {
         return None;
     }
-    let (hour, minute) = stamp
-        .time
-        .as_ref()
-        .map(|t| (t.hour, t.minute))
-        .unwrap_or((0, 0));
+    let (hour, minute) = stamp.time.as_ref().map(|t| (t.hour, t.minute)).unwrap_or((0, 0));
     if hour > 23 || minute > 59 {
         return None;
     }
@@ -257,10 +244,7 @@ mod tests {
     #[test]
     fn v2_10_with_timestamps() {
         let r = parse(&fixture("json-f-1.json")).unwrap();
-        assert_eq!(
-            (r.json_version, r.vnstat_version.as_deref()),
-            (2, Some("2.10"))
-        );
+        assert_eq!((r.json_version, r.vnstat_version.as_deref()), (2, Some("2.10")));
         let names: Vec<_> = r.interfaces.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(names, ["eth0", "ifb0", "ifb1"]);
         let eth0 = &r.interfaces[0];
@@ -354,8 +338,7 @@ mod tests {
                 other => panic!("{name}: {other:?}"),
             }
         }
-        let ParseError::NotJson(msg) = parse(&fixture("v1.18/err-nodb-json.txt")).unwrap_err()
-        else {
+        let ParseError::NotJson(msg) = parse(&fixture("v1.18/err-nodb-json.txt")).unwrap_err() else {
             panic!()
         };
         assert!(msg.starts_with("No database found"), "{msg}");
@@ -365,11 +348,7 @@ mod tests {
     fn truncated_or_interrupted_json_is_an_error() {
         let full = fixture("json-f-1.json");
         assert!(parse(&full[..full.len() / 2]).is_err());
-        let broken = full.replacen(
-            "\"traffic\"",
-            "Error: Failed to fetch fiveminute data.\n\"traffic\"",
-            1,
-        );
+        let broken = full.replacen("\"traffic\"", "Error: Failed to fetch fiveminute data.\n\"traffic\"", 1);
         assert!(matches!(parse(&broken), Err(ParseError::NotJson(_))));
         assert!(parse(r#"{"jsonversion":"2","interfaces":[{"name":"x"}]}"#).is_err());
     }

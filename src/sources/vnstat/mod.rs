@@ -13,9 +13,7 @@ pub use json::{ParseError, VnstatInterface, VnstatReport, parse};
 
 use super::{Source, SourceError, SourceKind};
 use crate::config::VnstatSettings;
-use crate::model::{
-    CounterSample, DeviceId, DeviceKind, Observation, TrafficReading, TrafficSample, WrapRule,
-};
+use crate::model::{CounterSample, DeviceId, DeviceKind, Observation, TrafficReading, TrafficSample, WrapRule};
 
 /// Shortest window over which a vnstat rate is still reported: it must span at least one
 /// save interval (5 min by default) with room for a late save.
@@ -50,16 +48,10 @@ impl VnstatSource {
         obs.info.model = Some("Server".into());
         obs.online = Some(true);
         if let Some(version) = &report.vnstat_version {
-            obs.attributes
-                .insert("vnstat_version".into(), version.clone().into());
+            obs.attributes.insert("vnstat_version".into(), version.clone().into());
         }
         for iface in &report.interfaces {
-            if self
-                .cfg
-                .interfaces
-                .as_ref()
-                .is_some_and(|w| !w.contains(&iface.name))
-            {
+            if self.cfg.interfaces.as_ref().is_some_and(|w| !w.contains(&iface.name)) {
                 continue;
             }
             obs.traffic.push(TrafficReading {
@@ -76,9 +68,7 @@ impl VnstatSource {
         }
         if let Some(wanted) = &self.cfg.interfaces {
             for name in wanted {
-                if !report.interfaces.iter().any(|i| &i.name == name)
-                    && !self.warned_missing.contains(name)
-                {
+                if !report.interfaces.iter().any(|i| &i.name == name) && !self.warned_missing.contains(name) {
                     tracing::warn!(source = %self.name, device = %self.id, interface = %name, "Configured interface is not in vnstat's database; skipped.");
                     self.warned_missing.push(name.clone());
                 }
@@ -109,12 +99,7 @@ impl Source for VnstatSource {
 
     async fn poll(&mut self) -> Result<Vec<Observation>, SourceError> {
         let output = command::run(&self.cfg.command, self.cfg.timeout).await?;
-        let program = self
-            .cfg
-            .command
-            .first()
-            .map(String::as_str)
-            .unwrap_or("vnstat");
+        let program = self.cfg.command.first().map(String::as_str).unwrap_or("vnstat");
         if !output.status.success() {
             // vnstat prints its errors on stdout; ssh and shells on stderr.
             let text = [output.stdout.trim(), output.stderr.trim()]
