@@ -105,6 +105,72 @@ fn bench(c: &mut Criterion) {
     c.bench_function("accounting: serialise state of 250 clients", |b| {
         b.iter(|| serde_json::to_vec(&ledger.to_persisted()).unwrap().len())
     });
+    asus_poll(c);
+}
+
+/// Everything the bridge's CPU does for one ASUS poll with 250 clients, minus the network:
+/// parse the appGet reply, fold it into the ledger, render discovery and state.
+fn asus_poll(c: &mut Criterion) {
+    use bandwidth2mqtt::config::{AsusSettings, Secret};
+    use bandwidth2mqtt::emulators::asus::{AsusConfig, RouterState, app_get};
+    use bandwidth2mqtt::sources::asus::{AsusSource, POLL_HOOKS};
+    let mut router = RouterState::new(AsusConfig {
+        clients: 250,
+        ..AsusConfig::default()
+    });
+    router.add_traffic(123_456_789_012, 9_876_543_210);
+    let reply = app_get(&mut router, POLL_HOOKS);
+    println!("ASUS poll reply for 250 clients: {} bytes", reply.len());
+    let settings = AsusSettings {
+        url: "http://127.0.0.1:9".into(),
+        password: Some(Secret::new("unused")),
+        ..AsusSettings::default()
+    };
+    let mut source = AsusSource::new("home", &settings);
+    c.bench_function("asus: parse a poll reply with 250 clients", |b| {
+        b.iter(|| source.interpret(black_box(&reply), 0).unwrap().len())
+    });
+    let topics = Topics::new(&MqttSettings::default());
+    let ctx = Context {
+        topics: &topics,
+        version: "bench",
+    };
+    let mut ledger = Ledger::new(feeds_named("home"), PersistedState::default(), BTreeMap::new());
+    let mut t = 0i64;
+    c.bench_function(
+        "asus: whole poll, 250 clients (parse + ledger + discovery + state)",
+        |b| {
+            b.iter(|| {
+                t += 30_000;
+                let observations = source.interpret(&reply, t).unwrap();
+                let touched = ledger.apply("home", observations, t);
+                let clock = state::StateClock {
+                    now_ms: t,
+                    consider_home_ms: 180_000,
+                };
+                let mut bytes = 0;
+                for id in &touched {
+                    if let Some(d) = ledger.device(id) {
+                        bytes += ctx
+                            .device_entities(d)
+                            .iter()
+                            .map(|e| e.payload.to_string().len())
+                            .sum::<usize>();
+                        bytes += state::device_state(d, clock).to_string().len();
+                    }
+                }
+                bytes
+            })
+        },
+    );
+}
+
+fn feeds_named(name: &str) -> Vec<Feed> {
+    vec![Feed {
+        name: name.into(),
+        total_rank: 2,
+        rate_rank: 2,
+    }]
 }
 
 criterion_group! {

@@ -142,6 +142,55 @@ fn server_device_discovery_matches_golden_files() {
     check_group("server", files);
 }
 
+/// An ASUS router with three clients, through the real parsing path (`interpret`) from the
+/// emulator's rendering of the poll's hooks.
+fn router_ledger() -> Ledger {
+    use bandwidth2mqtt::config::{AsusSettings, Secret};
+    use bandwidth2mqtt::emulators::asus::{AsusConfig, RouterState, app_get};
+    use bandwidth2mqtt::sources::asus::{AsusSource, POLL_HOOKS};
+    let settings = AsusSettings {
+        url: "http://127.0.0.1:9".into(),
+        password: Some(Secret::new("unused")),
+        ..AsusSettings::default()
+    };
+    let mut source = AsusSource::new("home", &settings);
+    let mut router = RouterState::new(AsusConfig {
+        clients: 3,
+        ..AsusConfig::default()
+    });
+    router.add_traffic(5_000_000_000, 700_000_000);
+    let feeds = vec![Feed {
+        name: "home".into(),
+        total_rank: 2,
+        rate_rank: 2,
+    }];
+    let mut ledger = Ledger::new(feeds, PersistedState::default(), BTreeMap::new());
+    let observations = source
+        .interpret(&app_get(&mut router, POLL_HOOKS), CLOCK.now_ms)
+        .unwrap();
+    ledger.apply("home", observations, CLOCK.now_ms);
+    ledger
+}
+
+#[test]
+fn router_and_client_discovery_match_golden_files() {
+    let topics = Topics::new(&MqttSettings::default());
+    let ledger = router_ledger();
+    let ctx = Context {
+        topics: &topics,
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    let router = ledger.device(&DeviceId::new("home").unwrap()).unwrap();
+    check_group("router", entity_files(&topics, ctx.device_entities(router)));
+    let client = ledger.device(&DeviceId::new("021a11000000").unwrap()).unwrap();
+    let mut files = entity_files(&topics, ctx.device_entities(client));
+    files.push((
+        "state.json".into(),
+        serde_json::json!({"topic": topics.device_state(&client.id), "payload": state::device_state(client, CLOCK)}),
+    ));
+    check_group("client", files);
+}
+
 #[test]
 fn bridge_device_discovery_matches_golden_files() {
     let topics = Topics::new(&MqttSettings::default());
@@ -167,6 +216,10 @@ fn every_golden_payload_obeys_home_assistant_rules() {
     let device = ledger.device(&DeviceId::new("titan").unwrap()).unwrap();
     let mut all = ctx.device_entities(device);
     all.extend(ctx.bridge_entities(&["host".to_owned()]));
+    let routers = router_ledger();
+    for d in routers.devices() {
+        all.extend(ctx.device_entities(d));
+    }
     let mut unique_ids = std::collections::HashSet::new();
     for e in all {
         let p = &e.payload;
@@ -194,18 +247,25 @@ fn every_golden_payload_obeys_home_assistant_rules() {
         );
         let default_id = p["default_entity_id"].as_str().unwrap();
         assert!(default_id.starts_with(&format!("{}.", e.component)), "{topic}");
-        match (p["device_class"].as_str(), p["unit_of_measurement"].as_str()) {
-            (Some("data_size"), unit) => {
-                assert_eq!(unit, Some("B"));
-                assert_eq!(p["state_class"], "total_increasing");
-            }
-            (Some("data_rate"), unit) => {
-                assert_eq!(unit, Some("bit/s"));
-                assert_eq!(p["state_class"], "measurement");
-            }
-            (_, None) => {}
-            (dc, unit) => panic!("{topic}: unexpected {dc:?} {unit:?}"),
-        }
+        // Device class, unit and state class as HA 2026.11 accepts them (ha-discovery.md §13).
+        let combo = (
+            p["device_class"].as_str(),
+            p["unit_of_measurement"].as_str(),
+            p["state_class"].as_str(),
+        );
+        let allowed = [
+            (Some("data_size"), Some("B"), Some("total_increasing")),
+            (Some("data_rate"), Some("bit/s"), Some("measurement")),
+            (Some("data_rate"), Some("Mbit/s"), Some("measurement")),
+            (Some("temperature"), Some("°C"), Some("measurement")),
+            (Some("duration"), Some("s"), Some("measurement")),
+            (Some("signal_strength"), Some("dBm"), Some("measurement")),
+            (None, Some("%"), Some("measurement")),
+            (None, None, Some("measurement")),
+            (None, None, None),
+            (Some("connectivity"), None, None),
+        ];
+        assert!(allowed.contains(&combo), "{topic}: {combo:?}");
         if e.component == "binary_sensor" {
             assert!(p["payload_on"].is_string() && p["payload_off"].is_string(), "{topic}");
         }

@@ -8,6 +8,7 @@ mod state;
 
 use std::sync::{Arc, Mutex};
 
+pub use render::app_get;
 pub use routes::form_fields;
 pub use state::{AsusConfig, EmuClient, Fault, RouterState, Stats};
 

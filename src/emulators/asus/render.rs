@@ -61,12 +61,14 @@ fn netdev(state: &RouterState) -> String {
 }
 
 fn cpu_usage(state: &RouterState) -> String {
+    // Jiffies tick with time (100 per second per core), busy ~6 % plus the traffic's share.
+    let up = state.uptime();
     let cores: Vec<String> = (1..=4)
         .map(|i| {
             format!(
                 "\"cpu{i}_total\":\"{}\",\"cpu{i}_usage\":\"{}\"",
-                state.cpu_total / 4 + i * 7,
-                state.cpu_busy / 4 + i
+                state.cpu_total / 4 + up * 100 + i * 7,
+                state.cpu_busy / 4 + up * (4 + i) + i
             )
         })
         .collect();

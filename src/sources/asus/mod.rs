@@ -148,13 +148,26 @@ impl Source for AsusSource {
         let body = format!("hook={}", percent_encode(POLL_HOOKS));
         let text = session.post("/appGet.cgi", body).await.map_err(to_source_error)?;
         let at_ms = now_ms();
-        let map = hookjson::parse_object(&text).map_err(|e| SourceError::Invalid(format!("appGet.cgi: {e}")))?;
+        self.read_temperatures().await;
+        self.interpret(&text, at_ms)
+    }
+
+    async fn close(&mut self) {
+        if let Ok(session) = self.session.as_mut() {
+            session.logout().await;
+        }
+    }
+}
+
+impl AsusSource {
+    /// One `appGet.cgi` reply (for [`POLL_HOOKS`]) into observations; no I/O.
+    pub fn interpret(&mut self, text: &str, at_ms: i64) -> Result<Vec<Observation>, SourceError> {
+        let map = hookjson::parse_object(text).map_err(|e| SourceError::Invalid(format!("appGet.cgi: {e}")))?;
         if !map.contains_key("netdev") && !map.contains_key("get_clientlist") {
             return Err(SourceError::Invalid(
                 "appGet.cgi: the reply has none of the requested hooks".into(),
             ));
         }
-        self.read_temperatures().await;
 
         let identity: Identity = parse::identity(&map);
         let (netdev, uptime_s, clients) = observe::parse_all(&map);
@@ -191,11 +204,5 @@ impl Source for AsusSource {
         let mut observations = vec![observe::router(&data)];
         observations.extend(observe::clients(&data, &mut self.had_rssi));
         Ok(observations)
-    }
-
-    async fn close(&mut self) {
-        if let Ok(session) = self.session.as_mut() {
-            session.logout().await;
-        }
     }
 }
