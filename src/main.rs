@@ -53,6 +53,9 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_tracing(&loaded.settings.bridge.log_level);
+    // Every HTTP and MQTT client gets its TLS provider explicitly; this process-wide default
+    // only guards against a client built without one (reqwest would panic).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
