@@ -3,7 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{CounterSample, Epoch, RateSample, WrapRule};
+use std::collections::BTreeMap;
+
+use crate::model::{BucketSample, CounterSample, Epoch, RateSample, WrapRule};
+
+/// Hour buckets remembered per channel: three days, well beyond the 24 h a window covers.
+const KEEP_BUCKETS: usize = 72;
 
 const TWO_POW_32: u64 = 1 << 32;
 
@@ -15,6 +20,8 @@ pub struct Step {
     pub rates: Rates,
     /// Bytes came from integrating rates, not from counters.
     pub estimated: bool,
+    /// Hourly buckets say nothing about the current rate.
+    pub no_rates: bool,
 }
 
 /// Rates in bit/s; `None` = not known right now (first sample, long gap, stale data).
@@ -39,9 +46,21 @@ impl Rates {
     }
 }
 
+/// What a channel is fed with; hourly buckets never own a device's rates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    #[default]
+    Counter,
+    Rate,
+    Buckets,
+}
+
 /// Persisted per-channel memory: enough to continue exactly after a restart.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChannelState {
+    #[serde(default)]
+    pub kind: ChannelKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epoch: Option<Epoch>,
     pub rx: u64,
@@ -56,6 +75,16 @@ pub struct ChannelState {
     pub rx_frac: f64,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub tx_frac: f64,
+    /// Bucket channels: the largest `[rx, tx]` seen per hour start.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub buckets: BTreeMap<i64, [u64; 2]>,
+    /// Hours before this are settled and forgotten: they are never counted again.
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub settled_before: i64,
+}
+
+fn is_zero_i64(v: &i64) -> bool {
+    *v == 0
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -120,7 +149,7 @@ impl ChannelState {
                     rx: c.rx,
                     tx: c.tx,
                     rates,
-                    estimated: false,
+                    ..Step::default()
                 },
                 Some(CounterEvent::NewEpoch),
             );
@@ -157,7 +186,7 @@ impl ChannelState {
                 rx,
                 tx,
                 rates,
-                estimated: false,
+                ..Step::default()
             },
             event,
         )
@@ -178,6 +207,7 @@ impl ChannelState {
             tx_bps: Some(r.tx_bps),
         };
         let state = Self {
+            kind: ChannelKind::Rate,
             at_ms: r.at_ms,
             advanced_ms: now_ms,
             rates,
@@ -227,6 +257,37 @@ impl ChannelState {
         self.at_ms = r.at_ms;
         self.advanced_ms = now_ms;
         self.rates = rates;
+        step
+    }
+}
+
+impl ChannelState {
+    /// Folds hour buckets in: each hour counts by how much it grew since it was last seen, so
+    /// re-reading an open hour, overlapping windows or a whole day again never counts twice,
+    /// and a bucket that shrinks (the router pruned or cleared its database) lowers nothing.
+    pub fn update_buckets(&mut self, sample: &BucketSample, now_ms: i64) -> Step {
+        self.kind = ChannelKind::Buckets;
+        let mut step = Step {
+            no_rates: true,
+            ..Step::default()
+        };
+        for b in &sample.hours {
+            if b.start_s < self.settled_before {
+                continue;
+            }
+            let seen = self.buckets.entry(b.start_s).or_insert([0, 0]);
+            step.rx = step.rx.saturating_add(b.rx.saturating_sub(seen[0]));
+            step.tx = step.tx.saturating_add(b.tx.saturating_sub(seen[1]));
+            seen[0] = seen[0].max(b.rx);
+            seen[1] = seen[1].max(b.tx);
+        }
+        while self.buckets.len() > KEEP_BUCKETS {
+            let Some((start, _)) = self.buckets.pop_first() else {
+                break;
+            };
+            self.settled_before = self.settled_before.max(start + 3600);
+        }
+        self.advanced_ms = now_ms;
         step
     }
 }
@@ -368,6 +429,49 @@ mod tests {
         assert_eq!(step.rx, 0, "a 270 s gap is not filled");
         let step = ch.update_rate(&sample(16000.0, 330), 330_000);
         assert_eq!(step.rx, 60_000);
+    }
+
+    fn hours(list: &[(i64, u64, u64)]) -> BucketSample {
+        BucketSample {
+            hours: list
+                .iter()
+                .map(|&(h, rx, tx)| crate::model::HourBucket {
+                    start_s: h * 3600,
+                    rx,
+                    tx,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn buckets_count_growth_once_and_never_shrink() {
+        let mut ch = ChannelState::default();
+        let s = ch.update_buckets(&hours(&[(10, 100, 10), (11, 50, 5)]), 0);
+        assert_eq!((s.rx, s.tx, s.no_rates), (150, 15, true));
+        // The same window again, and the open hour grew.
+        let s = ch.update_buckets(&hours(&[(10, 100, 10), (11, 80, 5)]), 0);
+        assert_eq!((s.rx, s.tx), (30, 0));
+        // An overlapping window that also covers a new hour; the router pruned hour 10.
+        let s = ch.update_buckets(&hours(&[(10, 0, 0), (11, 80, 5), (12, 7, 1)]), 0);
+        assert_eq!((s.rx, s.tx), (7, 1));
+        // A late flush into an older hour still counts once.
+        let s = ch.update_buckets(&hours(&[(10, 130, 10)]), 0);
+        assert_eq!((s.rx, s.tx), (30, 0));
+    }
+
+    #[test]
+    fn settled_hours_are_forgotten_and_never_recounted() {
+        let mut ch = ChannelState::default();
+        let window: Vec<_> = (0..100).map(|h| (h, 1, 0)).collect();
+        assert_eq!(ch.update_buckets(&hours(&window), 0).rx, 100);
+        assert_eq!(ch.buckets.len(), KEEP_BUCKETS);
+        assert_eq!(
+            ch.update_buckets(&hours(&window), 0).rx,
+            0,
+            "old hours come back: not counted"
+        );
+        assert_eq!(ch.settled_before, (100 - KEEP_BUCKETS as i64) * 3600);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::channel::{ChannelState, CounterEvent, Rates, Step};
+use super::channel::{ChannelKind, ChannelState, CounterEvent, Rates, Step};
 use super::store::{PersistedChannel, PersistedDevice, PersistedState};
 use crate::model::{DeviceId, DeviceInfo, DeviceKind, MacAddr, Observation, TrafficSample};
 
@@ -309,12 +309,20 @@ impl Ledger {
                     self.channels.insert(key.clone(), ch);
                     (step, None)
                 }
+                (TrafficSample::Buckets(b), existing) => {
+                    let ch = match existing {
+                        Some(ch) => ch,
+                        None => self.channels.entry(key.clone()).or_default(),
+                    };
+                    (ch.update_buckets(b, now_ms), None)
+                }
             };
             if let Some(event) = event {
                 log_counter_event(source, &id, reading.interface.as_deref(), event);
             }
             let owns_totals = self.owner(&id, reading.interface.as_deref(), Role::Totals).as_deref() == Some(source);
-            let owns_rates = self.owner(&id, reading.interface.as_deref(), Role::Rates).as_deref() == Some(source);
+            let owns_rates =
+                !step.no_rates && self.owner(&id, reading.interface.as_deref(), Role::Rates).as_deref() == Some(source);
             let Some(device) = self.devices.get_mut(&id) else {
                 continue;
             };
@@ -404,7 +412,7 @@ impl Ledger {
         &'a self,
         device: &'a DeviceId,
         interface: Option<&'a str>,
-    ) -> impl Iterator<Item = &'a ChannelKey> + 'a {
+    ) -> impl Iterator<Item = (&'a ChannelKey, &'a ChannelState)> + 'a {
         let start = ChannelKey {
             device: device.clone(),
             interface: interface.map(str::to_owned),
@@ -412,14 +420,15 @@ impl Ledger {
         };
         self.channels
             .range(start..)
-            .map(|(k, _)| k)
-            .take_while(move |k| &k.device == device && k.interface.as_deref() == interface)
+            .take_while(move |(k, _)| &k.device == device && k.interface.as_deref() == interface)
     }
 
     /// The configured source that owns a target's totals or rates: best rank, then name.
+    /// Hourly buckets carry no rate, so they never own one.
     fn owner(&self, device: &DeviceId, interface: Option<&str>, role: Role) -> Option<String> {
         self.target_channels(device, interface)
-            .filter_map(|k| self.feeds.get(&k.source))
+            .filter(|(_, state)| role == Role::Totals || state.kind != ChannelKind::Buckets)
+            .filter_map(|(k, _)| self.feeds.get(&k.source))
             .min_by_key(|f| match role {
                 Role::Totals => (f.total_rank, f.name.clone()),
                 Role::Rates => (f.rate_rank, f.name.clone()),

@@ -5,6 +5,6 @@ mod channel;
 mod ledger;
 mod store;
 
-pub use channel::{ChannelState, CounterEvent, Rates, Step};
+pub use channel::{ChannelKind, ChannelState, CounterEvent, Rates, Step};
 pub use ledger::{Device, Feed, Interface, Ledger, Totals};
 pub use store::{PersistedChannel, PersistedDevice, PersistedState, StateStore, StoreError};

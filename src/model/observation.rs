@@ -142,6 +142,23 @@ pub enum TrafficSample {
     Counter(CounterSample),
     /// Instantaneous rates only (Deco); accounting integrates them into estimated totals.
     Rate(RateSample),
+    /// Exact bytes per clock hour (the ASUS Traffic Analyzer); a bucket may still grow while its
+    /// hour is open, and may be re-read any number of times.
+    Buckets(BucketSample),
+}
+
+/// Hourly byte counts for a stretch of hours, as the source reported them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketSample {
+    pub hours: Vec<HourBucket>,
+}
+
+/// Bytes moved in the hour that starts at `start_s` (Unix seconds, a multiple of 3600).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HourBucket {
+    pub start_s: i64,
+    pub rx: u64,
+    pub tx: u64,
 }
 
 /// Byte counters read from a source, in the source's own terms.

@@ -30,7 +30,7 @@ pub struct Context<'a> {
     pub version: &'a str,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Measure {
     Bytes,
     Rate,
@@ -144,12 +144,17 @@ impl Context<'_> {
         }
         if device.has_traffic {
             let prefix = if device.kind == DeviceKind::Router { "WAN " } else { "" };
+            // Rates only where some source measures them (hourly byte counts do not).
             for metric in &TRAFFIC {
-                out.push(b.traffic(None, metric, prefix));
+                if metric.measure == Measure::Bytes || !device.rate_sources.is_empty() {
+                    out.push(b.traffic(None, metric, prefix));
+                }
             }
-            for iface in device.interfaces.keys() {
+            for (name, iface) in &device.interfaces {
                 for metric in &TRAFFIC {
-                    out.push(b.traffic(Some(iface), metric, ""));
+                    if metric.measure == Measure::Bytes || iface.rate_source.is_some() {
+                        out.push(b.traffic(Some(name), metric, ""));
+                    }
                 }
             }
         }
