@@ -54,9 +54,14 @@ struct Core {
 }
 
 impl Core {
-    fn new(config: LoadedConfig, sources: &[AnySource], persist: bool) -> Result<Self, BridgeError> {
+    fn new(config: LoadedConfig, sources: &mut [AnySource], persist: bool) -> Result<Self, BridgeError> {
         let store = StateStore::new(&config.settings.bridge.state_dir);
         let persisted = store.load()?;
+        for source in sources.iter_mut() {
+            if let Some(cursor) = persisted.sources.get(source.name()) {
+                source.restore(cursor);
+            }
+        }
         let friendly: BTreeMap<MacAddr, String> = config
             .settings
             .devices
@@ -109,7 +114,19 @@ impl Core {
 
     /// Folds one poll into the ledger and the outbox.
     fn handle(&mut self, report: PollReport) {
-        let PollReport { source, result, at_ms } = report;
+        let PollReport {
+            source,
+            result,
+            at_ms,
+            cursor,
+            details,
+        } = report;
+        if let Some(cursor) = cursor {
+            self.ledger.set_cursor(&source, cursor);
+        }
+        if let Some(status) = self.statuses.get_mut(&source) {
+            status.details = details;
+        }
         let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
         let touched = match result {
             Ok(observations) => {
@@ -263,8 +280,8 @@ impl Core {
 
 /// Runs the bridge until `shutdown` is cancelled.
 pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<(), BridgeError> {
-    let sources = sources::build(&config.settings);
-    let mut core = Core::new(config, &sources, true)?;
+    let mut sources = sources::build(&config.settings);
+    let mut core = Core::new(config, &mut sources, true)?;
     let settings = core.config.settings.clone();
     let mut link = core.connect()?;
     tracing::info!(
@@ -342,7 +359,7 @@ pub struct OnceOutcome {
 /// Polls every source once and publishes (or, dry, only renders) the result.
 pub async fn once(config: LoadedConfig, dry_run: bool) -> Result<OnceOutcome, BridgeError> {
     let mut sources = sources::build(&config.settings);
-    let mut core = Core::new(config, &sources, !dry_run)?;
+    let mut core = Core::new(config, &mut sources, !dry_run)?;
     let mut link = if dry_run {
         None
     } else {
@@ -360,11 +377,7 @@ pub async fn once(config: LoadedConfig, dry_run: bool) -> Result<OnceOutcome, Br
         polls.spawn(async move {
             let result = source.poll().await;
             source.close().await;
-            PollReport {
-                source: source.name().to_owned(),
-                result,
-                at_ms: sources::now_ms(),
-            }
+            PollReport::of(&source, result)
         });
     }
     let mut reports = Vec::new();

@@ -15,6 +15,21 @@ pub struct PollReport {
     pub source: String,
     pub result: Result<Vec<Observation>, SourceError>,
     pub at_ms: i64,
+    /// The source's cursor after this poll, saved with the totals.
+    pub cursor: Option<serde_json::Value>,
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+impl PollReport {
+    pub fn of(source: &AnySource, result: Result<Vec<Observation>, SourceError>) -> Self {
+        Self {
+            source: source.name().to_owned(),
+            result,
+            at_ms: now_ms(),
+            cursor: source.cursor(),
+            details: source.details(),
+        }
+    }
 }
 
 /// Longest wait between attempts of a failing source, unless its interval is longer.
@@ -30,7 +45,6 @@ pub fn backoff(interval: Duration, failures: u32) -> Duration {
 }
 
 pub async fn poll_loop(mut source: AnySource, reports: mpsc::Sender<PollReport>, cancel: CancellationToken) {
-    let name = source.name().to_owned();
     let interval = source.interval();
     let mut failures = 0u32;
     loop {
@@ -40,11 +54,7 @@ pub async fn poll_loop(mut source: AnySource, reports: mpsc::Sender<PollReport>,
             _ = cancel.cancelled() => break,
         };
         failures = if result.is_ok() { 0 } else { failures.saturating_add(1) };
-        let report = PollReport {
-            source: name.clone(),
-            result,
-            at_ms: now_ms(),
-        };
+        let report = PollReport::of(&source, result);
         if reports.send(report).await.is_err() {
             break;
         }

@@ -91,6 +91,9 @@ pub struct SourceStatus {
     pub last_error: Option<String>,
     pub last_error_at: Option<String>,
     pub devices: usize,
+    /// Source-specific facts (e.g. whether the Traffic Analyzer is on).
+    #[serde(flatten)]
+    pub details: serde_json::Map<String, serde_json::Value>,
 }
 
 pub fn bridge_info(version: &str, sources: &std::collections::BTreeMap<String, SourceStatus>) -> Value {

@@ -70,6 +70,20 @@ pub trait Source: Send {
     fn close(&mut self) -> impl Future<Output = ()> + Send {
         async {}
     }
+
+    /// What the source must remember across restarts (e.g. which hours it has fetched); saved
+    /// atomically with the totals after every poll.
+    fn cursor(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Hands back the cursor saved by the previous run, before the first poll.
+    fn restore(&mut self, _cursor: &serde_json::Value) {}
+
+    /// Facts for `bridge/info` beyond ok/error (e.g. "Traffic Analyzer: disabled").
+    fn details(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::new()
+    }
 }
 
 pub enum AnySource {
@@ -127,6 +141,30 @@ impl Source for AnySource {
             Self::Host(s) => s.close().await,
             Self::Vnstat(s) => s.close().await,
             Self::Asus(s) => s.close().await,
+        }
+    }
+
+    fn cursor(&self) -> Option<serde_json::Value> {
+        match self {
+            Self::Host(s) => s.cursor(),
+            Self::Vnstat(s) => s.cursor(),
+            Self::Asus(s) => s.cursor(),
+        }
+    }
+
+    fn restore(&mut self, cursor: &serde_json::Value) {
+        match self {
+            Self::Host(s) => s.restore(cursor),
+            Self::Vnstat(s) => s.restore(cursor),
+            Self::Asus(s) => s.restore(cursor),
+        }
+    }
+
+    fn details(&self) -> serde_json::Map<String, serde_json::Value> {
+        match self {
+            Self::Host(s) => s.details(),
+            Self::Vnstat(s) => s.details(),
+            Self::Asus(s) => s.details(),
         }
     }
 }
