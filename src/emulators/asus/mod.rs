@@ -5,12 +5,14 @@
 mod render;
 mod routes;
 mod state;
+mod traffic;
 
 use std::sync::{Arc, Mutex};
 
 pub use render::app_get;
 pub use routes::form_fields;
 pub use state::{AsusConfig, EmuClient, Fault, RouterState, Stats};
+pub use traffic::{APPS, RouterClock, TrafficDb};
 
 use super::{Server, TlsIdentity, serve_with};
 

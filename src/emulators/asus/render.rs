@@ -88,7 +88,7 @@ fn memory_usage(state: &RouterState) -> String {
 pub fn uptime_text(state: &RouterState) -> String {
     format!(
         "{}({} secs since boot)",
-        rfc1123(RouterState::unix_now()),
+        rfc1123(state.clock.now().max(0) as u64),
         state.uptime()
     )
 }
@@ -237,4 +237,61 @@ pub fn status_xml(state: &RouterState) -> String {
         "\u{feff}<?xml version=\"1.0\" ?>\n<devicemap>\n<wan>0</wan>\n<sys>uptimeStr={}</sys>\n</devicemap>\n",
         uptime_text(state)
     )
+}
+
+/// `getWanTraffic.asp` / `getAppTraffic.asp`: two lines of JavaScript around a JSON array, cut
+/// at the firmware's 8000-byte output buffer.
+pub fn traffic(state: &RouterState, app_page: bool, fields: &[(String, String)]) -> String {
+    const LEN_MAX: usize = 8000;
+    let get = |k: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
+    let client = get("client");
+    let mode = get("mode");
+    let dura: i64 = get("dura").parse().unwrap_or(24);
+    let date: i64 = get("date").parse().unwrap_or_else(|_| state.clock.now());
+    let db = &state.ta;
+    let enabled = state.config.traffic_analyzer;
+    let filter = (client != "all" && !client.is_empty()).then_some(client);
+    let array = match (mode, app_page) {
+        _ if !enabled && mode == "detail" => "[]".to_owned(),
+        ("hour", false) => pairs(if enabled {
+            db.hour_buckets(filter, date)
+        } else {
+            vec![[0, 0]; 24]
+        }),
+        ("day", false) => {
+            let days = if dura == 31 { 31 } else { 7 };
+            pairs(if enabled {
+                db.day_buckets(filter, date, days)
+            } else {
+                vec![[0, 0]; days as usize]
+            })
+        }
+        ("detail", _) => {
+            let span = if dura == 24 { 86_400 } else { dura * 86_400 };
+            // getAppTraffic groups by client; getWanTraffic by app.
+            let rows = db.detail(app_page, filter, date, span);
+            let items: Vec<String> = rows
+                .iter()
+                .map(|(k, tx, rx)| format!("[{},{tx},{rx}]", json!(k)))
+                .collect();
+            format!("[{}]", items.join(","))
+        }
+        _ => "[]".to_owned(),
+    };
+    let mut body = format!("var array_statistics = new Array();\narray_statistics = {array};\n");
+    if body.len() > LEN_MAX {
+        body.truncate(LEN_MAX);
+    }
+    body
+}
+
+fn pairs(list: Vec<[u64; 2]>) -> String {
+    let items: Vec<String> = list.iter().map(|[tx, rx]| format!("[{tx},{rx}]")).collect();
+    format!("[{}]", items.join(","))
 }

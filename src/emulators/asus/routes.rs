@@ -161,6 +161,7 @@ fn route(state: &Shared, path: &str, body: &str, query: &str, headers: &HeaderMa
         "/login_v2.cgi" => login_v2(state, body),
         _ => {
             let mut s = lock(state);
+            s.advance();
             let token = session_token(headers);
             let valid = token.as_ref().is_some_and(|t| s.sessions.contains(t));
             if !valid {
@@ -193,6 +194,14 @@ fn route(state: &Shared, path: &str, body: &str, query: &str, headers: &HeaderMa
                 "/update_clients.asp" => reply(StatusCode::OK, render::update_clients(&s), app),
                 "/ajax_onboarding.asp" => reply(StatusCode::OK, render::onboarding(&s), app),
                 "/ajax_status.xml" => reply(StatusCode::OK, render::status_xml(&s), app),
+                "/getWanTraffic.asp" | "/getAppTraffic.asp" => {
+                    let fields = form_fields(query);
+                    reply(
+                        StatusCode::OK,
+                        render::traffic(&s, path == "/getAppTraffic.asp", &fields),
+                        app,
+                    )
+                }
                 _ => not_found(),
             }
         }

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::traffic::{RouterClock, Talker, TrafficDb};
 use crate::model::MacAddr;
 
 /// How the emulated router is built.
@@ -36,6 +37,12 @@ pub struct AsusConfig {
     pub traffic_analyzer: bool,
     pub clients: usize,
     pub seed: u64,
+    /// Generate client traffic continuously (minute by minute on the router clock) into the
+    /// Traffic Analyzer and the WAN counters; off, traffic only moves when a test adds it.
+    pub live_traffic: bool,
+    /// Router seconds per real second (360 = an hour every 10 s), and where the clock starts.
+    pub clock_speed: f64,
+    pub clock_start: Option<i64>,
 }
 
 impl Default for AsusConfig {
@@ -61,6 +68,9 @@ impl Default for AsusConfig {
             traffic_analyzer: true,
             clients: 12,
             seed: 1,
+            live_traffic: false,
+            clock_speed: 1.0,
+            clock_start: None,
         }
     }
 }
@@ -124,6 +134,9 @@ pub struct RouterState {
     pub cpu_busy: u64,
     /// Nonces handed out by `get_Nonce.cgi`, by the client's id.
     pub nonces: BTreeMap<String, String>,
+    /// The router's clock (what `uptime()` shows and the Traffic Analyzer stamps rows with).
+    pub clock: RouterClock,
+    pub ta: TrafficDb,
     rng: u64,
 }
 
@@ -159,6 +172,11 @@ impl RouterState {
             cpu_total: 1_000_000,
             cpu_busy: 50_000,
             nonces: BTreeMap::new(),
+            clock: match config.clock_start {
+                Some(start) => RouterClock::starting_at(start, config.clock_speed),
+                None => RouterClock::starting_at(RouterClock::real().now(), config.clock_speed),
+            },
+            ta: TrafficDb::new(config.seed),
             rng: config.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
             config,
         };
@@ -200,6 +218,32 @@ impl RouterState {
         x ^= x << 17;
         self.rng = x;
         x
+    }
+
+    /// Brings the live traffic model up to the router's current time.
+    pub fn advance(&mut self) {
+        if !self.config.live_traffic {
+            return;
+        }
+        let talkers: Vec<Talker> = self
+            .clients
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Talker {
+                mac: c.mac.to_string(),
+                online: c.online,
+                per_minute: 2_000_000 + (i as u64 % 7) * 1_500_000,
+            })
+            .collect();
+        let (rx, tx) = self.ta.generate(&talkers, self.clock.now());
+        self.add_traffic(rx, tx);
+    }
+
+    /// Traffic of one client, booked in the Traffic Analyzer now and carried by the WAN.
+    pub fn add_client_traffic(&mut self, mac: MacAddr, app: &str, rx: u64, tx: u64) {
+        let now = self.clock.now();
+        self.ta.record(&mac.to_string(), app, now, rx, tx);
+        self.add_traffic(rx, tx);
     }
 
     /// Traffic through the WAN port (a client's download is the router's WAN download).
