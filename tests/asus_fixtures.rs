@@ -114,6 +114,15 @@ fn uptime_from_the_hook_and_from_ajax_status() {
         return;
     };
     assert_eq!(parse::uptime_secs(&xml), Some(509_356));
+    // Sun, 19 Nov 2023 15:51:06 +0100 = 14:51:06 UTC.
+    let stamp = xml.split("uptimeStr=").nth(1).unwrap();
+    assert_eq!(parse::router_time(stamp), Some(1_700_405_466));
+    // Mon, 13 May 2024 09:44:45 +0800 = 01:44:45 UTC.
+    let hook = hookjson::parse_object(&read("appget-uptime-zenwifi-xd4-pro.json").unwrap()).unwrap();
+    assert_eq!(
+        parse::router_time(&hookjson::text(&hook, "uptime").unwrap()),
+        Some(1_715_564_685)
+    );
 }
 
 #[test]

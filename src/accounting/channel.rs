@@ -76,7 +76,7 @@ pub struct ChannelState {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub tx_frac: f64,
     /// Bucket channels: the largest `[rx, tx]` seen per hour start.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", with = "bucket_list")]
     pub buckets: BTreeMap<i64, [u64; 2]>,
     /// Hours before this are settled and forgotten: they are never counted again.
     #[serde(default, skip_serializing_if = "is_zero_i64")]
@@ -85,6 +85,24 @@ pub struct ChannelState {
 
 fn is_zero_i64(v: &i64) -> bool {
     *v == 0
+}
+
+/// Buckets on disk as `[[hour_start, rx, tx], …]`: JSON object keys are strings, and integer
+/// keys do not survive serde's flattening on the way back.
+mod bucket_list {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(map: &BTreeMap<i64, [u64; 2]>, s: S) -> Result<S::Ok, S::Error> {
+        let list: Vec<(i64, u64, u64)> = map.iter().map(|(h, [rx, tx])| (*h, *rx, *tx)).collect();
+        list.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<i64, [u64; 2]>, D::Error> {
+        let list = Vec::<(i64, u64, u64)>::deserialize(d)?;
+        Ok(list.into_iter().map(|(h, rx, tx)| (h, [rx, tx])).collect())
+    }
 }
 
 fn is_zero(v: &f64) -> bool {

@@ -158,6 +158,38 @@ mod tests {
         store.save(&state).unwrap();
         assert_eq!(store.load().unwrap(), state);
 
+        // Every kind of channel memory survives the round trip through the file.
+        let mut with_channels = state.clone();
+        let mut buckets = crate::accounting::ChannelState::default();
+        buckets.update_buckets(
+            &crate::model::BucketSample {
+                hours: vec![crate::model::HourBucket {
+                    start_s: 1_795_478_400,
+                    rx: 10,
+                    tx: 1,
+                }],
+            },
+            0,
+        );
+        with_channels.channels.push(PersistedChannel {
+            device: DeviceId::new("aabbccddeeff").unwrap(),
+            interface: None,
+            source: "home".into(),
+            state: buckets,
+        });
+        with_channels.channels.push(PersistedChannel {
+            device: DeviceId::new("titan").unwrap(),
+            interface: Some("eth0".into()),
+            source: "host".into(),
+            state: crate::accounting::ChannelState {
+                epoch: Some(crate::model::Epoch::BootedAt(1_795_000_000)),
+                rx: 5,
+                ..Default::default()
+            },
+        });
+        store.save(&with_channels).unwrap();
+        assert_eq!(store.load().unwrap(), with_channels);
+
         std::fs::write(store.path(), "{ truncated").unwrap();
         let fresh = store.load().unwrap();
         assert!(fresh.devices.is_empty());

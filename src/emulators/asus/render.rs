@@ -255,7 +255,7 @@ pub fn traffic(state: &RouterState, app_page: bool, fields: &[(String, String)])
     let dura: i64 = get("dura").parse().unwrap_or(24);
     let date: i64 = get("date").parse().unwrap_or_else(|_| state.clock.now());
     let db = &state.ta;
-    let enabled = state.config.traffic_analyzer;
+    let enabled = state.config.traffic_analyzer && state.ta_fault != Some(super::state::TaFault::Empty);
     let filter = (client != "all" && !client.is_empty()).then_some(client);
     let array = match (mode, app_page) {
         _ if !enabled && mode == "detail" => "[]".to_owned(),
@@ -287,6 +287,9 @@ pub fn traffic(state: &RouterState, app_page: bool, fields: &[(String, String)])
     let mut body = format!("var array_statistics = new Array();\narray_statistics = {array};\n");
     if body.len() > LEN_MAX {
         body.truncate(LEN_MAX);
+    }
+    if state.ta_fault == Some(super::state::TaFault::Truncated) {
+        body.truncate(body.len() * 2 / 3);
     }
     body
 }

@@ -75,6 +75,15 @@ impl Default for AsusConfig {
     }
 }
 
+/// Faults of the Traffic Analyzer pages only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaFault {
+    /// The statistics pages answer `[]` / zero buckets, as after a database reset.
+    Empty,
+    /// Replies are cut in the middle.
+    Truncated,
+}
+
 /// What a request runs into, set by tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -129,6 +138,7 @@ pub struct RouterState {
     pub failures: u32,
     pub locked_until: Option<SystemTime>,
     pub fault: Option<Fault>,
+    pub ta_fault: Option<TaFault>,
     pub stats: Stats,
     pub cpu_total: u64,
     pub cpu_busy: u64,
@@ -168,6 +178,7 @@ impl RouterState {
             failures: 0,
             locked_until: None,
             fault: None,
+            ta_fault: None,
             stats: Stats::default(),
             cpu_total: 1_000_000,
             cpu_busy: 50_000,

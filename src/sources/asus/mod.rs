@@ -8,6 +8,7 @@ pub mod js;
 mod observe;
 pub mod parse;
 pub mod session;
+pub mod traffic_analyzer;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -38,6 +39,12 @@ pub struct AsusSource {
     temperature_failed: bool,
     had_rssi: BTreeSet<MacAddr>,
     warned_no_internet: bool,
+    /// `None` when switched off in the configuration.
+    traffic_analyzer: Option<traffic_analyzer::TrafficAnalyzer>,
+    /// From the last reply: the router's clock, its TA switch, and who is online.
+    router_now: Option<i64>,
+    ta_switch: Option<bool>,
+    online: Vec<MacAddr>,
 }
 
 impl AsusSource {
@@ -83,6 +90,12 @@ impl AsusSource {
             temperature_failed: false,
             had_rssi: BTreeSet::new(),
             warned_no_internet: false,
+            traffic_analyzer: cfg
+                .traffic_analyzer
+                .then(|| traffic_analyzer::TrafficAnalyzer::new(name, DeviceId::slugify_or_unnamed(name))),
+            router_now: None,
+            ta_switch: None,
+            online: Vec::new(),
         }
     }
 
@@ -149,7 +162,49 @@ impl Source for AsusSource {
         let text = session.post("/appGet.cgi", body).await.map_err(to_source_error)?;
         let at_ms = now_ms();
         self.read_temperatures().await;
-        self.interpret(&text, at_ms)
+        let mut observations = self.interpret(&text, at_ms)?;
+        if let (Some(ta), Ok(session)) = (self.traffic_analyzer.as_mut(), self.session.as_mut()) {
+            ta.set_enabled_on_router(self.ta_switch);
+            // The analyzer stamps rows with the router's clock; ask in its terms.
+            let router_now = self.router_now.unwrap_or(at_ms / 1000);
+            observations.extend(ta.run(session, router_now, &self.online, self.cfg.interval).await);
+        }
+        Ok(observations)
+    }
+
+    fn cursor(&self) -> Option<serde_json::Value> {
+        self.traffic_analyzer.as_ref().map(|ta| ta.cursor())
+    }
+
+    fn restore(&mut self, cursor: &serde_json::Value) {
+        if let Some(ta) = self.traffic_analyzer.as_mut() {
+            ta.restore(cursor);
+        }
+    }
+
+    fn details(&self) -> serde_json::Map<String, serde_json::Value> {
+        use traffic_analyzer::Availability;
+        let mut map = serde_json::Map::new();
+        let state = match &self.traffic_analyzer {
+            None => "off in the configuration",
+            Some(ta) => match ta.availability {
+                Availability::Unknown => "unknown",
+                Availability::Enabled => "enabled",
+                Availability::DisabledOnRouter => "disabled on the router",
+            },
+        };
+        map.insert("traffic_analyzer".into(), state.into());
+        if let Some(ta) = &self.traffic_analyzer {
+            map.insert("traffic_analyzer_requests".into(), ta.requests.into());
+            if let Some(hour) = ta.last_refresh() {
+                let at = std::time::UNIX_EPOCH + Duration::from_secs(hour.max(0) as u64);
+                map.insert(
+                    "traffic_analyzer_hour".into(),
+                    humantime::format_rfc3339_seconds(at).to_string().into(),
+                );
+            }
+        }
+        map
     }
 
     async fn close(&mut self) {
@@ -171,6 +226,9 @@ impl AsusSource {
 
         let identity: Identity = parse::identity(&map);
         let (netdev, uptime_s, clients) = observe::parse_all(&map);
+        self.router_now = hookjson::text(&map, "uptime").and_then(|u| parse::router_time(&u));
+        self.ta_switch = identity.traffic_analyzer;
+        self.online = clients.iter().filter(|c| c.online).map(|c| c.mac).collect();
         if let Some(n) = &netdev {
             self.counters_64_bit |= n.proves_64_bit();
             if n.internet.is_none() && !self.warned_no_internet {

@@ -101,6 +101,44 @@ pub fn uptime_secs(text: &str) -> Option<u64> {
     text[start..end].trim().parse().ok()
 }
 
+/// The router's clock from `uptime()`: `"Mon, 13 May 2024 09:44:45 +0800(…)"` → Unix seconds.
+/// The Traffic Analyzer stamps its rows with this clock, so windows are asked in its terms.
+pub fn router_time(text: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let stamp = text.split('(').next()?.trim();
+    let mut parts = stamp.split_whitespace();
+    let _weekday = parts.next()?;
+    let day: u32 = parts.next()?.parse().ok()?;
+    let month = MONTHS.iter().position(|m| Some(*m) == parts.clone().next())? as u32 + 1;
+    parts.next();
+    let year: i64 = parts.next()?.parse().ok()?;
+    let mut hms = parts.next()?.split(':').map(|p| p.parse::<i64>());
+    let (h, m, s) = (hms.next()?.ok()?, hms.next()?.ok()?, hms.next()?.ok()?);
+    let offset = parts.next().unwrap_or("+0000");
+    let sign = if offset.starts_with('-') { -1 } else { 1 };
+    let digits = offset.trim_start_matches(['+', '-']);
+    let (oh, om) = (
+        digits.get(..2)?.parse::<i64>().ok()?,
+        digits.get(2..4)?.parse::<i64>().ok()?,
+    );
+    if !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(days * 86_400 + h * 3600 + m * 60 + s - sign * (oh * 3600 + om * 60))
+}
+
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
+}
+
 fn number(v: &Value) -> Option<u64> {
     match v {
         Value::String(s) => s.trim().parse().ok(),

@@ -85,18 +85,23 @@ impl Session {
     /// POSTs `body` to `path` with the session, logging in first if needed and once more if the
     /// router says the session is gone.
     pub async fn post(&mut self, path: &str, body: String) -> Result<String, AsusError> {
+        self.request(path, Some(body)).await
+    }
+
+    async fn request(&mut self, path: &str, body: Option<String>) -> Result<String, AsusError> {
+        let endpoint = path.split('?').next().unwrap_or(path);
         for attempt in 0..2 {
             self.ensure_login().await?;
-            let text = self.send(path, body.clone()).await?;
+            let text = self.send_with(path, body.clone()).await?;
             if session_gone(&text) {
                 self.token = None;
                 self.guard.session_lost(Instant::now());
-                tracing::info!(source = %self.router, endpoint = path, "Router ended our session; logging in again.");
+                tracing::info!(source = %self.router, endpoint, "Router ended our session; logging in again.");
                 if attempt == 0 {
                     continue;
                 }
                 return Err(AsusError::Invalid {
-                    endpoint: path.to_owned(),
+                    endpoint: endpoint.to_owned(),
                     detail: "session rejected right after a fresh login".into(),
                 });
             }
@@ -111,12 +116,22 @@ impl Session {
         unreachable_session(path)
     }
 
+    /// GETs `path_and_query` with the session (the Traffic Analyzer pages are GET pages).
+    pub async fn get(&mut self, path_and_query: &str) -> Result<String, AsusError> {
+        self.request(path_and_query, None).await
+    }
+
     async fn send(&self, path: &str, body: String) -> Result<String, AsusError> {
-        let mut request = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("User-Agent", USER_AGENT)
-            .body(body);
+        self.send_with(path, Some(body)).await
+    }
+
+    async fn send_with(&self, path: &str, body: Option<String>) -> Result<String, AsusError> {
+        let url = format!("{}{path}", self.base);
+        let mut request = match body {
+            Some(body) => self.http.post(url).body(body),
+            None => self.http.get(url),
+        }
+        .header("User-Agent", USER_AGENT);
         if let Some(token) = &self.token {
             request = request.header("Cookie", format!("{}={}", token.cookie, token.value));
         }

@@ -1,0 +1,375 @@
+//! The Traffic Analyzer: exact per-device bytes per hour from the router's own statistics
+//! database (asus.md §6), which no other Home Assistant integration reads on stock firmware.
+//!
+//! Once per router hour the refresh finds the devices with data (`getAppTraffic.asp`, which
+//! also tells how the router spells their MACs) and asks each for its last 24 hourly buckets
+//! (`getWanTraffic.asp … mode=hour`), with the window ending 31 s before the next hour so every
+//! row lands in exactly one bucket and the still-open hour is included. The requests are spread
+//! over the polls of the first 20 minutes, one or a few at a time. Accounting folds the buckets
+//! in by growth, so re-reading hours never counts twice. After an outage longer than a day,
+//! earlier windows are fetched too (up to 30 days). Every 6 hours the per-app split of each device
+//! is read for its `top_apps` attribute.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::js;
+use super::session::{AsusError, Session};
+use crate::model::{
+    BucketSample, DeviceId, DeviceKind, HourBucket, MacAddr, Observation, TrafficReading, TrafficSample,
+};
+
+const HOUR: i64 = 3600;
+const APPS_EVERY_HOURS: i64 = 6;
+const MAX_CATCH_UP_WINDOWS: i64 = 30;
+/// The refresh of one hour should be done within this much of it.
+const SPREAD: Duration = Duration::from_secs(20 * 60);
+const TOP_APPS: usize = 5;
+
+/// What survives a restart.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// Router-time start of the last hour whose refresh completed.
+    pub refreshed_hour: Option<i64>,
+    /// The hour of the first refresh started since the last completed one: a refresh cut short
+    /// by a restart or an outage still marks where coverage may have holes.
+    #[serde(default)]
+    pub pending_since: Option<i64>,
+    pub apps_hour: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Task {
+    /// Which devices have data, and the router's spelling of their MACs.
+    Discover { date: i64 },
+    /// 24 hourly buckets of one device, window ending at `date` + 30.
+    Hours { mac: MacAddr, date: i64 },
+    /// Per-app bytes of one device over the last day.
+    Apps { mac: MacAddr, date: i64 },
+}
+
+/// Whether the router collects statistics, as far as we know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    Unknown,
+    Enabled,
+    /// `bwdpi_db_enable` is 0: Traffic Analyzer → Statistic is off on the router.
+    DisabledOnRouter,
+}
+
+pub struct TrafficAnalyzer {
+    router: DeviceId,
+    source: String,
+    pub availability: Availability,
+    queue: VecDeque<Task>,
+    /// The hour being refreshed (the cursor moves when its queue is done).
+    refreshing: Option<i64>,
+    cursor: Cursor,
+    /// MAC spellings the router uses in its database.
+    stored: BTreeMap<MacAddr, String>,
+    /// Devices to ask for hours in this refresh, found by discovery or the client list.
+    wanted: Vec<MacAddr>,
+    apps_due: bool,
+    catch_up_from: Option<i64>,
+    /// Requests made, for `bridge/info` and the notes on router load.
+    pub requests: u64,
+}
+
+impl TrafficAnalyzer {
+    pub fn new(source: &str, router: DeviceId) -> Self {
+        Self {
+            router,
+            source: source.to_owned(),
+            availability: Availability::Unknown,
+            queue: VecDeque::new(),
+            refreshing: None,
+            cursor: Cursor::default(),
+            stored: BTreeMap::new(),
+            wanted: Vec::new(),
+            apps_due: false,
+            catch_up_from: None,
+            requests: 0,
+        }
+    }
+
+    pub fn cursor(&self) -> Value {
+        serde_json::to_value(&self.cursor).unwrap_or(Value::Null)
+    }
+
+    pub fn restore(&mut self, cursor: &Value) {
+        if let Ok(c) = serde_json::from_value::<Cursor>(cursor.clone()) {
+            self.cursor = c;
+        }
+    }
+
+    pub fn last_refresh(&self) -> Option<i64> {
+        self.cursor.refreshed_hour
+    }
+
+    /// `bwdpi_db_enable` as the poll read it; says so once when statistics are off.
+    pub fn set_enabled_on_router(&mut self, enabled: Option<bool>) {
+        match enabled {
+            Some(false) if self.availability != Availability::DisabledOnRouter => {
+                tracing::warn!(
+                    source = %self.source,
+                    device = %self.router,
+                    "Traffic Analyzer statistics are off on the router (Traffic Analyzer → Statistic); per-device totals are unavailable, the rest of the router works."
+                );
+                self.availability = Availability::DisabledOnRouter;
+                self.queue.clear();
+                self.refreshing = None;
+            }
+            Some(true) => self.availability = Availability::Enabled,
+            _ => {}
+        }
+    }
+
+    /// Queues the refresh of the router hour containing `router_now` if it has not been done.
+    /// `online` are the MACs the client list shows online now.
+    fn schedule(&mut self, router_now: i64, online: &[MacAddr]) {
+        let hour = router_now - router_now.rem_euclid(HOUR);
+        if self.refreshing.is_some() || self.cursor.refreshed_hour == Some(hour) {
+            return;
+        }
+        self.refreshing = Some(hour);
+        self.wanted = online.to_vec();
+        self.apps_due = self
+            .cursor
+            .apps_hour
+            .is_none_or(|a| hour - a >= APPS_EVERY_HOURS * HOUR);
+        // Hours after the last completed refresh may be unread; an unfinished first refresh
+        // had only begun its 24-hour backfill. After a gap longer than the 24-hour window, the
+        // windows in between are fetched too.
+        let covered = self
+            .cursor
+            .refreshed_hour
+            .or(self.cursor.pending_since.map(|s| s - 24 * HOUR));
+        self.catch_up_from = covered.filter(|last| hour - last > 23 * HOUR);
+        self.cursor.pending_since.get_or_insert(hour);
+        self.queue.push_back(Task::Discover { date: hour + HOUR - 31 });
+    }
+
+    /// After discovery: one hours task per device (plus catch-up windows), apps if due.
+    fn expand(&mut self, hour: i64) {
+        let date = hour + HOUR - 31;
+        let mut windows = vec![date];
+        if let Some(last) = self.catch_up_from {
+            let mut end = date - 24 * HOUR;
+            while end > last && (windows.len() as i64) < MAX_CATCH_UP_WINDOWS {
+                windows.push(end);
+                end -= 24 * HOUR;
+            }
+        }
+        let mut macs: Vec<MacAddr> = self.wanted.clone();
+        macs.extend(self.stored.keys().copied());
+        macs.sort();
+        macs.dedup();
+        for mac in &macs {
+            for w in windows.iter().rev() {
+                self.queue.push_back(Task::Hours { mac: *mac, date: *w });
+            }
+            if self.apps_due {
+                self.queue.push_back(Task::Apps { mac: *mac, date });
+            }
+        }
+    }
+
+    /// Runs this poll's share of the queue; returns observations for the devices it read.
+    pub async fn run(
+        &mut self,
+        session: &mut Session,
+        router_now: i64,
+        online: &[MacAddr],
+        interval: Duration,
+    ) -> Vec<Observation> {
+        if self.availability == Availability::DisabledOnRouter {
+            return Vec::new();
+        }
+        self.schedule(router_now, online);
+        let polls_in_spread = (SPREAD.as_secs() / interval.as_secs().max(1)).max(1);
+        let budget = self.queue.len().div_ceil(polls_in_spread as usize).clamp(1, 10);
+        let mut out = Vec::new();
+        for _ in 0..budget {
+            let Some(task) = self.queue.pop_front() else { break };
+            match self.fetch(session, &task).await {
+                Ok(Some(obs)) => out.push(obs),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(source = %self.source, device = %self.router, error = %e, "Traffic Analyzer request failed; that device keeps its last total.");
+                    if matches!(
+                        e,
+                        AsusError::Unreachable { .. } | AsusError::Auth(_) | AsusError::Deferred(_)
+                    ) {
+                        // The router is gone for now: retry this task at the next poll.
+                        self.queue.push_front(task);
+                        break;
+                    }
+                }
+            }
+        }
+        if self.queue.is_empty()
+            && let Some(hour) = self.refreshing.take()
+        {
+            self.cursor.refreshed_hour = Some(hour);
+            self.cursor.pending_since = None;
+            if self.apps_due {
+                self.cursor.apps_hour = Some(hour);
+            }
+        }
+        out
+    }
+
+    async fn fetch(&mut self, session: &mut Session, task: &Task) -> Result<Option<Observation>, AsusError> {
+        self.requests += 1;
+        match task {
+            Task::Discover { date } => {
+                let text = session
+                    .get(&format!(
+                        "/getAppTraffic.asp?client=all&mode=detail&dura=24&date={date}"
+                    ))
+                    .await?;
+                match statistics(&text) {
+                    Some(Value::Array(rows)) => {
+                        for row in rows {
+                            if let Some(spelling) = row.get(0).and_then(Value::as_str)
+                                && let Ok(mac) = spelling.parse::<MacAddr>()
+                            {
+                                self.stored.insert(mac, spelling.to_owned());
+                            }
+                        }
+                    }
+                    // The firmware cuts long replies at 8000 bytes; the per-device requests of
+                    // the client list's devices still go ahead.
+                    _ => {
+                        tracing::warn!(source = %self.source, endpoint = "getAppTraffic.asp", "Device list from the Traffic Analyzer is unreadable (cut off?); using the client list.")
+                    }
+                }
+                if let Some(hour) = self.refreshing {
+                    self.expand(hour);
+                }
+                Ok(None)
+            }
+            Task::Hours { mac, date } => {
+                let client = self.spelling(mac);
+                let text = session
+                    .get(&format!(
+                        "/getWanTraffic.asp?client={client}&mode=hour&dura=24&date={date}"
+                    ))
+                    .await?;
+                let hours = hour_buckets(&text, *date).ok_or_else(|| AsusError::Invalid {
+                    endpoint: format!("getWanTraffic.asp (client {client})"),
+                    detail: "not 24 hourly [tx, rx] pairs".into(),
+                })?;
+                let mut obs = self.client_observation(*mac);
+                obs.traffic.push(TrafficReading {
+                    interface: None,
+                    sample: TrafficSample::Buckets(BucketSample { hours }),
+                });
+                Ok(Some(obs))
+            }
+            Task::Apps { mac, date } => {
+                let client = self.spelling(mac);
+                let text = session
+                    .get(&format!(
+                        "/getWanTraffic.asp?client={client}&mode=detail&dura=24&date={date}"
+                    ))
+                    .await?;
+                let Some(Value::Array(rows)) = statistics(&text) else {
+                    return Err(AsusError::Invalid {
+                        endpoint: format!("getWanTraffic.asp (client {client}, apps)"),
+                        detail: "not a list of [app, tx, rx]".into(),
+                    });
+                };
+                let mut apps: Vec<(String, u64, u64)> = rows
+                    .iter()
+                    .filter_map(|r| Some((r.get(0)?.as_str()?.to_owned(), r.get(1)?.as_u64()?, r.get(2)?.as_u64()?)))
+                    .collect();
+                apps.sort_by_key(|(_, tx, rx)| std::cmp::Reverse(tx + rx));
+                let top: Vec<Value> = apps
+                    .iter()
+                    .take(TOP_APPS)
+                    .map(|(app, tx, rx)| json!({"app": app, "rx_bytes": rx, "tx_bytes": tx}))
+                    .collect();
+                let mut obs = self.client_observation(*mac);
+                obs.attributes.insert("top_apps_24h".into(), Value::Array(top));
+                Ok(Some(obs))
+            }
+        }
+    }
+
+    fn spelling(&self, mac: &MacAddr) -> String {
+        self.stored
+            .get(mac)
+            .cloned()
+            .unwrap_or_else(|| mac.to_string().to_uppercase())
+    }
+
+    fn client_observation(&self, mac: MacAddr) -> Observation {
+        let mut obs = Observation::new(DeviceId::from_mac(mac), DeviceKind::Client);
+        obs.info.macs.push(mac);
+        obs.info.via = Some(self.router.clone());
+        obs
+    }
+}
+
+/// The array after `array_statistics =` (the two-line JS the pages return).
+pub fn statistics(text: &str) -> Option<Value> {
+    let literal = js::value(text, "array_statistics")?;
+    serde_json::from_str(literal).ok()
+}
+
+/// The 24 `[tx, rx]` pairs of a window ending at `date` + 30 as buckets starting on the hour.
+pub fn hour_buckets(text: &str, date: i64) -> Option<Vec<HourBucket>> {
+    let Value::Array(pairs) = statistics(text)? else {
+        return None;
+    };
+    if pairs.len() != 24 {
+        return None;
+    }
+    // Bucket 23 ends at date + 30, one second before an hour boundary: it is that hour.
+    let last_hour = (date + 31) - HOUR;
+    pairs
+        .iter()
+        .enumerate()
+        .map(|(i, pair)| {
+            Some(HourBucket {
+                start_s: last_hour - (23 - i as i64) * HOUR,
+                tx: pair.get(0)?.as_u64()?,
+                rx: pair.get(1)?.as_u64()?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_two_line_page() {
+        let page = "var array_statistics = new Array();\narray_statistics = [[1,2],[3,4]];\n";
+        assert_eq!(statistics(page), Some(json!([[1, 2], [3, 4]])));
+        assert_eq!(
+            statistics("var array_statistics = new Array();\narray_statistics = [[1,2],[3"),
+            None
+        );
+        let pairs: Vec<String> = (0..24).map(|i| format!("[{i},{}]", i * 10)).collect();
+        let page = format!("array_statistics = [{}];", pairs.join(","));
+        let date = 1_795_557_600 + 3600 - 31;
+        let hours = hour_buckets(&page, date).unwrap();
+        assert_eq!(
+            hours[23],
+            HourBucket {
+                start_s: 1_795_557_600,
+                tx: 23,
+                rx: 230
+            }
+        );
+        assert_eq!(hours[0].start_s, 1_795_557_600 - 23 * 3600);
+        assert!(hour_buckets("array_statistics = [[1,2]];", date).is_none());
+        assert!(hour_buckets("array_statistics = [];", date).is_none());
+    }
+}
