@@ -348,6 +348,58 @@ pub fn hour_buckets(text: &str, date: i64) -> Option<Vec<HourBucket>> {
 mod tests {
     use super::*;
 
+    fn macs(n: u8) -> Vec<MacAddr> {
+        (0..n).map(|i| MacAddr::new([2, 0, 0, 0, 0, i])).collect()
+    }
+
+    /// Requests one refresh makes: the discovery call, then what it expands to.
+    fn requests_for_hour(ta: &mut TrafficAnalyzer, hour: i64, online: &[MacAddr]) -> usize {
+        ta.schedule(hour + 300, online);
+        let discover = ta.queue.len();
+        ta.queue.clear();
+        ta.expand(hour);
+        let total = discover + ta.queue.len();
+        ta.queue.clear();
+        ta.cursor.refreshed_hour = ta.refreshing.take();
+        ta.cursor.pending_since = None;
+        if ta.apps_due {
+            ta.cursor.apps_hour = ta.cursor.refreshed_hour;
+        }
+        total
+    }
+
+    #[test]
+    fn thirty_devices_cost_thirty_six_requests_an_hour() {
+        let mut ta = TrafficAnalyzer::new("home", DeviceId::new("home").unwrap());
+        let online = macs(30);
+        let start = 1_795_557_600;
+        let per_hour: Vec<usize> = (0..12)
+            .map(|h| requests_for_hour(&mut ta, start + h * HOUR, &online))
+            .collect();
+        // 1 discovery + 30 hourly windows, and every 6th hour the 30 per-app splits.
+        assert_eq!(per_hour[0], 61);
+        assert_eq!(per_hour[1..6], [31; 5]);
+        assert_eq!(per_hour[6], 61);
+        assert_eq!(per_hour.iter().sum::<usize>() as f64 / 12.0, 36.0);
+        // Spread: at a 30 s poll interval, 61 requests take ceil(61 / 40) = 2 per poll.
+        assert_eq!(61usize.div_ceil((SPREAD.as_secs() / 30) as usize), 2);
+    }
+
+    #[test]
+    fn a_long_gap_adds_catch_up_windows() {
+        let mut ta = TrafficAnalyzer::new("home", DeviceId::new("home").unwrap());
+        let online = macs(2);
+        let start = 1_795_557_600;
+        requests_for_hour(&mut ta, start, &online);
+        // 50 hours later: windows ending now, 24 h and 48 h ago (back past the last refresh).
+        assert_eq!(requests_for_hour(&mut ta, start + 50 * HOUR, &online), 1 + 2 * 3 + 2);
+        // An unfinished refresh still anchors the catch-up after a restart.
+        let mut fresh = TrafficAnalyzer::new("home", DeviceId::new("home").unwrap());
+        fresh.restore(&json!({"refreshed_hour": null, "pending_since": start, "apps_hour": null}));
+        fresh.schedule(start + 30 * HOUR, &online);
+        assert_eq!(fresh.catch_up_from, Some(start - 24 * HOUR));
+    }
+
     #[test]
     fn parses_the_two_line_page() {
         let page = "var array_statistics = new Array();\narray_statistics = [[1,2],[3,4]];\n";
