@@ -6,6 +6,7 @@
 
 pub mod accounting;
 pub mod bridge;
+pub mod calendar;
 pub mod config;
 pub mod emulators;
 pub mod http;

@@ -179,10 +179,22 @@ async fn router_and_clients_end_to_end() {
     let other: u64 = stats
         .requests
         .iter()
-        .filter(|(p, _)| *p != "/appGet.cgi" && *p != "/ajax_coretmp.asp")
+        .filter(|(p, _)| {
+            ![
+                "/appGet.cgi",
+                "/ajax_coretmp.asp",
+                "/getAppTraffic.asp",
+                "/getWanTraffic.asp",
+            ]
+            .contains(&p.as_str())
+        })
         .map(|(_, n)| n)
         .sum();
     assert_eq!(other, 1, "besides polls only the login: {:?}", stats.requests);
+    // The Traffic Analyzer's requests are spread: one per poll at most here.
+    let ta = stats.requests.get("/getWanTraffic.asp").copied().unwrap_or(0)
+        + stats.requests.get("/getAppTraffic.asp").copied().unwrap_or(0);
+    assert!(ta <= app_gets, "{ta} TA requests in {app_gets} polls");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -92,13 +92,5 @@ pub fn json(ifaces: &[Iface], updated: i64, created: i64) -> String {
 
 /// (year, month, day) of a Unix time, UTC.
 fn civil(ts: i64) -> (i64, u32, u32) {
-    let z = ts.div_euclid(86400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    bandwidth2mqtt::calendar::civil_from_days(ts.div_euclid(86_400))
 }

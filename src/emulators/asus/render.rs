@@ -99,7 +99,7 @@ fn rfc1123(secs: u64) -> String {
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     let days = (secs / 86_400) as i64;
-    let (y, m, d) = civil(days);
+    let (y, m, d) = crate::calendar::civil_from_days(days);
     let rem = secs % 86_400;
     format!(
         "{}, {d:02} {} {y} {:02}:{:02}:{:02} +0000",
@@ -109,18 +109,6 @@ fn rfc1123(secs: u64) -> String {
         rem / 60 % 60,
         rem % 60
     )
-}
-
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 fn client_entry(c: &EmuClient) -> Value {

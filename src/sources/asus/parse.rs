@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::hookjson::text;
+use crate::calendar::days_from_civil;
 use crate::model::MacAddr;
 
 /// `netdev(appobj)`: cumulative bytes since boot per router interface, hex strings.
@@ -128,15 +129,6 @@ pub fn router_time(text: &str) -> Option<i64> {
     }
     let days = days_from_civil(year, month, day);
     Some(days * 86_400 + h * 3600 + m * 60 + s - sign * (oh * 3600 + om * 60))
-}
-
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
 }
 
 fn number(v: &Value) -> Option<u64> {

@@ -4,6 +4,8 @@
 
 use serde::Deserialize;
 
+use crate::calendar::days_from_civil;
+
 /// The parts of a vnstat document the bridge uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VnstatReport {
@@ -208,17 +210,6 @@ fn stamp_ms(stamp: &RawStamp) -> Option<i64> {
     }
     let days = days_from_civil(d.year, d.month, d.day);
     Some((days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60) * 1000)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
