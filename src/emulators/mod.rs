@@ -2,6 +2,7 @@
 //! `shared/protocols/` and serve realistic state that changes over time, with injectable faults.
 //! They only ever listen on 127.0.0.1.
 
+pub mod deco;
 mod server;
 
 pub use server::{Server, serve};

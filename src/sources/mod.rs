@@ -3,6 +3,7 @@
 //! The set of sources is closed, so dispatch is one enum ([`AnySource`]) rather than trait
 //! objects: adding a source is a folder here, a variant and a match arm in [`build`].
 
+pub mod deco;
 pub mod host;
 pub mod vnstat;
 

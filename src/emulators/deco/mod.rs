@@ -1,0 +1,3 @@
+//! A TP-Link Deco mesh that speaks the LuCI protocol of shared/protocols/deco.md.
+
+pub mod keys;

@@ -1,0 +1,3 @@
+//! TP-Link Deco mesh.
+
+pub mod crypto;
