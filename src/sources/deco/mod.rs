@@ -1,3 +1,6 @@
 //! TP-Link Deco mesh.
 
 pub mod crypto;
+pub mod names;
+pub mod parse;
+pub mod protocol;
