@@ -217,7 +217,16 @@ fn resolve_password_files(
         mqtt.password_file.as_deref(),
         "mqtt",
         source,
-    )
+    )?;
+    for (name, deco) in &mut settings.deco {
+        resolve_one(
+            &mut deco.password,
+            deco.password_file.as_deref(),
+            &format!("deco.{name}"),
+            source,
+        )?;
+    }
+    Ok(())
 }
 
 pub(crate) fn resolve_one(

@@ -185,6 +185,24 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
         check_interval(vnstat.timeout, 1).map_err(|m| err(&key("timeout"), m))?;
     }
 
+    for (name, deco) in &settings.deco {
+        let key = |k: &str| format!("deco.{name}.{k}");
+        check_source_name(name).map_err(|m| err(&format!("deco.{name}"), m))?;
+        check_router_url(&deco.url).map_err(|m| err(&key("url"), m))?;
+        if deco.password.as_ref().is_none_or(|p| p.expose().is_empty()) {
+            return Err(err(
+                &key("password"),
+                "the Deco owner password is required (or password_file)".into(),
+            ));
+        }
+        check_interval(deco.interval, 1).map_err(|m| err(&key("interval"), m))?;
+        check_interval(deco.timeout, 1).map_err(|m| err(&key("timeout"), m))?;
+        if let Some(fingerprint) = &deco.tls_fingerprint {
+            crate::http::TlsPolicy::pinned(fingerprint)
+                .map_err(|e| err(&key("tls_fingerprint"), e.to_string()))?;
+        }
+    }
+
     for mac in settings.devices.keys() {
         mac.parse::<MacAddr>()
             .map_err(|e| err(&format!("devices.{mac}"), e.to_string()))?;
@@ -200,6 +218,30 @@ fn check_source_name(name: &str) -> Result<(), String> {
     }
     if RESERVED_IDS.contains(&name) {
         return Err(format!("`{name}` is reserved"));
+    }
+    Ok(())
+}
+
+/// A router's base URL: `http(s)://host[:port]`, nothing after it.
+fn check_router_url(text: &str) -> Result<(), String> {
+    if text.trim().is_empty() {
+        return Err("is required, e.g. \"http://192.168.68.1\"".into());
+    }
+    let url = reqwest::Url::parse(text.trim())
+        .map_err(|e| format!("`{text}` is not a URL ({e}); write it like http://192.168.68.1"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("`{text}`: use http:// or https://"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{text}` has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials in the URL are not supported; use the password key".into());
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "`{text}` has a path; the URL names only scheme, host and port"
+        ));
     }
     Ok(())
 }
