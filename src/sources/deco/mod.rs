@@ -1,6 +1,7 @@
 //! TP-Link Deco mesh.
 
 pub mod crypto;
+pub mod etiquette;
 pub mod names;
 pub mod parse;
 pub mod protocol;
