@@ -3,5 +3,7 @@
 pub mod crypto;
 pub mod etiquette;
 pub mod names;
+pub mod observe;
 pub mod parse;
 pub mod protocol;
+pub mod session;
