@@ -34,6 +34,7 @@ pub enum SourceError {
 pub enum SourceKind {
     Host,
     Vnstat,
+    Deco,
 }
 
 impl SourceKind {
@@ -41,15 +42,18 @@ impl SourceKind {
         match self {
             Self::Host => "host",
             Self::Vnstat => "vnstat",
+            Self::Deco => "deco",
         }
     }
 
     /// Who wins when two sources count the same interface: vnstat keeps totals across reboots
     /// and bridge downtime; the kernel gives live rates where vnstat gives 5-minute averages.
+    /// The Deco's totals are estimates from rates, so any counter beats them.
     fn ranks(self) -> (u8, u8) {
         match self {
             Self::Vnstat => (0, 1),
             Self::Host => (1, 0),
+            Self::Deco => (2, 1),
         }
     }
 }
@@ -71,6 +75,8 @@ pub trait Source: Send {
 pub enum AnySource {
     Host(host::HostSource),
     Vnstat(vnstat::VnstatSource),
+    /// Boxed: it carries an HTTP client and session, far larger than the others.
+    Deco(Box<deco::DecoSource>),
 }
 
 impl AnySource {
@@ -89,6 +95,7 @@ impl Source for AnySource {
         match self {
             Self::Host(s) => s.name(),
             Self::Vnstat(s) => s.name(),
+            Self::Deco(s) => s.name(),
         }
     }
 
@@ -96,6 +103,7 @@ impl Source for AnySource {
         match self {
             Self::Host(s) => s.kind(),
             Self::Vnstat(s) => s.kind(),
+            Self::Deco(s) => s.kind(),
         }
     }
 
@@ -103,6 +111,7 @@ impl Source for AnySource {
         match self {
             Self::Host(s) => s.interval(),
             Self::Vnstat(s) => s.interval(),
+            Self::Deco(s) => s.interval(),
         }
     }
 
@@ -110,6 +119,7 @@ impl Source for AnySource {
         match self {
             Self::Host(s) => s.poll().await,
             Self::Vnstat(s) => s.poll().await,
+            Self::Deco(s) => s.poll().await,
         }
     }
 
@@ -117,6 +127,7 @@ impl Source for AnySource {
         match self {
             Self::Host(s) => s.close().await,
             Self::Vnstat(s) => s.close().await,
+            Self::Deco(s) => s.close().await,
         }
     }
 }
@@ -129,6 +140,9 @@ pub fn build(settings: &Settings) -> Vec<AnySource> {
     }
     for (name, cfg) in &settings.vnstat {
         sources.push(AnySource::Vnstat(vnstat::VnstatSource::new(name, cfg)));
+    }
+    for (name, cfg) in &settings.deco {
+        sources.push(AnySource::Deco(Box::new(deco::DecoSource::new(name, cfg))));
     }
     sources
 }
