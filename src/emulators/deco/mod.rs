@@ -179,7 +179,9 @@ pub struct DecoEmulator {
 impl DecoEmulator {
     pub fn new(config: EmulatorConfig) -> Result<Self, EmulatorError> {
         let auth = auth::Auth::new(&config.password).map_err(|e| EmulatorError(e.to_string()))?;
-        let start = config.clock.now_ms();
+        // The mesh has been up for a while: the rate window is already full at the first read.
+        let warm_up = i64::try_from(config.rate_window.as_millis()).unwrap_or(0) + 1000;
+        let start = config.clock.now_ms() - warm_up;
         let clients = config
             .clients
             .iter()
@@ -258,6 +260,15 @@ impl DecoEmulator {
 
     pub fn has_session(&self) -> bool {
         self.state().auth.session.is_some()
+    }
+
+    /// The current session's `stok` and `sysauth`, so tests can check they never leak.
+    pub fn session_tokens(&self) -> Option<(String, String)> {
+        self.state()
+            .auth
+            .session
+            .as_ref()
+            .map(|s| (s.stok.clone(), s.cookie.clone()))
     }
 
     pub fn stats(&self) -> Stats {
