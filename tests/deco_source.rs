@@ -249,3 +249,48 @@ async fn bad_input_fails_the_poll_with_the_endpoint_named() {
     source.poll().await.unwrap();
     assert_eq!(emu.stats().logins_ok, 1);
 }
+
+/// Newer firmware answers http:// with a 307 to https:// (deco.md §1): follow it once and stay.
+#[tokio::test]
+async fn an_https_redirect_is_followed_and_kept() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::http::{StatusCode, Uri, header};
+    use axum::response::IntoResponse;
+
+    let clock = Clock::simulated(START_MS);
+    let emu = DecoEmulator::new(EmulatorConfig::home(PASSWORD, clock.clone())).unwrap();
+    let https = emu.serve(0, true).await.unwrap();
+    let target = https.url();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let redirector = axum::Router::new().fallback(move |uri: Uri| {
+        let location = format!(
+            "{target}{}",
+            uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+        );
+        counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            (
+                StatusCode::TEMPORARY_REDIRECT,
+                [(header::LOCATION, location)],
+            )
+                .into_response()
+        }
+    });
+    let http = bandwidth2mqtt::emulators::serve(redirector, 0, false)
+        .await
+        .unwrap();
+
+    let mut source = DecoSource::with_clock("mesh", &settings(&http.url()), clock.reader());
+    let obs = source.poll().await.expect("a poll through the redirect");
+    assert!(find(&obs, "3c:22:fb:10:00:01").is_some());
+    source.poll().await.unwrap();
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "only the first request went to http://"
+    );
+    assert_eq!(emu.stats().logins_ok, 1);
+}

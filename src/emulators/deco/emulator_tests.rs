@@ -293,3 +293,30 @@ fn ground_truth_follows_the_clock() {
         "an hour of a home network: {before} → {after}"
     );
 }
+
+#[tokio::test]
+async fn a_hung_login_says_what_it_is() {
+    let (emu, server) = home().await;
+    emu.set_faults(Faults {
+        login_delay: Some(Duration::from_secs(30)),
+        ..Faults::default()
+    });
+    let http = build_client(&TlsPolicy::Insecure, Duration::from_millis(300)).unwrap();
+    let mut deco = DecoClient::new(
+        "mesh",
+        http,
+        &server.url(),
+        Secret::new(PASSWORD),
+        Duration::from_millis(300),
+    );
+    let err = deco.read(Endpoint::DEVICE_LIST, &read()).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("login?form=login: cannot reach the Deco: no answer within 300ms"),
+        "{text}"
+    );
+    assert!(
+        text.contains("login is stuck") && text.contains("reboot"),
+        "{text}"
+    );
+}

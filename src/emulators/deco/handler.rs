@@ -159,7 +159,7 @@ fn route(
                 None,
             )
         }
-        ("login", "login") => (login(state, body, record), None),
+        ("login", "login") => (login(state, body, record), state.faults.login_delay),
         _ if path.starts_with("admin/") => {
             admin(emu, state, now, stok, path, &form, headers, body, record)
         }

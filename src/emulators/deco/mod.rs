@@ -114,6 +114,8 @@ pub struct Faults {
     pub per_node_timeout: bool,
     /// Firmware that reports 0 for every speed (BE65 fw 1.3).
     pub zero_speeds: bool,
+    /// `login?form=login` answers only after this long (X55 fw 1.8 hung for weeks).
+    pub login_delay: Option<Duration>,
 }
 
 /// Counters a test can assert on.

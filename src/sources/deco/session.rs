@@ -200,7 +200,20 @@ impl DecoClient {
             .map_err(|e| crypto_error(Endpoint::LOGIN, e))?;
 
         self.gate.attempt();
-        let reply = self.post(Endpoint::LOGIN, "", body, None).await?;
+        let reply = self
+            .post(Endpoint::LOGIN, "", body, None)
+            .await
+            .map_err(|e| match e {
+                DecoError::Unreachable { endpoint, detail } if detail.starts_with("no answer") => {
+                    DecoError::Unreachable {
+                        endpoint,
+                        detail: format!(
+                            "{detail}, although keys and auth answered: the Deco's login is stuck (a known firmware fault, X55 fw 1.8); rebooting the Deco helps"
+                        ),
+                    }
+                }
+                other => other,
+            })?;
         if !reply.status.is_success() {
             return Err(http_error(Endpoint::LOGIN, reply.status));
         }
