@@ -110,7 +110,7 @@ pub(super) async fn handle(
             )
         };
         record.status = reply.status();
-        state.requests.push(record);
+        state.record(record);
         (reply, delay)
     };
     if let Some(delay) = delay {

@@ -11,7 +11,7 @@ pub mod keys;
 mod mesh;
 mod traffic;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -155,12 +155,24 @@ pub struct RequestRecord {
     pub status: u16,
 }
 
+/// Requests kept for [`DecoEmulator::requests`]; older ones are dropped (a demo runs for days).
+const REQUESTS_KEPT: usize = 1000;
+
 struct State {
     auth: auth::Auth,
     clients: Vec<mesh::Client>,
     faults: Faults,
     stats: Stats,
-    requests: Vec<RequestRecord>,
+    requests: VecDeque<RequestRecord>,
+}
+
+impl State {
+    fn record(&mut self, request: RequestRecord) {
+        if self.requests.len() >= REQUESTS_KEPT {
+            self.requests.pop_front();
+        }
+        self.requests.push_back(request);
+    }
 }
 
 struct Inner {
@@ -201,7 +213,7 @@ impl DecoEmulator {
                     clients,
                     faults: Faults::default(),
                     stats: Stats::default(),
-                    requests: Vec::new(),
+                    requests: VecDeque::new(),
                 }),
             }),
         })
@@ -277,8 +289,9 @@ impl DecoEmulator {
         self.state().stats.clone()
     }
 
+    /// The latest requests (up to 1000), oldest first.
     pub fn requests(&self) -> Vec<RequestRecord> {
-        self.state().requests.clone()
+        self.state().requests.iter().cloned().collect()
     }
 
     /// Forces a client on or off the network (`None`: back to its schedule).

@@ -277,3 +277,24 @@ fn ledger_totals_skip_failed_polls_and_offline_spells() {
     let (rx, tx, _, _) = poll_after(false, 270, true);
     assert_eq!((rx, tx), (12_000_000, 1_200_000));
 }
+
+#[test]
+fn all_zero_rates_are_flagged_once() {
+    let mut observer = Observer::new("mesh", SpeedUnit::KbitPerS, INTERVAL);
+    for i in 0..ZERO_RATE_POLLS as i64 - 1 {
+        observer.observe(&snapshot(i * 30, vec![client(A, true, 0.0, 0.0)]));
+    }
+    assert!(!observer.warned.contains("zero_rates"));
+    observer.observe(&snapshot(600, vec![client(A, true, 0.0, 0.0)]));
+    assert!(observer.warned.contains("zero_rates"));
+    // Any rate resets the count; offline clients do not count.
+    let mut observer = Observer::new("mesh", SpeedUnit::KbitPerS, INTERVAL);
+    for i in 0..40 {
+        let down = if i % 10 == 0 { 5.0 } else { 0.0 };
+        observer.observe(&snapshot(
+            i * 30,
+            vec![client(A, true, down, 0.0), client(B, false, 0.0, 0.0)],
+        ));
+    }
+    assert!(!observer.warned.contains("zero_rates"));
+}
