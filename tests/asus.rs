@@ -393,6 +393,25 @@ async fn a_wrong_password_never_trips_the_lockout() {
         !log.contains("wrong-pass") && !log.contains("router-pass"),
         "no password in the log"
     );
+
+    // Restarting with the same wrong password does not spend another attempt...
+    let mut bridge = bridge;
+    bridge.terminate();
+    let bridge = BridgeProc::spawn(dir.path(), &config(&broker, &table));
+    until("the restarted bridge to hold back", || {
+        bridge.log().contains("Still holding back logins after a restart")
+            && bridge.log().matches("Source still failing").count() >= 2
+    })
+    .await;
+    assert_eq!(emu.with(|s| s.stats.logins), 1, "no login attempt after the restart");
+    // ...while the corrected password is tried at once.
+    let mut bridge = bridge;
+    bridge.terminate();
+    let _bridge = BridgeProc::spawn(dir.path(), &config(&broker, &asus_table(&emu, "")));
+    watcher
+        .wait_payload("bandwidth2mqtt/bridge/source/home", "online")
+        .await;
+    assert_eq!(emu.with(|s| (s.stats.logins, s.stats.failed_logins)), (2, 1));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -202,6 +202,14 @@ fn resolve_password_files(settings: &mut Settings, source: &ConfigSource) -> Res
             source,
         )?;
     }
+    for (name, deco) in &mut settings.deco {
+        resolve_one(
+            &mut deco.password,
+            deco.password_file.as_deref(),
+            &format!("deco.{name}"),
+            source,
+        )?;
+    }
     Ok(())
 }
 

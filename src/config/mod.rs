@@ -30,6 +30,8 @@ pub struct Settings {
     pub vnstat: BTreeMap<String, VnstatSettings>,
     /// One table per ASUS router, keyed by its name.
     pub asus: BTreeMap<String, AsusSettings>,
+    /// One table per TP-Link Deco mesh, keyed by its name.
+    pub deco: BTreeMap<String, DecoSettings>,
     /// Friendly names and options for network clients, keyed by MAC.
     pub devices: BTreeMap<String, DeviceSettings>,
 }
@@ -215,6 +217,65 @@ impl Default for AsusSettings {
             tls_fingerprint: None,
             traffic_analyzer: true,
             temperature_interval: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A TP-Link Deco mesh, read through its main unit's local web API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecoSettings {
+    /// The main Deco: `http://192.168.68.1`, or `https://…` for firmware that redirects.
+    pub url: String,
+    /// The Deco owner password (the one of the local web UI; manager accounts cannot log in).
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    #[serde(with = "duration")]
+    pub interval: Duration,
+    /// Per request; `client_list` takes up to 35 s on some models.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+    /// The unit of the Deco's `down_speed`/`up_speed` (unverified on hardware, see README).
+    pub speed_unit: SpeedUnit,
+    /// Check the certificate of an `https://` URL against the system roots; Decos use
+    /// self-signed certificates, so this is off by default.
+    pub verify_tls: bool,
+    /// SHA-256 fingerprint of the Deco's certificate: accept exactly that one.
+    pub tls_fingerprint: Option<String>,
+}
+
+impl Default for DecoSettings {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            password: None,
+            password_file: None,
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(40),
+            speed_unit: SpeedUnit::default(),
+            verify_tls: false,
+            tls_fingerprint: None,
+        }
+    }
+}
+
+/// What one unit of a Deco rate means.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpeedUnit {
+    /// What ha-tplink-deco assumes (raw ÷ 8 shown as kB/s), the longest-used reading.
+    #[default]
+    KbitPerS,
+    KbytePerS,
+    BytePerS,
+}
+
+impl SpeedUnit {
+    pub fn bits_per_unit(self) -> f64 {
+        match self {
+            Self::KbitPerS => 1000.0,
+            Self::KbytePerS => 8000.0,
+            Self::BytePerS => 8.0,
         }
     }
 }

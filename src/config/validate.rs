@@ -170,15 +170,27 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
         check_interval(vnstat.timeout, 1).map_err(|m| err(&key("timeout"), m))?;
     }
 
+    // Source names share one namespace: they name `bridge/source/<name>` and device ids.
+    let mut seen = std::collections::BTreeMap::new();
+    let tables = [
+        ("vnstat", settings.vnstat.keys().collect::<Vec<_>>()),
+        ("asus", settings.asus.keys().collect()),
+        ("deco", settings.deco.keys().collect()),
+    ];
+    for (table, names) in tables {
+        for name in names {
+            if let Some(other) = seen.insert(name.clone(), table) {
+                return Err(err(
+                    &format!("{table}.{name}"),
+                    format!("the name is already used by [{other}.{name}]"),
+                ));
+            }
+        }
+    }
+
     for (name, asus) in &settings.asus {
         let key = |k: &str| format!("asus.{name}.{k}");
         check_source_name(name).map_err(|m| err(&format!("asus.{name}"), m))?;
-        if settings.vnstat.contains_key(name) {
-            return Err(err(
-                &format!("asus.{name}"),
-                "the name is already used by a [vnstat] table".into(),
-            ));
-        }
         check_router_url(&asus.url).map_err(|m| err(&key("url"), m))?;
         if asus.password.is_none() {
             return Err(err(&key("password"), "required (or password_file)".into()));
@@ -194,26 +206,28 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
         }
     }
 
+    for (name, deco) in &settings.deco {
+        let key = |k: &str| format!("deco.{name}.{k}");
+        check_source_name(name).map_err(|m| err(&format!("deco.{name}"), m))?;
+        check_router_url(&deco.url).map_err(|m| err(&key("url"), m))?;
+        if deco.password.as_ref().is_none_or(|p| p.expose().is_empty()) {
+            return Err(err(
+                &key("password"),
+                "the Deco owner password is required (or password_file)".into(),
+            ));
+        }
+        check_interval(deco.interval, 1).map_err(|m| err(&key("interval"), m))?;
+        check_interval(deco.timeout, 1).map_err(|m| err(&key("timeout"), m))?;
+        if let Some(fingerprint) = &deco.tls_fingerprint {
+            crate::http::TlsPolicy::pinned(fingerprint).map_err(|e| err(&key("tls_fingerprint"), e.to_string()))?;
+        }
+    }
+
     for mac in settings.devices.keys() {
         mac.parse::<MacAddr>()
             .map_err(|e| err(&format!("devices.{mac}"), e.to_string()))?;
     }
     Ok(url)
-}
-
-/// A router's base URL: `http://host[:port]` or `https://host[:port]`, nothing after.
-pub fn check_router_url(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| format!("`{url}` must start with http:// or https://"))?;
-    let authority = rest.trim_end_matches('/');
-    if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
-        return Err(format!(
-            "`{url}` must be just scheme, host and port, e.g. https://192.168.50.1:8443"
-        ));
-    }
-    Ok(())
 }
 
 fn check_source_name(name: &str) -> Result<(), String> {
@@ -224,6 +238,28 @@ fn check_source_name(name: &str) -> Result<(), String> {
     }
     if RESERVED_IDS.contains(&name) {
         return Err(format!("`{name}` is reserved"));
+    }
+    Ok(())
+}
+
+/// A router's base URL: `http(s)://host[:port]`, nothing after it.
+pub fn check_router_url(text: &str) -> Result<(), String> {
+    if text.trim().is_empty() {
+        return Err("is required, e.g. \"http://192.168.68.1\"".into());
+    }
+    let url = reqwest::Url::parse(text.trim())
+        .map_err(|e| format!("`{text}` is not a URL ({e}); write it like http://192.168.68.1"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("`{text}`: use http:// or https://"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{text}` has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials in the URL are not supported; use the password key".into());
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("`{text}` has a path; the URL names only scheme, host and port"));
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! They only ever listen on 127.0.0.1.
 
 pub mod asus;
+pub mod deco;
 mod server;
 
 pub use server::{Server, TlsIdentity, serve, serve_with};

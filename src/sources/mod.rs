@@ -4,7 +4,9 @@
 //! objects: adding a source is a folder here, a variant and a match arm in [`build`].
 
 pub mod asus;
+pub mod deco;
 pub mod host;
+pub mod login_memory;
 pub mod vnstat;
 
 use std::future::Future;
@@ -35,6 +37,7 @@ pub enum SourceKind {
     Host,
     Vnstat,
     Asus,
+    Deco,
 }
 
 impl SourceKind {
@@ -43,17 +46,20 @@ impl SourceKind {
             Self::Host => "host",
             Self::Vnstat => "vnstat",
             Self::Asus => "asus",
+            Self::Deco => "deco",
         }
     }
 
     /// Who wins when two sources count the same interface: vnstat keeps totals across reboots
     /// and bridge downtime; the kernel gives live rates where vnstat gives 5-minute averages.
+    /// The Deco's totals are estimates from rates, so any counter beats them.
     fn ranks(self) -> (u8, u8) {
         match self {
             Self::Vnstat => (0, 1),
             Self::Host => (1, 0),
             // Router counters are exact; a server's own view of itself still wins.
             Self::Asus => (2, 2),
+            Self::Deco => (3, 1),
         }
     }
 }
@@ -90,6 +96,8 @@ pub enum AnySource {
     Host(host::HostSource),
     Vnstat(vnstat::VnstatSource),
     Asus(Box<asus::AsusSource>),
+    /// Boxed: it carries an HTTP client and session, far larger than the others.
+    Deco(Box<deco::DecoSource>),
 }
 
 impl AnySource {
@@ -109,6 +117,7 @@ impl Source for AnySource {
             Self::Host(s) => s.name(),
             Self::Vnstat(s) => s.name(),
             Self::Asus(s) => s.name(),
+            Self::Deco(s) => s.name(),
         }
     }
 
@@ -117,6 +126,7 @@ impl Source for AnySource {
             Self::Host(s) => s.kind(),
             Self::Vnstat(s) => s.kind(),
             Self::Asus(s) => s.kind(),
+            Self::Deco(s) => s.kind(),
         }
     }
 
@@ -125,6 +135,7 @@ impl Source for AnySource {
             Self::Host(s) => s.interval(),
             Self::Vnstat(s) => s.interval(),
             Self::Asus(s) => s.interval(),
+            Self::Deco(s) => s.interval(),
         }
     }
 
@@ -133,6 +144,7 @@ impl Source for AnySource {
             Self::Host(s) => s.poll().await,
             Self::Vnstat(s) => s.poll().await,
             Self::Asus(s) => s.poll().await,
+            Self::Deco(s) => s.poll().await,
         }
     }
 
@@ -141,6 +153,7 @@ impl Source for AnySource {
             Self::Host(s) => s.close().await,
             Self::Vnstat(s) => s.close().await,
             Self::Asus(s) => s.close().await,
+            Self::Deco(s) => s.close().await,
         }
     }
 
@@ -149,6 +162,7 @@ impl Source for AnySource {
             Self::Host(s) => s.cursor(),
             Self::Vnstat(s) => s.cursor(),
             Self::Asus(s) => s.cursor(),
+            Self::Deco(s) => s.cursor(),
         }
     }
 
@@ -157,6 +171,7 @@ impl Source for AnySource {
             Self::Host(s) => s.restore(cursor),
             Self::Vnstat(s) => s.restore(cursor),
             Self::Asus(s) => s.restore(cursor),
+            Self::Deco(s) => s.restore(cursor),
         }
     }
 
@@ -165,6 +180,7 @@ impl Source for AnySource {
             Self::Host(s) => s.details(),
             Self::Vnstat(s) => s.details(),
             Self::Asus(s) => s.details(),
+            Self::Deco(s) => s.details(),
         }
     }
 }
@@ -180,6 +196,9 @@ pub fn build(settings: &Settings) -> Vec<AnySource> {
     }
     for (name, cfg) in &settings.asus {
         sources.push(AnySource::Asus(Box::new(asus::AsusSource::new(name, cfg))));
+    }
+    for (name, cfg) in &settings.deco {
+        sources.push(AnySource::Deco(Box::new(deco::DecoSource::new(name, cfg))));
     }
     sources
 }

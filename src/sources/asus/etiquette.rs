@@ -15,6 +15,8 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+use crate::sources::login_memory::LoginMemory;
+
 pub const MAX_LOGINS_PER_HOUR: usize = 6;
 const HOUR: Duration = Duration::from_secs(3600);
 const WRONG_PASSWORD_HOLD: Duration = Duration::from_secs(30 * 60);
@@ -56,6 +58,9 @@ impl Deferred {
 pub struct LoginGuard {
     attempts: VecDeque<Instant>,
     hold: Option<Deferred>,
+    /// The hold is about our credentials (wrong password, lock, captcha): worth remembering
+    /// across a restart.
+    credentials_hold: bool,
     wrong_passwords: u32,
     last_login: Option<Instant>,
     quick_losses: usize,
@@ -91,7 +96,39 @@ impl LoginGuard {
 
     pub fn succeeded(&mut self, now: Instant) {
         self.wrong_passwords = 0;
+        self.credentials_hold = false;
         self.last_login = Some(now);
+    }
+
+    /// The credentials hold in force, for the state file.
+    pub fn memory(&self, password: &str) -> Option<LoginMemory> {
+        let hold = self.hold.as_ref().filter(|_| self.credentials_hold)?;
+        if hold.wait().is_zero() {
+            return None;
+        }
+        Some(LoginMemory {
+            password: LoginMemory::password_tag(password),
+            refusals: self.wrong_passwords,
+            hold_until: Some(LoginMemory::wall_clock(hold.wait())),
+            reason: hold.reason.clone(),
+        })
+    }
+
+    /// A hold from before a restart, if it was about this same password.
+    /// Returns whether a hold is back in force.
+    pub fn recall(&mut self, memory: &LoginMemory, password: &str, now: Instant) -> bool {
+        if !memory.applies_to(password) {
+            return false;
+        }
+        self.wrong_passwords = memory.refusals;
+        match memory.remaining().filter(|r| !r.is_zero()) {
+            Some(remaining) => {
+                self.hold = Some(Deferred::new(now, remaining, memory.reason.clone()));
+                self.credentials_hold = true;
+                true
+            }
+            None => false,
+        }
     }
 
     /// The session was gone: the first time log in again at once, repeated quick losses wait.
@@ -115,6 +152,7 @@ impl LoginGuard {
         let factor = 2u32.saturating_pow(self.wrong_passwords.saturating_sub(1).min(8));
         let hold = WRONG_PASSWORD_HOLD.saturating_mul(factor).min(LONGEST_HOLD);
         self.hold = Some(Deferred::new(now, hold, "the router rejected the username or password"));
+        self.credentials_hold = true;
         hold
     }
 
@@ -125,11 +163,13 @@ impl LoginGuard {
             wait,
             "the router has locked logins after too many failures",
         ));
+        self.credentials_hold = true;
     }
 
     pub fn captcha(&mut self, now: Instant) {
         let reason = "the router demands a captcha; log in once in a browser, or turn the captcha off";
         self.hold = Some(Deferred::new(now, LONGEST_HOLD, reason));
+        self.credentials_hold = true;
     }
 
     /// Something else refused the login (e.g. the router is busy): retry after a minute.
@@ -213,6 +253,27 @@ mod tests {
         assert!(g.permit(start + Duration::from_secs(331)).is_ok());
         g.captcha(start);
         assert!(g.permit(start + Duration::from_secs(5 * 3600)).is_err());
+    }
+
+    #[test]
+    fn a_wrong_password_hold_survives_a_restart_unless_the_password_changed() {
+        let start = Instant::now();
+        let mut g = LoginGuard::default();
+        assert!(g.permit(start).is_ok());
+        g.wrong_password(start);
+        let memory = g.memory("bad").unwrap();
+        assert_eq!(memory.refusals, 1);
+        let mut after_restart = LoginGuard::default();
+        after_restart.recall(&memory, "bad", start);
+        assert!(
+            after_restart.permit(start + Duration::from_secs(60)).is_err(),
+            "same password: still waiting"
+        );
+        // The next refusal doubles the hold: the count came back too.
+        assert_eq!(after_restart.wrong_password(start), WRONG_PASSWORD_HOLD * 2);
+        let mut fixed = LoginGuard::default();
+        fixed.recall(&memory, "good", start);
+        assert!(fixed.permit(start).is_ok(), "a new password is tried at once");
     }
 
     #[test]

@@ -173,12 +173,25 @@ impl Source for AsusSource {
     }
 
     fn cursor(&self) -> Option<serde_json::Value> {
-        self.traffic_analyzer.as_ref().map(|ta| ta.cursor())
+        let mut cursor = serde_json::Map::new();
+        if let Some(ta) = &self.traffic_analyzer {
+            cursor.insert("traffic_analyzer".into(), ta.cursor());
+        }
+        if let Some(memory) = self.session.as_ref().ok().and_then(Session::login_memory) {
+            cursor.insert("login".into(), serde_json::to_value(memory).unwrap_or_default());
+        }
+        Some(serde_json::Value::Object(cursor))
     }
 
     fn restore(&mut self, cursor: &serde_json::Value) {
-        if let Some(ta) = self.traffic_analyzer.as_mut() {
-            ta.restore(cursor);
+        if let (Some(ta), Some(saved)) = (self.traffic_analyzer.as_mut(), cursor.get("traffic_analyzer")) {
+            ta.restore(saved);
+        }
+        let memory = cursor.get("login").and_then(|m| serde_json::from_value(m.clone()).ok());
+        if let (Ok(session), Some(memory)) = (self.session.as_mut(), memory)
+            && session.recall(&memory)
+        {
+            tracing::warn!(source = %self.name, reason = %memory.reason, "Still holding back logins after a restart: the router refused this password before.");
         }
     }
 

@@ -299,6 +299,15 @@ impl Session {
         }
     }
 
+    /// A credentials hold worth keeping across a restart.
+    pub fn login_memory(&self) -> Option<crate::sources::login_memory::LoginMemory> {
+        self.guard.memory(self.password.expose())
+    }
+
+    pub fn recall(&mut self, memory: &crate::sources::login_memory::LoginMemory) -> bool {
+        self.guard.recall(memory, self.password.expose(), Instant::now())
+    }
+
     /// Frees the session on the router (the app-token list is small on some firmware).
     pub async fn logout(&mut self) {
         if self.token.is_none() {

@@ -1,0 +1,271 @@
+//! A TP-Link Deco mesh through the main unit's local web API (shared/protocols/deco.md).
+//!
+//! Each poll reads the node list, the whole mesh's client list (rates and online state), each
+//! node's own client list (which node a client is on), and the master's CPU/memory and WAN.
+//! The Deco gives rates only; accounting integrates them into estimated totals.
+
+pub mod crypto;
+pub mod etiquette;
+pub mod names;
+pub mod observe;
+pub mod parse;
+pub mod protocol;
+pub mod session;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use self::observe::{Observer, Snapshot};
+use self::parse::ParseError;
+use self::protocol::Endpoint;
+use self::session::{DecoClient, DecoError};
+use super::{Source, SourceError, SourceKind};
+use crate::config::{DecoSettings, Secret};
+use crate::http::{TlsPolicy, build_client};
+use crate::model::{MacAddr, Observation};
+
+/// Milliseconds since the Unix epoch; injectable so a simulated day runs in seconds.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+pub struct DecoSource {
+    name: String,
+    cfg: DecoSettings,
+    /// `Err` if the HTTP client could not be built; every poll then reports why.
+    client: Result<DecoClient, String>,
+    observer: Observer,
+    clock: Clock,
+    /// Optional forms this firmware does not have (HTTP 404 / error_code 1): not asked again.
+    absent: BTreeSet<&'static str>,
+    mode: Option<String>,
+    checked_host: bool,
+}
+
+impl DecoSource {
+    pub fn new(name: &str, cfg: &DecoSettings) -> Self {
+        Self::with_clock(name, cfg, Arc::new(super::now_ms))
+    }
+
+    pub fn with_clock(name: &str, cfg: &DecoSettings, clock: Clock) -> Self {
+        let policy = match &cfg.tls_fingerprint {
+            Some(fp) => TlsPolicy::pinned(fp),
+            None if cfg.verify_tls => Ok(TlsPolicy::Verify),
+            None => Ok(TlsPolicy::Insecure),
+        };
+        let client = policy
+            .and_then(|p| build_client(&p, cfg.timeout))
+            .map(|http| {
+                DecoClient::new(
+                    name,
+                    http,
+                    &cfg.url,
+                    cfg.password.clone().unwrap_or_else(|| Secret::new("")),
+                    cfg.timeout,
+                )
+            })
+            .map_err(|e| e.to_string());
+        Self {
+            name: name.to_owned(),
+            observer: Observer::new(name, cfg.speed_unit, cfg.interval),
+            cfg: cfg.clone(),
+            client,
+            clock,
+            absent: BTreeSet::new(),
+            mode: None,
+            checked_host: false,
+        }
+    }
+
+    /// Login attempts this source has made (successful or not).
+    pub fn login_attempts(&self) -> u64 {
+        self.client.as_ref().map_or(0, DecoClient::login_attempts)
+    }
+
+    /// Reads everything one poll needs.
+    pub async fn snapshot(&mut self) -> Result<Snapshot, SourceError> {
+        let client = self.client.as_mut().map_err(|e| SourceError::Unavailable(e.clone()))?;
+        let read = json!({"operation": "read"});
+
+        let devices = client.read(Endpoint::DEVICE_LIST, &read).await.map_err(source_error)?;
+        let nodes = parse::device_list(&devices).map_err(|e| invalid(Endpoint::DEVICE_LIST, e))?;
+
+        let all = json!({"operation": "read", "params": {"device_mac": "default"}});
+        let list = client.read(Endpoint::CLIENT_LIST, &all).await.map_err(source_error)?;
+        let at_ms = (self.clock)();
+        let clients = parse::client_list(&list).map_err(|e| invalid(Endpoint::CLIENT_LIST, e))?;
+
+        // Which node each client is on; a node whose list fails keeps its clients' last
+        // known node (a per-node query can time out while `default` works, HA #482).
+        let mut per_node = BTreeMap::new();
+        if nodes.len() > 1 {
+            for node in nodes.iter().filter(|n| n.mac.is_some()) {
+                let request = json!({"operation": "read", "params": {"device_mac": dash_mac(&node.raw_mac)}});
+                let macs = match client.read(Endpoint::CLIENT_LIST, &request).await {
+                    Ok(result) => Some(
+                        parse::client_list(&result)
+                            .map_err(|e| invalid(Endpoint::CLIENT_LIST, e))?
+                            .into_iter()
+                            .filter_map(|c| c.mac)
+                            .collect(),
+                    ),
+                    Err(e) if is_transient(&e) => {
+                        tracing::debug!(source = %self.name, node = %node.raw_mac, error = %e, "Per-node client list failed; keeping its clients' last known node.");
+                        None
+                    }
+                    Err(e) => return Err(source_error(e)),
+                };
+                if let Some(mac) = node.mac {
+                    per_node.insert(mac, macs);
+                }
+            }
+        }
+
+        let performance = self
+            .optional(Endpoint::PERFORMANCE, &read)
+            .await?
+            .map(|r| parse::performance(&r));
+        let wan = self
+            .optional(Endpoint::WAN_IPV4, &read)
+            .await?
+            .map(|r| parse::wan_ipv4(&r));
+        if self.mode.is_none() {
+            self.mode = self
+                .optional(Endpoint::MODE, &read)
+                .await?
+                .and_then(|r| parse::mode(&r));
+        }
+
+        let snap = Snapshot {
+            at_ms,
+            nodes,
+            clients,
+            per_node,
+            performance,
+            wan,
+            mode: self.mode.clone(),
+        };
+        self.check_host(&snap);
+        Ok(snap)
+    }
+
+    /// A form some firmware lacks: absent or failing, the poll goes on without it; garbage
+    /// or a lost login still fail the poll.
+    async fn optional(&mut self, endpoint: Endpoint, request: &Value) -> Result<Option<Value>, SourceError> {
+        if self.absent.contains(endpoint.form) {
+            return Ok(None);
+        }
+        let client = self.client.as_mut().map_err(|e| SourceError::Unavailable(e.clone()))?;
+        match client.read(endpoint, request).await {
+            Ok(result) => Ok(Some(result)),
+            Err(DecoError::Unsupported { why, .. }) => {
+                tracing::info!(source = %self.name, endpoint = %endpoint, why = %why, "This Deco firmware does not have this form; not asking again.");
+                self.absent.insert(endpoint.form);
+                Ok(None)
+            }
+            Err(e) if is_transient(&e) => {
+                tracing::debug!(source = %self.name, endpoint = %endpoint, error = %e, "Optional Deco form failed this poll.");
+                Ok(None)
+            }
+            Err(e) => Err(source_error(e)),
+        }
+    }
+
+    /// The bridge must talk to the main Deco: a satellite's address gives no clients.
+    fn check_host(&mut self, snap: &Snapshot) {
+        if self.checked_host {
+            return;
+        }
+        self.checked_host = true;
+        let configured = reqwest::Url::parse(&self.cfg.url)
+            .ok()
+            .and_then(|u| u.host_str().and_then(|h| h.parse::<Ipv4Addr>().ok()));
+        let master_ip = snap.nodes.iter().find(|n| n.master).and_then(|n| n.ip);
+        if let (Some(configured), Some(master)) = (configured, master_ip)
+            && configured != master
+            && !configured.is_loopback()
+        {
+            tracing::warn!(source = %self.name, configured = %configured, main_deco = %master, "The configured URL is not the main Deco's address; point it at the main unit, or clients may be missing.");
+        }
+    }
+}
+
+impl Source for DecoSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> SourceKind {
+        SourceKind::Deco
+    }
+
+    fn interval(&self) -> Duration {
+        self.cfg.interval
+    }
+
+    async fn poll(&mut self) -> Result<Vec<Observation>, SourceError> {
+        match self.snapshot().await {
+            Ok(snap) => Ok(self.observer.observe(&snap)),
+            Err(e) => {
+                self.observer.poll_failed();
+                Err(e)
+            }
+        }
+    }
+
+    async fn close(&mut self) {
+        if let Ok(client) = self.client.as_mut() {
+            client.logout().await;
+        }
+    }
+
+    /// Only a refusal of our password is remembered: a restart with the same wrong password
+    /// must not spend another of the Deco's ten attempts.
+    fn cursor(&self) -> Option<serde_json::Value> {
+        // Always a value, so that a hold that is over is also cleared from the state file.
+        let memory = self.client.as_ref().ok().and_then(DecoClient::login_memory);
+        Some(match memory {
+            Some(memory) => serde_json::json!({ "login": memory }),
+            None => serde_json::json!({}),
+        })
+    }
+
+    fn restore(&mut self, cursor: &serde_json::Value) {
+        let memory = cursor.get("login").and_then(|m| serde_json::from_value(m.clone()).ok());
+        if let (Ok(client), Some(memory)) = (self.client.as_mut(), memory)
+            && client.recall(&memory)
+        {
+            tracing::warn!(source = %self.name, reason = %memory.reason, "Still holding back logins after a restart: the Deco refused this password before.");
+        }
+    }
+}
+
+/// Failures that say nothing about the data: try again next poll.
+fn is_transient(e: &DecoError) -> bool {
+    matches!(
+        e,
+        DecoError::Unreachable { .. } | DecoError::Http { .. } | DecoError::Refused { .. }
+    )
+}
+
+fn source_error(e: DecoError) -> SourceError {
+    match &e {
+        DecoError::Held(hold) if hold.credentials => SourceError::Auth(e.to_string()),
+        DecoError::Invalid { .. } | DecoError::Unsupported { .. } => SourceError::Invalid(e.to_string()),
+        _ => SourceError::Unavailable(e.to_string()),
+    }
+}
+
+fn invalid(endpoint: Endpoint, e: ParseError) -> SourceError {
+    SourceError::Invalid(format!("{endpoint}: {e}"))
+}
+
+/// Per-node queries name the node as the Deco spells it in `device_list`, dash upper-case.
+fn dash_mac(raw: &str) -> String {
+    match raw.parse::<MacAddr>() {
+        Ok(mac) => mac.to_string().replace(':', "-").to_ascii_uppercase(),
+        Err(_) => raw.to_owned(),
+    }
+}

@@ -1,0 +1,585 @@
+//! One owner session with the main Deco: the `keys` → `auth` → `login` handshake, encrypted
+//! calls, re-login when the Deco drops the session, and logout (deco.md §1–4, §6).
+//!
+//! Calls are strictly one at a time (`&mut self`): the Deco's session table is small, and
+//! parallel calls are what made other integrations churn sessions.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, SET_COOKIE};
+use serde_json::{Value, json};
+
+use super::crypto::{AesSession, CryptoError, RsaKey, auth_hash};
+use super::etiquette::{AfterLoss, Hold, LoginGate};
+use super::protocol::{Endpoint, ErrorCode, lenient_json, request_body};
+use crate::config::Secret;
+
+/// Every Deco client logs in as `admin`; the owner's TP-Link ID is not the username.
+const USERNAME: &str = "admin";
+const LOGOUT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a call failed. Messages name the endpoint and never contain a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecoError {
+    #[error("{endpoint}: cannot reach the Deco: {detail}")]
+    Unreachable { endpoint: Endpoint, detail: String },
+    #[error("{endpoint}: HTTP {status}{hint}")]
+    Http {
+        endpoint: Endpoint,
+        status: u16,
+        hint: &'static str,
+    },
+    #[error("{endpoint}: {detail}")]
+    Invalid { endpoint: Endpoint, detail: String },
+    #[error("{endpoint}: the Deco answered error_code {code}{hint}")]
+    Refused {
+        endpoint: Endpoint,
+        code: ErrorCode,
+        hint: &'static str,
+    },
+    #[error("{endpoint}: the Deco no longer accepts the session ({why})")]
+    SessionGone { endpoint: Endpoint, why: &'static str },
+    #[error("{endpoint}: not available on this firmware ({why})")]
+    Unsupported { endpoint: Endpoint, why: String },
+    /// Logins are paused (wrong password, lockout, contested session).
+    #[error("{}", .0.message)]
+    Held(Hold),
+}
+
+impl DecoError {
+    fn invalid(endpoint: Endpoint, detail: impl Into<String>) -> Self {
+        Self::Invalid {
+            endpoint,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// What a logged-in session needs for every call.
+struct Session {
+    stok: String,
+    cookie: String,
+    aes: AesSession,
+    sign_key: RsaKey,
+    seq: u64,
+    hash: String,
+}
+
+pub struct DecoClient {
+    source: String,
+    http: reqwest::Client,
+    /// `scheme://host[:port]`; switches to https for good when the Deco redirects there.
+    base: String,
+    password: Secret,
+    timeout: Duration,
+    password_key: Option<RsaKey>,
+    session: Option<Session>,
+    gate: LoginGate,
+}
+
+impl DecoClient {
+    pub fn new(source: &str, http: reqwest::Client, url: &str, password: Secret, timeout: Duration) -> Self {
+        Self {
+            source: source.to_owned(),
+            http,
+            base: url.trim().trim_end_matches('/').to_owned(),
+            password,
+            timeout,
+            password_key: None,
+            session: None,
+            gate: LoginGate::default(),
+        }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    pub fn has_session(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// Login attempts so far (successful or not).
+    pub fn login_attempts(&self) -> u64 {
+        self.gate.attempts
+    }
+
+    /// A credentials hold worth keeping across a restart.
+    pub fn login_memory(&self) -> Option<crate::sources::login_memory::LoginMemory> {
+        self.gate.memory(self.password.expose(), Instant::now())
+    }
+
+    pub fn recall(&mut self, memory: &crate::sources::login_memory::LoginMemory) -> bool {
+        self.gate.recall(memory, self.password.expose(), Instant::now())
+    }
+
+    /// An encrypted call with the current session, logging in first when there is none, and
+    /// once more when the Deco has dropped the session.
+    pub async fn read(&mut self, endpoint: Endpoint, request: &Value) -> Result<Value, DecoError> {
+        if self.session.is_none() {
+            self.login().await?;
+        }
+        match self.call(endpoint, request).await {
+            Err(DecoError::SessionGone { why, .. }) => {
+                self.session = None;
+                match self.gate.session_lost(Instant::now()) {
+                    AfterLoss::Wait(hold) => return Err(DecoError::Held(hold)),
+                    AfterLoss::LoginAgain => {
+                        tracing::info!(source = %self.source, endpoint = %endpoint, reason = why, "Deco session ended; logging in again.");
+                    }
+                }
+                self.login().await?;
+                match self.call(endpoint, request).await {
+                    Err(DecoError::SessionGone { .. }) => {
+                        self.session = None;
+                        Err(DecoError::Held(self.gate.contested(Instant::now())))
+                    }
+                    other => other,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Ends the session on the Deco (shutdown only: the next start needs a new login anyway).
+    pub async fn logout(&mut self) {
+        if self.session.is_none() {
+            return;
+        }
+        let request = json!({"operation": "logout"});
+        let result = tokio::time::timeout(LOGOUT_TIMEOUT, self.call(Endpoint::LOGOUT, &request)).await;
+        self.session = None;
+        match result {
+            Ok(Ok(_)) => tracing::info!(source = %self.source, "Logged out of the Deco."),
+            Ok(Err(e)) => {
+                tracing::info!(source = %self.source, error = %e, "Deco logout was not confirmed; the session expires on its own.")
+            }
+            Err(_) => {
+                tracing::info!(source = %self.source, "Deco logout timed out; the session expires on its own.")
+            }
+        }
+    }
+
+    async fn login(&mut self) -> Result<(), DecoError> {
+        self.gate.check(Instant::now()).map_err(DecoError::Held)?;
+        match self.login_once().await {
+            // tplinkrouterc6u fetches keys and auth again after a 403 and retries once.
+            Err(DecoError::Http { status: 403, .. }) => {
+                self.password_key = None;
+                match self.login_once().await {
+                    Err(DecoError::Http { status: 403, .. }) => {
+                        Err(DecoError::Held(self.gate.contested(Instant::now())))
+                    }
+                    other => other,
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn login_once(&mut self) -> Result<(), DecoError> {
+        let password_key = match self.password_key.clone() {
+            Some(key) => key,
+            None => {
+                let key = self.fetch_password_key().await?;
+                self.password_key = Some(key.clone());
+                key
+            }
+        };
+        // A fresh seq (and sign key) for every login, as the spec asks after a lost session.
+        let (sign_key, seq) = self.fetch_auth().await?;
+        let aes = AesSession::generate();
+        let hash = auth_hash(USERNAME, self.password.expose());
+        let encrypted_password = password_key
+            .encrypt_hex(self.password.expose().as_bytes())
+            .map_err(|e| crypto_error(Endpoint::LOGIN, e))?;
+        let login = json!({"params": {"password": encrypted_password}, "operation": "login"});
+        let body = request_body(&aes, &sign_key, &hash, seq, true, &login.to_string())
+            .map_err(|e| crypto_error(Endpoint::LOGIN, e))?;
+
+        self.gate.attempt();
+        let reply = self
+            .post(Endpoint::LOGIN, "", body, None)
+            .await
+            .map_err(|e| match e {
+                DecoError::Unreachable { endpoint, detail } if detail.starts_with("no answer") => {
+                    DecoError::Unreachable {
+                        endpoint,
+                        detail: format!(
+                            "{detail}, although keys and auth answered: the Deco's login is stuck (a known firmware fault, X55 fw 1.8); rebooting the Deco helps"
+                        ),
+                    }
+                }
+                other => other,
+            })?;
+        if !reply.status.is_success() {
+            return Err(http_error(Endpoint::LOGIN, reply.status));
+        }
+        let doc = open_reply(Endpoint::LOGIN, &reply.body, &aes).map_err(|e| match e {
+            DecoError::SessionGone { .. } => DecoError::invalid(Endpoint::LOGIN, "the login reply has empty data"),
+            other => other,
+        })?;
+        match ErrorCode::of(&doc) {
+            ErrorCode::Ok => {}
+            ErrorCode::Code(-5002) => {
+                let left = doc.pointer("/result/attemptsAllowed").and_then(Value::as_i64);
+                let hold = self.gate.wrong_password(Instant::now(), left);
+                return Err(DecoError::Held(hold));
+            }
+            ErrorCode::Code(-5003) => {
+                return Err(DecoError::Held(self.gate.locked(Instant::now())));
+            }
+            code => {
+                return Err(DecoError::Refused {
+                    endpoint: Endpoint::LOGIN,
+                    code,
+                    hint: "",
+                });
+            }
+        }
+        let stok = doc
+            .pointer("/result/stok")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .ok_or_else(|| DecoError::invalid(Endpoint::LOGIN, "the login reply has no stok"))?;
+        let cookie = sysauth_cookie(&reply.headers)
+            .ok_or_else(|| DecoError::invalid(Endpoint::LOGIN, "the login reply sets no sysauth cookie"))?;
+        self.session = Some(Session {
+            stok: stok.to_owned(),
+            cookie,
+            aes,
+            sign_key,
+            seq,
+            hash,
+        });
+        self.gate.login_ok();
+        tracing::info!(source = %self.source, url = %self.base, "Logged in to the Deco.");
+        Ok(())
+    }
+
+    async fn fetch_password_key(&mut self) -> Result<RsaKey, DecoError> {
+        let endpoint = Endpoint::KEYS;
+        let doc = self.plain(endpoint).await?;
+        let key = doc.pointer("/result/password").and_then(Value::as_array);
+        let part = |i: usize| key.and_then(|k| k.get(i)).and_then(Value::as_str);
+        match (part(0), part(1)) {
+            (Some(n), Some(e)) => RsaKey::from_hex(n, e).map_err(|e| crypto_error(endpoint, e)),
+            _ => Err(DecoError::invalid(endpoint, "the reply has no result.password key")),
+        }
+    }
+
+    async fn fetch_auth(&mut self) -> Result<(RsaKey, u64), DecoError> {
+        let endpoint = Endpoint::AUTH;
+        let doc = self.plain(endpoint).await?;
+        let key = doc.pointer("/result/key").and_then(Value::as_array);
+        let part = |i: usize| key.and_then(|k| k.get(i)).and_then(Value::as_str);
+        let seq = match doc.pointer("/result/seq") {
+            Some(Value::Number(n)) => n.as_u64(),
+            Some(Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        };
+        match (part(0), part(1), seq) {
+            (Some(n), Some(e), Some(seq)) => Ok((RsaKey::from_hex(n, e).map_err(|e| crypto_error(endpoint, e))?, seq)),
+            _ => Err(DecoError::invalid(
+                endpoint,
+                "the reply has no result.key and result.seq",
+            )),
+        }
+    }
+
+    /// `keys` and `auth`: unencrypted, before login.
+    async fn plain(&mut self, endpoint: Endpoint) -> Result<Value, DecoError> {
+        let reply = self
+            .post(endpoint, "", r#"{"operation":"read"}"#.to_owned(), None)
+            .await?;
+        if reply.status == StatusCode::UNAUTHORIZED && endpoint == Endpoint::KEYS {
+            return Err(DecoError::Unsupported {
+                endpoint,
+                why: "HTTP 401: legacy Deco firmware (S7-type) whose web API is not supported".into(),
+            });
+        }
+        if !reply.status.is_success() {
+            return Err(http_error(endpoint, reply.status));
+        }
+        let doc = lenient_json(&reply.body).map_err(|_| DecoError::invalid(endpoint, not_json(&reply.body)))?;
+        match ErrorCode::of(&doc) {
+            ErrorCode::Ok | ErrorCode::Missing => Ok(doc),
+            code => Err(DecoError::Refused {
+                endpoint,
+                code,
+                hint: "",
+            }),
+        }
+    }
+
+    /// One encrypted call with the current session, no retries.
+    async fn call(&mut self, endpoint: Endpoint, request: &Value) -> Result<Value, DecoError> {
+        let session = self.session.as_ref().ok_or(DecoError::SessionGone {
+            endpoint,
+            why: "not logged in",
+        })?;
+        let body = request_body(
+            &session.aes,
+            &session.sign_key,
+            &session.hash,
+            session.seq,
+            false,
+            &request.to_string(),
+        )
+        .map_err(|e| crypto_error(endpoint, e))?;
+        let (stok, cookie) = (session.stok.clone(), session.cookie.clone());
+        let reply = self.post(endpoint, &stok, body, Some(&cookie)).await?;
+        match reply.status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                return Err(DecoError::SessionGone {
+                    endpoint,
+                    why: "HTTP 403",
+                });
+            }
+            StatusCode::NOT_FOUND => {
+                return Err(DecoError::Unsupported {
+                    endpoint,
+                    why: "HTTP 404".into(),
+                });
+            }
+            status if !status.is_success() => return Err(http_error(endpoint, status)),
+            _ => {}
+        }
+        let session = self.session.as_ref().ok_or(DecoError::SessionGone {
+            endpoint,
+            why: "not logged in",
+        })?;
+        let doc = open_reply(endpoint, &reply.body, &session.aes)?;
+        if tracing::enabled!(tracing::Level::TRACE) && endpoint != Endpoint::LOGOUT {
+            tracing::trace!(source = %self.source, endpoint = %endpoint, body = %doc, "Decrypted Deco reply.");
+        }
+        match ErrorCode::of(&doc) {
+            ErrorCode::Ok => Ok(doc.get("result").cloned().unwrap_or_else(|| json!({}))),
+            ErrorCode::Code(-40401) => Err(DecoError::SessionGone {
+                endpoint,
+                why: "error_code -40401",
+            }),
+            ErrorCode::Code(1) => Err(DecoError::Unsupported {
+                endpoint,
+                why: "error_code 1".into(),
+            }),
+            ErrorCode::Text(t) if t.eq_ignore_ascii_case("timeout") => Err(DecoError::Refused {
+                endpoint,
+                code: ErrorCode::Text(t),
+                hint: " (the Deco timed out internally; trying again next poll)",
+            }),
+            code => Err(DecoError::Refused {
+                endpoint,
+                code,
+                hint: "",
+            }),
+        }
+    }
+
+    async fn post(
+        &mut self,
+        endpoint: Endpoint,
+        stok: &str,
+        body: String,
+        cookie: Option<&str>,
+    ) -> Result<Reply, DecoError> {
+        let mut request = self
+            .http
+            .post(endpoint.url(&self.base, stok))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body);
+        if let Some(cookie) = cookie {
+            request = request.header(COOKIE, format!("sysauth={cookie}"));
+        }
+        let response = request.send().await.map_err(|e| {
+            if e.is_connect() {
+                // A Deco that refuses connections is rebooting: its sessions are gone.
+                self.session = None;
+            }
+            DecoError::Unreachable {
+                endpoint,
+                detail: describe(&e, self.timeout),
+            }
+        })?;
+        self.follow_scheme(response.url());
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(|e| DecoError::Unreachable {
+            endpoint,
+            detail: describe(&e, self.timeout),
+        })?;
+        Ok(Reply {
+            status,
+            headers,
+            body: body.to_vec(),
+        })
+    }
+
+    /// Newer firmware redirects http:// to https:// (deco.md §1); stay on https from then on,
+    /// so the cookie never rides a redirect.
+    fn follow_scheme(&mut self, final_url: &reqwest::Url) {
+        let Ok(base) = reqwest::Url::parse(&self.base) else {
+            return;
+        };
+        if final_url.scheme() != base.scheme() || final_url.port_or_known_default() != base.port_or_known_default() {
+            let origin = final_url.origin().ascii_serialization();
+            tracing::info!(source = %self.source, from = %self.base, to = %origin, "The Deco redirected to another address; using it from now on.");
+            self.base = origin;
+        }
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+/// `{"data": "<base64>"}` → decrypted JSON. Empty `data` is the Deco's "session gone".
+fn open_reply(endpoint: Endpoint, body: &[u8], aes: &AesSession) -> Result<Value, DecoError> {
+    let outer: Value = serde_json::from_slice(body).map_err(|_| DecoError::invalid(endpoint, not_json(body)))?;
+    match outer.get("data") {
+        Some(Value::String(data)) if data.is_empty() => Err(DecoError::SessionGone {
+            endpoint,
+            why: "empty data",
+        }),
+        Some(Value::String(data)) => {
+            let plain = aes
+                .decrypt_b64(data)
+                .map_err(|e| DecoError::invalid(endpoint, format!("the reply does not decrypt: {e}")))?;
+            lenient_json(&plain)
+                .map_err(|e| DecoError::invalid(endpoint, format!("the decrypted reply is not JSON: {e}")))
+        }
+        _ => match ErrorCode::of(&outer) {
+            ErrorCode::Ok | ErrorCode::Missing => {
+                Err(DecoError::invalid(endpoint, "the reply has no encrypted data field"))
+            }
+            code => Err(DecoError::Refused {
+                endpoint,
+                code,
+                hint: " (before decryption)",
+            }),
+        },
+    }
+}
+
+/// `Set-Cookie: sysauth=<v>; path=…` → `<v>`.
+fn sysauth_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            let start = v.find("sysauth=")? + "sysauth=".len();
+            let value = v[start..].split(';').next()?.trim();
+            (!value.is_empty()).then(|| value.to_owned())
+        })
+}
+
+fn http_error(endpoint: Endpoint, status: StatusCode) -> DecoError {
+    let hint = match status.as_u16() {
+        500 | 502 | 503 => " (the Deco is overloaded or its firmware failed; trying again next poll)",
+        403 => " (refused; the owner account may be in use elsewhere)",
+        _ => "",
+    };
+    DecoError::Http {
+        endpoint,
+        status: status.as_u16(),
+        hint,
+    }
+}
+
+fn crypto_error(endpoint: Endpoint, e: CryptoError) -> DecoError {
+    DecoError::invalid(endpoint, e.to_string())
+}
+
+/// A short, printable description of a body that is not JSON.
+fn not_json(body: &[u8]) -> String {
+    if body.is_empty() {
+        return "the reply is empty".into();
+    }
+    let start: String = String::from_utf8_lossy(&body[..body.len().min(40)])
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    format!("the reply is not JSON ({} bytes, starting `{start}`)", body.len())
+}
+
+/// A transport error without the URL, which holds the session's stok.
+fn describe(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!("no answer within {}", humantime::format_duration(timeout));
+    }
+    let mut detail = if e.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source = std::error::Error::source(e);
+    let mut innermost = None;
+    while let Some(s) = source {
+        innermost = Some(s.to_string());
+        source = s.source();
+    }
+    if let Some(inner) = innermost {
+        detail.push_str(": ");
+        detail.push_str(&inner);
+    }
+    detail
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn cookie_is_read_leniently() {
+        let mut headers = HeaderMap::new();
+        headers.append(SET_COOKIE, HeaderValue::from_static("other=1"));
+        headers.append(
+            SET_COOKIE,
+            HeaderValue::from_static("sysauth=66f1d4bf6cce406e7b2a37cfd75e6e26; path=/cgi-bin/luci; HttpOnly"),
+        );
+        assert_eq!(
+            sysauth_cookie(&headers).as_deref(),
+            Some("66f1d4bf6cce406e7b2a37cfd75e6e26")
+        );
+        let mut bare = HeaderMap::new();
+        bare.append(SET_COOKIE, HeaderValue::from_static("sysauth=abc"));
+        assert_eq!(sysauth_cookie(&bare).as_deref(), Some("abc"));
+        assert_eq!(sysauth_cookie(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn replies_are_classified() {
+        let aes = AesSession::new("1415950173028918", "5652578606663031").unwrap();
+        let ep = Endpoint::PERFORMANCE;
+        assert!(matches!(
+            open_reply(ep, br#"{"data":""}"#, &aes),
+            Err(DecoError::SessionGone { .. })
+        ));
+        assert!(matches!(
+            open_reply(ep, b"<html>busy</html>", &aes),
+            Err(DecoError::Invalid { .. })
+        ));
+        assert!(matches!(
+            open_reply(ep, br#"{"data":"AAAA"}"#, &aes),
+            Err(DecoError::Invalid { .. })
+        ));
+        assert!(matches!(
+            open_reply(ep, br#"{"error_code":-1}"#, &aes),
+            Err(DecoError::Refused { .. })
+        ));
+        let data = aes.encrypt_b64(br#"{"error_code":0,"result":{"cpu_usage":0.5}}"#);
+        let doc = open_reply(ep, format!(r#"{{"data":"{data}"}}"#).as_bytes(), &aes).unwrap();
+        assert_eq!(doc["result"]["cpu_usage"], 0.5);
+        let err = open_reply(ep, b"\x01\x02garbage", &aes).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "admin/network?form=performance: the reply is not JSON (9 bytes, starting `garbage`)"
+        );
+    }
+}
