@@ -11,5 +11,6 @@ pub mod config;
 pub mod emulators;
 pub mod http;
 pub mod model;
+pub mod percent;
 pub mod publish;
 pub mod sources;

@@ -23,44 +23,13 @@ pub fn form_fields(raw: &str) -> Vec<(String, String)> {
     raw.split(['&', ';'])
         .filter(|p| !p.is_empty())
         .map(|piece| {
-            let decoded = percent_decode(piece);
+            let decoded = crate::percent::decode(piece);
             match decoded.split_once('=') {
                 Some((k, v)) => (k.to_owned(), v.to_owned()),
                 None => (decoded, String::new()),
             }
         })
         .collect()
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 3;
-                    }
-                    Err(_) => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn is_app(headers: &HeaderMap) -> bool {
@@ -319,6 +288,5 @@ mod tests {
         let fields = form_fields("hook=cpu_usage(appobj);netdev(appobj)");
         assert_eq!(fields[0], ("hook".to_owned(), "cpu_usage(appobj)".to_owned()));
         assert_eq!(fields[1].0, "netdev(appobj)");
-        assert_eq!(percent_decode("a%3D%3"), "a=%3");
     }
 }

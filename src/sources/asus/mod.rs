@@ -19,8 +19,9 @@ use super::{Source, SourceError, SourceKind, now_ms};
 use crate::config::AsusSettings;
 use crate::http::{TlsPolicy, build_client};
 use crate::model::{DeviceId, MacAddr, Observation};
+use crate::percent::encode as percent_encode;
 use parse::{CpuJiffies, Identity, Temperature};
-use session::{AsusError, Session, percent_encode};
+use session::{AsusError, Session};
 
 /// Everything one poll needs, in one request. `;` must travel as `%3B` (asus.md §4.1).
 pub const POLL_HOOKS: &str = "netdev(appobj);cpu_usage(appobj);memory_usage(appobj);uptime();get_clientlist();\

@@ -165,7 +165,7 @@ impl Session {
         let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
         // The router percent-decodes each field before splitting at `=`; encoding the base64
         // padding is what the app does.
-        let body = format!("login_authorization={}", percent_encode(&encoded));
+        let body = format!("login_authorization={}", crate::percent::encode(&encoded));
         let response = self
             .http
             .post(format!("{}/login.cgi", self.base))
@@ -376,19 +376,6 @@ fn root_cause(e: &dyn std::error::Error) -> String {
     cause
 }
 
-/// Percent-encodes everything but unreserved characters (RFC 3986).
-pub fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3);
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,14 +395,5 @@ mod tests {
         // A big data reply is never taken for an error, whatever text it carries.
         let data = format!("{{\"get_clientlist\":{{\"x\":\"{}error_status\"}}}}", "a".repeat(600));
         assert_eq!(error_status(&data), None);
-    }
-
-    #[test]
-    fn encodes_hooks_like_the_app() {
-        assert_eq!(
-            percent_encode("cpu_usage(appobj);netdev(appobj)"),
-            "cpu_usage%28appobj%29%3Bnetdev%28appobj%29"
-        );
-        assert_eq!(percent_encode("YWRtaW46cGFzcw=="), "YWRtaW46cGFzcw%3D%3D");
     }
 }

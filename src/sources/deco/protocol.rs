@@ -52,21 +52,7 @@ pub fn request_body(
     let data = aes.encrypt_b64(json.as_bytes());
     let s = sign_seq(seq, data.len());
     let sign = sign_key.encrypt_hex(sign_text(with_key.then_some(aes), hash, s).as_bytes())?;
-    Ok(format!("sign={sign}&data={}", percent_encode(&data)))
-}
-
-/// Form-encodes a value: everything but unreserved characters becomes `%XX`, so base64's `+`,
-/// `/` and `=` survive.
-pub fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3 / 2);
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    Ok(format!("sign={sign}&data={}", crate::percent::encode(&data)))
 }
 
 /// Parses `a=b&c=d` (form or query). `+` is a space; invalid escapes are kept literally.
@@ -75,34 +61,9 @@ pub fn form_decode(text: &str) -> Vec<(String, String)> {
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
+            (crate::percent::decode(k), crate::percent::decode(v))
         })
         .collect()
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Decrypted bytes to JSON, leniently: client names can hold invalid UTF-8 (X60, HA #374), and
@@ -207,7 +168,7 @@ mod tests {
     #[test]
     fn form_encoding_round_trips_base64() {
         let data = "mRPPuc/26mfwKws/pJhpNBE4JuRtjbAI7FI/9E+r9/w=";
-        let encoded = percent_encode(data);
+        let encoded = crate::percent::encode(data);
         assert!(!encoded.contains(['+', '/', '=']), "{encoded}");
         let fields = form_decode(&format!("sign=00ff&data={encoded}"));
         assert_eq!(
