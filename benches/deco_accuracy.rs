@@ -10,13 +10,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use bandwidth2mqtt::accounting::{Feed, Ledger};
+use bandwidth2mqtt::accounting::Ledger;
 use bandwidth2mqtt::config::{DecoSettings, Secret};
 use bandwidth2mqtt::emulators::deco::{Clock, DecoEmulator, EmulatorConfig};
 use bandwidth2mqtt::model::{DeviceId, MacAddr};
-use bandwidth2mqtt::sources::Source;
 use bandwidth2mqtt::sources::deco::DecoSource;
 use bandwidth2mqtt::sources::deco::names::decode_name;
+use bandwidth2mqtt::sources::{Source, SourceKind};
 
 const PASSWORD: &str = "benchmark-owner";
 /// 2026-01-01 00:00 UTC: the day starts at midnight.
@@ -95,15 +95,7 @@ async fn main() {
         ..DecoSettings::default()
     };
     let mut source = DecoSource::with_clock("mesh", &settings, clock.reader());
-    let mut ledger = Ledger::new(
-        vec![Feed {
-            name: "mesh".into(),
-            total_rank: 2,
-            rate_rank: 1,
-        }],
-        Default::default(),
-        BTreeMap::new(),
-    );
+    let mut ledger = Ledger::new(vec![SourceKind::Deco.feed("mesh")], Default::default(), BTreeMap::new());
 
     let polls = (args.days * 86_400.0 / args.interval_s as f64) as u64;
     let wall = Instant::now();

@@ -12,7 +12,7 @@ use bandwidth2mqtt::model::{
 };
 use bandwidth2mqtt::publish::discovery::Context;
 use bandwidth2mqtt::publish::{Topics, state};
-use bandwidth2mqtt::sources::{host, vnstat};
+use bandwidth2mqtt::sources::{SourceKind, host, vnstat};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn fixture(rel: &str) -> String {
@@ -46,11 +46,7 @@ fn clients(n: usize, at_s: i64, bytes: u64) -> Vec<Observation> {
 }
 
 fn feeds() -> Vec<Feed> {
-    vec![Feed {
-        name: "router".into(),
-        total_rank: 0,
-        rate_rank: 0,
-    }]
+    vec![SourceKind::Asus.feed("router")]
 }
 
 fn bench(c: &mut Criterion) {
@@ -135,7 +131,11 @@ fn asus_poll(c: &mut Criterion) {
         topics: &topics,
         version: "bench",
     };
-    let mut ledger = Ledger::new(feeds_named("home"), PersistedState::default(), BTreeMap::new());
+    let mut ledger = Ledger::new(
+        vec![SourceKind::Asus.feed("home")],
+        PersistedState::default(),
+        BTreeMap::new(),
+    );
     let mut t = 0i64;
     c.bench_function(
         "asus: whole poll, 250 clients (parse + ledger + discovery + state)",
@@ -163,14 +163,6 @@ fn asus_poll(c: &mut Criterion) {
             })
         },
     );
-}
-
-fn feeds_named(name: &str) -> Vec<Feed> {
-    vec![Feed {
-        name: name.into(),
-        total_rank: 2,
-        rate_rank: 2,
-    }]
 }
 
 criterion_group! {

@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bandwidth2mqtt::accounting::{Feed, Ledger};
+use bandwidth2mqtt::accounting::Ledger;
 use bandwidth2mqtt::config::{DecoSettings, Secret};
 use bandwidth2mqtt::emulators::deco::{ClientSpec, Clock, DecoEmulator, EmulatorConfig, Faults, Profile, home};
 use bandwidth2mqtt::model::{DeviceId, DeviceKind, MacAddr, Observation, TrafficSample};
 use bandwidth2mqtt::sources::deco::DecoSource;
-use bandwidth2mqtt::sources::{Source, SourceError};
+use bandwidth2mqtt::sources::{Source, SourceError, SourceKind};
 
 const PASSWORD: &str = "s3cret-pass";
 const START_MS: i64 = 1_767_268_800_000; // 2026-01-01 12:00 UTC
@@ -121,15 +121,7 @@ async fn totals_follow_constant_traffic_exactly_and_skip_failures() {
     let emu = DecoEmulator::new(EmulatorConfig::new(PASSWORD, nodes, vec![spec], clock.clone())).unwrap();
     let server = emu.serve(0, false).await.unwrap();
     let mut source = DecoSource::with_clock("mesh", &settings(&server.url()), clock.reader());
-    let mut ledger = Ledger::new(
-        vec![Feed {
-            name: "mesh".into(),
-            total_rank: 2,
-            rate_rank: 1,
-        }],
-        Default::default(),
-        BTreeMap::new(),
-    );
+    let mut ledger = Ledger::new(vec![SourceKind::Deco.feed("mesh")], Default::default(), BTreeMap::new());
     let id = DeviceId::from_mac(mac("02:00:00:00:00:01"));
     let step = Duration::from_secs(30);
     let poll = async |source: &mut DecoSource, ledger: &mut Ledger| {

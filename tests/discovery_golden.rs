@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bandwidth2mqtt::accounting::{Feed, Ledger, PersistedState};
+use bandwidth2mqtt::accounting::{Ledger, PersistedState};
 use bandwidth2mqtt::config::MqttSettings;
 use bandwidth2mqtt::model::{
     CounterSample, DeviceId, DeviceKind, Observation, TrafficReading, TrafficSample, WrapRule,
 };
 use bandwidth2mqtt::publish::discovery::{Context, EntityConfig};
 use bandwidth2mqtt::publish::{Topics, state};
+use bandwidth2mqtt::sources::SourceKind;
 use serde_json::Value;
 
 const VERSION_PLACEHOLDER: &str = "<version>";
@@ -27,11 +28,7 @@ fn golden_dir(group: &str) -> PathBuf {
 
 /// A server `titan` as the host source sees it: one interface, two polls 10 s apart.
 fn server_ledger() -> Ledger {
-    let feeds = vec![Feed {
-        name: "host".into(),
-        total_rank: 1,
-        rate_rank: 0,
-    }];
+    let feeds = vec![SourceKind::Host.feed("host")];
     let mut ledger = Ledger::new(feeds, PersistedState::default(), BTreeMap::new());
     for (i, (rx, tx)) in [(5_000_000_000u64, 300_000_000u64), (5_012_500_000, 300_250_000)]
         .into_iter()
@@ -159,11 +156,7 @@ fn router_ledger() -> Ledger {
         ..AsusConfig::default()
     });
     router.add_traffic(5_000_000_000, 700_000_000);
-    let feeds = vec![Feed {
-        name: "home".into(),
-        total_rank: 2,
-        rate_rank: 2,
-    }];
+    let feeds = vec![SourceKind::Asus.feed("home")];
     let mut ledger = Ledger::new(feeds, PersistedState::default(), BTreeMap::new());
     let observations = source
         .interpret(&app_get(&mut router, POLL_HOOKS), CLOCK.now_ms)

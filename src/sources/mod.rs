@@ -100,14 +100,21 @@ pub enum AnySource {
     Deco(Box<deco::DecoSource>),
 }
 
-impl AnySource {
-    pub fn feed(&self) -> Feed {
-        let (total_rank, rate_rank) = self.kind().ranks();
+impl SourceKind {
+    /// How accounting sees a source of this kind named `name`.
+    pub fn feed(self, name: &str) -> Feed {
+        let (total_rank, rate_rank) = self.ranks();
         Feed {
-            name: self.name().to_owned(),
+            name: name.to_owned(),
             total_rank,
             rate_rank,
         }
+    }
+}
+
+impl AnySource {
+    pub fn feed(&self) -> Feed {
+        self.kind().feed(self.name())
     }
 }
 

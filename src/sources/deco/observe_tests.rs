@@ -1,7 +1,8 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::accounting::{Feed, Ledger};
+use crate::accounting::Ledger;
+use crate::sources::SourceKind;
 
 const INTERVAL: Duration = Duration::from_secs(30);
 
@@ -207,15 +208,7 @@ fn clients_without_a_mac_are_skipped() {
 #[test]
 fn ledger_totals_skip_failed_polls_and_offline_spells() {
     let mut observer = Observer::new("mesh", SpeedUnit::KbitPerS, INTERVAL);
-    let mut ledger = Ledger::new(
-        vec![Feed {
-            name: "mesh".into(),
-            total_rank: 2,
-            rate_rank: 1,
-        }],
-        Default::default(),
-        BTreeMap::new(),
-    );
+    let mut ledger = Ledger::new(vec![SourceKind::Deco.feed("mesh")], Default::default(), BTreeMap::new());
     let id = DeviceId::from_mac(mac(A));
     let mut poll_after = |failed_before: bool, at_s: i64, online: bool| {
         if failed_before {
