@@ -90,6 +90,7 @@ fn bench(c: &mut Criterion) {
                     state::StateClock {
                         now_ms: 0,
                         consider_home_ms: 180_000,
+                        sources_down_ms: None,
                     },
                 )
                 .to_string()
@@ -147,6 +148,7 @@ fn asus_poll(c: &mut Criterion) {
                 let clock = state::StateClock {
                     now_ms: t,
                     consider_home_ms: 180_000,
+                    sources_down_ms: None,
                 };
                 let mut bytes = 0;
                 for id in &touched {

@@ -2,13 +2,15 @@
 //! Assistant over MQTT.
 //!
 //! Data flows one way: [`sources`] fetch and parse → [`accounting`] makes totals monotonic and
-//! derives rates → [`publish`] renders Home Assistant discovery and state. [`bridge`] wires them.
+//! derives rates → [`household`] decides which physical thing each number belongs to →
+//! [`publish`] renders Home Assistant discovery and state. [`bridge`] wires them.
 
 pub mod accounting;
 pub mod bridge;
 pub mod calendar;
 pub mod config;
 pub mod emulators;
+pub mod household;
 pub mod http;
 pub mod model;
 pub mod percent;

@@ -20,6 +20,7 @@ const VERSION_PLACEHOLDER: &str = "<version>";
 const CLOCK: state::StateClock = state::StateClock {
     now_ms: 1_795_559_170_000,
     consider_home_ms: 180_000,
+    sources_down_ms: None,
 };
 
 fn golden_dir(group: &str) -> PathBuf {
@@ -201,16 +202,18 @@ fn bridge_device_discovery_matches_golden_files() {
 fn every_golden_payload_obeys_home_assistant_rules() {
     // The checks of shared/protocols/ha-discovery.md §16 that a typo could break.
     let topics = Topics::new(&MqttSettings::default());
-    let ledger = server_ledger();
     let ctx = Context {
         topics: &topics,
         version: env!("CARGO_PKG_VERSION"),
     };
-    let device = ledger.device(&DeviceId::new("titan").unwrap()).unwrap();
-    let mut all = ctx.device_entities(device);
-    all.extend(ctx.bridge_entities(&["host".to_owned()]));
+    // The household's Titan (vnstat + the Deco's estimate) stands in for the plain server.
+    let mut all = ctx.bridge_entities(&["host".to_owned()]);
     let routers = router_ledger();
     for d in routers.devices() {
+        all.extend(ctx.device_entities(d));
+    }
+    let household = merged_household();
+    for d in household.devices().filter(|d| d.id.as_str() != "home") {
         all.extend(ctx.device_entities(d));
     }
     let mut unique_ids = std::collections::HashSet::new();
@@ -263,5 +266,127 @@ fn every_golden_payload_obeys_home_assistant_rules() {
             assert!(p["payload_on"].is_string() && p["payload_off"].is_string(), "{topic}");
         }
         assert_ne!(p["entity_category"], "config", "{topic}");
+    }
+}
+
+/// The seed's double NAT through the household: Titan counted by vnstat (one interface) and
+/// estimated by the Deco; the Deco's master node, whose WAN side the ASUS lists as a client.
+fn merged_household() -> bandwidth2mqtt::household::Household {
+    use bandwidth2mqtt::config::{MacList, Settings, VnstatSettings};
+    use bandwidth2mqtt::household::Household;
+    use bandwidth2mqtt::model::{BucketSample, HourBucket, RateSample};
+    let titan_mac = "02:00:00:00:00:01".parse().unwrap();
+    let mut settings = Settings::default();
+    settings.vnstat.insert(
+        "titan".into(),
+        VnstatSettings {
+            name: Some("Titan".into()),
+            mac: MacList(vec![titan_mac]),
+            ..VnstatSettings::default()
+        },
+    );
+    let feeds = vec![
+        (SourceKind::Vnstat.feed("titan"), "vnstat"),
+        (SourceKind::Asus.feed("home"), "asus"),
+        (SourceKind::Deco.feed("mesh"), "deco"),
+    ];
+    let mut h = Household::new(&settings, feeds, PersistedState::default());
+    let node_id = DeviceId::new("f0090dfa297c").unwrap();
+    for i in 0..2i64 {
+        let at_ms = CLOCK.now_ms - 10_000 + i * 10_000;
+        let mut server = Observation::new(DeviceId::new("titan").unwrap(), DeviceKind::Server);
+        server.info.name = Some("Titan".into());
+        server.info.macs = vec![titan_mac];
+        server.info.model = Some("Server".into());
+        server.online = Some(true);
+        server.traffic.push(TrafficReading {
+            interface: Some("eno1".into()),
+            sample: TrafficSample::Counter(CounterSample {
+                rx: 5_000_000_000 + i as u64 * 12_500_000,
+                tx: 300_000_000 + i as u64 * 250_000,
+                epoch: Some("2026-01-01".into()),
+                at_ms,
+                wrap: WrapRule::Never,
+                rate_window: Duration::from_secs(180),
+            }),
+        });
+        let mut node = Observation::new(node_id.clone(), DeviceKind::MeshNode);
+        node.info.name = Some("Living Room".into());
+        node.info.macs = vec![
+            "f0:09:0d:fa:29:7c".parse().unwrap(),
+            "f0:09:0d:fa:29:7d".parse().unwrap(),
+        ];
+        node.info.manufacturer = Some("TP-Link".into());
+        node.info.model = Some("Deco X50".into());
+        node.online = Some(true);
+        node.metric(
+            "clients",
+            "Clients",
+            bandwidth2mqtt::model::MetricUnit::Count,
+            Some(1.0),
+        );
+        let mut titan_seen = Observation::new(DeviceId::from_mac(titan_mac), DeviceKind::Client);
+        titan_seen.info.name = Some("titan".into());
+        titan_seen.info.macs = vec![titan_mac];
+        titan_seen.info.via = Some(node_id.clone());
+        titan_seen.online = Some(true);
+        titan_seen.traffic.push(TrafficReading {
+            interface: None,
+            sample: TrafficSample::Rate(RateSample {
+                rx_bps: 9_600_000.0,
+                tx_bps: 160_000.0,
+                at_ms,
+                max_gap: Duration::from_secs(120),
+            }),
+        });
+        let mut router = Observation::new(DeviceId::new("home").unwrap(), DeviceKind::Router);
+        router.info.name = Some("RT-AX86U Pro".into());
+        router.info.macs = vec!["04:42:1a:00:00:01".parse().unwrap()];
+        router.online = Some(true);
+        let wan_mac = "f0:09:0d:fa:29:7d".parse().unwrap();
+        let mut deco_wan = Observation::new(DeviceId::from_mac(wan_mac), DeviceKind::Client);
+        deco_wan.info.name = Some("Deco".into());
+        deco_wan.info.macs = vec![wan_mac];
+        deco_wan.info.via = Some(DeviceId::new("home").unwrap());
+        deco_wan.online = Some(true);
+        deco_wan.traffic.push(TrafficReading {
+            interface: None,
+            sample: TrafficSample::Buckets(BucketSample {
+                hours: vec![HourBucket {
+                    start_s: (CLOCK.now_ms / 1000 / 3600) * 3600 - 3600,
+                    rx: 2_000_000_000,
+                    tx: 150_000_000,
+                }],
+            }),
+        });
+        let asus = vec![router, deco_wan];
+        let deco = vec![node, titan_seen];
+        h.learn(&asus);
+        h.learn(&deco);
+        h.apply("titan", vec![server], at_ms);
+        h.apply("home", asus, at_ms);
+        h.apply("mesh", deco, at_ms);
+    }
+    h
+}
+
+#[test]
+fn merged_server_and_mesh_node_match_golden_files() {
+    let topics = Topics::new(&MqttSettings::default());
+    let h = merged_household();
+    let ctx = Context {
+        topics: &topics,
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    let ids: Vec<String> = h.devices().map(|d| d.id.to_string()).collect();
+    assert_eq!(ids, ["f0090dfa297c", "home", "titan"], "one device per physical thing");
+    for (group, id) in [("merged-server", "titan"), ("merged-node", "f0090dfa297c")] {
+        let device = h.device(&DeviceId::new(id).unwrap()).unwrap();
+        let mut files = entity_files(&topics, ctx.device_entities(device));
+        files.push((
+            "state.json".into(),
+            serde_json::json!({"topic": topics.device_state(&device.id), "payload": state::device_state(device, CLOCK)}),
+        ));
+        check_group(group, files);
     }
 }

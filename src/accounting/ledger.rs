@@ -49,6 +49,45 @@ pub struct Interface {
     pub estimated: bool,
 }
 
+/// One source's own view of a device's traffic: every delta that source counted, whether or not
+/// it feeds the headline. Published as the disabled-by-default secondary entities.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct View {
+    pub totals: Totals,
+    pub rates: Rates,
+    pub estimated: bool,
+    /// How HA names this view ("Deco estimate"); the household fills it in.
+    pub label: Option<String>,
+    /// Rates per reading target (`None` = the whole device); `rates` is their sum.
+    target_rates: BTreeMap<Option<String>, Rates>,
+}
+
+impl View {
+    /// Whether this source ever measured a rate for the device (hourly buckets do not).
+    pub fn has_rates(&self) -> bool {
+        !self.target_rates.is_empty()
+    }
+
+    fn record(&mut self, interface: Option<&String>, step: &Step) {
+        self.totals.add(step);
+        self.estimated = step.estimated;
+        if step.no_rates {
+            return;
+        }
+        self.target_rates.insert(interface.cloned(), step.rates);
+        let sum = |f: fn(&Rates) -> Option<f64>| {
+            self.target_rates
+                .values()
+                .filter_map(f)
+                .fold(None, |acc: Option<f64>, v| Some(acc.unwrap_or(0.0) + v))
+        };
+        self.rates = Rates {
+            rx_bps: sum(|r| r.rx_bps),
+            tx_bps: sum(|r| r.tx_bps),
+        };
+    }
+}
+
 /// Everything known about one device, ready to be published.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Device {
@@ -75,6 +114,10 @@ pub struct Device {
     pub estimated: bool,
     /// Whether any traffic was ever reported (a device without it gets no traffic entities).
     pub has_traffic: bool,
+    /// Every source's own count of this device, by source name (headline or not).
+    pub views: BTreeMap<String, View>,
+    /// `kind:name` of the source feeding the headline totals; the household fills it in.
+    pub headline_source: Option<String>,
     online_by_source: BTreeMap<String, bool>,
     field_owners: BTreeMap<&'static str, String>,
 }
@@ -83,6 +126,19 @@ impl Device {
     fn new(id: DeviceId, kind: DeviceKind, restored: Option<PersistedDevice>) -> Self {
         let restored = restored.unwrap_or_default();
         let has_traffic = restored.totals != Totals::default() || !restored.interfaces.is_empty();
+        let views = restored
+            .views
+            .iter()
+            .map(|(source, totals)| {
+                (
+                    source.clone(),
+                    View {
+                        totals: *totals,
+                        ..View::default()
+                    },
+                )
+            })
+            .collect();
         Self {
             id,
             kind,
@@ -113,6 +169,8 @@ impl Device {
             last_online_ms: None,
             estimated: false,
             has_traffic,
+            views,
+            headline_source: None,
             online_by_source: BTreeMap::new(),
             field_owners: BTreeMap::new(),
         }
@@ -246,6 +304,18 @@ impl Ledger {
         self.devices.values()
     }
 
+    /// For the household, which owns names and `via` (what a device is, not what it counted).
+    pub fn device_mut(&mut self, id: &DeviceId) -> Option<&mut Device> {
+        self.devices.get_mut(id)
+    }
+
+    /// Forgets a device entirely: its totals, its views and every counter baseline.
+    pub fn remove(&mut self, id: &DeviceId) -> bool {
+        let known = self.devices.remove(id).is_some() | self.restored.remove(id).is_some();
+        self.channels.retain(|k, _| &k.device != id);
+        known
+    }
+
     pub fn cursor(&self, source: &str) -> Option<&serde_json::Value> {
         self.cursors.get(source)
     }
@@ -320,13 +390,21 @@ impl Ledger {
             if let Some(event) = event {
                 log_counter_event(source, &id, reading.interface.as_deref(), event);
             }
-            let owns_totals = self.owner(&id, reading.interface.as_deref(), Role::Totals).as_deref() == Some(source);
-            let owns_rates =
-                !step.no_rates && self.owner(&id, reading.interface.as_deref(), Role::Rates).as_deref() == Some(source);
+            let iface = reading.interface.as_deref();
+            let owns_totals = self.owner(&id, iface, Role::Totals).as_deref() == Some(source)
+                && self.feeds_headline(&id, source, iface.is_some(), Role::Totals);
+            let owns_rates = !step.no_rates
+                && self.owner(&id, iface, Role::Rates).as_deref() == Some(source)
+                && self.feeds_headline(&id, source, iface.is_some(), Role::Rates);
             let Some(device) = self.devices.get_mut(&id) else {
                 continue;
             };
             device.has_traffic = true;
+            device
+                .views
+                .entry(source.to_owned())
+                .or_default()
+                .record(reading.interface.as_ref(), &step);
             match &reading.interface {
                 Some(name) => {
                     let iface = device.interfaces.entry(name.clone()).or_default();
@@ -436,6 +514,39 @@ impl Ledger {
             .map(|f| f.name.clone())
     }
 
+    /// Whether a reading of `source` may feed the device's headline numbers at all. The best
+    /// source of the whole device decides: when it counts per interface, other sources' interface
+    /// counts compete per target (vnstat and the kernel on one server) but a whole-device
+    /// reading (a router's estimate of that server) is only a secondary view; when it counts
+    /// the whole device, it alone feeds the headline. Exact beats estimated through the ranks.
+    fn feeds_headline(&self, device: &DeviceId, source: &str, per_interface: bool, role: Role) -> bool {
+        let start = ChannelKey {
+            device: device.clone(),
+            interface: None,
+            source: String::new(),
+        };
+        let channels = || {
+            self.channels
+                .range(start.clone()..)
+                .take_while(|(k, _)| &k.device == device)
+                .filter(|(_, state)| role == Role::Totals || state.kind != ChannelKind::Buckets)
+        };
+        let best = channels()
+            .filter_map(|(k, _)| self.feeds.get(&k.source))
+            .min_by_key(|f| match role {
+                Role::Totals => (f.total_rank, f.rate_rank, f.name.clone()),
+                Role::Rates => (f.rate_rank, f.total_rank, f.name.clone()),
+            });
+        let Some(best) = best else {
+            return true;
+        };
+        if best.name == source {
+            return true;
+        }
+        let best_per_interface = channels().any(|(k, _)| k.source == best.name && k.interface.is_some());
+        per_interface && best_per_interface
+    }
+
     /// What must survive a restart: totals (also of devices not seen this run) and baselines.
     pub fn to_persisted(&self) -> PersistedState {
         let mut devices = self.restored.clone();
@@ -449,6 +560,7 @@ impl Ledger {
                         .iter()
                         .map(|(name, i)| (name.clone(), i.totals))
                         .collect(),
+                    views: device.views.iter().map(|(s, v)| (s.clone(), v.totals)).collect(),
                 },
             );
         }

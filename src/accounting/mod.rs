@@ -6,5 +6,5 @@ mod ledger;
 mod store;
 
 pub use channel::{ChannelKind, ChannelState, CounterEvent, Rates, Step};
-pub use ledger::{Device, Feed, Interface, Ledger, Totals};
+pub use ledger::{Device, Feed, Interface, Ledger, Totals, View};
 pub use store::{PersistedChannel, PersistedDevice, PersistedState, StateStore, StoreError};

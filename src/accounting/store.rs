@@ -45,6 +45,9 @@ pub struct PersistedDevice {
     pub totals: Totals,
     #[serde(default)]
     pub interfaces: BTreeMap<String, Totals>,
+    /// Each source's own view of the device (the secondary entities), by source name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub views: BTreeMap<String, Totals>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,6 +156,7 @@ mod tests {
             PersistedDevice {
                 totals: Totals { rx: 5, tx: 7 },
                 interfaces: BTreeMap::new(),
+                views: BTreeMap::new(),
             },
         );
         store.save(&state).unwrap();

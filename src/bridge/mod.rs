@@ -13,11 +13,12 @@ use tokio_util::sync::CancellationToken;
 
 pub use poller::{PollReport, backoff};
 
-use crate::accounting::{Ledger, StateStore};
+use crate::accounting::StateStore;
 use crate::config::LoadedConfig;
-use crate::model::{DeviceId, MacAddr};
+use crate::household::Household;
+use crate::model::DeviceId;
 use crate::publish::discovery::Context;
-use crate::publish::state::{StateClock, bridge_info, device_state, device_summary};
+use crate::publish::state::{StateClock, bridge_info, device_state, device_summary, tracker_attributes};
 use crate::publish::{MqttEvent, MqttLink, Outbox, Priority, SourceStatus, Topics};
 use crate::sources::{self, AnySource, Source, SourceError};
 
@@ -27,6 +28,11 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// before republishing, and keeps several bridges from answering at the same instant.
 const BIRTH_DELAY: Duration = Duration::from_secs(1);
 const INFO_REFRESH: Duration = Duration::from_secs(60);
+/// A source that has not answered by then (a router timing out) does not hold the others back.
+const FIRST_ROUND_WAIT: Duration = Duration::from_secs(60);
+/// First-round order: a server's own counters before a router's view of it, exact before
+/// estimated, so the first totals come from the best source.
+const SOURCE_ORDER: [&str; 4] = ["vnstat", "host", "asus", "deco"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {
@@ -43,9 +49,14 @@ struct Core {
     config: LoadedConfig,
     topics: Topics,
     outbox: Arc<Outbox>,
-    ledger: Ledger,
+    household: Household,
+    /// Polls of the first round, held until every source has answered once (or
+    /// [`FIRST_ROUND_WAIT`] passed): identities are decided before anything is published.
+    first_round: Option<(Vec<PollReport>, Instant)>,
     store: StateStore,
     statuses: BTreeMap<String, SourceStatus>,
+    /// When each currently failing source started failing (ms); drives tracker availability.
+    failing_since: BTreeMap<String, i64>,
     persist: bool,
     save_failing: bool,
     /// `bridge/info` without its timestamps, and when it was last put: timestamps alone
@@ -62,13 +73,8 @@ impl Core {
                 source.restore(cursor);
             }
         }
-        let friendly: BTreeMap<MacAddr, String> = config
-            .settings
-            .devices
-            .iter()
-            .filter_map(|(mac, d)| Some((mac.parse().ok()?, d.name.clone()?)))
-            .collect();
-        let ledger = Ledger::new(sources.iter().map(AnySource::feed).collect(), persisted, friendly);
+        let feeds = sources.iter().map(|s| (s.feed(), s.kind().as_str())).collect();
+        let household = Household::new(&config.settings, feeds, persisted);
         let statuses = sources
             .iter()
             .map(|s| {
@@ -86,9 +92,11 @@ impl Core {
             topics: Topics::new(&config.settings.mqtt),
             config,
             outbox: Arc::new(Outbox::new()),
-            ledger,
+            household,
+            first_round: Some((Vec::new(), Instant::now())),
             store,
             statuses,
+            failing_since: BTreeMap::new(),
             persist,
             save_failing: false,
             info_published: None,
@@ -112,7 +120,48 @@ impl Core {
         }
     }
 
-    /// Folds one poll into the ledger and the outbox.
+    /// Takes one poll. During the first round polls are held back until every source has
+    /// answered once, then applied together, best source first, after learning who is who from
+    /// all of them (the ASUS lists the Deco as a client; only the Deco says that MAC is itself).
+    fn take(&mut self, report: PollReport) {
+        let Some((pending, started)) = &mut self.first_round else {
+            self.handle(report);
+            return;
+        };
+        pending.push(report);
+        let answered: std::collections::BTreeSet<&str> = pending.iter().map(|r| r.source.as_str()).collect();
+        let all = self.statuses.keys().all(|s| answered.contains(s.as_str()));
+        if all || started.elapsed() >= FIRST_ROUND_WAIT {
+            self.flush_first_round();
+        }
+    }
+
+    fn flush_first_round(&mut self) {
+        let Some((mut pending, _)) = self.first_round.take() else {
+            return;
+        };
+        for report in &pending {
+            if let Ok(observations) = &report.result {
+                self.household.learn(observations);
+            }
+        }
+        let rank = |r: &PollReport| {
+            let kind = self.statuses.get(&r.source).map(|s| s.kind).unwrap_or("");
+            (
+                SOURCE_ORDER
+                    .iter()
+                    .position(|k| *k == kind)
+                    .unwrap_or(SOURCE_ORDER.len()),
+                r.source.clone(),
+            )
+        };
+        pending.sort_by_key(rank);
+        for report in pending {
+            self.handle(report);
+        }
+    }
+
+    /// Folds one poll into the household and the outbox.
     fn handle(&mut self, report: PollReport) {
         let PollReport {
             source,
@@ -122,7 +171,7 @@ impl Core {
             details,
         } = report;
         if let Some(cursor) = cursor {
-            self.ledger.set_cursor(&source, cursor);
+            self.household.set_cursor(&source, cursor);
         }
         if let Some(status) = self.statuses.get_mut(&source) {
             status.details = details;
@@ -130,7 +179,8 @@ impl Core {
         let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
         let touched = match result {
             Ok(observations) => {
-                let touched = self.ledger.apply(&source, observations, at_ms);
+                self.failing_since.remove(&source);
+                let touched = self.household.apply(&source, observations, at_ms);
                 if let Some(status) = self.statuses.get_mut(&source) {
                     if status.status == "error" {
                         tracing::info!(source = %source, "Source recovered.");
@@ -161,7 +211,17 @@ impl Core {
                     true,
                     Priority::Availability,
                 );
-                self.ledger.source_failed(&source)
+                self.failing_since.entry(source.clone()).or_insert(at_ms);
+                let mut touched = self.household.source_failed(&source);
+                // Trackers of this source's clients: their availability depends on how long
+                // the outage has lasted.
+                touched.extend(
+                    self.household
+                        .devices()
+                        .filter(|d| d.kind == crate::model::DeviceKind::Client && d.sources.contains(&source))
+                        .map(|d| d.id.clone()),
+                );
+                touched
             }
         };
         for id in &touched {
@@ -194,7 +254,7 @@ impl Core {
         if !self.persist {
             return;
         }
-        match self.store.save(&self.ledger.to_persisted()) {
+        match self.store.save(&self.household.to_persisted()) {
             Ok(()) => {
                 if self.save_failing {
                     tracing::info!(path = %self.store.path().display(), "State file writable again.");
@@ -211,7 +271,7 @@ impl Core {
     }
 
     fn render_device(&self, id: &DeviceId) {
-        let Some(device) = self.ledger.device(id) else {
+        let Some(device) = self.household.device(id) else {
             return;
         };
         let ctx = self.context();
@@ -223,10 +283,28 @@ impl Core {
                 Priority::Discovery,
             );
         }
+        let now_ms = sources::now_ms();
+        // Since when every source of this device has been failing (the latest of their
+        // failures' starts), if they all are.
+        let down_since = device
+            .sources
+            .iter()
+            .map(|s| self.failing_since.get(s).copied())
+            .collect::<Option<Vec<i64>>>()
+            .and_then(|v| v.into_iter().max());
         let clock = StateClock {
-            now_ms: sources::now_ms(),
+            now_ms,
             consider_home_ms: self.config.settings.bridge.consider_home.as_millis() as i64,
+            sources_down_ms: down_since.map(|since| now_ms - since),
         };
+        if device.kind == crate::model::DeviceKind::Client {
+            self.outbox.put(
+                self.topics.device_attributes(id),
+                tracker_attributes(device).to_string(),
+                true,
+                Priority::State,
+            );
+        }
         self.outbox.put(
             self.topics.device_state(id),
             device_state(device, clock).to_string(),
@@ -268,7 +346,7 @@ impl Core {
             );
         }
         self.put_bridge_info();
-        let devices: Vec<_> = self.ledger.devices().map(device_summary).collect();
+        let devices: Vec<_> = self.household.devices().map(device_summary).collect();
         self.outbox.put(
             self.topics.bridge_devices(),
             serde_json::Value::Array(devices).to_string(),
@@ -324,7 +402,7 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<()
         };
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            Some(report) = reports.recv() => core.handle(report),
+            Some(report) = reports.recv() => core.take(report),
             Some(event) = link.next_event() => match event {
                 MqttEvent::Connected => {}
                 MqttEvent::HaOnline => {
@@ -394,8 +472,9 @@ pub async fn once(config: LoadedConfig, dry_run: bool) -> Result<OnceOutcome, Br
         .map(|r| r.source.clone())
         .collect();
     for report in reports {
-        core.handle(report);
+        core.take(report);
     }
+    core.flush_first_round();
     core.render_bridge();
     core.outbox
         .put(core.topics.bridge_state(), "online", true, Priority::BridgeState);

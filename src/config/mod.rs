@@ -3,6 +3,7 @@
 
 mod duration;
 mod load;
+mod macs;
 mod secret;
 mod validate;
 
@@ -13,10 +14,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use load::{ConfigError, ConfigSource, LoadedConfig, load, load_from, render, resolve_path};
+pub use macs::MacList;
 pub use secret::Secret;
 pub use validate::{MqttTransport, MqttUrl};
-
-use crate::model::MacAddr;
 
 /// Everything the bridge can be told. Every table and key is optional.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -125,8 +125,9 @@ pub struct HostSettings {
     pub interfaces: Option<Vec<String>>,
     /// Interface names to leave out; a trailing `*` matches a prefix (`veth*`).
     pub exclude: Vec<String>,
-    /// Ties this machine to what routers report for this MAC; default: its interfaces' MACs.
-    pub mac: Option<MacAddr>,
+    /// Ties this machine to what routers report for these MACs (one or a list); its
+    /// interfaces' own MACs always count too.
+    pub mac: MacList,
     /// Where the kernel's `/proc` and `/sys` are (a container sees the host's at `/host/proc`).
     pub proc_dir: PathBuf,
     pub sys_dir: PathBuf,
@@ -140,7 +141,7 @@ impl Default for HostSettings {
             interval: Duration::from_secs(10),
             interfaces: None,
             exclude: Vec::new(),
-            mac: None,
+            mac: MacList::default(),
             proc_dir: PathBuf::from("/proc"),
             sys_dir: PathBuf::from("/sys"),
         }
@@ -159,7 +160,8 @@ pub struct VnstatSettings {
     pub timeout: Duration,
     /// Display name; defaults to the table key.
     pub name: Option<String>,
-    pub mac: Option<MacAddr>,
+    /// One MAC or a list: what routers see of this server (each NIC, Wi-Fi and cable).
+    pub mac: MacList,
     /// Interfaces to publish; default: every interface in the vnstat database.
     pub interfaces: Option<Vec<String>>,
 }
@@ -171,7 +173,7 @@ impl Default for VnstatSettings {
             interval: Duration::from_secs(60),
             timeout: Duration::from_secs(15),
             name: None,
-            mac: None,
+            mac: MacList::default(),
             interfaces: None,
         }
     }

@@ -223,9 +223,36 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
         }
     }
 
-    for mac in settings.devices.keys() {
-        mac.parse::<MacAddr>()
-            .map_err(|e| err(&format!("devices.{mac}"), e.to_string()))?;
+    // One physical thing per MAC (design.md "Identity"): a MAC claimed twice would put it in
+    // two HA devices' `connections`, which HA refuses.
+    let mut claimed: std::collections::BTreeMap<MacAddr, String> = std::collections::BTreeMap::new();
+    let servers = settings
+        .host
+        .enabled
+        .then(|| ("host.mac".to_owned(), &settings.host.mac))
+        .into_iter()
+        .chain(settings.vnstat.iter().map(|(n, v)| (format!("vnstat.{n}.mac"), &v.mac)));
+    for (key, macs) in servers {
+        for mac in macs {
+            if let Some(first) = claimed.insert(*mac, key.clone())
+                && first != key
+            {
+                return Err(err(
+                    &key,
+                    format!("{mac} is already the MAC of `{first}`; a MAC belongs to one server"),
+                ));
+            }
+        }
+    }
+    for text in settings.devices.keys() {
+        let key = format!("devices.{text}");
+        let mac = text.parse::<MacAddr>().map_err(|e| err(&key, e.to_string()))?;
+        if let Some(server) = claimed.get(&mac) {
+            return Err(err(
+                &key,
+                format!("{mac} is also `{server}`; name the server there, not under [devices]"),
+            ));
+        }
     }
     Ok(url)
 }

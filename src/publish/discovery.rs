@@ -150,10 +150,19 @@ impl Context<'_> {
                     out.push(b.traffic(None, metric, prefix));
                 }
             }
-            for (name, iface) in &device.interfaces {
+            // A single-interface server: the device is the interface, no twins.
+            let single = device.kind == DeviceKind::Server && device.interfaces.len() == 1;
+            for (name, iface) in device.interfaces.iter().filter(|_| !single) {
                 for metric in &TRAFFIC {
                     if metric.measure == Measure::Bytes || iface.rate_source.is_some() {
                         out.push(b.traffic(Some(name), metric, ""));
+                    }
+                }
+            }
+            for (source, view) in super::state::secondary_views(device) {
+                for metric in &TRAFFIC {
+                    if metric.measure == Measure::Bytes || (view.has_rates() && !device.rate_sources.contains(source)) {
+                        out.push(b.secondary(source, view.label.as_deref().unwrap_or(source), metric));
                     }
                 }
             }
@@ -308,15 +317,19 @@ impl DeviceEntities<'_> {
         p.insert("value_template".into(), json!("{{ value_json.presence }}"));
         p.insert("payload_home".into(), json!("home"));
         p.insert("payload_not_home".into(), json!("not_home"));
-        p.insert("json_attributes_topic".into(), json!(self.state_topic));
         p.insert(
-            "json_attributes_template".into(),
-            json!("{{ value_json.attributes | tojson }}"),
+            "json_attributes_topic".into(),
+            json!(self.ctx.topics.device_attributes(&self.device.id)),
         );
         p.insert("icon".into(), json!("mdi:lan-connect"));
+        // Not the sources' availability: a router outage shorter than consider_home keeps the
+        // tracker at its last state; the state says when it has lasted longer.
         p.insert(
             "availability".into(),
-            self.ctx.availability(self.device.sources.iter().cloned()),
+            json!([
+                {"topic": self.ctx.topics.bridge_state()},
+                {"topic": self.state_topic, "value_template": "{{ 'online' if value_json.presence_available | default(true) else 'offline' }}"},
+            ]),
         );
         self.entity("device_tracker", "presence", p)
     }
@@ -345,6 +358,28 @@ impl DeviceEntities<'_> {
         let source = self.device.metric_sources.get(key).cloned();
         p.insert("availability".into(), self.ctx.availability(source));
         self.entity("sensor", key, p)
+    }
+
+    /// Another source's view of a headline measure: disabled by default, named for its source
+    /// (design.md "Secondary numbers"), `unique_id` `<base>_<device>_<source>_<key>`.
+    fn secondary(&self, source: &str, label: &str, metric: &Metric) -> EntityConfig {
+        let key = format!("{}_{}", topic_slug(source), metric.key);
+        let name = format!("{} ({label})", capitalise(metric.name));
+        let mut p = self.base(&key, Some(name), "sensor");
+        let path = format!("value_json.views[{}].{}", jinja_string(source), metric.key);
+        // Until the source has counted, the key is absent: unknown, not an error in HA's log.
+        fill_metric(&mut p, metric, &path);
+        p.insert(
+            "value_template".into(),
+            json!(format!(
+                "{{{{ {path} if value_json.views is defined and {} in value_json.views else none }}}}",
+                jinja_string(source)
+            )),
+        );
+        p.insert("enabled_by_default".into(), json!(false));
+        p.insert("entity_category".into(), json!("diagnostic"));
+        p.insert("availability".into(), self.ctx.availability([source.to_owned()]));
+        self.entity("sensor", &key, p)
     }
 
     fn traffic(&self, iface: Option<&String>, metric: &Metric, prefix: &str) -> EntityConfig {

@@ -12,6 +12,8 @@ pub struct StateClock {
     pub now_ms: i64,
     /// How long a client that went away still counts as home.
     pub consider_home_ms: i64,
+    /// How long every source that reports this device has been failing (`None`: one answers).
+    pub sources_down_ms: Option<i64>,
 }
 
 /// The state document of one device.
@@ -23,7 +25,10 @@ pub fn device_state(device: &Device, clock: StateClock) -> Value {
             "presence".into(),
             json!(device.presence(clock.now_ms, clock.consider_home_ms)),
         );
-        state.insert("attributes".into(), tracker_attributes(device));
+        // A short outage of the router keeps the tracker where it was (no `not_home` flap, no
+        // `unavailable`); one longer than consider_home makes it unavailable.
+        let available = clock.sources_down_ms.is_none_or(|down| down < clock.consider_home_ms);
+        state.insert("presence_available".into(), json!(available));
     }
     for (key, label) in &device.labels {
         state.insert(key.clone(), json!(label.value));
@@ -31,6 +36,18 @@ pub fn device_state(device: &Device, clock: StateClock) -> Value {
     if device.has_traffic {
         insert_traffic(&mut state, device.totals, device.rates);
         state.insert("estimated".into(), json!(device.estimated));
+        state.insert("source".into(), json!(device.headline_source));
+        let views = secondary_views(device)
+            .map(|(source, view)| {
+                let mut inner = Map::new();
+                insert_traffic(&mut inner, view.totals, view.rates);
+                inner.insert("estimated".into(), json!(view.estimated));
+                (source.clone(), Value::Object(inner))
+            })
+            .collect::<Map<String, Value>>();
+        if !views.is_empty() {
+            state.insert("views".into(), Value::Object(views));
+        }
         for (name, iface) in &device.interfaces {
             let mut inner = Map::new();
             insert_traffic(&mut inner, iface.totals, iface.rates);
@@ -43,6 +60,15 @@ pub fn device_state(device: &Device, clock: StateClock) -> Value {
     Value::Object(state)
 }
 
+/// Other sources' views of a device that does have a headline: every source that counted
+/// it but does not feed its headline totals (the Deco's estimate of a vnstat server).
+pub fn secondary_views(device: &Device) -> impl Iterator<Item = (&String, &crate::accounting::View)> {
+    device
+        .views
+        .iter()
+        .filter(|(source, _)| !device.total_sources.contains(*source))
+}
+
 /// Enough precision for the unit, and no float noise (`12.300000000000001`) in payloads.
 fn round_for(unit: crate::model::MetricUnit, value: f64) -> Value {
     use crate::model::MetricUnit::*;
@@ -52,9 +78,18 @@ fn round_for(unit: crate::model::MetricUnit, value: f64) -> Value {
     }
 }
 
-/// What HA's router trackers show: ip, mac and host name, plus what the source knows.
-fn tracker_attributes(device: &Device) -> Value {
-    let mut attrs: Map<String, Value> = device.attributes.clone().into_iter().collect();
+/// Attributes that change on every poll: kept on the device's sensors, off its tracker, whose
+/// every attribute change is a recorder row.
+const VOLATILE: [&str; 3] = ["connected_for", "link_tx_mbps", "link_rx_mbps"];
+
+/// What HA's router trackers show: ip, mac and host name, plus the stable facts the sources know.
+pub fn tracker_attributes(device: &Device) -> Value {
+    let mut attrs: Map<String, Value> = device
+        .attributes
+        .iter()
+        .filter(|(k, _)| !VOLATILE.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     attrs.insert("ip".into(), json!(device.info.ip));
     attrs.insert("mac".into(), json!(device.primary_mac().map(|m| m.to_string())));
     attrs.insert("host_name".into(), json!(device.name()));

@@ -42,6 +42,12 @@ impl Topics {
     }
 
     /// `<prefix>/<component>/<node>/<object>/config`; node and object are already topic-safe.
+    /// A client tracker's attributes, apart from its state so that they are written (and land
+    /// in HA's recorder) only when they change, not on every poll.
+    pub fn device_attributes(&self, id: &DeviceId) -> String {
+        format!("{}/attributes", self.device_state(id))
+    }
+
     pub fn discovery(&self, component: &str, node: &str, object: &str) -> String {
         format!("{}/{component}/{node}/{object}/config", self.discovery_prefix)
     }

@@ -28,7 +28,7 @@ pub struct HostSource {
     interval: Duration,
     interfaces: Option<Vec<String>>,
     exclude: Vec<String>,
-    mac: Option<MacAddr>,
+    mac: Vec<MacAddr>,
     proc_dir: PathBuf,
     sys_dir: PathBuf,
     warned_missing: Vec<String>,
@@ -45,7 +45,7 @@ impl HostSource {
             interval: cfg.interval,
             interfaces: cfg.interfaces.clone(),
             exclude: cfg.exclude.clone(),
-            mac: cfg.mac,
+            mac: cfg.mac.0.clone(),
             proc_dir: cfg.proc_dir.clone(),
             sys_dir: cfg.sys_dir.clone(),
             warned_missing: Vec::new(),
@@ -141,7 +141,7 @@ impl Source for HostSource {
         obs.info.sw_version = std::fs::read_to_string(self.proc_dir.join("sys/kernel/osrelease"))
             .ok()
             .map(|s| s.trim().to_owned());
-        obs.info.macs.extend(self.mac);
+        obs.info.macs.extend(self.mac.iter().copied());
         obs.online = Some(true);
         for (counters, link) in self.selected(&all) {
             obs.info.macs.extend(link.mac.filter(|m| !obs.info.macs.contains(m)));

@@ -44,7 +44,7 @@ impl VnstatSource {
         let rate_window = (self.cfg.interval * 3).max(MIN_RATE_WINDOW);
         let mut obs = Observation::new(self.id.clone(), DeviceKind::Server);
         obs.info.name = Some(self.cfg.name.clone().unwrap_or_else(|| self.name.clone()));
-        obs.info.macs.extend(self.cfg.mac);
+        obs.info.macs.extend(self.cfg.mac.iter().copied());
         obs.info.model = Some("Server".into());
         obs.online = Some(true);
         if let Some(version) = &report.vnstat_version {

@@ -1,0 +1,248 @@
+//! The household: the stage between accounting and publishing (sources → accounting →
+//! household → publisher). It decides which physical thing each observation is about
+//! ([`identity`]), what each thing is called ([`names`]) and what it hangs off (`via`), so that
+//! Home Assistant sees one device per physical thing (design.md "Devices and ids").
+//!
+//! Accounting (the [`Ledger`]) still counts: monotonic totals per source, the headline fed by
+//! the best source, every other source's view kept as a secondary one.
+
+pub mod identity;
+pub mod names;
+
+use std::collections::BTreeMap;
+
+use crate::accounting::{Device, Feed, Ledger, PersistedState};
+use crate::config::Settings;
+use crate::model::{DeviceId, DeviceKind, MacAddr, Observation};
+use identity::Resolver;
+use names::{Candidate, Names};
+
+/// Where the household keeps its memory in the state file, beside the sources' cursors; `@`
+/// cannot start a source name, so it never collides with one.
+const CURSOR_KEY: &str = "@household";
+
+/// Facts one source gave about a device's place in the network.
+#[derive(Debug, Clone, Default)]
+struct Placement {
+    names: Names,
+    /// `via` as each source reports it.
+    via: BTreeMap<String, DeviceId>,
+}
+
+pub struct Household {
+    resolver: Resolver,
+    ledger: Ledger,
+    feeds: BTreeMap<String, Feed>,
+    /// Source name → its kind (`vnstat`), for the `source` key of the state.
+    kinds: BTreeMap<String, &'static str>,
+    configured_names: BTreeMap<MacAddr, String>,
+    placement: BTreeMap<DeviceId, Placement>,
+}
+
+impl Household {
+    /// `sources`: (feed, kind) of every configured source.
+    pub fn new(settings: &Settings, sources: Vec<(Feed, &'static str)>, state: PersistedState) -> Self {
+        let mut resolver = Resolver::new(settings);
+        if let Some(saved) = state.sources.get(CURSOR_KEY) {
+            resolver.restore(saved);
+        }
+        let configured_names = settings
+            .devices
+            .iter()
+            .filter_map(|(mac, d)| Some((mac.parse().ok()?, d.name.clone()?)))
+            .collect();
+        let kinds = sources.iter().map(|(f, k)| (f.name.clone(), *k)).collect();
+        let feeds: BTreeMap<String, Feed> = sources.iter().map(|(f, _)| (f.name.clone(), f.clone())).collect();
+        let ledger = Ledger::new(feeds.values().cloned().collect(), state, BTreeMap::new());
+        Self {
+            resolver,
+            ledger,
+            feeds,
+            kinds,
+            configured_names,
+            placement: BTreeMap::new(),
+        }
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub fn device(&self, id: &DeviceId) -> Option<&Device> {
+        self.ledger.device(id)
+    }
+
+    pub fn devices(&self) -> impl Iterator<Item = &Device> {
+        self.ledger.devices()
+    }
+
+    pub fn set_cursor(&mut self, source: &str, cursor: serde_json::Value) {
+        self.ledger.set_cursor(source, cursor);
+    }
+
+    pub fn to_persisted(&self) -> PersistedState {
+        let mut state = self.ledger.to_persisted();
+        state.sources.insert(CURSOR_KEY.to_owned(), self.resolver.to_json());
+        state
+    }
+
+    /// Learns who is who from polls not yet applied, so that the first published picture is
+    /// already the right one whichever source answered first.
+    pub fn learn(&mut self, observations: &[Observation]) {
+        self.resolver.learn(observations);
+    }
+
+    /// Folds one successful poll in; returns the devices it touched.
+    pub fn apply(&mut self, source: &str, observations: Vec<Observation>, now_ms: i64) -> Vec<DeviceId> {
+        self.resolver.learn(&observations);
+        let rank = self.feeds.get(source).map_or(u8::MAX, |f| f.total_rank);
+        let mut routed = Vec::with_capacity(observations.len());
+        for obs in observations {
+            let r = self.resolver.route(obs);
+            let mut obs = r.observation;
+            if !r.borrowed {
+                let place = self.placement.entry(obs.device.clone()).or_default();
+                place.names.record(
+                    source,
+                    Candidate {
+                        rank,
+                        name: obs.info.name.clone(),
+                        vendor: obs.info.manufacturer.clone(),
+                    },
+                );
+                match &obs.info.via {
+                    Some(via) => {
+                        place.via.insert(source.to_owned(), via.clone());
+                    }
+                    None => {
+                        place.via.remove(source);
+                    }
+                }
+            }
+            // Names and `via` are the household's to decide (below), not first-come.
+            obs.info.name = None;
+            obs.info.via = None;
+            routed.push(obs);
+        }
+        let touched = self.ledger.apply(source, routed, now_ms);
+        for id in &touched {
+            self.settle(id);
+        }
+        touched
+    }
+
+    /// A source's poll failed.
+    pub fn source_failed(&mut self, source: &str) -> Vec<DeviceId> {
+        self.ledger.source_failed(source)
+    }
+
+    /// Renames a device in HA only; its id, totals and history stay (design.md "Names").
+    pub fn rename(&mut self, id: &DeviceId, name: &str) -> bool {
+        let macs = match self.ledger.device(id) {
+            Some(d) => d.info.macs.clone(),
+            None => return false,
+        };
+        match macs.first() {
+            Some(mac) => {
+                self.configured_names.insert(*mac, name.to_owned());
+            }
+            None => {
+                let place = self.placement.entry(id.clone()).or_default();
+                place.names.record(
+                    "@rename",
+                    Candidate {
+                        rank: 0,
+                        name: Some(name.to_owned()),
+                        vendor: None,
+                    },
+                );
+            }
+        }
+        self.settle(id);
+        true
+    }
+
+    /// Forgets a device: its totals and baselines go; the caller clears its HA configs.
+    pub fn remove(&mut self, id: &DeviceId) -> bool {
+        self.placement.remove(id);
+        self.ledger.remove(id)
+    }
+
+    /// Name, `via` and the headline's source of one device, from everything known now.
+    fn settle(&mut self, id: &DeviceId) {
+        let Some(device) = self.ledger.device(id) else {
+            return;
+        };
+        let place = self.placement.get(id).cloned().unwrap_or_default();
+        let configured = device
+            .info
+            .macs
+            .iter()
+            .find_map(|m| self.configured_names.get(m))
+            .cloned();
+        let name = place.names.choose(
+            configured.as_deref(),
+            device.primary_mac().filter(|_| device.kind == DeviceKind::Client),
+            id.as_str(),
+        );
+        let via = self.choose_via(device, &place);
+        let headline = device
+            .total_sources
+            .iter()
+            .next()
+            .map(|s| format!("{}:{s}", self.kinds.get(s).copied().unwrap_or("source")));
+        let kinds = &self.kinds;
+        if let Some(device) = self.ledger.device_mut(id) {
+            device.info.name = Some(name);
+            device.info.via = via;
+            device.headline_source = headline;
+            for (source, view) in &mut device.views {
+                view.label = Some(view_label(kinds.get(source).copied(), source, view.estimated));
+            }
+        }
+    }
+
+    /// What a device hangs off in HA: a client its mesh node (the Deco knows the node, the
+    /// upstream router only the mesh) or else its router; a mesh node its master or the router
+    /// upstream; servers and routers the bridge. Only devices that exist qualify.
+    fn choose_via(&self, device: &Device, place: &Placement) -> Option<DeviceId> {
+        let exists = |id: &DeviceId| id != &device.id && self.ledger.device(id).is_some();
+        let kind_of = |id: &DeviceId| self.ledger.device(id).map(|d| d.kind);
+        match device.kind {
+            DeviceKind::Server | DeviceKind::Router => None,
+            DeviceKind::MeshNode => place
+                .via
+                .values()
+                .find(|v| exists(v))
+                .or_else(|| self.resolver.upstream_of(&device.id).filter(|v| exists(v)))
+                .cloned(),
+            DeviceKind::Client => {
+                let candidates: Vec<&DeviceId> = place.via.values().filter(|v| exists(v)).collect();
+                candidates
+                    .iter()
+                    .find(|v| kind_of(v) == Some(DeviceKind::MeshNode))
+                    .or_else(|| candidates.first())
+                    .map(|v| (*v).clone())
+            }
+        }
+    }
+}
+
+/// How a secondary entity names its source: "Deco estimate", "ASUS home".
+fn view_label(kind: Option<&str>, source: &str, estimated: bool) -> String {
+    let kind = match kind {
+        Some("deco") => "Deco",
+        Some("asus") => "ASUS",
+        Some(other) => other,
+        None => "source",
+    };
+    if estimated {
+        format!("{kind} estimate")
+    } else {
+        format!("{kind} {source}")
+    }
+}
+
+#[cfg(test)]
+#[path = "household_tests.rs"]
+mod tests;
