@@ -115,10 +115,18 @@ async fn router_and_clients_end_to_end() {
     assert_eq!(pixel["connection"], "5 GHz");
     assert_eq!(pixel["ip"], "192.168.50.10");
     assert!(pixel["rssi"].as_i64().is_some_and(|r| r < 0));
-    assert_eq!(pixel["attributes"]["mac"], "02:1a:11:00:00:00");
-    assert_eq!(pixel["attributes"]["ip"], "192.168.50.10");
-    assert_eq!(pixel["attributes"]["host_name"], "Pixel 8");
-    assert_eq!(pixel["attributes"]["vendor"], "Google");
+    // Tracker attributes have a topic of their own, written only when they change.
+    let attributes = watcher
+        .wait_json("bandwidth2mqtt/021a11000000/attributes", |v| v["mac"].is_string())
+        .await;
+    assert_eq!(attributes["mac"], "02:1a:11:00:00:00");
+    assert_eq!(attributes["ip"], "192.168.50.10");
+    assert_eq!(attributes["host_name"], "Pixel 8");
+    assert_eq!(attributes["vendor"], "Google");
+    assert!(
+        attributes.get("connected_for").is_none(),
+        "changes every poll: not a tracker attribute"
+    );
     let offline = watcher
         .wait_json("bandwidth2mqtt/021a11000004", |v| v["online"] == false)
         .await;

@@ -132,11 +132,11 @@ async fn a_simulated_day_matches_ground_truth_through_restart_and_outage() {
     // Per-app split as an attribute, not as entities.
     let any = macs(&emu)[0];
     let state = watcher
-        .wait_json(&format!("bandwidth2mqtt/{}", any.to_hex12()), |v| {
-            v["attributes"]["top_apps_24h"].is_array()
+        .wait_json(&format!("bandwidth2mqtt/{}/attributes", any.to_hex12()), |v| {
+            v["top_apps_24h"].is_array()
         })
         .await;
-    let apps = state["attributes"]["top_apps_24h"].as_array().unwrap();
+    let apps = state["top_apps_24h"].as_array().unwrap();
     assert!(
         !apps.is_empty() && apps.len() <= 5 && apps[0]["rx_bytes"].as_u64().is_some(),
         "{state}"

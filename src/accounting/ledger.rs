@@ -118,6 +118,9 @@ pub struct Device {
     pub views: BTreeMap<String, View>,
     /// `kind:name` of the source feeding the headline totals; the household fills it in.
     pub headline_source: Option<String>,
+    /// Headline bytes since local midnight and since the billing month began (household).
+    pub today: Option<Totals>,
+    pub this_month: Option<Totals>,
     online_by_source: BTreeMap<String, bool>,
     field_owners: BTreeMap<&'static str, String>,
 }
@@ -171,6 +174,8 @@ impl Device {
             has_traffic,
             views,
             headline_source: None,
+            today: None,
+            this_month: None,
             online_by_source: BTreeMap::new(),
             field_owners: BTreeMap::new(),
         }
@@ -302,6 +307,14 @@ impl Ledger {
 
     pub fn devices(&self) -> impl Iterator<Item = &Device> {
         self.devices.values()
+    }
+
+    /// Headline totals of a device seen this run or restored from the state file.
+    pub fn totals_of(&self, id: &DeviceId) -> Option<Totals> {
+        self.devices
+            .get(id)
+            .map(|d| d.totals)
+            .or_else(|| self.restored.get(id).map(|d| d.totals))
     }
 
     /// For the household, which owns names and `via` (what a device is, not what it counted).

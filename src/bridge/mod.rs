@@ -30,6 +30,7 @@ const BIRTH_DELAY: Duration = Duration::from_secs(1);
 const INFO_REFRESH: Duration = Duration::from_secs(60);
 /// A source that has not answered by then (a router timing out) does not hold the others back.
 const FIRST_ROUND_WAIT: Duration = Duration::from_secs(60);
+const PERIOD_TICK: Duration = Duration::from_secs(30);
 /// First-round order: a server's own counters before a router's view of it, exact before
 /// estimated, so the first totals come from the best source.
 const SOURCE_ORDER: [&str; 4] = ["vnstat", "host", "asus", "deco"];
@@ -230,6 +231,20 @@ impl Core {
         self.render_bridge();
     }
 
+    /// Starts new days and months; devices whose periods rolled are published again.
+    fn tick_periods(&mut self, now_ms: i64) {
+        if self.first_round.is_some() {
+            return;
+        }
+        let rolled = self.household.tick(now_ms);
+        for id in &rolled {
+            self.render_device(id);
+        }
+        if !rolled.is_empty() {
+            self.save();
+        }
+    }
+
     /// One line per event: the first failure (and every change of error) is a warning, repeats
     /// of the same error are debug, so a source that stays down does not flood the log.
     fn log_failure(&self, source: &str, error: &SourceError) {
@@ -393,6 +408,9 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<()
         settings.mqtt.refresh_interval,
     );
     let mut republish_at: Option<Instant> = None;
+    // Days and months end even while every source is down.
+    let mut period_tick = tokio::time::interval(PERIOD_TICK);
+    period_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let birth = async {
             match republish_at {
@@ -415,6 +433,7 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<()
                 core.outbox.mark(&[Priority::BridgeState, Priority::Availability, Priority::BridgeMeta, Priority::State]);
             }
             _ = refresh.tick() => core.outbox.mark(&[Priority::State]),
+            _ = period_tick.tick() => core.tick_periods(sources::now_ms()),
         }
     }
 

@@ -101,6 +101,10 @@ pub struct BridgeSettings {
     /// How long a network client that disappeared still counts as home (HA's consider_home).
     #[serde(with = "duration")]
     pub consider_home: Duration,
+    /// IANA time zone of "today" and "this month" (e.g. `Europe/Berlin`); default: the system's.
+    pub timezone: Option<String>,
+    /// Day of the month a data plan's month starts on (1–28).
+    pub month_start_day: u8,
 }
 
 impl Default for BridgeSettings {
@@ -109,6 +113,8 @@ impl Default for BridgeSettings {
             state_dir: PathBuf::from("./data"),
             log_level: "info".into(),
             consider_home: Duration::from_secs(180),
+            timezone: None,
+            month_start_day: 1,
         }
     }
 }

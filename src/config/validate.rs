@@ -223,6 +223,16 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
         }
     }
 
+    if let Err(e) =
+        crate::household::periods::Calendar::new(settings.bridge.timezone.as_deref(), settings.bridge.month_start_day)
+    {
+        let key = match e {
+            crate::household::periods::CalendarError::TimeZone(_) => "bridge.timezone",
+            crate::household::periods::CalendarError::MonthStartDay(_) => "bridge.month_start_day",
+        };
+        return Err(err(key, e.to_string()));
+    }
+
     // One physical thing per MAC (design.md "Identity"): a MAC claimed twice would put it in
     // two HA devices' `connections`, which HA refuses.
     let mut claimed: std::collections::BTreeMap<MacAddr, String> = std::collections::BTreeMap::new();

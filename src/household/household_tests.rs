@@ -271,3 +271,35 @@ fn identities_survive_a_restart() {
     assert!(h.device(&mac_id(DECO_WAN)).is_none());
     assert_eq!(h.device(&mac_id(DECO_LAN)).unwrap().totals.rx, 5_000);
 }
+
+#[test]
+fn today_and_this_month_count_headline_deltas_and_roll_at_midnight() {
+    let mut settings = Settings::default();
+    settings.bridge.timezone = Some("UTC".into());
+    let feeds = vec![(SourceKind::Vnstat.feed("titan"), "vnstat")];
+    let mut h = Household::new(&settings, feeds, PersistedState::default());
+    // 1 Feb 2026 23:58 UTC: the database's history is not today's traffic.
+    let t0 = 1_769_990_280;
+    h.apply("titan", vec![titan(9_000_000, t0)], t0 * 1000);
+    h.apply("titan", vec![titan(9_500_000, t0 + 60)], (t0 + 60) * 1000);
+    let d = h.device(&id("titan")).unwrap();
+    assert_eq!(d.today.unwrap().rx, 500_000);
+    assert_eq!(d.this_month.unwrap().rx, 500_000);
+    // Midnight passes with vnstat down: the tick alone starts the new day.
+    assert_eq!(h.tick((t0 + 180) * 1000), vec![id("titan")]);
+    assert_eq!(h.device(&id("titan")).unwrap().today.unwrap().rx, 0);
+    assert_eq!(
+        h.device(&id("titan")).unwrap().this_month.unwrap().rx,
+        500_000,
+        "February goes on"
+    );
+    h.apply("titan", vec![titan(9_600_000, t0 + 240)], (t0 + 240) * 1000);
+    assert_eq!(h.device(&id("titan")).unwrap().today.unwrap().rx, 100_000);
+    // Periods survive a restart.
+    let saved = h.to_persisted();
+    let feeds = vec![(SourceKind::Vnstat.feed("titan"), "vnstat")];
+    let mut h = Household::new(&settings, feeds, saved);
+    h.apply("titan", vec![titan(9_700_000, t0 + 300)], (t0 + 300) * 1000);
+    assert_eq!(h.device(&id("titan")).unwrap().today.unwrap().rx, 200_000);
+    assert_eq!(h.device(&id("titan")).unwrap().this_month.unwrap().rx, 700_000);
+}

@@ -8,14 +8,17 @@
 
 pub mod identity;
 pub mod names;
+pub mod periods;
 
 use std::collections::BTreeMap;
 
-use crate::accounting::{Device, Feed, Ledger, PersistedState};
+use crate::accounting::{Device, Feed, Ledger, PersistedState, Totals};
 use crate::config::Settings;
 use crate::model::{DeviceId, DeviceKind, MacAddr, Observation};
 use identity::Resolver;
 use names::{Candidate, Names};
+use periods::{Calendar, PeriodBook};
+use serde::{Deserialize, Serialize};
 
 /// Where the household keeps its memory in the state file, beside the sources' cursors; `@`
 /// cannot start a source name, so it never collides with one.
@@ -29,8 +32,18 @@ struct Placement {
     via: BTreeMap<String, DeviceId>,
 }
 
+/// What the household keeps in the state file.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Saved {
+    identity: Resolver,
+    #[serde(default)]
+    periods: PeriodBook,
+}
+
 pub struct Household {
     resolver: Resolver,
+    calendar: Calendar,
+    periods: PeriodBook,
     ledger: Ledger,
     feeds: BTreeMap<String, Feed>,
     /// Source name → its kind (`vnstat`), for the `source` key of the state.
@@ -43,9 +56,24 @@ impl Household {
     /// `sources`: (feed, kind) of every configured source.
     pub fn new(settings: &Settings, sources: Vec<(Feed, &'static str)>, state: PersistedState) -> Self {
         let mut resolver = Resolver::new(settings);
+        let mut periods = PeriodBook::new();
         if let Some(saved) = state.sources.get(CURSOR_KEY) {
-            resolver.restore(saved);
+            match serde_json::from_value::<Saved>(saved.clone()) {
+                Ok(saved) => {
+                    resolver.restore(&serde_json::to_value(&saved.identity).unwrap_or_default());
+                    periods = saved.periods;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "Saved household state is unreadable; identities are learnt again, today's and this month's totals start over.")
+                }
+            }
         }
+        let bridge = &settings.bridge;
+        // check-config has validated both keys; a fallback only guards library callers.
+        let calendar = Calendar::new(bridge.timezone.as_deref(), bridge.month_start_day).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "Invalid [bridge] timezone or month_start_day; using the system's zone and the 1st.");
+            Calendar::system()
+        });
         let configured_names = settings
             .devices
             .iter()
@@ -56,6 +84,8 @@ impl Household {
         let ledger = Ledger::new(feeds.values().cloned().collect(), state, BTreeMap::new());
         Self {
             resolver,
+            calendar,
+            periods,
             ledger,
             feeds,
             kinds,
@@ -82,7 +112,8 @@ impl Household {
 
     pub fn to_persisted(&self) -> PersistedState {
         let mut state = self.ledger.to_persisted();
-        state.sources.insert(CURSOR_KEY.to_owned(), self.resolver.to_json());
+        let saved = serde_json::json!({"identity": self.resolver.to_json(), "periods": self.periods});
+        state.sources.insert(CURSOR_KEY.to_owned(), saved);
         state
     }
 
@@ -124,11 +155,42 @@ impl Household {
             obs.info.via = None;
             routed.push(obs);
         }
+        let before: BTreeMap<DeviceId, Totals> = routed
+            .iter()
+            .filter_map(|o| Some((o.device.clone(), self.ledger.totals_of(&o.device)?)))
+            .collect();
         let touched = self.ledger.apply(source, routed, now_ms);
         for id in &touched {
+            // Periods add what the headline added; a device's first appearance (a restored
+            // total, a database's history) is not today's traffic.
+            if let (Some(old), Some(device)) = (before.get(id), self.ledger.device(id)) {
+                let delta = Totals {
+                    rx: device.totals.rx.saturating_sub(old.rx),
+                    tx: device.totals.tx.saturating_sub(old.tx),
+                };
+                self.periods
+                    .entry(id.clone())
+                    .or_default()
+                    .add(&self.calendar, now_ms, delta);
+            }
             self.settle(id);
         }
         touched
+    }
+
+    /// Rolls periods over when a day or month ended, even with no source answering; returns
+    /// the devices whose periods started anew.
+    pub fn tick(&mut self, now_ms: i64) -> Vec<DeviceId> {
+        let mut rolled = Vec::new();
+        for (id, periods) in &mut self.periods {
+            if periods.roll(&self.calendar, now_ms) {
+                rolled.push(id.clone());
+            }
+        }
+        for id in &rolled {
+            self.settle(id);
+        }
+        rolled
     }
 
     /// A source's poll failed.
@@ -165,6 +227,7 @@ impl Household {
     /// Forgets a device: its totals and baselines go; the caller clears its HA configs.
     pub fn remove(&mut self, id: &DeviceId) -> bool {
         self.placement.remove(id);
+        self.periods.remove(id);
         self.ledger.remove(id)
     }
 
@@ -192,7 +255,13 @@ impl Household {
             .next()
             .map(|s| format!("{}:{s}", self.kinds.get(s).copied().unwrap_or("source")));
         let kinds = &self.kinds;
+        let periods = self.periods.get(id).cloned();
         if let Some(device) = self.ledger.device_mut(id) {
+            if device.has_traffic {
+                let p = periods.unwrap_or_default();
+                device.today = Some(p.today);
+                device.this_month = Some(p.this_month);
+            }
             device.info.name = Some(name);
             device.info.via = via;
             device.headline_source = headline;

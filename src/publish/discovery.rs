@@ -43,6 +43,35 @@ struct Metric {
     measure: Measure,
 }
 
+/// Today and this month (design.md "Period totals"): bytes, reset at the period's start, which
+/// is what `total_increasing` means to HA.
+const PERIODS: [Metric; 4] = [
+    Metric {
+        key: "rx_today",
+        name: "downloaded today",
+        icon: "mdi:download",
+        measure: Measure::Bytes,
+    },
+    Metric {
+        key: "tx_today",
+        name: "uploaded today",
+        icon: "mdi:upload",
+        measure: Measure::Bytes,
+    },
+    Metric {
+        key: "rx_month",
+        name: "downloaded this month",
+        icon: "mdi:download",
+        measure: Measure::Bytes,
+    },
+    Metric {
+        key: "tx_month",
+        name: "uploaded this month",
+        icon: "mdi:upload",
+        measure: Measure::Bytes,
+    },
+];
+
 const TRAFFIC: [Metric; 4] = [
     Metric {
         key: "rx_bytes",
@@ -147,6 +176,11 @@ impl Context<'_> {
             // Rates only where some source measures them (hourly byte counts do not).
             for metric in &TRAFFIC {
                 if metric.measure == Measure::Bytes || !device.rate_sources.is_empty() {
+                    out.push(b.traffic(None, metric, prefix));
+                }
+            }
+            if device.today.is_some() {
+                for metric in &PERIODS {
                     out.push(b.traffic(None, metric, prefix));
                 }
             }

@@ -37,6 +37,12 @@ pub fn device_state(device: &Device, clock: StateClock) -> Value {
         insert_traffic(&mut state, device.totals, device.rates);
         state.insert("estimated".into(), json!(device.estimated));
         state.insert("source".into(), json!(device.headline_source));
+        if let (Some(today), Some(month)) = (device.today, device.this_month) {
+            state.insert("rx_today".into(), json!(today.rx));
+            state.insert("tx_today".into(), json!(today.tx));
+            state.insert("rx_month".into(), json!(month.rx));
+            state.insert("tx_month".into(), json!(month.tx));
+        }
         let views = secondary_views(device)
             .map(|(source, view)| {
                 let mut inner = Map::new();
