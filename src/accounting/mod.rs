@@ -3,6 +3,7 @@
 
 mod channel;
 mod ledger;
+pub mod plausible;
 mod store;
 
 pub use channel::{ChannelKind, ChannelState, CounterEvent, Rates, Step};
