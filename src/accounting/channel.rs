@@ -246,8 +246,19 @@ impl ChannelState {
             );
         }
         if dt < 0 {
+            // Our clock stepped back (or the source re-sent an old sample). Counters of one
+            // epoch only go up, so bytes above the baseline are still real; no rate is claimed.
+            let counted = Self::fits(c.rx, c.tx, self.rx, self.tx, 0, c.wrap, limit_bps);
+            let (rx, tx) = counted.map(|(rx, tx, _)| (rx, tx)).unwrap_or((0, 0));
             self.rebase(c, now_ms, Rates::UNKNOWN);
-            return (Step::default(), Some(CounterEvent::WentBackwards));
+            return (
+                Step {
+                    rx,
+                    tx,
+                    ..Step::default()
+                },
+                Some(CounterEvent::WentBackwards),
+            );
         }
 
         let suspect = self.suspect.take();
@@ -271,10 +282,13 @@ impl ChannelState {
             }
             Err(misfit) => {
                 // Does it go on from the suspect? Then the counter really is there now.
+                // Only a newer reading that moved on from it confirms a suspect: the same
+                // odd value again (vnstat between saves, a counter stuck on garbage) says nothing.
                 let from_suspect = suspect.and_then(|s| {
                     let dt = c.at_ms.saturating_sub(s.at_ms);
-                    (dt >= 0)
-                        .then(|| Self::fits(c.rx, c.tx, s.rx, s.tx, dt.max(1), WrapRule::Never, limit_bps).ok())
+                    let moved_on = (c.rx > s.rx || c.tx > s.tx) && c.rx >= s.rx && c.tx >= s.tx;
+                    (dt > 0 && moved_on)
+                        .then(|| Self::fits(c.rx, c.tx, s.rx, s.tx, dt, WrapRule::Never, limit_bps).ok())
                         .flatten()
                 });
                 if let Some((rx, tx, _)) = from_suspect {

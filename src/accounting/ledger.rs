@@ -532,7 +532,7 @@ fn log_counter_event(source: &str, device: &DeviceId, interface: Option<&str>, e
             source,
             %device,
             interface,
-            "Sample is older than the previous one (clock change?); re-baselined, total kept."
+            "Sample is older than the previous one (clock stepped back?); bytes above the last reading counted, no rate, total kept."
         ),
     }
 }
