@@ -47,7 +47,10 @@ fn a_state_dir_that_is_a_file_or_a_state_file_that_is_a_directory_never_stops_on
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(dir.path().join("data/state.json").is_file());
     assert_eq!(
-        entries(dir.path()).iter().filter(|n| n.starts_with("data.corrupt-")).count(),
+        entries(dir.path())
+            .iter()
+            .filter(|n| n.starts_with("data.corrupt-"))
+            .count(),
         1
     );
 
@@ -63,7 +66,11 @@ fn a_state_dir_that_is_a_file_or_a_state_file_that_is_a_directory_never_stops_on
     for _ in 0..2 {
         let out = run_cli(dir.path(), &["once", "-c", "config.toml"], &[]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        std::fs::write(dir.path().join("data/state.json"), b"{\"version\":1,\"devices\":{\"\xff\":").unwrap();
+        std::fs::write(
+            dir.path().join("data/state.json"),
+            b"{\"version\":1,\"devices\":{\"\xff\":",
+        )
+        .unwrap();
     }
     let aside = entries(&dir.path().join("data"))
         .into_iter()
