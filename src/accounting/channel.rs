@@ -221,8 +221,8 @@ impl ChannelState {
 
     pub fn start_rate(r: &RateSample, now_ms: i64) -> (Self, Step) {
         let rates = Rates {
-            rx_bps: Some(r.rx_bps),
-            tx_bps: Some(r.tx_bps),
+            rx_bps: usable_rate(r.rx_bps),
+            tx_bps: usable_rate(r.tx_bps),
         };
         let state = Self {
             kind: ChannelKind::Rate,
@@ -245,8 +245,8 @@ impl ChannelState {
     /// A gap longer than `max_gap` adds nothing: we do not invent traffic we did not see.
     pub fn update_rate(&mut self, r: &RateSample, now_ms: i64) -> Step {
         let rates = Rates {
-            rx_bps: Some(r.rx_bps.max(0.0)),
-            tx_bps: Some(r.tx_bps.max(0.0)),
+            rx_bps: usable_rate(r.rx_bps),
+            tx_bps: usable_rate(r.tx_bps),
         };
         let dt = r.at_ms - self.at_ms;
         if dt <= 0 {
@@ -265,6 +265,12 @@ impl ChannelState {
             let secs = dt as f64 / 1000.0;
             let integrate = |prev: Option<f64>, now: Option<f64>, frac: &mut f64| -> u64 {
                 let bytes = (prev.unwrap_or(0.0) + now.unwrap_or(0.0)) / 2.0 * secs / 8.0 + *frac;
+                if !bytes.is_finite() {
+                    // Nothing sane to add; a NaN or infinite remainder would not survive the
+                    // state file (serde_json writes it as `null`).
+                    *frac = 0.0;
+                    return 0;
+                }
                 let whole = bytes.floor();
                 *frac = bytes - whole;
                 whole as u64
@@ -308,6 +314,13 @@ impl ChannelState {
         self.advanced_ms = now_ms;
         step
     }
+}
+
+/// A reported rate that can be integrated and saved: finite and not negative. Infinity or
+/// NaN (a Deco `down_speed` of `1e306` times its unit) is unknown, not stored, because the
+/// state file cannot hold it (found by fuzzing).
+fn usable_rate(bps: f64) -> Option<f64> {
+    bps.is_finite().then_some(bps.max(0.0))
 }
 
 /// Bytes between two readings of one counter direction.
@@ -503,5 +516,25 @@ mod tests {
         let (mut ch, _) = ChannelState::start_rate(&sample(0), 0);
         let total: u64 = (1..=16).map(|i| ch.update_rate(&sample(i), i * 1000).rx).sum();
         assert_eq!(total, 2, "16 s at 1 bit/s = 2 bytes, not 0");
+    }
+
+    #[test]
+    fn infinite_or_huge_rates_leave_a_state_that_loads_again() {
+        // Found by fuzzing (fuzz/: channel_sequence, deco_json): `inf` rates were saved as
+        // `null` and a NaN remainder made the whole state file unreadable.
+        let sample = |at_s: i64, bps: f64| RateSample {
+            rx_bps: bps,
+            tx_bps: f64::MAX,
+            at_ms: at_s * 1000,
+            max_gap: Duration::from_secs(90),
+        };
+        let (mut ch, _) = ChannelState::start_rate(&sample(0, f64::INFINITY), 0);
+        ch.update_rate(&sample(30, f64::NAN), 30_000);
+        ch.update_rate(&sample(60, f64::INFINITY), 60_000);
+        ch.update_rate(&sample(90, 1.0), 90_000);
+        let text = serde_json::to_string(&ch).unwrap();
+        let back: ChannelState = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, ch, "{text}");
+        assert!(ch.rx_frac.is_finite() && ch.tx_frac.is_finite());
     }
 }
