@@ -155,7 +155,11 @@ async fn router_and_clients_end_to_end() {
     );
     assert_eq!(
         tracker["availability"],
-        serde_json::json!([{"topic": "bandwidth2mqtt/bridge/state"}, {"topic": "bandwidth2mqtt/bridge/source/home"}])
+        serde_json::json!([
+            {"topic": "bandwidth2mqtt/bridge/state"},
+            {"topic": "bandwidth2mqtt/021a11000000", "value_template": "{{ 'online' if value_json.presence_available | default(true) else 'offline' }}"}
+        ]),
+        "a router outage shorter than consider_home keeps the tracker; the state says when not"
     );
 
     // A client leaves: online at once, presence after consider_home (3 s here).

@@ -403,6 +403,10 @@ impl Ledger {
             if let Some(event) = event {
                 log_counter_event(source, &id, reading.interface.as_deref(), event);
             }
+            if let Some(why) = step.rejected {
+                let interface = reading.interface.as_deref().unwrap_or("-");
+                tracing::warn!(source, device = %id, interface, reason = %why, "Implausible number ignored; totals kept.");
+            }
             let iface = reading.interface.as_deref();
             let owns_totals = self.owner(&id, iface, Role::Totals).as_deref() == Some(source)
                 && self.feeds_headline(&id, source, iface.is_some(), Role::Totals);
@@ -631,17 +635,29 @@ fn log_counter_event(source: &str, device: &DeviceId, interface: Option<&str>, e
             interface,
             "Counter restarted (reboot, re-created interface or new database); total continues from where it was."
         ),
+        CounterEvent::Dropped => tracing::warn!(
+            source,
+            %device,
+            interface,
+            "Counter went down without a restart; held: nothing counted, total kept, the next reading decides."
+        ),
         CounterEvent::Reset => tracing::warn!(
             source,
             %device,
             interface,
-            "Counter went down without a restart; nothing counted for this interval, total kept."
+            "Counter was reset without a restart; re-baselined, the bytes before the reset not counted, total kept."
+        ),
+        CounterEvent::Jumped => tracing::warn!(
+            source,
+            %device,
+            interface,
+            "Counter jumped implausibly and stayed there; re-baselined without counting the jump, total kept."
         ),
         CounterEvent::WentBackwards => tracing::warn!(
             source,
             %device,
             interface,
-            "Sample is older than the previous one (clock change?); re-baselined, total kept."
+            "Sample is older than the previous one (clock stepped back?); bytes above the last reading counted, no rate, total kept."
         ),
     }
 }

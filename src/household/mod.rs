@@ -141,13 +141,9 @@ impl Household {
                         vendor: obs.info.manufacturer.clone(),
                     },
                 );
-                match &obs.info.via {
-                    Some(via) => {
-                        place.via.insert(source.to_owned(), via.clone());
-                    }
-                    None => {
-                        place.via.remove(source);
-                    }
+                // An observation without `via` (a Traffic Analyzer entry) says nothing of it.
+                if let Some(via) = &obs.info.via {
+                    place.via.insert(source.to_owned(), via.clone());
                 }
             }
             // Names and `via` are the household's to decide (below), not first-come.

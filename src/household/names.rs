@@ -22,8 +22,21 @@ pub struct Names {
 }
 
 impl Names {
+    /// One source may report a device in several observations of one poll (the ASUS client
+    /// list and its Traffic Analyzer): what one of them leaves out does not erase the other.
     pub fn record(&mut self, source: &str, candidate: Candidate) {
-        self.by_source.insert(source.to_owned(), candidate);
+        let slot = self.by_source.entry(source.to_owned()).or_insert_with(|| Candidate {
+            rank: candidate.rank,
+            name: None,
+            vendor: None,
+        });
+        slot.rank = candidate.rank;
+        if candidate.name.is_some() {
+            slot.name = candidate.name;
+        }
+        if candidate.vendor.is_some() {
+            slot.vendor = candidate.vendor;
+        }
     }
 
     /// The name to show: `configured` wins; then the most trusted source's usable name; then
@@ -113,6 +126,20 @@ mod tests {
             n.choose(None, Some(mac), "x"),
             "Device 0E:55:17",
             "never a MAC or an IP"
+        );
+        let mut n = names(&[("home", 2, Some("Pixel 8"), Some("Google"))]);
+        n.record(
+            "home",
+            Candidate {
+                rank: 2,
+                name: None,
+                vendor: None,
+            },
+        );
+        assert_eq!(
+            n.choose(None, Some(mac), "x"),
+            "Pixel 8",
+            "a second nameless entry erases nothing"
         );
         assert_eq!(Names::default().choose(None, None, "titan"), "titan");
         assert_eq!(
