@@ -153,6 +153,71 @@ async fn demo_works_with_nothing_installed() {
     demo.stop().await.expect("clean stop");
 }
 
+/// A writer the test can read while the demo writes to it.
+#[derive(Clone, Default)]
+struct Screen(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Screen {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Screen {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// On a terminal each frame homes the cursor and clears the screen, then draws the intro and
+/// the table again, so the table stays in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_mode_redraws_the_table_in_place() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Some(broker) = Broker::start() else { return };
+    let screen = Screen::default();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let options = Options {
+        speed: 1.0,
+        mqtt_url: Some(broker.url()),
+        lookup: None,
+    };
+    let mut out = screen.clone();
+    let run = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { demo::run(options, shutdown, demo::Screen::Terminal, &mut out).await }
+    });
+    let frame_with_titan = |text: &str| {
+        text.split("\x1b[H\x1b[2J")
+            .skip(1)
+            .any(|frame| frame.lines().any(|l| l.starts_with("Titan") && l.contains("TiB")))
+    };
+    let deadline = Instant::now() + WAIT;
+    while !(frame_with_titan(&screen.text()) && screen.text().matches("\x1b[H\x1b[2J").count() >= 2) {
+        assert!(
+            Instant::now() < deadline,
+            "no redrawn frame with Titan:\n{}",
+            screen.text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = screen.text();
+    let last = text.rsplit("\x1b[H\x1b[2J").next().unwrap();
+    assert!(
+        last.starts_with("bandwidth2mqtt demo"),
+        "each frame starts with the intro: {last}"
+    );
+    assert!(last.contains("mosquitto_sub -h 127.0.0.1"), "{last}");
+    assert!(last.contains("device") && last.contains("total ↓/↑"), "{last}");
+    shutdown.cancel();
+    run.await.unwrap().expect("clean stop");
+    assert!(screen.text().ends_with("Stopping the demo…\n"));
+}
+
 #[tokio::test]
 async fn chain_uses_the_given_url_without_probing() {
     let (_listener, port) = taken_port();

@@ -188,7 +188,7 @@ pub async fn run(
     options: Options,
     shutdown: CancellationToken,
     screen: Screen,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
 ) -> Result<(), DemoError> {
     let started = Instant::now();
     let demo = Demo::start(options).await?;
