@@ -246,11 +246,19 @@ pub fn household_published(rows: &[Row]) -> bool {
 }
 
 fn intro(demo: &Demo) -> String {
+    let home_assistant = match demo.broker.kind {
+        BrokerKind::Given | BrokerKind::Running => {
+            "A Home Assistant on this broker shows the household (MQTT discovery, homeassistant/) until Ctrl-C."
+        }
+        BrokerKind::Mosquitto | BrokerKind::Embedded => {
+            "To see it in Home Assistant, run the demo with --mqtt-url pointing at the broker your Home Assistant uses."
+        }
+    };
     format!(
         "bandwidth2mqtt demo — an emulated household (ASUS + Traffic Analyzer → Deco mesh → servers, phones, TV, plugs)\n\
          Broker: {} ({})\n\
          Watch it: {}\n\
-         Home Assistant on this broker sees the devices under homeassistant/ (MQTT discovery).\n\
+         {home_assistant}\n\
          The bridge's configuration: {}\n\
          Ctrl-C stops everything the demo started.\n",
         demo.broker.url,
