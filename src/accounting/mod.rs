@@ -3,6 +3,7 @@
 
 mod channel;
 mod ledger;
+pub mod plausible;
 mod state_dir;
 mod store;
 mod store_load;

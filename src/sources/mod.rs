@@ -217,6 +217,14 @@ pub fn build(settings: &Settings) -> Vec<AnySource> {
 }
 
 /// Milliseconds since the Unix epoch, the clock observations are stamped with.
+/// Milliseconds on this process's monotonic clock: immune to steps of the wall clock (NTP, a
+/// VM resume, `date`), comparable only within one run of the bridge.
+pub fn mono_ms() -> i64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let start = START.get_or_init(std::time::Instant::now);
+    i64::try_from(start.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -231,6 +231,11 @@ impl Source for AsusSource {
 impl AsusSource {
     /// One `appGet.cgi` reply (for [`POLL_HOOKS`]) into observations; no I/O.
     pub fn interpret(&mut self, text: &str, at_ms: i64) -> Result<Vec<Observation>, SourceError> {
+        self.interpret_at(text, at_ms, super::mono_ms())
+    }
+
+    /// [`Self::interpret`] with the monotonic clock given (tests step the wall clock alone).
+    pub fn interpret_at(&mut self, text: &str, at_ms: i64, mono_ms: i64) -> Result<Vec<Observation>, SourceError> {
         let map = hookjson::parse_object(text).map_err(|e| SourceError::Invalid(format!("appGet.cgi: {e}")))?;
         if !map.contains_key("netdev") && !map.contains_key("get_clientlist") {
             return Err(SourceError::Invalid(
@@ -265,6 +270,8 @@ impl AsusSource {
             netdev: netdev.as_ref(),
             counters_64_bit: self.counters_64_bit,
             uptime_s,
+            router_clock_s: self.router_now,
+            mono_ms,
             cpu_percent,
             memory_percent: parse::memory_percent(&map),
             temperatures: &self.temperatures,

@@ -465,7 +465,8 @@ struct Reply {
 }
 
 /// `{"data": "<base64>"}` → decrypted JSON. Empty `data` is the Deco's "session gone".
-fn open_reply(endpoint: Endpoint, body: &[u8], aes: &AesSession) -> Result<Value, DecoError> {
+/// Crate-visible for the fuzz entry points (src/fuzzing).
+pub(crate) fn open_reply(endpoint: Endpoint, body: &[u8], aes: &AesSession) -> Result<Value, DecoError> {
     let outer: Value = serde_json::from_slice(body).map_err(|_| DecoError::invalid(endpoint, not_json(body)))?;
     match outer.get("data") {
         Some(Value::String(data)) if data.is_empty() => Err(DecoError::SessionGone {
