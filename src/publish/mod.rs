@@ -3,6 +3,7 @@
 
 pub mod connection;
 pub mod discovery;
+pub mod interface_key;
 pub mod outbox;
 pub mod state;
 pub mod tls;
