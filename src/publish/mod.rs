@@ -2,8 +2,10 @@
 //! connection itself.
 
 pub mod connection;
+pub mod devices_index;
 pub mod discovery;
 pub mod interface_key;
+pub mod link_health;
 pub mod outbox;
 pub mod state;
 pub mod tls;

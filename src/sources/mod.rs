@@ -6,6 +6,7 @@
 pub mod asus;
 pub mod deco;
 pub mod host;
+pub mod login_journal;
 pub mod login_memory;
 pub mod vnstat;
 
@@ -201,11 +202,16 @@ pub fn build(settings: &Settings) -> Vec<AnySource> {
     for (name, cfg) in &settings.vnstat {
         sources.push(AnySource::Vnstat(vnstat::VnstatSource::new(name, cfg)));
     }
+    let journal = |name: &str| login_journal::LoginJournal::in_dir(&settings.bridge.state_dir, name);
     for (name, cfg) in &settings.asus {
-        sources.push(AnySource::Asus(Box::new(asus::AsusSource::new(name, cfg))));
+        let mut source = asus::AsusSource::new(name, cfg);
+        source.remember_logins(journal(name));
+        sources.push(AnySource::Asus(Box::new(source)));
     }
     for (name, cfg) in &settings.deco {
-        sources.push(AnySource::Deco(Box::new(deco::DecoSource::new(name, cfg))));
+        let mut source = deco::DecoSource::new(name, cfg);
+        source.remember_logins(journal(name));
+        sources.push(AnySource::Deco(Box::new(source)));
     }
     sources
 }
