@@ -55,7 +55,12 @@ struct Core {
 
 impl Core {
     fn new(config: LoadedConfig, sources: &mut [AnySource], persist: bool) -> Result<Self, BridgeError> {
-        let store = StateStore::new(&config.settings.bridge.state_dir);
+        let dir = &config.settings.bridge.state_dir;
+        let store = if persist {
+            StateStore::new(dir)
+        } else {
+            StateStore::read_only(dir)
+        };
         let persisted = store.load()?;
         for source in sources.iter_mut() {
             if let Some(cursor) = persisted.sources.get(source.name()) {
@@ -280,6 +285,7 @@ impl Core {
 
 /// Runs the bridge until `shutdown` is cancelled.
 pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<(), BridgeError> {
+    let _lock = crate::accounting::lock_state_dir(&config.settings.bridge.state_dir, false)?;
     let mut sources = sources::build(&config.settings);
     let mut core = Core::new(config, &mut sources, true)?;
     let settings = core.config.settings.clone();
@@ -358,6 +364,7 @@ pub struct OnceOutcome {
 
 /// Polls every source once and publishes (or, dry, only renders) the result.
 pub async fn once(config: LoadedConfig, dry_run: bool) -> Result<OnceOutcome, BridgeError> {
+    let _lock = crate::accounting::lock_state_dir(&config.settings.bridge.state_dir, dry_run)?;
     let mut sources = sources::build(&config.settings);
     let mut core = Core::new(config, &mut sources, !dry_run)?;
     let mut link = if dry_run {
