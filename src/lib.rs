@@ -12,6 +12,8 @@ pub mod config;
 pub mod demo;
 #[cfg(feature = "emulators")]
 pub mod emulators;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod model;
 pub mod percent;
