@@ -279,8 +279,14 @@ fn device_based_discovery_matches_golden_files() {
     let servers = server_ledger();
     let routers = router_ledger();
     let groups = [
-        ("server", ctx.device_entities(servers.device(&DeviceId::new("titan").unwrap()).unwrap())),
-        ("router", ctx.device_entities(routers.device(&DeviceId::new("home").unwrap()).unwrap())),
+        (
+            "server",
+            ctx.device_entities(servers.device(&DeviceId::new("titan").unwrap()).unwrap()),
+        ),
+        (
+            "router",
+            ctx.device_entities(routers.device(&DeviceId::new("home").unwrap()).unwrap()),
+        ),
         (
             "client",
             ctx.device_entities(routers.device(&DeviceId::new("021a11000000").unwrap()).unwrap()),
