@@ -14,10 +14,13 @@ use tokio_util::sync::CancellationToken;
 pub use poller::{PollReport, backoff};
 
 use crate::accounting::{Ledger, StateStore};
+use crate::config::DiscoveryMode;
 use crate::config::LoadedConfig;
 use crate::model::{DeviceId, MacAddr};
+use crate::publish::device_discovery::Packager;
 use crate::publish::devices_index::DevicesIndex;
-use crate::publish::discovery::Context;
+use crate::publish::discovery::{Context, EntityConfig};
+use crate::publish::migration::{self, Migration};
 use crate::publish::state::{StateClock, bridge_info, device_state, device_summary};
 use crate::publish::{MqttEvent, MqttLink, Outbox, Priority, SourceStatus, Topics};
 use crate::sources::{self, AnySource, Source, SourceError};
@@ -53,6 +56,9 @@ struct Core {
     /// change on every poll and are refreshed at most once a minute.
     info_published: Option<(String, Instant)>,
     devices_index: DevicesIndex,
+    discovery_mode: DiscoveryMode,
+    packager: Packager,
+    migration: Migration,
 }
 
 impl Core {
@@ -92,7 +98,6 @@ impl Core {
         let max_packet = config.settings.mqtt.max_packet_size;
         Ok(Self {
             topics: Topics::new(&config.settings.mqtt),
-            config,
             outbox: Arc::new(Outbox::with_limit(max_packet)),
             ledger,
             store,
@@ -101,6 +106,10 @@ impl Core {
             save_failing: false,
             info_published: None,
             devices_index: DevicesIndex::new(),
+            discovery_mode: config.settings.mqtt.discovery,
+            packager: Packager::new(),
+            migration: Migration::new(),
+            config,
         })
     }
 
@@ -222,26 +231,66 @@ impl Core {
         }
     }
 
-    fn render_device(&self, id: &DeviceId) {
+    /// One device's discovery, per entity or packaged per device (`mqtt.discovery`).
+    fn put_discovery(&mut self, entities: Vec<EntityConfig>) {
+        match self.discovery_mode {
+            DiscoveryMode::Entity => {
+                for entity in entities {
+                    self.outbox.put(
+                        entity.topic(&self.topics),
+                        entity.payload.to_string(),
+                        true,
+                        Priority::Discovery,
+                    );
+                }
+            }
+            DiscoveryMode::Device => {
+                if let Some((topic, payload)) = self.packager.package(&self.topics, &entities) {
+                    self.outbox.put(topic, payload, true, Priority::Discovery);
+                }
+            }
+        }
+    }
+
+    /// A retained config seen by the discovery scan: ours in the other shape is migrated.
+    fn found_config(&mut self, topic: String, payload: &[u8]) {
+        if migration::is_ours_to_migrate(&self.topics, self.discovery_mode, &topic, payload) {
+            tracing::debug!(topic = %topic, "Migrating a discovery config to the configured shape.");
+            self.outbox
+                .put(topic.clone(), migration::MIGRATE_PAYLOAD, true, Priority::Migrate);
+            self.migration.started(topic, std::time::Instant::now());
+        }
+    }
+
+    /// Clears old discovery topics whose entities have moved to the new shape.
+    fn clear_migrated(&mut self, now: std::time::Instant) {
+        let due = self.migration.due(now);
+        if !due.is_empty() {
+            tracing::info!(
+                topics = due.len(),
+                mode = ?self.discovery_mode,
+                "Discovery migrated; clearing the old configs."
+            );
+        }
+        for topic in due {
+            self.outbox.clear(topic, Priority::Discovery);
+        }
+    }
+
+    fn render_device(&mut self, id: &DeviceId) {
         let Some(device) = self.ledger.device(id) else {
             return;
         };
-        let ctx = self.context();
-        for entity in ctx.device_entities(device) {
-            self.outbox.put(
-                entity.topic(&self.topics),
-                entity.payload.to_string(),
-                true,
-                Priority::Discovery,
-            );
-        }
+        let entities = self.context().device_entities(device);
         let clock = StateClock {
             now_ms: sources::now_ms(),
             consider_home_ms: self.config.settings.bridge.consider_home.as_millis() as i64,
         };
+        let state = device_state(device, clock).to_string();
+        self.put_discovery(entities);
         self.outbox.put(
             self.topics.device_state(id),
-            device_state(device, clock).to_string(),
+            state,
             self.config.settings.mqtt.retain_state,
             Priority::State,
         );
@@ -271,14 +320,8 @@ impl Core {
 
     fn render_bridge(&mut self) {
         let names: Vec<String> = self.statuses.keys().cloned().collect();
-        for entity in self.context().bridge_entities(&names) {
-            self.outbox.put(
-                entity.topic(&self.topics),
-                entity.payload.to_string(),
-                true,
-                Priority::Discovery,
-            );
-        }
+        let entities = self.context().bridge_entities(&names);
+        self.put_discovery(entities);
         self.put_bridge_info();
         // Devices added or forgotten outside `handle`: take the whole list again.
         if self.ledger.devices().count() != self.devices_index.len() {
@@ -302,6 +345,8 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<()
     let mut sources = sources::build(&config.settings);
     let mut core = Core::new(config, &mut sources, true)?;
     let settings = core.config.settings.clone();
+    // Until the scan for configs to migrate is over (migration.rs).
+    core.outbox.hold_discovery(true);
     let mut link = core.connect()?;
     tracing::info!(
         version = VERSION,
@@ -334,7 +379,15 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<()
         settings.mqtt.refresh_interval,
     );
     let mut republish_at: Option<Instant> = None;
+    let mut scan_end_at: Option<Instant> = None;
+    let mut housekeeping = tokio::time::interval(Duration::from_secs(2));
     loop {
+        let scan_end = async {
+            match scan_end_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         let birth = async {
             match republish_at {
                 Some(at) => tokio::time::sleep_until(at).await,
@@ -345,7 +398,11 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<()
             _ = shutdown.cancelled() => break,
             Some(report) = reports.recv() => core.handle(report),
             Some(event) = link.next_event() => match event {
-                MqttEvent::Connected => {}
+                MqttEvent::Connected { first: true } => {
+                    scan_end_at = Some(Instant::now() + migration::SCAN_FOR);
+                }
+                MqttEvent::Connected { first: false } => {}
+                MqttEvent::Config { topic, payload } => core.found_config(topic, &payload),
                 MqttEvent::HaOnline => {
                     let jitter = Duration::from_millis(rand::random::<u64>() % 1000);
                     republish_at = Some(Instant::now() + BIRTH_DELAY + jitter);
@@ -354,6 +411,14 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<()
             _ = birth => {
                 republish_at = None;
                 core.outbox.mark(&[Priority::BridgeState, Priority::Availability, Priority::BridgeMeta, Priority::State]);
+            }
+            _ = scan_end => {
+                scan_end_at = None;
+                link.end_scan();
+                core.outbox.hold_discovery(false);
+            }
+            _ = housekeeping.tick(), if !core.migration.is_idle() => {
+                core.clear_migrated(std::time::Instant::now());
             }
             _ = refresh.tick() => core.outbox.mark(&[Priority::State]),
         }
@@ -392,6 +457,7 @@ pub async fn once(config: LoadedConfig, dry_run: bool) -> Result<OnceOutcome, Br
     let mut link = if dry_run {
         None
     } else {
+        core.outbox.hold_discovery(true);
         let mut link = core.connect()?;
         if !link.wait_connected(Duration::from_secs(15)).await {
             link.shutdown(false).await;
@@ -408,6 +474,22 @@ pub async fn once(config: LoadedConfig, dry_run: bool) -> Result<OnceOutcome, Br
             poller::close(&mut source).await;
             PollReport::of(&source, result)
         });
+    }
+    if let Some(link) = link.as_mut() {
+        // The discovery scan (migration.rs) runs while the sources are polled.
+        let scan_end = Instant::now() + migration::SCAN_FOR;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(scan_end) => break,
+                Some(event) = link.next_event() => {
+                    if let MqttEvent::Config { topic, payload } = event {
+                        core.found_config(topic, &payload);
+                    }
+                }
+            }
+        }
+        link.end_scan();
+        core.outbox.hold_discovery(false);
     }
     let mut reports = Vec::new();
     while let Some(joined) = polls.join_next().await {
@@ -437,10 +519,16 @@ pub async fn once(config: LoadedConfig, dry_run: bool) -> Result<OnceOutcome, Br
     }
     if let Some(mut link) = link.take() {
         let deadline = Instant::now() + Duration::from_secs(15);
-        while core.outbox.has_dirty() && Instant::now() < deadline {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-                _ = link.next_event() => {}
+        for round in 0..2 {
+            while core.outbox.has_dirty() && Instant::now() < deadline {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                    _ = link.next_event() => {}
+                }
+            }
+            // The new configs went out: now the migrated old topics can be cleared.
+            if round == 0 && !core.migration.is_idle() {
+                core.clear_migrated(std::time::Instant::now() + migration::CLEAR_AFTER);
             }
         }
         link.shutdown(false).await;

@@ -24,8 +24,9 @@ use super::tls;
 use super::topics::Topics;
 use crate::config::{MqttSettings, MqttTransport, MqttUrl};
 
-/// What HA sends us (its status) is tiny; this only bounds a misbehaving broker.
-const MAX_INCOMING: usize = 256 * 1024;
+/// HA's status is tiny, but the discovery scan reads every retained config on the broker,
+/// including other integrations' (an oversized incoming packet would drop the link).
+const MAX_INCOMING: usize = 16 * 1024 * 1024;
 /// A republish goes out at most this many messages per [`REPLAY_PAUSE`] (4 000/s): fast enough
 /// for 20 000 retained configs in seconds, slow enough not to flood the broker or HA.
 const REPLAY_BATCH: usize = 200;
@@ -39,12 +40,15 @@ fn lock(health: &Health) -> std::sync::MutexGuard<'_, LinkHealth> {
 }
 
 /// What the connection tells the rest of the bridge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MqttEvent {
-    /// (Re)connected; everything has been queued for republishing.
-    Connected,
+    /// (Re)connected; everything has been queued for republishing. `first` on the first one,
+    /// when the discovery scan (migration.rs) starts.
+    Connected { first: bool },
     /// Home Assistant announced itself on its status topic.
     HaOnline,
+    /// A discovery config seen during the scan.
+    Config { topic: String, payload: Vec<u8> },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +65,7 @@ pub struct MqttLink {
     loop_task: JoinHandle<()>,
     drain_task: JoinHandle<()>,
     topics: Topics,
+    scanning: Arc<AtomicBool>,
 }
 
 impl MqttLink {
@@ -101,6 +106,7 @@ impl MqttLink {
         let (connected_tx, connected) = watch::channel(false);
         let shutting_down = Arc::new(AtomicBool::new(false));
         let health: Health = Arc::default();
+        let scanning = Arc::new(AtomicBool::new(false));
 
         let loop_task = tokio::spawn(run_event_loop(EventLoopTask {
             eventloop,
@@ -113,6 +119,8 @@ impl MqttLink {
             connected: connected_tx,
             shutting_down: shutting_down.clone(),
             health: health.clone(),
+            scanning: scanning.clone(),
+            first_connect: true,
         }));
         let drain_task = tokio::spawn(drain(client.clone(), outbox, connected.clone(), health));
         Ok(Self {
@@ -123,7 +131,19 @@ impl MqttLink {
             loop_task,
             drain_task,
             topics: topics.clone(),
+            scanning,
         })
+    }
+
+    /// Ends the discovery scan: no more configs are reported.
+    pub fn end_scan(&self) {
+        if self.scanning.swap(false, Ordering::SeqCst) {
+            for filter in super::migration::scan_filters(&self.topics) {
+                if let Err(e) = self.client.try_unsubscribe(filter) {
+                    tracing::debug!(error = %e, "Could not end the discovery scan subscription.");
+                }
+            }
+        }
     }
 
     pub async fn next_event(&mut self) -> Option<MqttEvent> {
@@ -175,6 +195,8 @@ struct EventLoopTask {
     connected: watch::Sender<bool>,
     shutting_down: Arc<AtomicBool>,
     health: Health,
+    scanning: Arc<AtomicBool>,
+    first_connect: bool,
 }
 
 async fn run_event_loop(mut t: EventLoopTask) {
@@ -189,14 +211,35 @@ async fn run_event_loop(mut t: EventLoopTask) {
                 if let Err(e) = t.client.try_subscribe(t.topics.ha_status.clone(), QoS::AtLeastOnce) {
                     tracing::warn!(error = %e, "Could not subscribe to Home Assistant's status topic.");
                 }
+                let first = std::mem::take(&mut t.first_connect);
+                if first {
+                    // Retained configs of ours in the other shape are migrated (migration.rs).
+                    t.scanning.store(true, Ordering::SeqCst);
+                    for filter in super::migration::scan_filters(&t.topics) {
+                        if let Err(e) = t.client.try_subscribe(filter, QoS::AtLeastOnce) {
+                            tracing::warn!(error = %e, "Could not look for discovery configs to migrate.");
+                        }
+                    }
+                }
                 t.outbox
                     .put(t.topics.bridge_state(), "online", true, Priority::BridgeState);
                 t.outbox.mark_all();
                 let _ = t.connected.send(true);
-                let _ = t.events.send(MqttEvent::Connected);
+                let _ = t.events.send(MqttEvent::Connected { first });
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                if p.topic.as_ref() == t.topics.ha_status.as_bytes() {
+                if p.topic.as_ref() != t.topics.ha_status.as_bytes() {
+                    // Only retained configs: the scan is about what was there before us.
+                    if p.retain
+                        && t.scanning.load(Ordering::SeqCst)
+                        && let Ok(topic) = std::str::from_utf8(&p.topic)
+                    {
+                        let _ = t.events.send(MqttEvent::Config {
+                            topic: topic.to_owned(),
+                            payload: p.payload.to_vec(),
+                        });
+                    }
+                } else {
                     match p.payload.as_ref() {
                         b"online" => {
                             tracing::info!("Home Assistant came online; republishing states.");

@@ -2,10 +2,12 @@
 //! connection itself.
 
 pub mod connection;
+pub mod device_discovery;
 pub mod devices_index;
 pub mod discovery;
 pub mod interface_key;
 pub mod link_health;
+pub mod migration;
 pub mod outbox;
 pub mod state;
 pub mod tls;
