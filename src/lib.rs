@@ -5,11 +5,13 @@
 //! derives rates → [`publish`] renders Home Assistant discovery and state. [`bridge`] wires them.
 
 pub mod accounting;
+pub mod agent;
 pub mod bridge;
 pub mod calendar;
 pub mod config;
 pub mod emulators;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod percent;
 pub mod publish;

@@ -38,9 +38,17 @@ pub enum MqttSetupError {
     Tls(#[from] tls::TlsSetupError),
 }
 
+/// A message on one of the extra subscriptions (commands, agents).
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub topic: String,
+    pub payload: Vec<u8>,
+}
+
 pub struct MqttLink {
     client: AsyncClient,
     events: mpsc::UnboundedReceiver<MqttEvent>,
+    incoming: mpsc::UnboundedReceiver<Incoming>,
     connected: watch::Receiver<bool>,
     shutting_down: Arc<AtomicBool>,
     loop_task: JoinHandle<()>,
@@ -55,6 +63,18 @@ impl MqttLink {
         url: &MqttUrl,
         topics: &Topics,
         outbox: Arc<Outbox>,
+    ) -> Result<Self, MqttSetupError> {
+        Self::start_subscribed(settings, url, topics, outbox, Vec::new())
+    }
+
+    /// As [`MqttLink::start`], also subscribed to `filters`; their messages come out of
+    /// [`MqttLink::next_incoming`].
+    pub fn start_subscribed(
+        settings: &MqttSettings,
+        url: &MqttUrl,
+        topics: &Topics,
+        outbox: Arc<Outbox>,
+        filters: Vec<String>,
     ) -> Result<Self, MqttSetupError> {
         let mut options = MqttOptions::new(settings.client_id.clone(), (url.host.clone(), url.port));
         options.set_keep_alive(settings.keep_alive.as_secs().clamp(5, u64::from(u16::MAX)) as u16);
@@ -82,6 +102,7 @@ impl MqttLink {
         }
         let (client, eventloop) = AsyncClient::builder(options).capacity(256).build();
         let (event_tx, events) = mpsc::unbounded_channel();
+        let (incoming_tx, incoming) = mpsc::unbounded_channel();
         let (connected_tx, connected) = watch::channel(false);
         let shutting_down = Arc::new(AtomicBool::new(false));
 
@@ -92,6 +113,8 @@ impl MqttLink {
             broker: url.to_string(),
             outbox: outbox.clone(),
             events: event_tx,
+            incoming: incoming_tx,
+            filters,
             connected: connected_tx,
             shutting_down: shutting_down.clone(),
         }));
@@ -99,6 +122,7 @@ impl MqttLink {
         Ok(Self {
             client,
             events,
+            incoming,
             connected,
             shutting_down,
             loop_task,
@@ -109,6 +133,23 @@ impl MqttLink {
 
     pub async fn next_event(&mut self) -> Option<MqttEvent> {
         self.events.recv().await
+    }
+
+    /// The messages of the extra subscriptions, to be received beside [`MqttLink::next_event`].
+    pub fn take_incoming(&mut self) -> mpsc::UnboundedReceiver<Incoming> {
+        std::mem::replace(&mut self.incoming, mpsc::unbounded_channel().1)
+    }
+
+    /// Publishes at once, not retained, outside the outbox: command responses and events are
+    /// messages, not states, so two equal ones must both go out. Dropped (logged) when the
+    /// client's queue is full or the broker is away.
+    pub fn publish_now(&self, topic: String, payload: String) {
+        if let Err(e) = self
+            .client
+            .try_publish(topic.clone(), payload, PublishOptions::new(QoS::AtLeastOnce))
+        {
+            tracing::warn!(topic = %topic, error = %e, "Could not queue a response or event; dropped.");
+        }
     }
 
     pub fn is_connected(&self) -> bool {
@@ -152,6 +193,8 @@ struct EventLoopTask {
     broker: String,
     outbox: Arc<Outbox>,
     events: mpsc::UnboundedSender<MqttEvent>,
+    incoming: mpsc::UnboundedSender<Incoming>,
+    filters: Vec<String>,
     connected: watch::Sender<bool>,
     shutting_down: Arc<AtomicBool>,
 }
@@ -169,6 +212,11 @@ async fn run_event_loop(mut t: EventLoopTask) {
                 if let Err(e) = t.client.try_subscribe(t.topics.ha_status.clone(), QoS::AtLeastOnce) {
                     tracing::warn!(error = %e, "Could not subscribe to Home Assistant's status topic.");
                 }
+                for filter in &t.filters {
+                    if let Err(e) = t.client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
+                        tracing::warn!(filter = %filter, error = %e, "Could not subscribe.");
+                    }
+                }
                 t.outbox
                     .put(t.topics.bridge_state(), "online", true, Priority::BridgeState);
                 t.outbox.mark_all();
@@ -185,6 +233,12 @@ async fn run_event_loop(mut t: EventLoopTask) {
                         b"offline" => tracing::info!("Home Assistant went offline."),
                         _ => {}
                     }
+                } else if !t.filters.is_empty() {
+                    let topic = String::from_utf8_lossy(p.topic.as_ref()).into_owned();
+                    let _ = t.incoming.send(Incoming {
+                        topic,
+                        payload: p.payload.to_vec(),
+                    });
                 }
             }
             Ok(Event::Outgoing(Outgoing::Disconnect)) if t.shutting_down.load(Ordering::SeqCst) => {

@@ -144,6 +144,11 @@ impl Outbox {
         inner.dirty.insert((priority, topic));
     }
 
+    /// How many topics wait to be sent (the MQTT queue depth of `/metrics`).
+    pub fn pending(&self) -> usize {
+        self.lock().dirty.len()
+    }
+
     pub fn has_dirty(&self) -> bool {
         !self.lock().dirty.is_empty()
     }
