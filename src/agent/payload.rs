@@ -20,8 +20,10 @@ use crate::model::{
 };
 
 pub const VERSION: u32 = 1;
-/// Never claim a rate over more than this, whatever the agent's interval.
+/// Rates stay meaningful over gaps up to this long, however short the agent's interval.
 const MIN_RATE_WINDOW: Duration = Duration::from_secs(30);
+/// An agent is silent after three missed intervals, but never sooner than this.
+const MIN_SILENCE: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -143,7 +145,7 @@ impl AgentMessage {
 
     /// How long without a message before the agent counts as silent: three intervals.
     pub fn silent_after(&self) -> Duration {
-        Duration::from_secs(self.interval_s.unwrap_or(10).saturating_mul(3)).max(MIN_RATE_WINDOW)
+        Duration::from_secs(self.interval_s.unwrap_or(10).saturating_mul(3)).max(MIN_SILENCE)
     }
 
     /// The observation the host source on that machine would have made.
@@ -160,7 +162,7 @@ impl AgentMessage {
         obs.info.sw_version = self.sw_version.clone();
         obs.info.macs = self.macs.clone();
         let at_ms = self.at_ms.unwrap_or(0);
-        let rate_window = self.silent_after();
+        let rate_window = self.silent_after().max(MIN_RATE_WINDOW);
         for (name, iface) in &self.interfaces {
             let max_bps = if iface.max_bps.is_finite() && iface.max_bps > 0.0 {
                 iface.max_bps

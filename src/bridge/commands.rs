@@ -180,6 +180,9 @@ impl Core {
         self.outbox.clear(self.topics.device_state(&id), Priority::State);
         let event = self.events.removed(device);
         self.ledger.forget(&id);
+        if let Some(hub) = &self.metrics {
+            hub.remove_device(id.as_str());
+        }
         self.save();
         if self.persist {
             save_names(&self.ledger, &self.config.settings.bridge.state_dir)?;

@@ -370,6 +370,7 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<St
     let state_dir = settings.bridge.state_dir.clone();
     let mut health_tick = tokio::time::interval(health::REFRESH);
     let mut health_failing = false;
+    let mut agents_tick = tokio::time::interval(Duration::from_secs(1));
     let mut stopped = Stopped::Shutdown;
     loop {
         let birth = async {
@@ -397,8 +398,8 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<St
                     }
                 }
             }
+            _ = agents_tick.tick() => core.check_silent_agents(Instant::now()),
             _ = health_tick.tick() => {
-                core.check_silent_agents(Instant::now());
                 match health::write(&state_dir, link.is_connected(), health::now_s()) {
                     Ok(()) => health_failing = false,
                     Err(e) if !health_failing => {
