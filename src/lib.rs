@@ -10,6 +10,8 @@ pub mod bridge;
 pub mod calendar;
 pub mod config;
 pub mod emulators;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod metrics;
 pub mod model;
