@@ -13,7 +13,7 @@ pub mod state;
 pub mod tls;
 pub mod topics;
 
-pub use connection::{MqttEvent, MqttLink};
+pub use connection::{Incoming, MqttEvent, MqttLink};
 pub use discovery::{Context, EntityConfig};
 pub use outbox::{Message, Outbox, Priority};
 pub use state::SourceStatus;
