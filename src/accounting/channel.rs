@@ -81,6 +81,10 @@ pub struct ChannelState {
     /// Hours before this are settled and forgotten: they are never counted again.
     #[serde(default, skip_serializing_if = "is_zero_i64")]
     pub settled_before: i64,
+    /// Live counter channels whose hourly buckets fill in what the counter missed
+    /// (see accounting/reconcile.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconciler: Option<Box<super::reconcile::Reconciler>>,
 }
 
 fn is_zero_i64(v: &i64) -> bool {

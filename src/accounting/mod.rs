@@ -3,6 +3,7 @@
 
 mod channel;
 mod ledger;
+mod reconcile;
 mod store;
 
 pub use channel::{ChannelKind, ChannelState, CounterEvent, Rates, Step};

@@ -10,6 +10,6 @@ mod observation;
 pub use device_id::{DeviceId, InvalidDeviceId};
 pub use mac::{InvalidMac, MacAddr};
 pub use observation::{
-    BucketSample, CounterSample, DeviceInfo, DeviceKind, Epoch, HourBucket, Label, Metric, MetricUnit, Observation,
-    RateSample, TrafficReading, TrafficSample, WrapRule,
+    BucketSample, CounterSample, DeviceInfo, DeviceKind, Epoch, HourBucket, Label, LiveSample, Metric, MetricUnit,
+    Observation, RateSample, TrafficReading, TrafficSample, WrapRule,
 };
