@@ -53,7 +53,12 @@ pub async fn poll_loop(mut source: AnySource, reports: mpsc::Sender<PollReport>,
             r = source.poll() => r,
             _ = cancel.cancelled() => break,
         };
-        failures = if result.is_ok() { 0 } else { failures.saturating_add(1) };
+        // An unreachable device costs nothing to ask again, and must be seen back within an
+        // interval of its return (a rebooted router); only answers that are wrong back off.
+        failures = match &result {
+            Ok(_) | Err(SourceError::Unavailable(_)) => 0,
+            Err(_) => failures.saturating_add(1),
+        };
         let report = PollReport::of(&source, result);
         if reports.send(report).await.is_err() {
             break;

@@ -64,6 +64,9 @@ pub struct Session {
     password: Secret,
     token: Option<Token>,
     guard: LoginGuard,
+    /// The router could not be reached (or rebooted) since our last login: a session lost now
+    /// was lost to that, not ended by the router while it stayed up.
+    interrupted: bool,
     /// Logins attempted over the session's life, for logs and tests.
     pub logins: u64,
 }
@@ -78,6 +81,7 @@ impl Session {
             password,
             token: None,
             guard: LoginGuard::default(),
+            interrupted: false,
             logins: 0,
         }
     }
@@ -92,10 +96,17 @@ impl Session {
         let endpoint = path.split('?').next().unwrap_or(path);
         for attempt in 0..2 {
             self.ensure_login().await?;
-            let text = self.send_with(path, body.clone()).await?;
+            let text = match self.send_with(path, body.clone()).await {
+                Err(e @ AsusError::Unreachable { .. }) => {
+                    self.interrupted = true;
+                    return Err(e);
+                }
+                other => other?,
+            };
             if session_gone(&text) {
                 self.token = None;
-                self.guard.session_lost(Instant::now());
+                self.guard.session_lost(Instant::now(), !self.interrupted);
+                self.interrupted = false;
                 tracing::info!(source = %self.router, endpoint, "Router ended our session; logging in again.");
                 if attempt == 0 {
                     continue;
@@ -153,7 +164,14 @@ impl Session {
         }
         self.guard.permit(Instant::now()).map_err(AsusError::Deferred)?;
         self.logins += 1;
-        let token = self.login().await?;
+        let token = match self.login().await {
+            Err(e @ AsusError::Unreachable { .. }) => {
+                self.interrupted = true;
+                return Err(e);
+            }
+            other => other?,
+        };
+        self.interrupted = false;
         self.guard.succeeded(Instant::now());
         tracing::info!(source = %self.router, cookie = token.cookie, "Logged in to the router.");
         self.token = Some(token);
@@ -297,6 +315,13 @@ impl Session {
                 AsusError::Auth(message)
             }
         }
+    }
+
+    /// The router rebooted (its boot time moved): the session it dropped was not ended on
+    /// purpose, so the next loss does not count towards the hold-off either.
+    pub fn router_restarted(&mut self) {
+        self.interrupted = true;
+        self.guard.router_restarted();
     }
 
     /// A credentials hold worth keeping across a restart.
