@@ -19,14 +19,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
 
 use super::live_parse::{self, BadKind, Entry};
 use super::session::{AsusError, Session};
 use crate::model::{CounterSample, DeviceId, Epoch, LiveSample, MacAddr, WrapRule};
 
-/// How often a router without the page is asked again (the owner may switch QoS on).
-const REPROBE: Duration = Duration::from_secs(3 * 3600);
+/// How often (router seconds) a router without the page is asked again (the owner may switch
+/// QoS on).
+const REPROBE_S: i64 = 3 * 3600;
 const TWO_POW_31: u64 = 1 << 31;
 const TWO_POW_32: u64 = 1 << 32;
 
@@ -48,7 +48,8 @@ pub struct LiveCounters {
     source: String,
     router: DeviceId,
     pub availability: Availability,
-    next_probe: Option<Instant>,
+    /// Router time of the next probe while not available.
+    next_probe: Option<i64>,
     /// Last raw `[rx, tx]` per client, and the router's own pair.
     last: BTreeMap<MacAddr, [u64; 2]>,
     last_router: Option<[u64; 2]>,
@@ -100,14 +101,17 @@ impl LiveCounters {
         clock_s: i64,
         interval: Duration,
     ) -> Vec<(MacAddr, LiveSample)> {
-        if self.availability == Availability::NotAvailable && self.next_probe.is_some_and(|t| Instant::now() < t) {
+        // A clock that went back (a reset router clock) probes again rather than never.
+        if self.availability == Availability::NotAvailable
+            && self.next_probe.is_some_and(|t| clock_s < t && t - clock_s <= REPROBE_S)
+        {
             return Vec::new();
         }
         self.requests += 1;
         let text = match session.get("/getTraffic.asp").await {
             Ok(text) => text,
             Err(AsusError::Http { status: 404, .. }) => {
-                self.not_available("the router has no getTraffic.asp");
+                self.not_available("the router has no getTraffic.asp", clock_s);
                 return Vec::new();
             }
             Err(e) => {
@@ -124,7 +128,7 @@ impl LiveCounters {
         let entries = match reply.entries {
             Some(ref e) if !e.is_empty() || !reply.bad.is_empty() => e.clone(),
             _ => {
-                self.not_available("getTraffic.asp lists no clients");
+                self.not_available("getTraffic.asp lists no clients", clock_s);
                 return Vec::new();
             }
         };
@@ -157,7 +161,7 @@ impl LiveCounters {
             .collect()
     }
 
-    fn not_available(&mut self, why: &str) {
+    fn not_available(&mut self, why: &str, clock_s: i64) {
         if self.availability != Availability::NotAvailable {
             tracing::info!(
                 source = %self.source,
@@ -167,7 +171,7 @@ impl LiveCounters {
             );
         }
         self.availability = Availability::NotAvailable;
-        self.next_probe = Some(Instant::now() + REPROBE);
+        self.next_probe = Some(clock_s + REPROBE_S);
         self.last.clear();
         self.last_router = None;
     }
@@ -177,7 +181,7 @@ impl LiveCounters {
             if self.logged.insert(*kind) {
                 tracing::warn!(source = %self.source, device = %self.router, count, example = %example, "getTraffic.asp: skipping {}; the other entries are used.", kind.describe());
             } else {
-                tracing::debug!(source = %self.source, count, "getTraffic.asp: skipping {}.", kind.describe());
+                tracing::debug!(source = %self.source, count, kind = ?kind, "getTraffic.asp: bad entries again.");
             }
         }
     }

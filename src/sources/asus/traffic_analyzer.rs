@@ -191,11 +191,14 @@ impl TrafficAnalyzer {
         macs.extend(self.stored.keys().copied());
         macs.sort();
         macs.dedup();
+        // Every device's totals first; the per-app splits after.
         for mac in &macs {
             for w in windows.iter().rev() {
                 self.queue.push_back(Task::Hours { mac: *mac, date: *w });
             }
-            if self.apps_due {
+        }
+        if self.apps_due {
+            for mac in &macs {
                 self.queue.push_back(Task::Apps { mac: *mac, date });
             }
         }
@@ -228,7 +231,7 @@ impl TrafficAnalyzer {
                 if deadline.is_some_and(|d| tokio::time::Instant::now() + CATCH_UP_PAUSE >= d) {
                     break;
                 }
-                tokio::time::sleep(CATCH_UP_PAUSE.min(interval / 10)).await;
+                tokio::time::sleep(CATCH_UP_PAUSE.min(interval / 20)).await;
             }
             let Some(task) = self.queue.pop_front() else { break };
             match self.fetch(session, &task).await {
