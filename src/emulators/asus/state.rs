@@ -150,6 +150,9 @@ pub struct LiveFaults {
     pub truncated: bool,
 }
 
+/// Every client's lifetime `(rx, tx)` by upper-case MAC.
+pub type Truths = BTreeMap<String, (u64, u64)>;
+
 pub struct RouterState {
     pub config: AsusConfig,
     pub clients: Vec<EmuClient>,
@@ -175,7 +178,7 @@ pub struct RouterState {
     pub ta: TrafficDb,
     pub live_faults: LiveFaults,
     /// With a stepping clock: every client's truth `(rx, tx)` at each step, by upper-case MAC.
-    pub truth_log: Vec<(i64, BTreeMap<String, (u64, u64)>)>,
+    pub truth_log: Vec<(i64, Truths)>,
     rng: u64,
 }
 
