@@ -1,6 +1,9 @@
 //! An ASUS router on stock (or Merlin) firmware, through the web API its phone app uses
 //! (shared/protocols/asus.md): one login reused across polls, and every hook of a poll in a
 //! single `appGet.cgi` request, because the router's web server is single-threaded and slow.
+//! Per-client bytes come from the live counters of `getTraffic.asp` ([`live`], one request per
+//! poll, asus.md §5) and the hourly Traffic Analyzer ([`traffic_analyzer`], §6); accounting
+//! combines them (accounting/reconcile.rs).
 
 pub mod etiquette;
 pub mod hookjson;
