@@ -332,6 +332,10 @@ impl Ledger {
             if let Some(event) = event {
                 log_counter_event(source, &id, reading.interface.as_deref(), event);
             }
+            if let Some(why) = step.rejected {
+                let interface = reading.interface.as_deref().unwrap_or("-");
+                tracing::warn!(source, device = %id, interface, reason = %why, "Implausible number ignored; totals kept.");
+            }
             let owns_totals = self.owner(&id, reading.interface.as_deref(), Role::Totals).as_deref() == Some(source);
             let owns_rates =
                 !step.no_rates && self.owner(&id, reading.interface.as_deref(), Role::Rates).as_deref() == Some(source);
@@ -518,17 +522,29 @@ fn log_counter_event(source: &str, device: &DeviceId, interface: Option<&str>, e
             interface,
             "Counter restarted (reboot, re-created interface or new database); total continues from where it was."
         ),
+        CounterEvent::Dropped => tracing::warn!(
+            source,
+            %device,
+            interface,
+            "Counter went down without a restart; held: nothing counted, total kept, the next reading decides."
+        ),
         CounterEvent::Reset => tracing::warn!(
             source,
             %device,
             interface,
-            "Counter went down without a restart; nothing counted for this interval, total kept."
+            "Counter was reset without a restart; re-baselined, the bytes before the reset not counted, total kept."
+        ),
+        CounterEvent::Jumped => tracing::warn!(
+            source,
+            %device,
+            interface,
+            "Counter jumped implausibly and stayed there; re-baselined without counting the jump, total kept."
         ),
         CounterEvent::WentBackwards => tracing::warn!(
             source,
             %device,
             interface,
-            "Sample is older than the previous one (clock change?); re-baselined, total kept."
+            "Sample is older than the previous one (clock stepped back?); bytes above the last reading counted, no rate, total kept."
         ),
     }
 }

@@ -16,6 +16,7 @@ pub use poller::{PollReport, backoff};
 use crate::accounting::{Ledger, StateStore};
 use crate::config::LoadedConfig;
 use crate::model::{DeviceId, MacAddr};
+use crate::publish::devices_index::DevicesIndex;
 use crate::publish::discovery::Context;
 use crate::publish::state::{StateClock, bridge_info, device_state, device_summary};
 use crate::publish::{MqttEvent, MqttLink, Outbox, Priority, SourceStatus, Topics};
@@ -51,11 +52,17 @@ struct Core {
     /// `bridge/info` without its timestamps, and when it was last put: timestamps alone
     /// change on every poll and are refreshed at most once a minute.
     info_published: Option<(String, Instant)>,
+    devices_index: DevicesIndex,
 }
 
 impl Core {
     fn new(config: LoadedConfig, sources: &mut [AnySource], persist: bool) -> Result<Self, BridgeError> {
-        let store = StateStore::new(&config.settings.bridge.state_dir);
+        let dir = &config.settings.bridge.state_dir;
+        let store = if persist {
+            StateStore::new(dir)
+        } else {
+            StateStore::read_only(dir)
+        };
         let persisted = store.load()?;
         for source in sources.iter_mut() {
             if let Some(cursor) = persisted.sources.get(source.name()) {
@@ -82,16 +89,18 @@ impl Core {
                 )
             })
             .collect();
+        let max_packet = config.settings.mqtt.max_packet_size;
         Ok(Self {
             topics: Topics::new(&config.settings.mqtt),
             config,
-            outbox: Arc::new(Outbox::new()),
+            outbox: Arc::new(Outbox::with_limit(max_packet)),
             ledger,
             store,
             statuses,
             persist,
             save_failing: false,
             info_published: None,
+            devices_index: DevicesIndex::new(),
         })
     }
 
@@ -166,6 +175,9 @@ impl Core {
         };
         for id in &touched {
             self.render_device(id);
+            if let Some(device) = self.ledger.device(id) {
+                self.devices_index.set(id, device_summary(device).to_string());
+            }
         }
         self.render_bridge();
     }
@@ -268,18 +280,25 @@ impl Core {
             );
         }
         self.put_bridge_info();
-        let devices: Vec<_> = self.ledger.devices().map(device_summary).collect();
-        self.outbox.put(
-            self.topics.bridge_devices(),
-            serde_json::Value::Array(devices).to_string(),
-            true,
-            Priority::BridgeMeta,
-        );
+        // Devices added or forgotten outside `handle`: take the whole list again.
+        if self.ledger.devices().count() != self.devices_index.len() {
+            self.devices_index.replace_all(
+                self.ledger
+                    .devices()
+                    .map(|d| (d.id.clone(), device_summary(d).to_string())),
+            );
+        }
+        if let Some(messages) = self.devices_index.render(&self.topics, self.outbox.packet_limit()) {
+            for (topic, payload) in messages {
+                self.outbox.put(topic, payload, true, Priority::BridgeMeta);
+            }
+        }
     }
 }
 
 /// Runs the bridge until `shutdown` is cancelled.
 pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<(), BridgeError> {
+    let _lock = crate::accounting::lock_state_dir(&config.settings.bridge.state_dir, false)?;
     let mut sources = sources::build(&config.settings);
     let mut core = Core::new(config, &mut sources, true)?;
     let settings = core.config.settings.clone();
@@ -358,6 +377,7 @@ pub struct OnceOutcome {
 
 /// Polls every source once and publishes (or, dry, only renders) the result.
 pub async fn once(config: LoadedConfig, dry_run: bool) -> Result<OnceOutcome, BridgeError> {
+    let _lock = crate::accounting::lock_state_dir(&config.settings.bridge.state_dir, dry_run)?;
     let mut sources = sources::build(&config.settings);
     let mut core = Core::new(config, &mut sources, !dry_run)?;
     let mut link = if dry_run {

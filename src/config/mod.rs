@@ -60,6 +60,40 @@ pub struct MqttSettings {
     /// Every state is published again this often even when nothing changed.
     #[serde(with = "duration")]
     pub refresh_interval: Duration,
+    /// Largest MQTT packet we send (bytes); bigger messages are logged and skipped, and
+    /// `bridge/devices` is split to fit. Set it to the broker's limit if it has one.
+    pub max_packet_size: usize,
+    /// `device`: one discovery config per device (HA 2024.11+); `entity`: one per entity.
+    pub discovery: DiscoveryMode,
+}
+
+/// The shape of HA discovery configs (shared/protocols/ha-discovery.md §1.2, §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiscoveryMode {
+    #[default]
+    Device,
+    Entity,
+}
+
+/// `bandwidth2mqtt_<hostname>`: stable across restarts of one bridge (so a restarted bridge
+/// takes over its own stale session), different between hosts (two bridges with one id would
+/// knock each other off the broker forever).
+pub fn default_client_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .take(40)
+        .collect();
+    if host.is_empty() {
+        "bandwidth2mqtt".into()
+    } else {
+        format!("bandwidth2mqtt_{host}")
+    }
 }
 
 impl Default for MqttSettings {
@@ -69,7 +103,7 @@ impl Default for MqttSettings {
             username: None,
             password: None,
             password_file: None,
-            client_id: "bandwidth2mqtt".into(),
+            client_id: default_client_id(),
             base_topic: "bandwidth2mqtt".into(),
             discovery_prefix: "homeassistant".into(),
             ha_status_topic: None,
@@ -79,6 +113,8 @@ impl Default for MqttSettings {
             client_key_file: None,
             keep_alive: Duration::from_secs(30),
             refresh_interval: Duration::from_secs(600),
+            max_packet_size: crate::publish::outbox::DEFAULT_MAX_PACKET,
+            discovery: DiscoveryMode::Device,
         }
     }
 }

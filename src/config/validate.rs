@@ -99,6 +99,12 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
     if mqtt.client_id.trim().is_empty() {
         return Err(err("mqtt.client_id", "must not be empty".into()));
     }
+    if !(1024..=268_435_455).contains(&mqtt.max_packet_size) {
+        return Err(err(
+            "mqtt.max_packet_size",
+            "must be between 1024 and 268435455 bytes".into(),
+        ));
+    }
     if mqtt.client_cert_file.is_some() != mqtt.client_key_file.is_some() {
         return Err(err(
             "mqtt.client_key_file",

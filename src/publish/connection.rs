@@ -4,24 +4,39 @@
 //! The event loop task never awaits anything that depends on the rest of the bridge (a full
 //! request channel would deadlock it); it only uses non-blocking `try_*` calls and an unbounded
 //! event channel.
+//!
+//! No message can break the link: the drain task skips (and logs once) any message over the
+//! packet limit before rumqttc sees it, and [`LinkHealth`] learns a lower limit when the broker
+//! drops the connection over a packet. A republish is paced so that it never floods the broker
+//! and never holds up a fresh state.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, PublishOptions, QoS, Transport};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::outbox::{Outbox, Priority};
+use super::link_health::LinkHealth;
+use super::outbox::{Message, Outbox, Priority, packet_size};
 use super::tls;
 use super::topics::Topics;
 use crate::config::{MqttSettings, MqttTransport, MqttUrl};
 
-/// HA discovery payloads of big devices exceed rumqttc's 10 KiB default.
-const MAX_PACKET: usize = 256 * 1024;
-const BACKOFF_START: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// What HA sends us (its status) is tiny; this only bounds a misbehaving broker.
+const MAX_INCOMING: usize = 256 * 1024;
+/// A republish goes out at most this many messages per [`REPLAY_PAUSE`] (4 000/s): fast enough
+/// for 20 000 retained configs in seconds, slow enough not to flood the broker or HA.
+const REPLAY_BATCH: usize = 200;
+const REPLAY_PAUSE: Duration = Duration::from_millis(50);
+
+type Health = Arc<Mutex<LinkHealth>>;
+
+fn lock(health: &Health) -> std::sync::MutexGuard<'_, LinkHealth> {
+    // Every update is a single push or pop: a poisoned lock is still consistent.
+    health.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// What the connection tells the rest of the bridge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +74,8 @@ impl MqttLink {
         let mut options = MqttOptions::new(settings.client_id.clone(), (url.host.clone(), url.port));
         options.set_keep_alive(settings.keep_alive.as_secs().clamp(5, u64::from(u16::MAX)) as u16);
         options.set_clean_session(true);
-        options.set_max_packet_size(MAX_PACKET, MAX_PACKET);
+        // Our own check (the outbox) comes first; rumqttc's is only a backstop.
+        options.set_max_packet_size(MAX_INCOMING, settings.max_packet_size.max(outbox.packet_limit()));
         options.set_request_channel_capacity(256);
         options.set_last_will(LastWill::new(topics.bridge_state(), "offline", QoS::AtLeastOnce, true));
         if let Some(user) = &settings.username {
@@ -84,18 +100,21 @@ impl MqttLink {
         let (event_tx, events) = mpsc::unbounded_channel();
         let (connected_tx, connected) = watch::channel(false);
         let shutting_down = Arc::new(AtomicBool::new(false));
+        let health: Health = Arc::default();
 
         let loop_task = tokio::spawn(run_event_loop(EventLoopTask {
             eventloop,
             client: client.clone(),
             topics: topics.clone(),
             broker: url.to_string(),
+            client_id: settings.client_id.clone(),
             outbox: outbox.clone(),
             events: event_tx,
             connected: connected_tx,
             shutting_down: shutting_down.clone(),
+            health: health.clone(),
         }));
-        let drain_task = tokio::spawn(drain(client.clone(), outbox, connected.clone()));
+        let drain_task = tokio::spawn(drain(client.clone(), outbox, connected.clone(), health));
         Ok(Self {
             client,
             events,
@@ -150,19 +169,20 @@ struct EventLoopTask {
     client: AsyncClient,
     topics: Topics,
     broker: String,
+    client_id: String,
     outbox: Arc<Outbox>,
     events: mpsc::UnboundedSender<MqttEvent>,
     connected: watch::Sender<bool>,
     shutting_down: Arc<AtomicBool>,
+    health: Health,
 }
 
 async fn run_event_loop(mut t: EventLoopTask) {
-    let mut backoff = BACKOFF_START;
     let mut last_error: Option<String> = None;
     loop {
         match t.eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                backoff = BACKOFF_START;
+                lock(&t.health).connected(std::time::Instant::now());
                 last_error = None;
                 tracing::info!(broker = %t.broker, "Connected to the MQTT broker.");
                 // Subscriptions do not survive a reconnect with a clean session.
@@ -187,6 +207,7 @@ async fn run_event_loop(mut t: EventLoopTask) {
                     }
                 }
             }
+            Ok(Event::Incoming(Packet::PubAck(_))) => lock(&t.health).acked(),
             Ok(Event::Outgoing(Outgoing::Disconnect)) if t.shutting_down.load(Ordering::SeqCst) => {
                 let _ = t.connected.send(false);
                 return;
@@ -197,15 +218,35 @@ async fn run_event_loop(mut t: EventLoopTask) {
                 if t.shutting_down.load(Ordering::SeqCst) {
                     return;
                 }
+                // rumqttc would replay the unacknowledged messages of the lost session, the
+                // one that broke it included; the outbox republishes everything anyway.
+                t.eventloop.reset_session_state();
+                let verdict = lock(&t.health).dropped(std::time::Instant::now());
+                let retry_in = verdict.retry_in;
+                if let Some((topic, size)) = &verdict.refused {
+                    tracing::error!(
+                        broker = %t.broker,
+                        topic = %topic,
+                        size,
+                        "The broker closed the connection twice right after this message; treating its size as over the broker's packet limit and skipping messages this large (set mqtt.max_packet_size below it)."
+                    );
+                    t.outbox.lower_limit(*size);
+                }
+                if verdict.takeover {
+                    tracing::error!(
+                        broker = %t.broker,
+                        client_id = %t.client_id,
+                        "The broker keeps closing our connection soon after accepting it: another MQTT client probably uses the same client_id. Give every bridge its own mqtt.client_id; backing off meanwhile."
+                    );
+                }
                 let text = e.to_string();
                 if last_error.as_deref() != Some(text.as_str()) {
-                    tracing::warn!(broker = %t.broker, error = %text, retry_in = ?backoff, "MQTT connection failed; retrying with backoff.");
+                    tracing::warn!(broker = %t.broker, error = %text, retry_in = ?retry_in, "MQTT connection failed; retrying with backoff.");
                     last_error = Some(text);
                 } else {
-                    tracing::debug!(broker = %t.broker, error = %text, retry_in = ?backoff, "MQTT connection still failing.");
+                    tracing::debug!(broker = %t.broker, error = %text, retry_in = ?retry_in, "MQTT connection still failing.");
                 }
-                tokio::time::sleep(jitter(backoff)).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
+                tokio::time::sleep(jitter(retry_in)).await;
             }
         }
     }
@@ -217,25 +258,57 @@ fn jitter(d: Duration) -> Duration {
     d.mul_f64(1.0 + extra)
 }
 
-/// Feeds dirty outbox messages to the client while connected.
-async fn drain(client: AsyncClient, outbox: Arc<Outbox>, mut connected: watch::Receiver<bool>) {
+/// Feeds outbox messages to the client while connected: every change at once, a republish at
+/// most [`REPLAY_BATCH`] per [`REPLAY_PAUSE`], and nothing over the packet limit.
+async fn drain(client: AsyncClient, outbox: Arc<Outbox>, mut connected: watch::Receiver<bool>, health: Health) {
+    let mut budget = REPLAY_BATCH;
+    let mut refill_at = tokio::time::Instant::now() + REPLAY_PAUSE;
     loop {
         if connected.wait_for(|c| *c).await.is_err() {
             return;
         }
         while *connected.borrow() {
-            let Some(message) = outbox.next() else { break };
-            let options = PublishOptions::new(QoS::AtLeastOnce).retain(message.retain);
-            let payload = message.payload.as_bytes().to_vec();
-            if let Err(e) = client.publish(message.topic.clone(), payload, options).await {
-                tracing::debug!(topic = %message.topic, error = %e, "Publish not queued; will retry.");
-                outbox.retry(message);
+            if tokio::time::Instant::now() >= refill_at {
+                budget = REPLAY_BATCH;
+                refill_at = tokio::time::Instant::now() + REPLAY_PAUSE;
+            }
+            let message = match outbox.next() {
+                Some(m) => m,
+                None if budget > 0 => match outbox.next_replay() {
+                    Some(m) => {
+                        budget -= 1;
+                        m
+                    }
+                    None => break,
+                },
+                None => break,
+            };
+            if !send(&client, &outbox, &health, message).await {
                 break;
             }
         }
+        let replay_waiting = *connected.borrow() && outbox.has_dirty();
         tokio::select! {
             _ = outbox.changed() => {}
+            _ = tokio::time::sleep_until(refill_at), if replay_waiting => {}
             r = connected.changed() => if r.is_err() { return },
         }
     }
+}
+
+/// Hands one message to the client; `false` when the client cannot take it now.
+async fn send(client: &AsyncClient, outbox: &Outbox, health: &Health, message: Message) -> bool {
+    if !outbox.fits(&message) {
+        return true;
+    }
+    let size = packet_size(&message.topic, message.payload.len());
+    lock(health).sent(&message.topic, size);
+    let options = PublishOptions::new(QoS::AtLeastOnce).retain(message.retain);
+    let payload = message.payload.as_bytes().to_vec();
+    if let Err(e) = client.publish(message.topic.clone(), payload, options).await {
+        tracing::debug!(topic = %message.topic, error = %e, "Publish not queued; will retry.");
+        outbox.retry(message);
+        return false;
+    }
+    true
 }

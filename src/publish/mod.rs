@@ -2,7 +2,9 @@
 //! connection itself.
 
 pub mod connection;
+pub mod devices_index;
 pub mod discovery;
+pub mod link_health;
 pub mod outbox;
 pub mod state;
 pub mod tls;

@@ -4,8 +4,17 @@
 //! drains the outbox into the client. Consequences: a slow or absent broker coalesces updates
 //! (latest value wins) instead of queueing them; after a reconnect or HA's birth message, a
 //! republish is just "mark everything dirty"; and unchanged payloads are not sent again.
+//!
+//! Two queues: *fresh* (a payload changed) and *replay* (a reconnect, HA's birth or the periodic
+//! refresh asked for everything again). Fresh always goes first, so a republish of 20 000
+//! retained messages never holds up a state that just changed; the drain task paces the replay.
+//!
+//! The outbox also knows the packet limit (configured, lowered when the broker is seen refusing
+//! a size) and which topics were too big to send, so every such message is logged once and
+//! skipped instead of tearing the connection down.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -29,21 +38,99 @@ pub struct Message {
     pub priority: Priority,
 }
 
+/// The bytes an MQTT 3.1.1 PUBLISH (QoS 1) of this topic and payload takes on the wire: fixed
+/// header, remaining-length varint, topic length, topic, packet id, payload.
+pub fn packet_size(topic: &str, payload_len: usize) -> usize {
+    let remaining = 2 + topic.len() + 2 + payload_len;
+    let varint = match remaining {
+        0..=127 => 1,
+        128..=16_383 => 2,
+        16_384..=2_097_151 => 3,
+        _ => 4,
+    };
+    1 + varint + remaining
+}
+
+/// Default for `mqtt.max_packet_size`: what rumqttc was set to before it was configurable, far
+/// below mosquitto's own default (256 MB) and EMQX's (1 MB).
+pub const DEFAULT_MAX_PACKET: usize = 256 * 1024;
+
 #[derive(Debug, Default)]
 struct Inner {
     entries: BTreeMap<String, Message>,
+    /// Payload changed since it was last sent.
     dirty: BTreeSet<(Priority, String)>,
+    /// Asked to go out again (reconnect, HA birth, refresh); paced, after `dirty`.
+    replay: BTreeSet<(Priority, String)>,
+    /// Topics skipped as too large, with the size that was refused (logged once per topic).
+    refused: HashMap<String, usize>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Outbox {
     inner: Mutex<Inner>,
     notify: Notify,
+    /// The largest packet that may be sent (bytes).
+    limit: AtomicUsize,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Self::with_limit(DEFAULT_MAX_PACKET)
+    }
 }
 
 impl Outbox {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    pub fn with_limit(limit: usize) -> Self {
+        Self {
+            inner: Mutex::default(),
+            notify: Notify::new(),
+            limit: AtomicUsize::new(limit),
+        }
+    }
+
+    /// The largest packet (bytes) that may go to the broker now.
+    pub fn packet_limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// The broker was seen refusing a packet of `size` bytes: from now on only smaller ones go.
+    pub fn lower_limit(&self, size: usize) {
+        self.limit.fetch_min(size.saturating_sub(1), Ordering::Relaxed);
+    }
+
+    /// Whether a message fits the packet limit. One that does not is logged once (per topic and
+    /// size) and must be skipped; a topic that fits again after being refused is logged too.
+    pub fn fits(&self, message: &Message) -> bool {
+        let size = packet_size(&message.topic, message.payload.len());
+        let limit = self.packet_limit();
+        let mut inner = self.lock();
+        if size <= limit {
+            if inner.refused.remove(&message.topic).is_some() {
+                tracing::info!(topic = %message.topic, size, limit, "MQTT message fits the packet limit again; sending it.");
+            }
+            return true;
+        }
+        if inner.refused.insert(message.topic.clone(), size) != Some(size) {
+            tracing::warn!(
+                topic = %message.topic,
+                size,
+                limit,
+                "MQTT message larger than the packet limit (mqtt.max_packet_size or what the broker accepts); skipped, everything else goes on."
+            );
+        }
+        false
+    }
+
+    /// Topics currently skipped as too large, with their size.
+    pub fn refused(&self) -> Vec<(String, usize)> {
+        let mut all: Vec<_> = self.lock().refused.iter().map(|(t, s)| (t.clone(), *s)).collect();
+        all.sort();
+        all
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -62,6 +149,7 @@ impl Outbox {
         {
             return false;
         }
+        inner.replay.remove(&(priority, topic.clone()));
         inner.dirty.insert((priority, topic.clone()));
         inner.entries.insert(
             topic.clone(),
@@ -96,43 +184,56 @@ impl Outbox {
             .collect()
     }
 
-    /// Everything must go out again (after a reconnect).
+    /// Everything must go out again (after a reconnect); paced, behind fresh changes.
     pub fn mark_all(&self) {
-        let mut inner = self.lock();
-        let all: Vec<_> = inner.entries.values().map(|m| (m.priority, m.topic.clone())).collect();
-        inner.dirty.extend(all);
-        drop(inner);
-        self.notify.notify_one();
+        self.mark_where(|_| true);
     }
 
     /// Every message of these priorities goes out again (HA's birth, periodic refresh).
     pub fn mark(&self, priorities: &[Priority]) {
+        self.mark_where(|m| priorities.contains(&m.priority));
+    }
+
+    fn mark_where(&self, pick: impl Fn(&Message) -> bool) {
         let mut inner = self.lock();
-        let some: Vec<_> = inner
-            .entries
-            .values()
-            .filter(|m| priorities.contains(&m.priority))
-            .map(|m| (m.priority, m.topic.clone()))
-            .collect();
-        inner.dirty.extend(some);
+        let Inner {
+            entries, dirty, replay, ..
+        } = &mut *inner;
+        for m in entries.values().filter(|m| pick(m)) {
+            let key = (m.priority, m.topic.clone());
+            if !dirty.contains(&key) {
+                replay.insert(key);
+            }
+        }
         drop(inner);
         self.notify.notify_one();
     }
 
-    /// Takes the most urgent dirty message.
+    /// Takes the most urgent changed message (never a replay).
     pub fn next(&self) -> Option<Message> {
         let mut inner = self.lock();
         loop {
             let (_, topic) = inner.dirty.pop_first()?;
-            if let Some(message) = inner.entries.get(&topic) {
-                let message = message.clone();
-                // A sent deletion has done its job; forget it so it is not repeated forever.
-                if message.payload.is_empty() {
-                    inner.entries.remove(&topic);
-                }
+            if let Some(message) = take(&mut inner, &topic) {
                 return Some(message);
             }
         }
+    }
+
+    /// Takes the most urgent message that is due for republishing.
+    pub fn next_replay(&self) -> Option<Message> {
+        let mut inner = self.lock();
+        loop {
+            let (_, topic) = inner.replay.pop_first()?;
+            if let Some(message) = take(&mut inner, &topic) {
+                return Some(message);
+            }
+        }
+    }
+
+    /// Changed first, then the replay; what `once` and tests use when pacing does not matter.
+    pub fn next_any(&self) -> Option<Message> {
+        self.next().or_else(|| self.next_replay())
     }
 
     /// Puts a message back when sending failed, unless a newer payload arrived meanwhile.
@@ -145,6 +246,11 @@ impl Outbox {
     }
 
     pub fn has_dirty(&self) -> bool {
+        let inner = self.lock();
+        !inner.dirty.is_empty() || !inner.replay.is_empty()
+    }
+
+    pub fn has_fresh(&self) -> bool {
         !self.lock().dirty.is_empty()
     }
 
@@ -160,6 +266,17 @@ impl Outbox {
     pub async fn changed(&self) {
         self.notify.notified().await;
     }
+}
+
+/// The current message of `topic`; a sent deletion has done its job and is forgotten, so that it
+/// is not repeated forever.
+fn take(inner: &mut Inner, topic: &str) -> Option<Message> {
+    let message = inner.entries.get(topic)?.clone();
+    if message.payload.is_empty() {
+        inner.entries.remove(topic);
+        inner.replay.retain(|(_, t)| t != topic);
+    }
+    Some(message)
 }
 
 #[cfg(test)]
@@ -192,11 +309,66 @@ mod tests {
         assert_eq!(&*o.next().unwrap().payload, "2", "only the latest state goes out");
         assert!(o.next().is_none());
         o.mark(&[Priority::State]);
-        assert_eq!(o.next().unwrap().topic, "s");
-        assert!(o.next().is_none());
+        assert!(o.next().is_none(), "a republish is not a change");
+        assert_eq!(o.next_replay().unwrap().topic, "s");
+        assert!(o.next_any().is_none());
         o.mark_all();
         assert_eq!(o.snapshot().len(), 2);
-        assert!(o.next().is_some() && o.next().is_some() && o.next().is_none());
+        assert!(o.next_any().is_some() && o.next_any().is_some() && o.next_any().is_none());
+    }
+
+    #[test]
+    fn fresh_changes_overtake_a_replay() {
+        let o = Outbox::new();
+        for i in 0..100 {
+            o.put(format!("d/{i:03}"), "1", true, Priority::Discovery);
+        }
+        while o.next().is_some() {}
+        o.mark_all();
+        assert_eq!(o.next_replay().unwrap().topic, "d/000");
+        o.put("d/050".into(), "2", true, Priority::Discovery);
+        o.put("s/1".into(), "fresh", false, Priority::State);
+        assert_eq!(o.next().unwrap().topic, "d/050", "a change goes before the replay");
+        assert_eq!(&*o.next().unwrap().payload, "fresh");
+        assert!(o.next().is_none());
+        let replayed: Vec<_> = std::iter::from_fn(|| o.next_replay()).map(|m| m.topic).collect();
+        assert_eq!(replayed.len(), 98, "d/050 went out fresh and is not repeated");
+        assert!(!replayed.contains(&"d/050".to_owned()));
+    }
+
+    #[test]
+    fn oversized_messages_are_refused_once_and_fit_again() {
+        let o = Outbox::with_limit(100);
+        let small = Message {
+            topic: "t".into(),
+            payload: "x".repeat(10).into(),
+            retain: true,
+            priority: Priority::State,
+        };
+        let big = Message {
+            payload: "x".repeat(200).into(),
+            ..small.clone()
+        };
+        assert!(o.fits(&small));
+        assert!(!o.fits(&big));
+        assert!(!o.fits(&big));
+        assert_eq!(o.refused(), vec![("t".to_owned(), packet_size("t", 200))]);
+        assert!(o.fits(&small));
+        assert!(o.refused().is_empty());
+        o.lower_limit(500);
+        assert_eq!(o.packet_limit(), 100, "never raised");
+        o.lower_limit(17);
+        assert_eq!(o.packet_limit(), 16);
+        assert!(!o.fits(&small), "{} bytes", packet_size("t", 10));
+    }
+
+    #[test]
+    fn packet_size_matches_the_wire_format() {
+        // 1 header + 1 length byte + 2 topic length + 1 topic + 2 packet id + 10 payload.
+        assert_eq!(packet_size("t", 10), 17);
+        // Remaining length 127 still takes one byte, 128 takes two.
+        assert_eq!(packet_size("t", 122), 1 + 1 + 127);
+        assert_eq!(packet_size("t", 123), 1 + 2 + 128);
     }
 
     #[test]
