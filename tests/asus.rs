@@ -23,7 +23,7 @@ fn asus_table(emu: &AsusEmulator, extra: &str) -> String {
 
 fn config(broker: &Broker, tables: &str) -> String {
     format!(
-        "[mqtt]\nurl = \"{}\"\n[bridge]\nstate_dir = \"data\"\nconsider_home = \"3s\"\n[host]\nenabled = false\n{tables}",
+        "[mqtt]\ndiscovery = \"entity\"\nurl = \"{}\"\n[bridge]\nstate_dir = \"data\"\nconsider_home = \"3s\"\n[host]\nenabled = false\n{tables}",
         broker.url()
     )
 }

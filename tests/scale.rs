@@ -23,7 +23,7 @@ async fn forty_servers_with_eight_interfaces_each() {
     let dir = tempfile::tempdir().unwrap();
     let names: Vec<String> = (0..IFACES).map(|i| format!("eth{i}")).collect();
     let mut config = format!(
-        "[mqtt]\nurl = \"{}\"\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n",
+        "[mqtt]\ndiscovery = \"entity\"\nurl = \"{}\"\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n",
         broker.url()
     );
     for s in 0..SERVERS {
@@ -71,7 +71,10 @@ async fn forty_servers_with_eight_interfaces_each() {
             serde_json::from_str(&watcher.latest(&format!("bandwidth2mqtt/server_{s}")).unwrap().payload).unwrap();
         let expected: u64 = (0..IFACES).map(|i| (s * 1000 + i) as u64 * 1_000_000).sum();
         assert_eq!(state["rx_bytes"], expected);
-        assert_eq!(state["eth7"]["rx_bytes"], (s * 1000 + 7) as u64 * 1_000_000);
+        assert_eq!(
+            state["interfaces"]["eth7"]["rx_bytes"],
+            (s * 1000 + 7) as u64 * 1_000_000
+        );
     }
     let rss = std::fs::read_to_string(format!("/proc/{}/status", bridge.pid()))
         .unwrap_or_default()

@@ -39,6 +39,8 @@ pub enum SourceKind {
     Vnstat,
     Asus,
     Deco,
+    /// `bandwidth2mqtt agent` on another machine, read from MQTT rather than polled.
+    Agent,
 }
 
 impl SourceKind {
@@ -48,6 +50,7 @@ impl SourceKind {
             Self::Vnstat => "vnstat",
             Self::Asus => "asus",
             Self::Deco => "deco",
+            Self::Agent => "agent",
         }
     }
 
@@ -57,7 +60,8 @@ impl SourceKind {
     fn ranks(self) -> (u8, u8) {
         match self {
             Self::Vnstat => (0, 1),
-            Self::Host => (1, 0),
+            // An agent is the host source of another machine.
+            Self::Host | Self::Agent => (1, 0),
             // Router counters are exact; a server's own view of itself still wins.
             Self::Asus => (2, 2),
             Self::Deco => (3, 1),
