@@ -253,10 +253,8 @@ pub fn live(
         return (combine(step, extra), None);
     }
     let (step, event) = ch.update_counter(&sample.counter, now_ms);
-    let gap = matches!(
-        event,
-        Some(CounterEvent::NewEpoch | CounterEvent::Reset | CounterEvent::WentBackwards)
-    );
+    // Anything but a plain increase or a counted wrap may have left bytes uncounted.
+    let gap = event.is_some_and(|e| e != CounterEvent::Wrapped);
     let Some(reconciler) = ch.reconciler.as_mut() else {
         return (step, event);
     };
