@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::channel::{ChannelKind, ChannelState, CounterEvent, Rates, Step};
+use super::reconcile;
 use super::store::{PersistedChannel, PersistedDevice, PersistedState};
 use crate::model::{DeviceId, DeviceInfo, DeviceKind, MacAddr, Observation, TrafficSample};
 
@@ -343,7 +344,18 @@ impl Ledger {
                         Some(ch) => ch,
                         None => self.channels.entry(key.clone()).or_default(),
                     };
-                    (ch.update_buckets(b, now_ms), None)
+                    if ch.reconciler.is_some() {
+                        (reconcile::hours(ch, b), None)
+                    } else {
+                        (ch.update_buckets(b, now_ms), None)
+                    }
+                }
+                (TrafficSample::Live(l), existing) => {
+                    let ch = match existing {
+                        Some(ch) => ch,
+                        None => self.channels.entry(key.clone()).or_default(),
+                    };
+                    reconcile::live(ch, l, now_ms, target_is_new)
                 }
             };
             if let Some(event) = event {

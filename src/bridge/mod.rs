@@ -568,6 +568,7 @@ pub async fn once(config: LoadedConfig, dry_run: bool) -> Result<OnceOutcome, Br
     let mut polls = tokio::task::JoinSet::new();
     for mut source in sources.drain(..) {
         polls.spawn(async move {
+            source.complete_each_poll();
             let result = source.poll().await;
             poller::close(&mut source).await;
             PollReport::of(&source, result)

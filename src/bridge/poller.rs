@@ -74,7 +74,12 @@ pub async fn poll_loop(
             r = source.poll() => r,
             _ = cancel.cancelled() => break,
         };
-        failures = if result.is_ok() { 0 } else { failures.saturating_add(1) };
+        // An unreachable device costs nothing to ask again, and must be seen back within an
+        // interval of its return (a rebooted router); only answers that are wrong back off.
+        failures = match &result {
+            Ok(_) | Err(SourceError::Unavailable(_)) => 0,
+            Err(_) => failures.saturating_add(1),
+        };
         let mut report = PollReport::of(&source, result);
         report.duration = started.elapsed();
         if reports.send(report).await.is_err() {

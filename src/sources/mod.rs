@@ -95,6 +95,10 @@ pub trait Source: Send {
     fn details(&self) -> serde_json::Map<String, serde_json::Value> {
         serde_json::Map::new()
     }
+
+    /// For `once`: a poll must finish all the work it would otherwise spread over later polls
+    /// (the ASUS Traffic Analyzer refresh), still one request at a time.
+    fn complete_each_poll(&mut self) {}
 }
 
 pub enum AnySource {
@@ -193,6 +197,15 @@ impl Source for AnySource {
             Self::Vnstat(s) => s.details(),
             Self::Asus(s) => s.details(),
             Self::Deco(s) => s.details(),
+        }
+    }
+
+    fn complete_each_poll(&mut self) {
+        match self {
+            Self::Host(s) => s.complete_each_poll(),
+            Self::Vnstat(s) => s.complete_each_poll(),
+            Self::Asus(s) => s.complete_each_poll(),
+            Self::Deco(s) => s.complete_each_poll(),
         }
     }
 }
