@@ -11,6 +11,18 @@ pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
 }
 
+/// Unix seconds of a civil date plus seconds into that day; `None` for a year so far out that
+/// the arithmetic would overflow (devices print whatever their clock holds, e.g. year 9e18).
+pub fn unix_seconds(year: i64, month: u32, day: u32, secs_of_day: i64) -> Option<i64> {
+    const MAX_YEAR: i64 = 1_000_000_000;
+    if !(-MAX_YEAR..=MAX_YEAR).contains(&year) {
+        return None;
+    }
+    days_from_civil(year, month, day)
+        .checked_mul(86_400)?
+        .checked_add(secs_of_day)
+}
+
 /// The civil date `(year, month, day)` of a day number since 1970-01-01.
 pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -38,5 +50,8 @@ mod tests {
             assert_eq!(days_from_civil(y, m, d), days);
         }
         assert_eq!(civil_from_days(20_781), (2026, 11, 24));
+        assert_eq!(unix_seconds(2026, 11, 24, 60), Some(1_795_478_460));
+        assert_eq!(unix_seconds(i64::MAX, 1, 1, 0), None);
+        assert_eq!(unix_seconds(-i64::MAX, 12, 31, 0), None);
     }
 }

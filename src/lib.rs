@@ -5,11 +5,18 @@
 //! derives rates → [`publish`] renders Home Assistant discovery and state. [`bridge`] wires them.
 
 pub mod accounting;
+pub mod agent;
 pub mod bridge;
 pub mod calendar;
 pub mod config;
+#[cfg(feature = "demo")]
+pub mod demo;
+#[cfg(feature = "emulators")]
 pub mod emulators;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod percent;
 pub mod publish;

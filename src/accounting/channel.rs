@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use std::collections::BTreeMap;
 
+use super::plausible::{self, Implausible};
 use crate::model::{BucketSample, CounterSample, Epoch, RateSample, WrapRule};
 
 /// Hour buckets remembered per channel: three days, well beyond the 24 h a window covers.
@@ -22,6 +23,8 @@ pub struct Step {
     pub estimated: bool,
     /// Hourly buckets say nothing about the current rate.
     pub no_rates: bool,
+    /// A number the plausibility gate refused; the ledger logs it. Nothing of it was counted.
+    pub rejected: Option<Implausible>,
 }
 
 /// Rates in bit/s; `None` = not known right now (first sample, long gap, stale data).
@@ -71,9 +74,9 @@ pub struct ChannelState {
     #[serde(default)]
     pub rates: Rates,
     /// Rate channels: last rates and the sub-byte remainder of the integration.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero", with = "finite")]
     pub rx_frac: f64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero", with = "finite")]
     pub tx_frac: f64,
     /// Bucket channels: the largest `[rx, tx]` seen per hour start.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty", with = "bucket_list")]
@@ -81,6 +84,10 @@ pub struct ChannelState {
     /// Hours before this are settled and forgotten: they are never counted again.
     #[serde(default, skip_serializing_if = "is_zero_i64")]
     pub settled_before: i64,
+    /// A counter reading that did not fit, waiting for the next one to decide; not persisted
+    /// (after a restart the next reading simply meets the old baseline again).
+    #[serde(skip)]
+    pub suspect: Option<Suspect>,
 }
 
 fn is_zero_i64(v: &i64) -> bool {
@@ -105,6 +112,20 @@ mod bucket_list {
     }
 }
 
+/// JSON has no inf or NaN: serde would write `null` and then refuse to read it back, costing
+/// every device its totals. Non-finite is stored as 0 and `null` read as 0.
+mod finite {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(super::plausible::finite_or_zero(*v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.map_or(0.0, super::plausible::finite_or_zero))
+    }
+}
+
 fn is_zero(v: &f64) -> bool {
     *v == 0.0
 }
@@ -114,10 +135,29 @@ fn is_zero(v: &f64) -> bool {
 pub enum CounterEvent {
     Wrapped,
     NewEpoch,
-    /// Went down with nothing to explain it: re-baselined, nothing counted.
+    /// Went down with nothing to explain it; the next reading went on from the low value, so
+    /// it was a reset: re-baselined there, nothing counted for the drop itself.
     Reset,
+    /// Went down with nothing to explain it: held, nothing counted, the old baseline kept until
+    /// the next reading says whether it was a glitch or a reset.
+    Dropped,
+    /// An implausible jump was confirmed by the next reading: re-baselined, the jump not counted.
+    Jumped,
     /// The sample is older than the last one.
     WentBackwards,
+}
+
+/// A reading that did not fit the baseline, kept (in memory only) until the next one decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Suspect {
+    rx: u64,
+    tx: u64,
+    at_ms: i64,
+}
+
+/// A millisecond duration as i64, saturating (a `Duration` of years does not fit).
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl ChannelState {
@@ -133,10 +173,17 @@ impl ChannelState {
             ..Self::default()
         };
         let step = if count_existing {
-            Step {
-                rx: c.rx,
-                tx: c.tx,
-                ..Step::default()
+            match plausible::first_reading(c.rx.max(c.tx)) {
+                Ok(_) => Step {
+                    rx: c.rx,
+                    tx: c.tx,
+                    ..Step::default()
+                },
+                // Taken as a baseline only: a later normal reading is a drop, held, then a reset.
+                Err(why) => Step {
+                    rejected: Some(why),
+                    ..Step::default()
+                },
             }
         } else {
             Step::default()
@@ -145,9 +192,19 @@ impl ChannelState {
     }
 
     /// Next counter reading; returns the bytes it adds and whatever was unusual about it.
+    ///
+    /// A reading that does not fit (implausibly many bytes, or lower without a new epoch) never
+    /// becomes the baseline at once: it is held as a suspect and the next reading decides. If
+    /// that one fits the old baseline, the odd one was a glitch and counting goes on exactly; if
+    /// it fits the suspect, the counter really moved there and is re-baselined, never counting
+    /// the jump or the drop.
     pub fn update_counter(&mut self, c: &CounterSample, now_ms: i64) -> (Step, Option<CounterEvent>) {
-        let window_ms = c.rate_window.as_millis() as i64;
-        let dt = c.at_ms - self.at_ms;
+        let window_ms = millis(c.rate_window);
+        let dt = c.at_ms.saturating_sub(self.at_ms);
+        let limit_bps = match c.wrap {
+            WrapRule::Maybe32 { max_bps } => max_bps,
+            WrapRule::Never | WrapRule::At32 => plausible::MAX_LINK_BPS,
+        };
 
         let new_epoch = match (&c.epoch, &self.epoch) {
             (Some(new), Some(old)) => !new.same_as(old),
@@ -155,7 +212,10 @@ impl ChannelState {
             (None, _) => false,
         };
         if new_epoch {
-            // The counter restarted from zero: everything it shows now is new traffic.
+            // The counter restarted from zero after our last reading: all it shows is new.
+            if let Err(why) = plausible::delta(c.rx.max(c.tx), dt, plausible::MAX_LINK_BPS) {
+                return (self.reject(why), None);
+            }
             let rates = if dt > 0 && dt <= window_ms {
                 Rates::from_bytes(c.rx, c.tx, dt)
             } else {
@@ -174,7 +234,7 @@ impl ChannelState {
         }
         if dt == 0 {
             // Nothing new (vnstat between two saves): keep the last rate until it goes stale.
-            if now_ms - self.advanced_ms > window_ms {
+            if now_ms.saturating_sub(self.advanced_ms) > window_ms {
                 self.rates = Rates::UNKNOWN;
             }
             return (
@@ -186,28 +246,102 @@ impl ChannelState {
             );
         }
         if dt < 0 {
+            // Our clock stepped back (or the source re-sent an old sample). Counters of one
+            // epoch only go up, so bytes above the baseline are still real; no rate is claimed.
+            let counted = Self::fits(c.rx, c.tx, self.rx, self.tx, 0, c.wrap, limit_bps);
+            let (rx, tx) = counted.map(|(rx, tx, _)| (rx, tx)).unwrap_or((0, 0));
             self.rebase(c, now_ms, Rates::UNKNOWN);
-            return (Step::default(), Some(CounterEvent::WentBackwards));
+            return (
+                Step {
+                    rx,
+                    tx,
+                    ..Step::default()
+                },
+                Some(CounterEvent::WentBackwards),
+            );
         }
 
-        let (rx, rx_event) = counter_delta(self.rx, c.rx, dt, c.wrap);
-        let (tx, tx_event) = counter_delta(self.tx, c.tx, dt, c.wrap);
-        let event = rx_event.or(tx_event);
-        let rates = if dt <= window_ms && event != Some(CounterEvent::Reset) {
-            Rates::from_bytes(rx, tx, dt)
-        } else {
-            Rates::UNKNOWN
-        };
-        self.rebase(c, now_ms, rates);
-        (
-            Step {
-                rx,
-                tx,
-                rates,
-                ..Step::default()
-            },
-            event,
-        )
+        let suspect = self.suspect.take();
+        match Self::fits(c.rx, c.tx, self.rx, self.tx, dt, c.wrap, limit_bps) {
+            Ok((rx, tx, event)) => {
+                let rates = if dt <= window_ms {
+                    Rates::from_bytes(rx, tx, dt)
+                } else {
+                    Rates::UNKNOWN
+                };
+                self.rebase(c, now_ms, rates);
+                (
+                    Step {
+                        rx,
+                        tx,
+                        rates,
+                        ..Step::default()
+                    },
+                    event,
+                )
+            }
+            Err(misfit) => {
+                // Does it go on from the suspect? Then the counter really is there now.
+                // Only a newer reading that moved on from it confirms a suspect: the same
+                // odd value again (vnstat between saves, a counter stuck on garbage) says nothing.
+                let from_suspect = suspect.and_then(|s| {
+                    let dt = c.at_ms.saturating_sub(s.at_ms);
+                    let moved_on = (c.rx > s.rx || c.tx > s.tx) && c.rx >= s.rx && c.tx >= s.tx;
+                    (dt > 0 && moved_on)
+                        .then(|| Self::fits(c.rx, c.tx, s.rx, s.tx, dt, WrapRule::Never, limit_bps).ok())
+                        .flatten()
+                });
+                if let Some((rx, tx, _)) = from_suspect {
+                    let event = match misfit {
+                        Misfit::Down => CounterEvent::Reset,
+                        Misfit::Implausible(_) => CounterEvent::Jumped,
+                    };
+                    self.rebase(c, now_ms, Rates::UNKNOWN);
+                    return (
+                        Step {
+                            rx,
+                            tx,
+                            ..Step::default()
+                        },
+                        Some(event),
+                    );
+                }
+                self.suspect = Some(Suspect {
+                    rx: c.rx,
+                    tx: c.tx,
+                    at_ms: c.at_ms,
+                });
+                match misfit {
+                    Misfit::Down => (Step::default(), Some(CounterEvent::Dropped)),
+                    Misfit::Implausible(why) => (self.reject(why), None),
+                }
+            }
+        }
+    }
+
+    /// Bytes from the baseline `(old_rx, old_tx)` to a reading, if the reading fits it.
+    fn fits(
+        rx: u64,
+        tx: u64,
+        old_rx: u64,
+        old_tx: u64,
+        dt: i64,
+        wrap: WrapRule,
+        limit_bps: f64,
+    ) -> Result<(u64, u64, Option<CounterEvent>), Misfit> {
+        let (rx, rx_event) = counter_delta(old_rx, rx, dt, wrap).ok_or(Misfit::Down)?;
+        let (tx, tx_event) = counter_delta(old_tx, tx, dt, wrap).ok_or(Misfit::Down)?;
+        plausible::delta(rx.max(tx), dt, limit_bps).map_err(Misfit::Implausible)?;
+        Ok((rx, tx, rx_event.or(tx_event)))
+    }
+
+    /// A refused reading: nothing counted, nothing about the channel changes, no rate claimed.
+    fn reject(&self, why: Implausible) -> Step {
+        Step {
+            rates: Rates::UNKNOWN,
+            rejected: Some(why),
+            ..Step::default()
+        }
     }
 
     fn rebase(&mut self, c: &CounterSample, now_ms: i64, rates: Rates) {
@@ -217,12 +351,14 @@ impl ChannelState {
         self.at_ms = c.at_ms;
         self.advanced_ms = now_ms;
         self.rates = rates;
+        self.suspect = None;
     }
 
+    /// First rate reading; an implausible one starts the channel with no known rate.
     pub fn start_rate(r: &RateSample, now_ms: i64) -> (Self, Step) {
-        let rates = Rates {
-            rx_bps: Some(r.rx_bps),
-            tx_bps: Some(r.tx_bps),
+        let (rates, rejected) = match gate_rates(r) {
+            Ok(rates) => (rates, None),
+            Err(why) => (Rates::UNKNOWN, Some(why)),
         };
         let state = Self {
             kind: ChannelKind::Rate,
@@ -236,6 +372,7 @@ impl ChannelState {
             Step {
                 rates,
                 estimated: true,
+                rejected,
                 ..Step::default()
             },
         )
@@ -243,12 +380,20 @@ impl ChannelState {
 
     /// Integrates the rate curve between the previous sample and this one (trapezoid rule).
     /// A gap longer than `max_gap` adds nothing: we do not invent traffic we did not see.
+    /// An implausible sample is skipped as if it had not been taken.
     pub fn update_rate(&mut self, r: &RateSample, now_ms: i64) -> Step {
-        let rates = Rates {
-            rx_bps: Some(r.rx_bps.max(0.0)),
-            tx_bps: Some(r.tx_bps.max(0.0)),
+        let rates = match gate_rates(r) {
+            Ok(rates) => rates,
+            Err(why) => {
+                return Step {
+                    rates: self.rates,
+                    estimated: true,
+                    rejected: Some(why),
+                    ..Step::default()
+                };
+            }
         };
-        let dt = r.at_ms - self.at_ms;
+        let dt = r.at_ms.saturating_sub(self.at_ms);
         if dt <= 0 {
             return Step {
                 rates: self.rates,
@@ -261,12 +406,12 @@ impl ChannelState {
             estimated: true,
             ..Step::default()
         };
-        if dt <= r.max_gap.as_millis() as i64 {
+        if dt <= millis(r.max_gap) {
             let secs = dt as f64 / 1000.0;
             let integrate = |prev: Option<f64>, now: Option<f64>, frac: &mut f64| -> u64 {
                 let bytes = (prev.unwrap_or(0.0) + now.unwrap_or(0.0)) / 2.0 * secs / 8.0 + *frac;
                 let whole = bytes.floor();
-                *frac = bytes - whole;
+                *frac = plausible::finite_or_zero(bytes - whole);
                 whole as u64
             };
             step.rx = integrate(self.rates.rx_bps, rates.rx_bps, &mut self.rx_frac);
@@ -279,10 +424,25 @@ impl ChannelState {
     }
 }
 
+/// Why a counter reading does not fit a baseline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Misfit {
+    Down,
+    Implausible(Implausible),
+}
+
+fn gate_rates(r: &RateSample) -> Result<Rates, Implausible> {
+    Ok(Rates {
+        rx_bps: Some(plausible::rate(r.rx_bps)?),
+        tx_bps: Some(plausible::rate(r.tx_bps)?),
+    })
+}
+
 impl ChannelState {
     /// Folds hour buckets in: each hour counts by how much it grew since it was last seen, so
     /// re-reading an open hour, overlapping windows or a whole day again never counts twice,
     /// and a bucket that shrinks (the router pruned or cleared its database) lowers nothing.
+    /// A bucket with more bytes than any link moves in an hour is skipped.
     pub fn update_buckets(&mut self, sample: &BucketSample, now_ms: i64) -> Step {
         self.kind = ChannelKind::Buckets;
         let mut step = Step {
@@ -291,6 +451,10 @@ impl ChannelState {
         };
         for b in &sample.hours {
             if b.start_s < self.settled_before {
+                continue;
+            }
+            if let Err(why) = plausible::hour_bytes(b.rx.max(b.tx)) {
+                step.rejected = Some(why);
                 continue;
             }
             let seen = self.buckets.entry(b.start_s).or_insert([0, 0]);
@@ -303,205 +467,29 @@ impl ChannelState {
             let Some((start, _)) = self.buckets.pop_first() else {
                 break;
             };
-            self.settled_before = self.settled_before.max(start + 3600);
+            self.settled_before = self.settled_before.max(start.saturating_add(3600));
         }
         self.advanced_ms = now_ms;
         step
     }
 }
 
-/// Bytes between two readings of one counter direction.
-fn counter_delta(old: u64, new: u64, dt_ms: i64, wrap: WrapRule) -> (u64, Option<CounterEvent>) {
+/// Bytes between two readings of one counter direction; `None` when it went down and no wrap
+/// explains it.
+fn counter_delta(old: u64, new: u64, dt_ms: i64, wrap: WrapRule) -> Option<(u64, Option<CounterEvent>)> {
     if new >= old {
-        return (new - old, None);
+        return Some((new - old, None));
     }
     let wrapped = (old < TWO_POW_32).then(|| TWO_POW_32 - old + new);
     match (wrap, wrapped) {
-        (WrapRule::At32, Some(d)) => (d, Some(CounterEvent::Wrapped)),
-        (WrapRule::Maybe32 { max_bps }, Some(d)) if d as f64 * 8.0 / (dt_ms as f64 / 1000.0) <= max_bps => {
-            (d, Some(CounterEvent::Wrapped))
+        (WrapRule::At32, Some(d)) => Some((d, Some(CounterEvent::Wrapped))),
+        (WrapRule::Maybe32 { max_bps }, Some(d)) if d as f64 * 8.0 / (dt_ms.max(1) as f64 / 1000.0) <= max_bps => {
+            Some((d, Some(CounterEvent::Wrapped)))
         }
-        _ => (0, Some(CounterEvent::Reset)),
+        _ => None,
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    fn counter(rx: u64, tx: u64, at_s: i64, epoch: &str, wrap: WrapRule) -> CounterSample {
-        CounterSample {
-            rx,
-            tx,
-            epoch: Some(Epoch::Id(epoch.into())),
-            at_ms: at_s * 1000,
-            wrap,
-            rate_window: Duration::from_secs(60),
-        }
-    }
-
-    #[test]
-    fn counts_increase_and_rate() {
-        let (mut ch, first) = ChannelState::start_counter(&counter(1000, 10, 0, "a", WrapRule::Never), 0, true);
-        assert_eq!((first.rx, first.tx, first.rates), (1000, 10, Rates::UNKNOWN));
-        let (step, ev) = ch.update_counter(&counter(2000, 20, 10, "a", WrapRule::Never), 10_000);
-        assert_eq!((step.rx, step.tx, ev), (1000, 10, None));
-        assert_eq!(step.rates.rx_bps, Some(800.0));
-        assert_eq!(step.rates.tx_bps, Some(8.0));
-    }
-
-    #[test]
-    fn first_reading_can_be_only_a_baseline() {
-        let (_, first) = ChannelState::start_counter(&counter(1000, 10, 0, "a", WrapRule::Never), 0, false);
-        assert_eq!((first.rx, first.tx), (0, 0));
-    }
-
-    #[test]
-    fn boot_times_within_tolerance_are_the_same_boot() {
-        let booted = |rx: u64, at_s: i64, boot: i64| CounterSample {
-            epoch: Some(Epoch::BootedAt(boot)),
-            ..counter(rx, 0, at_s, "", WrapRule::At32)
-        };
-        let (mut ch, _) = ChannelState::start_counter(&booted(1000, 0, 1_000_000), 0, true);
-        let (step, ev) = ch.update_counter(&booted(1500, 30, 1_000_002), 30_000);
-        assert_eq!((step.rx, ev), (500, None), "2 s of jitter is not a reboot");
-        // Jitter can drift but never accumulates into a false reboot: each reading re-anchors.
-        let (step, ev) = ch.update_counter(&booted(1600, 60, 1_000_090), 60_000);
-        assert_eq!((step.rx, ev), (100, None));
-        let (step, ev) = ch.update_counter(&booted(300, 400, 1_000_350), 400_000);
-        assert_eq!((step.rx, ev), (300, Some(CounterEvent::NewEpoch)));
-    }
-
-    #[test]
-    fn new_epoch_counts_from_zero() {
-        let (mut ch, _) = ChannelState::start_counter(&counter(5000, 50, 0, "boot1", WrapRule::Never), 0, true);
-        let (step, ev) = ch.update_counter(&counter(300, 3, 10, "boot2", WrapRule::Never), 10_000);
-        assert_eq!((step.rx, step.tx, ev), (300, 3, Some(CounterEvent::NewEpoch)));
-    }
-
-    #[test]
-    fn unexplained_drop_counts_nothing_and_rebaselines() {
-        let (mut ch, _) = ChannelState::start_counter(&counter(5_000_000_000, 50, 0, "a", WrapRule::Never), 0, true);
-        let (step, ev) = ch.update_counter(&counter(100, 60, 10, "a", WrapRule::Never), 10_000);
-        assert_eq!((step.rx, step.tx, ev), (0, 10, Some(CounterEvent::Reset)));
-        assert_eq!(step.rates, Rates::UNKNOWN);
-        let (step, _) = ch.update_counter(&counter(600, 70, 20, "a", WrapRule::Never), 20_000);
-        assert_eq!((step.rx, step.tx), (500, 10));
-    }
-
-    #[test]
-    fn thirty_two_bit_wrap_is_exact() {
-        let (mut ch, _) =
-            ChannelState::start_counter(&counter(u32::MAX as u64 - 99, 0, 0, "a", WrapRule::At32), 0, true);
-        let (step, ev) = ch.update_counter(&counter(400, 0, 10, "a", WrapRule::At32), 10_000);
-        assert_eq!((step.rx, ev), (500, Some(CounterEvent::Wrapped)));
-    }
-
-    #[test]
-    fn maybe32_wrap_needs_a_plausible_rate() {
-        let wrap = WrapRule::Maybe32 { max_bps: 1e9 };
-        let (mut ch, _) = ChannelState::start_counter(&counter(u32::MAX as u64 - 999, 0, 0, "a", wrap), 0, true);
-        let (step, ev) = ch.update_counter(&counter(1000, 0, 10, "a", wrap), 10_000);
-        assert_eq!((step.rx, ev), (2000, Some(CounterEvent::Wrapped)));
-        // From 1 GiB to 10 bytes in 10 s: a wrap would mean 3 GiB in 10 s (> 1 Gbit/s): a reset.
-        let (mut ch, _) = ChannelState::start_counter(&counter(1 << 30, 0, 0, "a", wrap), 0, true);
-        let (step, ev) = ch.update_counter(&counter(10, 0, 10, "a", wrap), 10_000);
-        assert_eq!((step.rx, ev), (0, Some(CounterEvent::Reset)));
-    }
-
-    #[test]
-    fn unchanged_sample_time_keeps_rate_until_stale() {
-        let (mut ch, _) = ChannelState::start_counter(&counter(0, 0, 0, "a", WrapRule::Never), 0, true);
-        let (step, _) = ch.update_counter(&counter(3000, 0, 30, "a", WrapRule::Never), 30_000);
-        assert_eq!(step.rates.rx_bps, Some(800.0));
-        let (step, _) = ch.update_counter(&counter(3000, 0, 30, "a", WrapRule::Never), 60_000);
-        assert_eq!((step.rx, step.rates.rx_bps), (0, Some(800.0)));
-        let (step, _) = ch.update_counter(&counter(3000, 0, 30, "a", WrapRule::Never), 95_000);
-        assert_eq!(step.rates, Rates::UNKNOWN);
-    }
-
-    #[test]
-    fn long_gap_counts_bytes_without_rate() {
-        let (mut ch, _) = ChannelState::start_counter(&counter(0, 0, 0, "a", WrapRule::Never), 0, true);
-        let (step, _) = ch.update_counter(&counter(9000, 0, 3600, "a", WrapRule::Never), 3_600_000);
-        assert_eq!((step.rx, step.rates), (9000, Rates::UNKNOWN));
-    }
-
-    #[test]
-    fn rate_integration_uses_trapezoids_and_skips_gaps() {
-        let sample = |rx_bps: f64, at_s: i64| RateSample {
-            rx_bps,
-            tx_bps: 0.0,
-            at_ms: at_s * 1000,
-            max_gap: Duration::from_secs(90),
-        };
-        let (mut ch, first) = ChannelState::start_rate(&sample(8000.0, 0), 0);
-        assert_eq!(first.rx, 0);
-        // (8000 + 16000) / 2 bit/s for 30 s = 360000 bit = 45000 bytes.
-        let step = ch.update_rate(&sample(16000.0, 30), 30_000);
-        assert_eq!(step.rx, 45_000);
-        assert!(step.estimated);
-        let step = ch.update_rate(&sample(16000.0, 300), 300_000);
-        assert_eq!(step.rx, 0, "a 270 s gap is not filled");
-        let step = ch.update_rate(&sample(16000.0, 330), 330_000);
-        assert_eq!(step.rx, 60_000);
-    }
-
-    fn hours(list: &[(i64, u64, u64)]) -> BucketSample {
-        BucketSample {
-            hours: list
-                .iter()
-                .map(|&(h, rx, tx)| crate::model::HourBucket {
-                    start_s: h * 3600,
-                    rx,
-                    tx,
-                })
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn buckets_count_growth_once_and_never_shrink() {
-        let mut ch = ChannelState::default();
-        let s = ch.update_buckets(&hours(&[(10, 100, 10), (11, 50, 5)]), 0);
-        assert_eq!((s.rx, s.tx, s.no_rates), (150, 15, true));
-        // The same window again, and the open hour grew.
-        let s = ch.update_buckets(&hours(&[(10, 100, 10), (11, 80, 5)]), 0);
-        assert_eq!((s.rx, s.tx), (30, 0));
-        // An overlapping window that also covers a new hour; the router pruned hour 10.
-        let s = ch.update_buckets(&hours(&[(10, 0, 0), (11, 80, 5), (12, 7, 1)]), 0);
-        assert_eq!((s.rx, s.tx), (7, 1));
-        // A late flush into an older hour still counts once.
-        let s = ch.update_buckets(&hours(&[(10, 130, 10)]), 0);
-        assert_eq!((s.rx, s.tx), (30, 0));
-    }
-
-    #[test]
-    fn settled_hours_are_forgotten_and_never_recounted() {
-        let mut ch = ChannelState::default();
-        let window: Vec<_> = (0..100).map(|h| (h, 1, 0)).collect();
-        assert_eq!(ch.update_buckets(&hours(&window), 0).rx, 100);
-        assert_eq!(ch.buckets.len(), KEEP_BUCKETS);
-        assert_eq!(
-            ch.update_buckets(&hours(&window), 0).rx,
-            0,
-            "old hours come back: not counted"
-        );
-        assert_eq!(ch.settled_before, (100 - KEEP_BUCKETS as i64) * 3600);
-    }
-
-    #[test]
-    fn fractional_bytes_are_carried() {
-        let sample = |at_s: i64| RateSample {
-            rx_bps: 1.0,
-            tx_bps: 0.0,
-            at_ms: at_s * 1000,
-            max_gap: Duration::from_secs(90),
-        };
-        let (mut ch, _) = ChannelState::start_rate(&sample(0), 0);
-        let total: u64 = (1..=16).map(|i| ch.update_rate(&sample(i), i * 1000).rx).sum();
-        assert_eq!(total, 2, "16 s at 1 bit/s = 2 bytes, not 0");
-    }
-}
+#[path = "channel_tests.rs"]
+mod tests;

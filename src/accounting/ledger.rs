@@ -210,6 +210,8 @@ pub struct Ledger {
     restored: BTreeMap<DeviceId, PersistedDevice>,
     cursors: BTreeMap<String, serde_json::Value>,
     friendly_names: BTreeMap<MacAddr, String>,
+    /// Names given by the `device/rename` command; they beat every source's.
+    renamed: BTreeMap<DeviceId, String>,
 }
 
 impl Ledger {
@@ -235,7 +237,34 @@ impl Ledger {
             restored: state.devices,
             cursors: state.sources,
             friendly_names,
+            renamed: BTreeMap::new(),
         }
+    }
+
+    /// A source that appears while running (an agent on another machine).
+    pub fn add_feed(&mut self, feed: Feed) {
+        self.feeds.entry(feed.name.clone()).or_insert(feed);
+    }
+
+    /// The user's name for a device; applies now if the device is known, else when it appears.
+    pub fn rename(&mut self, id: &DeviceId, name: &str) {
+        self.renamed.insert(id.clone(), name.to_owned());
+        if let Some(device) = self.devices.get_mut(id) {
+            device.info.name = Some(name.to_owned());
+        }
+    }
+
+    pub fn renamed(&self) -> &BTreeMap<DeviceId, String> {
+        &self.renamed
+    }
+
+    /// Forgets a device: its totals, baselines and name. A source that reports it again
+    /// brings it back as a new device.
+    pub fn forget(&mut self, id: &DeviceId) -> Option<Device> {
+        self.restored.remove(id);
+        self.renamed.remove(id);
+        self.channels.retain(|k, _| &k.device != id);
+        self.devices.remove(id)
     }
 
     pub fn device(&self, id: &DeviceId) -> Option<&Device> {
@@ -320,6 +349,10 @@ impl Ledger {
             if let Some(event) = event {
                 log_counter_event(source, &id, reading.interface.as_deref(), event);
             }
+            if let Some(why) = step.rejected {
+                let interface = reading.interface.as_deref().unwrap_or("-");
+                tracing::warn!(source, device = %id, interface, reason = %why, "Implausible number ignored; totals kept.");
+            }
             let owns_totals = self.owner(&id, reading.interface.as_deref(), Role::Totals).as_deref() == Some(source);
             let owns_rates =
                 !step.no_rates && self.owner(&id, reading.interface.as_deref(), Role::Rates).as_deref() == Some(source);
@@ -362,6 +395,9 @@ impl Ledger {
         device.merge_info(source, &obs.info);
         if let Some(name) = friendly {
             device.info.name = Some(name);
+        }
+        if let Some(name) = self.renamed.get(&id) {
+            device.info.name = Some(name.clone());
         }
         if let Some(online) = obs.online {
             device.online_by_source.insert(source.to_owned(), online);
@@ -506,17 +542,29 @@ fn log_counter_event(source: &str, device: &DeviceId, interface: Option<&str>, e
             interface,
             "Counter restarted (reboot, re-created interface or new database); total continues from where it was."
         ),
+        CounterEvent::Dropped => tracing::warn!(
+            source,
+            %device,
+            interface,
+            "Counter went down without a restart; held: nothing counted, total kept, the next reading decides."
+        ),
         CounterEvent::Reset => tracing::warn!(
             source,
             %device,
             interface,
-            "Counter went down without a restart; nothing counted for this interval, total kept."
+            "Counter was reset without a restart; re-baselined, the bytes before the reset not counted, total kept."
+        ),
+        CounterEvent::Jumped => tracing::warn!(
+            source,
+            %device,
+            interface,
+            "Counter jumped implausibly and stayed there; re-baselined without counting the jump, total kept."
         ),
         CounterEvent::WentBackwards => tracing::warn!(
             source,
             %device,
             interface,
-            "Sample is older than the previous one (clock change?); re-baselined, total kept."
+            "Sample is older than the previous one (clock stepped back?); bytes above the last reading counted, no rate, total kept."
         ),
     }
 }

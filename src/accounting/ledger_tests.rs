@@ -199,3 +199,50 @@ fn a_client_missing_from_the_list_goes_offline_and_presence_waits() {
     assert_eq!(d.presence(31_000, 180_000), "home", "within consider_home");
     assert_eq!(d.presence(181_001, 180_000), "not_home");
 }
+
+// Issue 8 item 2: one absurd Deco rate (1e306 × unit scaling = inf) made one client's total
+// u64::MAX and its remainder NaN, the state file unreadable, and every device restart at 0.
+#[test]
+fn an_absurd_rate_costs_nobody_their_totals() {
+    let rate = |rx_bps: f64, at_s: i64| TrafficReading {
+        interface: None,
+        sample: TrafficSample::Rate(crate::model::RateSample {
+            rx_bps,
+            tx_bps: rx_bps,
+            at_ms: at_s * 1000,
+            max_gap: Duration::from_secs(90),
+        }),
+    };
+    let client = |mac: &str, reading: TrafficReading| {
+        let mut o = Observation::new(DeviceId::new(mac).unwrap(), DeviceKind::Client);
+        o.traffic = vec![reading];
+        o
+    };
+    let feeds = vec![Feed {
+        name: "deco".into(),
+        total_rank: 3,
+        rate_rank: 1,
+    }];
+    let mut ledger = Ledger::new(feeds.clone(), PersistedState::default(), BTreeMap::new());
+    for (at, absurd) in [(0, 8000.0), (30, 8000.0), (60, 1e306 * 8.0), (90, 8000.0)] {
+        ledger.apply(
+            "deco",
+            vec![
+                client("aabbccddee01", rate(8000.0, at)),
+                client("aabbccddee02", rate(absurd, at)),
+            ],
+            at * 1000,
+        );
+    }
+    let good = ledger.device(&DeviceId::new("aabbccddee01").unwrap()).unwrap().totals;
+    let hit = ledger.device(&DeviceId::new("aabbccddee02").unwrap()).unwrap().totals;
+    assert_eq!(good.rx, 90_000, "8000 bit/s for 90 s");
+    assert_eq!(
+        hit.rx, 90_000,
+        "the absurd sample is skipped, the gap integrated from good ones"
+    );
+    let text = serde_json::to_string(&ledger.to_persisted()).unwrap();
+    let back: PersistedState = serde_json::from_str(&text).expect("the state file stays readable");
+    let restarted = Ledger::new(feeds, back, BTreeMap::new());
+    assert_eq!(restarted.to_persisted().devices.len(), 2);
+}

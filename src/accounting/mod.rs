@@ -3,8 +3,12 @@
 
 mod channel;
 mod ledger;
+pub mod plausible;
+mod state_dir;
 mod store;
+mod store_load;
 
 pub use channel::{ChannelKind, ChannelState, CounterEvent, Rates, Step};
 pub use ledger::{Device, Feed, Interface, Ledger, Totals};
+pub use state_dir::{StateDirLock, lock as lock_state_dir};
 pub use store::{PersistedChannel, PersistedDevice, PersistedState, StateStore, StoreError};

@@ -21,13 +21,21 @@ pub enum StoreError {
     CreateDir { path: PathBuf, source: std::io::Error },
     #[error("cannot write state file {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
-    #[error("cannot read state file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error(
+        "state_dir {path} is in use by another bandwidth2mqtt{}; two bridges must not share one state_dir: stop the other one or give each its own",
+        .pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    Locked { path: PathBuf, pid: Option<u32> },
+}
+
+fn first_version() -> u32 {
+    1
 }
 
 /// Everything that must survive a restart.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PersistedState {
+    #[serde(default = "first_version")]
     pub version: u32,
     /// Published totals per device.
     #[serde(default)]
@@ -61,49 +69,36 @@ pub struct PersistedChannel {
 #[derive(Debug, Clone)]
 pub struct StateStore {
     dir: PathBuf,
+    /// `once --dry-run`: read what is there, never move, copy or write anything.
+    read_only: bool,
 }
 
 impl StateStore {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            read_only: false,
+        }
+    }
+
+    /// A store that only reads (`once --dry-run`).
+    pub fn read_only(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            read_only: true,
+        }
     }
 
     pub fn path(&self) -> PathBuf {
         self.dir.join(FILE_NAME)
     }
 
-    /// Loads the state. A missing file is a first start. A file that cannot be parsed is moved
-    /// aside (never deleted) and the bridge starts fresh rather than refusing to run.
+    /// Loads the state; never a reason not to start. A missing file is a first start; a file
+    /// that cannot be read at all is moved aside under a unique name and reported; a device or
+    /// counter that cannot be read is left out alone (the others keep their totals) and the
+    /// original file is copied aside for inspection. See `store_load`.
     pub fn load(&self) -> Result<PersistedState, StoreError> {
-        let path = self.path();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(PersistedState {
-                    version: FORMAT_VERSION,
-                    ..PersistedState::default()
-                });
-            }
-            Err(source) => return Err(StoreError::Read { path, source }),
-        };
-        match serde_json::from_str::<PersistedState>(&text) {
-            Ok(state) => Ok(state),
-            Err(e) => {
-                let aside = path.with_extension(format!("json.corrupt-{}", unix_now()));
-                let moved = std::fs::rename(&path, &aside).is_ok();
-                tracing::error!(
-                    path = %path.display(),
-                    moved_to = %aside.display(),
-                    moved,
-                    error = %e,
-                    "State file is unreadable; starting with empty totals."
-                );
-                Ok(PersistedState {
-                    version: FORMAT_VERSION,
-                    ..PersistedState::default()
-                })
-            }
-        }
+        Ok(super::store_load::load(&self.path(), FORMAT_VERSION, self.read_only))
     }
 
     pub fn save(&self, state: &PersistedState) -> Result<(), StoreError> {
@@ -112,7 +107,9 @@ impl StateStore {
             source,
         })?;
         let path = self.path();
-        let tmp = self.dir.join(format!(".{FILE_NAME}.tmp"));
+        // The state_dir lock keeps other bridges out; the pid keeps even a stray second
+        // process from writing into our temp file.
+        let tmp = self.dir.join(format!(".{FILE_NAME}.tmp-{}", std::process::id()));
         let write = || -> std::io::Result<()> {
             let mut file = std::fs::File::create(&tmp)?;
             let mut versioned = state.clone();
@@ -123,19 +120,16 @@ impl StateStore {
             std::fs::rename(&tmp, &path)?;
             sync_dir(&self.dir)
         };
-        write().map_err(|source| StoreError::Write { path, source })
+        let result = write();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result.map_err(|source| StoreError::Write { path, source })
     }
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

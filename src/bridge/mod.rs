@@ -1,6 +1,11 @@
 //! The bridge: runs the sources, feeds their reports through accounting, and keeps the outbox
 //! saying what Home Assistant should see. `run` is the daemon, `once` a single pass.
 
+mod agents;
+mod commands;
+mod events;
+pub mod health;
+mod observe;
 mod poller;
 
 use std::collections::BTreeMap;
@@ -12,6 +17,15 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use poller::{PollReport, backoff};
+
+/// Why [`run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// SIGINT/SIGTERM.
+    Shutdown,
+    /// The `restart` command: the caller runs the bridge again with a freshly loaded config.
+    Restart,
+}
 
 use crate::accounting::{Ledger, StateStore};
 use crate::config::DiscoveryMode;
@@ -59,12 +73,23 @@ struct Core {
     discovery_mode: DiscoveryMode,
     packager: Packager,
     migration: Migration,
+    agents: agents::AgentBook,
+    events: events::EventTracker,
+    metrics: Option<Arc<crate::metrics::MetricsHub>>,
+    /// Responses and events for the run loop to publish (not retained, not deduplicated).
+    messages: Vec<(String, String)>,
 }
 
 impl Core {
     fn new(config: LoadedConfig, sources: &mut [AnySource], persist: bool) -> Result<Self, BridgeError> {
-        let store = StateStore::new(&config.settings.bridge.state_dir);
+        let dir = &config.settings.bridge.state_dir;
+        let store = if persist {
+            StateStore::new(dir)
+        } else {
+            StateStore::read_only(dir)
+        };
         let persisted = store.load()?;
+        let known = events::EventTracker::new(persisted.devices.keys().cloned());
         for source in sources.iter_mut() {
             if let Some(cursor) = persisted.sources.get(source.name()) {
                 source.restore(cursor);
@@ -76,7 +101,8 @@ impl Core {
             .iter()
             .filter_map(|(mac, d)| Some((mac.parse().ok()?, d.name.clone()?)))
             .collect();
-        let ledger = Ledger::new(sources.iter().map(AnySource::feed).collect(), persisted, friendly);
+        let mut ledger = Ledger::new(sources.iter().map(AnySource::feed).collect(), persisted, friendly);
+        commands::restore_names(&mut ledger, &config.settings.bridge.state_dir);
         let statuses = sources
             .iter()
             .map(|s| {
@@ -104,17 +130,26 @@ impl Core {
             discovery_mode: config.settings.mqtt.discovery,
             packager: Packager::new(),
             migration: Migration::new(),
+            agents: agents::AgentBook::default(),
+            events: known,
+            metrics: None,
+            messages: Vec::new(),
             config,
         })
     }
 
     fn connect(&self) -> Result<MqttLink, BridgeError> {
+        self.connect_subscribed(Vec::new())
+    }
+
+    fn connect_subscribed(&self, filters: Vec<String>) -> Result<MqttLink, BridgeError> {
         let settings = &self.config.settings.mqtt;
-        Ok(MqttLink::start(
+        Ok(MqttLink::start_subscribed(
             settings,
             &self.config.mqtt_url,
             &self.topics,
             self.outbox.clone(),
+            filters,
         )?)
     }
 
@@ -133,6 +168,7 @@ impl Core {
             at_ms,
             cursor,
             details,
+            ..
         } = report;
         if let Some(cursor) = cursor {
             self.ledger.set_cursor(&source, cursor);
@@ -334,14 +370,30 @@ impl Core {
     }
 }
 
-/// Runs the bridge until `shutdown` is cancelled.
-pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<(), BridgeError> {
+/// Runs the bridge until `shutdown` is cancelled or a `restart` command.
+pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<Stopped, BridgeError> {
+    let _lock = crate::accounting::lock_state_dir(&config.settings.bridge.state_dir, false)?;
     let mut sources = sources::build(&config.settings);
     let mut core = Core::new(config, &mut sources, true)?;
     let settings = core.config.settings.clone();
     // Until the scan for configs to migrate is over (migration.rs).
     core.outbox.hold_discovery(true);
-    let mut link = core.connect()?;
+    let mut link = core.connect_subscribed(vec![core.topics.bridge_requests(), core.topics.agent_counters()])?;
+    let mut incoming = link.take_incoming();
+    let side_tasks = CancellationToken::new();
+    let mut metrics_task = None;
+    if settings.metrics.enabled {
+        let hub = Arc::new(crate::metrics::MetricsHub::new(VERSION, core.outbox.clone()));
+        match crate::metrics::serve(settings.metrics.listen, hub.clone(), side_tasks.clone()).await {
+            Ok(task) => {
+                core.metrics = Some(hub);
+                metrics_task = Some(task);
+            }
+            Err(e) => {
+                tracing::error!(listen = %settings.metrics.listen, error = %e, "Cannot serve metrics; running without them.")
+            }
+        }
+    }
     tracing::info!(
         version = VERSION,
         config = %core.config.source,
@@ -362,9 +414,15 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<()
 
     let (report_tx, mut reports) = mpsc::channel(64);
     let pollers = CancellationToken::new();
+    let (poll_now, poll_now_rx) = tokio::sync::watch::channel(0u64);
     let mut tasks = tokio::task::JoinSet::new();
     for source in sources {
-        tasks.spawn(poller::poll_loop(source, report_tx.clone(), pollers.clone()));
+        tasks.spawn(poller::poll_loop(
+            source,
+            report_tx.clone(),
+            pollers.clone(),
+            poll_now_rx.clone(),
+        ));
     }
     drop(report_tx);
 
@@ -375,6 +433,11 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<()
     let mut republish_at: Option<Instant> = None;
     let mut scan_end_at: Option<Instant> = None;
     let mut housekeeping = tokio::time::interval(Duration::from_secs(2));
+    let state_dir = settings.bridge.state_dir.clone();
+    let mut health_tick = tokio::time::interval(health::REFRESH);
+    let mut health_failing = false;
+    let mut agents_tick = tokio::time::interval(Duration::from_secs(1));
+    let mut stopped = Stopped::Shutdown;
     loop {
         let scan_end = async {
             match scan_end_at {
@@ -390,12 +453,41 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<()
         };
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            Some(report) = reports.recv() => core.handle(report),
-            Some(event) = link.next_event() => match event {
-                MqttEvent::Connected { first: true } => {
-                    scan_end_at = Some(Instant::now() + migration::SCAN_FOR);
+            Some(report) = reports.recv() => core.handle_report(report),
+            Some(incoming) = incoming.recv() => {
+                if let Some(name) = crate::agent::agent_name(&core.topics.base, &incoming.topic) {
+                    core.on_agent_message(name, &incoming.payload, Instant::now());
+                } else if let Some(request) = commands::parse(&core.topics.base, &incoming.topic, &incoming.payload) {
+                    let (topic, response, action) = core.on_request(request);
+                    link.publish_now(topic, response.to_string());
+                    match action {
+                        commands::Action::None => {}
+                        commands::Action::PollNow => poll_now.send_modify(|n| *n += 1),
+                        commands::Action::Restart => {
+                            stopped = Stopped::Restart;
+                            break;
+                        }
+                    }
                 }
-                MqttEvent::Connected { first: false } => {}
+            }
+            _ = agents_tick.tick() => core.check_silent_agents(Instant::now()),
+            _ = health_tick.tick() => {
+                match health::write(&state_dir, link.is_connected(), health::now_s()) {
+                    Ok(()) => health_failing = false,
+                    Err(e) if !health_failing => {
+                        health_failing = true;
+                        tracing::warn!(dir = %state_dir.display(), error = %e, "Cannot write the health file; `bandwidth2mqtt health` will report unhealthy.");
+                    }
+                    Err(_) => {}
+                }
+            }
+            Some(event) = link.next_event() => match event {
+                MqttEvent::Connected { first } => {
+                    if first {
+                        scan_end_at = Some(Instant::now() + migration::SCAN_FOR);
+                    }
+                    let _ = health::write(&state_dir, true, health::now_s());
+                }
                 MqttEvent::Config { topic, payload } => core.found_config(topic, &payload),
                 MqttEvent::HaOnline => {
                     let jitter = Duration::from_millis(rand::random::<u64>() % 1000);
@@ -416,15 +508,36 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<()
             }
             _ = refresh.tick() => core.outbox.mark(&[Priority::State]),
         }
+        for (topic, payload) in core.take_messages() {
+            link.publish_now(topic, payload);
+        }
     }
 
-    tracing::info!("Stopping.");
+    tracing::info!(restart = stopped == Stopped::Restart, "Stopping.");
     pollers.cancel();
-    while tasks.join_next().await.is_some() {}
+    side_tasks.cancel();
+    // The totals first: nothing below may keep them from disk before a SIGKILL follows.
+    while let Ok(report) = reports.try_recv() {
+        core.handle(report);
+    }
     core.save();
+    // Each poller ends its poll at once and gets 1 s to log out; never wait much longer.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    tasks.abort_all();
+    // A restart binds the same port again.
+    if let Some(task) = metrics_task {
+        let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+    }
+    for (topic, payload) in core.take_messages() {
+        link.publish_now(topic, payload);
+    }
     link.shutdown(true).await;
+    health::remove(&state_dir);
     tracing::info!("Stopped.");
-    Ok(())
+    Ok(stopped)
 }
 
 /// What `once` did.
@@ -436,6 +549,7 @@ pub struct OnceOutcome {
 
 /// Polls every source once and publishes (or, dry, only renders) the result.
 pub async fn once(config: LoadedConfig, dry_run: bool) -> Result<OnceOutcome, BridgeError> {
+    let _lock = crate::accounting::lock_state_dir(&config.settings.bridge.state_dir, dry_run)?;
     let mut sources = sources::build(&config.settings);
     let mut core = Core::new(config, &mut sources, !dry_run)?;
     let mut link = if dry_run {
@@ -455,7 +569,7 @@ pub async fn once(config: LoadedConfig, dry_run: bool) -> Result<OnceOutcome, Br
     for mut source in sources.drain(..) {
         polls.spawn(async move {
             let result = source.poll().await;
-            source.close().await;
+            poller::close(&mut source).await;
             PollReport::of(&source, result)
         });
     }

@@ -18,6 +18,8 @@ pub struct PollReport {
     /// The source's cursor after this poll, saved with the totals.
     pub cursor: Option<serde_json::Value>,
     pub details: serde_json::Map<String, serde_json::Value>,
+    /// How long the poll took (`/metrics`).
+    pub duration: Duration,
 }
 
 impl PollReport {
@@ -28,7 +30,20 @@ impl PollReport {
             at_ms: now_ms(),
             cursor: source.cursor(),
             details: source.details(),
+            duration: Duration::ZERO,
         }
+    }
+}
+
+/// How long a source may take to release its router session on the way out. Docker sends
+/// SIGKILL 10 s after SIGTERM; an unreachable router (whose HTTP timeout is 15 s) must not
+/// keep the bridge from stopping, and the session expires on the router by itself anyway.
+const CLOSE_BUDGET: Duration = Duration::from_secs(1);
+
+/// [`Source::close`], given at most [`CLOSE_BUDGET`].
+pub async fn close(source: &mut AnySource) {
+    if tokio::time::timeout(CLOSE_BUDGET, source.close()).await.is_err() {
+        tracing::info!(source = %source.name(), "Logout did not finish within 1 s; the session expires on the router by itself.");
     }
 }
 
@@ -44,7 +59,13 @@ pub fn backoff(interval: Duration, failures: u32) -> Duration {
     interval.saturating_mul(factor).min(cap)
 }
 
-pub async fn poll_loop(mut source: AnySource, reports: mpsc::Sender<PollReport>, cancel: CancellationToken) {
+/// `poll_now` is the `poll` command: each change starts a poll at once.
+pub async fn poll_loop(
+    mut source: AnySource,
+    reports: mpsc::Sender<PollReport>,
+    cancel: CancellationToken,
+    mut poll_now: tokio::sync::watch::Receiver<u64>,
+) {
     let interval = source.interval();
     let mut failures = 0u32;
     loop {
@@ -54,17 +75,25 @@ pub async fn poll_loop(mut source: AnySource, reports: mpsc::Sender<PollReport>,
             _ = cancel.cancelled() => break,
         };
         failures = if result.is_ok() { 0 } else { failures.saturating_add(1) };
-        let report = PollReport::of(&source, result);
+        let mut report = PollReport::of(&source, result);
+        report.duration = started.elapsed();
         if reports.send(report).await.is_err() {
             break;
         }
         let wait = backoff(interval, failures);
+        let requested = async {
+            if poll_now.changed().await.is_err() {
+                // The core is gone: no more requests, keep the schedule until cancelled.
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
             _ = tokio::time::sleep_until(started + wait) => {}
+            _ = requested => {}
             _ = cancel.cancelled() => break,
         }
     }
-    source.close().await;
+    close(&mut source).await;
 }
 
 #[cfg(test)]

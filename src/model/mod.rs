@@ -4,12 +4,14 @@
 //! publisher renders the result. Nothing in here does I/O.
 
 mod device_id;
+mod epoch;
 mod mac;
 mod observation;
 
 pub use device_id::{DeviceId, InvalidDeviceId};
+pub use epoch::{Boot, Epoch};
 pub use mac::{InvalidMac, MacAddr};
 pub use observation::{
-    BucketSample, CounterSample, DeviceInfo, DeviceKind, Epoch, HourBucket, Label, Metric, MetricUnit, Observation,
+    BucketSample, CounterSample, DeviceInfo, DeviceKind, HourBucket, Label, Metric, MetricUnit, Observation,
     RateSample, TrafficReading, TrafficSample, WrapRule,
 };

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{DeviceId, MacAddr};
+use super::{DeviceId, Epoch, MacAddr};
 
 /// What kind of physical thing a device is; decides its entities and how "online" is derived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -179,42 +179,6 @@ pub struct CounterSample {
     /// outage) the bytes are counted but no rate is claimed. Also: if `at_ms` does not advance
     /// for this long, the data is stale and the rate becomes unknown.
     pub rate_window: Duration,
-}
-
-/// Which life of a counter a reading belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Epoch {
-    /// An exact identity (`boot_id/ifindex`, a database's creation date).
-    Id(String),
-    /// When the device booted, in Unix seconds, estimated as "now − uptime". The estimate
-    /// jitters by the request latency, so two values within [`Epoch::BOOT_TOLERANCE_S`] are
-    /// the same boot; a real reboot moves it by at least the time the device was up.
-    BootedAt(i64),
-}
-
-impl Epoch {
-    pub const BOOT_TOLERANCE_S: i64 = 120;
-
-    pub fn same_as(&self, other: &Epoch) -> bool {
-        match (self, other) {
-            (Self::Id(a), Self::Id(b)) => a == b,
-            (Self::BootedAt(a), Self::BootedAt(b)) => (a - b).abs() <= Self::BOOT_TOLERANCE_S,
-            _ => false,
-        }
-    }
-}
-
-impl From<String> for Epoch {
-    fn from(id: String) -> Self {
-        Self::Id(id)
-    }
-}
-
-impl From<&str> for Epoch {
-    fn from(id: &str) -> Self {
-        Self::Id(id.to_owned())
-    }
 }
 
 /// How to read a counter that went down without a new epoch.

@@ -57,9 +57,17 @@ pub enum MqttSetupError {
     Tls(#[from] tls::TlsSetupError),
 }
 
+/// A message on one of the extra subscriptions (commands, agents).
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub topic: String,
+    pub payload: Vec<u8>,
+}
+
 pub struct MqttLink {
     client: AsyncClient,
     events: mpsc::UnboundedReceiver<MqttEvent>,
+    incoming: mpsc::UnboundedReceiver<Incoming>,
     connected: watch::Receiver<bool>,
     shutting_down: Arc<AtomicBool>,
     loop_task: JoinHandle<()>,
@@ -75,6 +83,18 @@ impl MqttLink {
         url: &MqttUrl,
         topics: &Topics,
         outbox: Arc<Outbox>,
+    ) -> Result<Self, MqttSetupError> {
+        Self::start_subscribed(settings, url, topics, outbox, Vec::new())
+    }
+
+    /// As [`MqttLink::start`], also subscribed to `filters`; their messages come out of
+    /// [`MqttLink::next_incoming`].
+    pub fn start_subscribed(
+        settings: &MqttSettings,
+        url: &MqttUrl,
+        topics: &Topics,
+        outbox: Arc<Outbox>,
+        filters: Vec<String>,
     ) -> Result<Self, MqttSetupError> {
         let mut options = MqttOptions::new(settings.client_id.clone(), (url.host.clone(), url.port));
         options.set_keep_alive(settings.keep_alive.as_secs().clamp(5, u64::from(u16::MAX)) as u16);
@@ -103,6 +123,7 @@ impl MqttLink {
         }
         let (client, eventloop) = AsyncClient::builder(options).capacity(256).build();
         let (event_tx, events) = mpsc::unbounded_channel();
+        let (incoming_tx, incoming) = mpsc::unbounded_channel();
         let (connected_tx, connected) = watch::channel(false);
         let shutting_down = Arc::new(AtomicBool::new(false));
         let health: Health = Arc::default();
@@ -116,6 +137,8 @@ impl MqttLink {
             client_id: settings.client_id.clone(),
             outbox: outbox.clone(),
             events: event_tx,
+            incoming: incoming_tx,
+            filters,
             connected: connected_tx,
             shutting_down: shutting_down.clone(),
             health: health.clone(),
@@ -126,6 +149,7 @@ impl MqttLink {
         Ok(Self {
             client,
             events,
+            incoming,
             connected,
             shutting_down,
             loop_task,
@@ -148,6 +172,23 @@ impl MqttLink {
 
     pub async fn next_event(&mut self) -> Option<MqttEvent> {
         self.events.recv().await
+    }
+
+    /// The messages of the extra subscriptions, to be received beside [`MqttLink::next_event`].
+    pub fn take_incoming(&mut self) -> mpsc::UnboundedReceiver<Incoming> {
+        std::mem::replace(&mut self.incoming, mpsc::unbounded_channel().1)
+    }
+
+    /// Publishes at once, not retained, outside the outbox: command responses and events are
+    /// messages, not states, so two equal ones must both go out. Dropped (logged) when the
+    /// client's queue is full or the broker is away.
+    pub fn publish_now(&self, topic: String, payload: String) {
+        if let Err(e) = self
+            .client
+            .try_publish(topic.clone(), payload, PublishOptions::new(QoS::AtLeastOnce))
+        {
+            tracing::warn!(topic = %topic, error = %e, "Could not queue a response or event; dropped.");
+        }
     }
 
     pub fn is_connected(&self) -> bool {
@@ -192,6 +233,8 @@ struct EventLoopTask {
     client_id: String,
     outbox: Arc<Outbox>,
     events: mpsc::UnboundedSender<MqttEvent>,
+    incoming: mpsc::UnboundedSender<Incoming>,
+    filters: Vec<String>,
     connected: watch::Sender<bool>,
     shutting_down: Arc<AtomicBool>,
     health: Health,
@@ -211,6 +254,11 @@ async fn run_event_loop(mut t: EventLoopTask) {
                 if let Err(e) = t.client.try_subscribe(t.topics.ha_status.clone(), QoS::AtLeastOnce) {
                     tracing::warn!(error = %e, "Could not subscribe to Home Assistant's status topic.");
                 }
+                for filter in &t.filters {
+                    if let Err(e) = t.client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
+                        tracing::warn!(filter = %filter, error = %e, "Could not subscribe.");
+                    }
+                }
                 let first = std::mem::take(&mut t.first_connect);
                 if first {
                     // Retained configs of ours in the other shape are migrated (migration.rs).
@@ -228,18 +276,8 @@ async fn run_event_loop(mut t: EventLoopTask) {
                 let _ = t.events.send(MqttEvent::Connected { first });
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                if p.topic.as_ref() != t.topics.ha_status.as_bytes() {
-                    // Only retained configs: the scan is about what was there before us.
-                    if p.retain
-                        && t.scanning.load(Ordering::SeqCst)
-                        && let Ok(topic) = std::str::from_utf8(&p.topic)
-                    {
-                        let _ = t.events.send(MqttEvent::Config {
-                            topic: topic.to_owned(),
-                            payload: p.payload.to_vec(),
-                        });
-                    }
-                } else {
+                let topic = String::from_utf8_lossy(p.topic.as_ref());
+                if topic == t.topics.ha_status {
                     match p.payload.as_ref() {
                         b"online" => {
                             tracing::info!("Home Assistant came online; republishing states.");
@@ -248,6 +286,19 @@ async fn run_event_loop(mut t: EventLoopTask) {
                         b"offline" => tracing::info!("Home Assistant went offline."),
                         _ => {}
                     }
+                } else if super::migration::is_discovery_topic(&t.topics, &topic) {
+                    // Only retained configs: the scan is about what was there before us.
+                    if p.retain && t.scanning.load(Ordering::SeqCst) {
+                        let _ = t.events.send(MqttEvent::Config {
+                            topic: topic.into_owned(),
+                            payload: p.payload.to_vec(),
+                        });
+                    }
+                } else if !t.filters.is_empty() {
+                    let _ = t.incoming.send(Incoming {
+                        topic: topic.into_owned(),
+                        payload: p.payload.to_vec(),
+                    });
                 }
             }
             Ok(Event::Incoming(Packet::PubAck(_))) => lock(&t.health).acked(),

@@ -217,6 +217,30 @@ impl Context<'_> {
                     "availability": [{"topic": self.topics.bridge_state()}],
                 }),
             ),
+            // The `restart` command (shared/design.md), as a button.
+            entity(
+                "restart",
+                "Restart",
+                "button",
+                json!({
+                    "command_topic": format!("{}/bridge/request/restart", self.topics.base),
+                    "payload_press": "",
+                    "icon": "mdi:restart",
+                    "availability": [{"topic": self.topics.bridge_state()}],
+                }),
+            ),
+            // The running version; with no internet the latest version stays unknown.
+            entity(
+                "update",
+                "Firmware",
+                "update",
+                json!({
+                    "state_topic": self.topics.bridge_info(),
+                    "value_template": "{{ value_json.version }}",
+                    "title": "bandwidth2mqtt",
+                    "availability": [{"topic": self.topics.bridge_state()}],
+                }),
+            ),
         ];
         for source in sources {
             out.push(entity(
@@ -362,10 +386,15 @@ impl DeviceEntities<'_> {
             ),
             Some(iface_name) => {
                 let iface = device.interfaces.get(iface_name);
+                let keys = super::interface_key::interface_keys(device.interfaces.keys().map(String::as_str));
+                let iface_key = keys
+                    .get(iface_name.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| topic_slug(iface_name));
                 (
-                    format!("{}_{}", topic_slug(iface_name), metric.key),
+                    format!("{iface_key}_{}", metric.key),
                     format!("{iface_name} {}", metric.name),
-                    format!("value_json[{}].{}", jinja_string(iface_name), metric.key),
+                    format!("value_json.interfaces[{}].{}", jinja_string(iface_name), metric.key),
                     iface
                         .and_then(|i| match metric.measure {
                             Measure::Bytes => i.total_source.clone(),

@@ -27,6 +27,15 @@ pub fn scan_filters(topics: &Topics) -> [String; 2] {
     ]
 }
 
+/// Whether `topic` is a discovery config topic (what the scan subscribes to), as opposed to the
+/// bridge's own request and agent topics that arrive on the same connection.
+pub fn is_discovery_topic(topics: &Topics, topic: &str) -> bool {
+    topic.ends_with("/config")
+        && topic
+            .strip_prefix(topics.discovery_prefix.as_str())
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// Whether a retained `topic`/`payload` is a config of this bridge in the shape we no longer
 /// use, i.e. one to migrate.
 pub fn is_ours_to_migrate(topics: &Topics, mode: DiscoveryMode, topic: &str, payload: &[u8]) -> bool {

@@ -270,6 +270,11 @@ impl Outbox {
         inner.dirty.insert((priority, topic));
     }
 
+    /// How many topics wait to be sent (the MQTT queue depth of `/metrics`).
+    pub fn pending(&self) -> usize {
+        self.lock().dirty.len()
+    }
+
     pub fn has_dirty(&self) -> bool {
         let inner = self.lock();
         !inner.dirty.is_empty() || !inner.replay.is_empty()

@@ -6,6 +6,7 @@
 pub mod asus;
 pub mod deco;
 pub mod host;
+pub mod login_journal;
 pub mod login_memory;
 pub mod vnstat;
 
@@ -38,6 +39,8 @@ pub enum SourceKind {
     Vnstat,
     Asus,
     Deco,
+    /// `bandwidth2mqtt agent` on another machine, read from MQTT rather than polled.
+    Agent,
 }
 
 impl SourceKind {
@@ -47,6 +50,7 @@ impl SourceKind {
             Self::Vnstat => "vnstat",
             Self::Asus => "asus",
             Self::Deco => "deco",
+            Self::Agent => "agent",
         }
     }
 
@@ -56,7 +60,8 @@ impl SourceKind {
     fn ranks(self) -> (u8, u8) {
         match self {
             Self::Vnstat => (0, 1),
-            Self::Host => (1, 0),
+            // An agent is the host source of another machine.
+            Self::Host | Self::Agent => (1, 0),
             // Router counters are exact; a server's own view of itself still wins.
             Self::Asus => (2, 2),
             Self::Deco => (3, 1),
@@ -201,16 +206,29 @@ pub fn build(settings: &Settings) -> Vec<AnySource> {
     for (name, cfg) in &settings.vnstat {
         sources.push(AnySource::Vnstat(vnstat::VnstatSource::new(name, cfg)));
     }
+    let journal = |name: &str| login_journal::LoginJournal::in_dir(&settings.bridge.state_dir, name);
     for (name, cfg) in &settings.asus {
-        sources.push(AnySource::Asus(Box::new(asus::AsusSource::new(name, cfg))));
+        let mut source = asus::AsusSource::new(name, cfg);
+        source.remember_logins(journal(name));
+        sources.push(AnySource::Asus(Box::new(source)));
     }
     for (name, cfg) in &settings.deco {
-        sources.push(AnySource::Deco(Box::new(deco::DecoSource::new(name, cfg))));
+        let mut source = deco::DecoSource::new(name, cfg);
+        source.remember_logins(journal(name));
+        sources.push(AnySource::Deco(Box::new(source)));
     }
     sources
 }
 
 /// Milliseconds since the Unix epoch, the clock observations are stamped with.
+/// Milliseconds on this process's monotonic clock: immune to steps of the wall clock (NTP, a
+/// VM resume, `date`), comparable only within one run of the bridge.
+pub fn mono_ms() -> i64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let start = START.get_or_init(std::time::Instant::now);
+    i64::try_from(start.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -10,15 +10,15 @@
 //! - after a captcha demand, nothing for 6 h: a human must act;
 //! - a session lost once is renewed at once; lost again soon after, the next login waits.
 
-use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use crate::sources::login_memory::LoginMemory;
+use crate::sources::login_memory::{LoginBudget, LoginMemory, RememberedHold};
 
 pub const MAX_LOGINS_PER_HOUR: usize = 6;
-const HOUR: Duration = Duration::from_secs(3600);
+#[cfg(test)]
+const HOUR: Duration = crate::sources::login_memory::HOUR;
 const WRONG_PASSWORD_HOLD: Duration = Duration::from_secs(30 * 60);
 const LONGEST_HOLD: Duration = Duration::from_secs(6 * 3600);
 /// A session shorter than this counts as "lost soon after login".
@@ -54,9 +54,9 @@ impl Deferred {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LoginGuard {
-    attempts: VecDeque<Instant>,
+    budget: LoginBudget,
     hold: Option<Deferred>,
     /// The hold is about our credentials (wrong password, lock, captcha): worth remembering
     /// across a restart.
@@ -64,6 +64,19 @@ pub struct LoginGuard {
     wrong_passwords: u32,
     last_login: Option<Instant>,
     quick_losses: usize,
+}
+
+impl Default for LoginGuard {
+    fn default() -> Self {
+        Self {
+            budget: LoginBudget::new(MAX_LOGINS_PER_HOUR),
+            hold: None,
+            credentials_hold: false,
+            wrong_passwords: 0,
+            last_login: None,
+            quick_losses: 0,
+        }
+    }
 }
 
 impl LoginGuard {
@@ -75,22 +88,17 @@ impl LoginGuard {
             }
             self.hold = None;
         }
-        while self.attempts.front().is_some_and(|t| now.duration_since(*t) >= HOUR) {
-            self.attempts.pop_front();
-        }
-        if self.attempts.len() >= MAX_LOGINS_PER_HOUR
-            && let Some(oldest) = self.attempts.front()
-        {
-            let wait = (*oldest + HOUR).saturating_duration_since(now);
+        if let Err(wait) = self.budget.spend(now) {
             let hold = Deferred::new(
                 now,
                 wait,
-                format!("{MAX_LOGINS_PER_HOUR} logins in the last hour already; the router keeps dropping the session"),
+                format!(
+                    "{MAX_LOGINS_PER_HOUR} logins in the last hour already; the router keeps dropping the session, or the bridge keeps restarting"
+                ),
             );
             self.hold = Some(hold.clone());
             return Err(hold);
         }
-        self.attempts.push_back(now);
         Ok(())
     }
 
@@ -100,30 +108,38 @@ impl LoginGuard {
         self.last_login = Some(now);
     }
 
-    /// The credentials hold in force, for the state file.
-    pub fn memory(&self, password: &str) -> Option<LoginMemory> {
-        let hold = self.hold.as_ref().filter(|_| self.credentials_hold)?;
-        if hold.wait().is_zero() {
-            return None;
-        }
-        Some(LoginMemory {
-            password: LoginMemory::password_tag(password),
-            refusals: self.wrong_passwords,
-            hold_until: Some(LoginMemory::wall_clock(hold.wait())),
-            reason: hold.reason.clone(),
-        })
+    /// The logout ended the last login's session.
+    pub fn logged_out(&mut self) {
+        self.budget.released();
     }
 
-    /// A hold from before a restart, if it was about this same password.
-    /// Returns whether a hold is back in force.
-    pub fn recall(&mut self, memory: &LoginMemory, password: &str, now: Instant) -> bool {
-        if !memory.applies_to(password) {
+    /// What a restart must not forget: the credentials hold in force and the logins spent.
+    pub fn memory(&self, now: Instant) -> LoginMemory {
+        let hold = self
+            .hold
+            .as_ref()
+            .filter(|h| self.credentials_hold && h.until > now)
+            .map(|h| RememberedHold::lasting(Some(h.until - now), &h.reason));
+        LoginMemory {
+            refusals: self.wrong_passwords,
+            hold,
+            attempts: self.budget.to_wall(now),
+            ..LoginMemory::default()
+        }
+    }
+
+    /// What the previous run remembered; its refusals only if they were about this same
+    /// password. Returns whether a credentials hold is back in force.
+    pub fn recall(&mut self, memory: &LoginMemory, same_password: bool, now: Instant) -> bool {
+        self.budget.restore(&memory.attempts, now);
+        if !same_password {
             return false;
         }
         self.wrong_passwords = memory.refusals;
-        match memory.remaining().filter(|r| !r.is_zero()) {
-            Some(remaining) => {
-                self.hold = Some(Deferred::new(now, remaining, memory.reason.clone()));
+        let remaining = memory.hold.as_ref().and_then(|h| Some((h.remaining()?, h)));
+        match remaining.filter(|(r, _)| !r.is_zero()) {
+            Some((remaining, hold)) => {
+                self.hold = Some(Deferred::new(now, remaining, hold.reason.clone()));
                 self.credentials_hold = true;
                 true
             }
@@ -261,10 +277,11 @@ mod tests {
         let mut g = LoginGuard::default();
         assert!(g.permit(start).is_ok());
         g.wrong_password(start);
-        let memory = g.memory("bad").unwrap();
+        let memory = g.memory(start);
         assert_eq!(memory.refusals, 1);
+        assert_eq!(memory.attempts.len(), 1);
         let mut after_restart = LoginGuard::default();
-        after_restart.recall(&memory, "bad", start);
+        assert!(after_restart.recall(&memory, true, start));
         assert!(
             after_restart.permit(start + Duration::from_secs(60)).is_err(),
             "same password: still waiting"
@@ -272,8 +289,17 @@ mod tests {
         // The next refusal doubles the hold: the count came back too.
         assert_eq!(after_restart.wrong_password(start), WRONG_PASSWORD_HOLD * 2);
         let mut fixed = LoginGuard::default();
-        fixed.recall(&memory, "good", start);
+        assert!(!fixed.recall(&memory, false, start));
         assert!(fixed.permit(start).is_ok(), "a new password is tried at once");
+
+        // The hourly budget comes back whatever the password: a crash loop cannot reset it.
+        let mut spent = LoginGuard::default();
+        for _ in 0..MAX_LOGINS_PER_HOUR {
+            spent.permit(start).unwrap();
+        }
+        let mut restarted = LoginGuard::default();
+        restarted.recall(&spent.memory(start), false, start);
+        assert!(restarted.permit(start).is_err());
     }
 
     #[test]

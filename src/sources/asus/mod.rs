@@ -100,6 +100,15 @@ impl AsusSource {
         }
     }
 
+    /// Remembers refusals and logins spent across restarts (see `login_journal`).
+    pub fn remember_logins(&mut self, journal: crate::sources::login_memory::LoginJournal) {
+        if let Ok(session) = self.session.as_mut()
+            && let Some(reason) = session.attach_journal(journal)
+        {
+            tracing::warn!(source = %self.name, reason = %reason, "Still holding back logins after a restart: the router refused this password before.");
+        }
+    }
+
     /// Logins attempted so far (tests count them; the router locks after 5 failures).
     pub fn logins(&self) -> u64 {
         self.session.as_ref().map(|s| s.logins).unwrap_or(0)
@@ -178,21 +187,12 @@ impl Source for AsusSource {
         if let Some(ta) = &self.traffic_analyzer {
             cursor.insert("traffic_analyzer".into(), ta.cursor());
         }
-        if let Some(memory) = self.session.as_ref().ok().and_then(Session::login_memory) {
-            cursor.insert("login".into(), serde_json::to_value(memory).unwrap_or_default());
-        }
         Some(serde_json::Value::Object(cursor))
     }
 
     fn restore(&mut self, cursor: &serde_json::Value) {
         if let (Some(ta), Some(saved)) = (self.traffic_analyzer.as_mut(), cursor.get("traffic_analyzer")) {
             ta.restore(saved);
-        }
-        let memory = cursor.get("login").and_then(|m| serde_json::from_value(m.clone()).ok());
-        if let (Ok(session), Some(memory)) = (self.session.as_mut(), memory)
-            && session.recall(&memory)
-        {
-            tracing::warn!(source = %self.name, reason = %memory.reason, "Still holding back logins after a restart: the router refused this password before.");
         }
     }
 
@@ -231,6 +231,11 @@ impl Source for AsusSource {
 impl AsusSource {
     /// One `appGet.cgi` reply (for [`POLL_HOOKS`]) into observations; no I/O.
     pub fn interpret(&mut self, text: &str, at_ms: i64) -> Result<Vec<Observation>, SourceError> {
+        self.interpret_at(text, at_ms, super::mono_ms())
+    }
+
+    /// [`Self::interpret`] with the monotonic clock given (tests step the wall clock alone).
+    pub fn interpret_at(&mut self, text: &str, at_ms: i64, mono_ms: i64) -> Result<Vec<Observation>, SourceError> {
         let map = hookjson::parse_object(text).map_err(|e| SourceError::Invalid(format!("appGet.cgi: {e}")))?;
         if !map.contains_key("netdev") && !map.contains_key("get_clientlist") {
             return Err(SourceError::Invalid(
@@ -265,6 +270,8 @@ impl AsusSource {
             netdev: netdev.as_ref(),
             counters_64_bit: self.counters_64_bit,
             uptime_s,
+            router_clock_s: self.router_now,
+            mono_ms,
             cpu_percent,
             memory_percent: parse::memory_percent(&map),
             temperatures: &self.temperatures,

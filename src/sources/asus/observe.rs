@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::parse::{self, Client, Connection, Identity, Netdev, Temperature};
 use crate::model::{
-    CounterSample, DeviceId, DeviceKind, Epoch, MacAddr, MetricUnit, Observation, TrafficReading, TrafficSample,
+    Boot, CounterSample, DeviceId, DeviceKind, Epoch, MacAddr, MetricUnit, Observation, TrafficReading, TrafficSample,
     WrapRule,
 };
 
@@ -24,6 +24,10 @@ pub struct PollData<'a> {
     /// Counters above 2^32 were seen on this router: a drop is a reset, never a 32-bit wrap.
     pub counters_64_bit: bool,
     pub uptime_s: Option<u64>,
+    /// The router's own clock (Unix seconds), from the same `uptime()` reply.
+    pub router_clock_s: Option<i64>,
+    /// The bridge's monotonic clock when the reply arrived.
+    pub mono_ms: i64,
     pub cpu_percent: Option<f64>,
     pub memory_percent: Option<f64>,
     pub temperatures: &'a [Temperature],
@@ -47,14 +51,18 @@ pub fn router(p: &PollData) -> Observation {
     obs.info.ip.clone_from(&p.identity.lan_ip);
     obs.online = Some(true);
     if let Some((rx, tx)) = p.netdev.and_then(|n| n.internet) {
-        let booted_at = p.uptime_s.map(|up| p.at_ms / 1000 - up as i64);
+        // The boot on the router's uptime, its own clock and our monotonic clock: a step of
+        // our wall clock alone never looks like a reboot (which would count the WAN again).
+        let boot = p
+            .uptime_s
+            .map(|up| Boot::from_uptime(up, p.at_ms, p.mono_ms, p.router_clock_s));
         obs.traffic.push(TrafficReading {
             interface: None,
             sample: TrafficSample::Counter(CounterSample {
                 // INTERNET_rx is what the router received from the ISP: the WAN download.
                 rx,
                 tx,
-                epoch: booted_at.map(Epoch::BootedAt),
+                epoch: boot.map(Epoch::Uptime),
                 at_ms: p.at_ms,
                 wrap: if p.counters_64_bit {
                     WrapRule::Never

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::hookjson::text;
-use crate::calendar::days_from_civil;
+use crate::calendar::unix_seconds;
 use crate::model::MacAddr;
 
 /// `netdev(appobj)`: cumulative bytes since boot per router interface, hex strings.
@@ -67,17 +67,16 @@ pub struct CpuJiffies {
 
 pub fn cpu(map: &Map<String, Value>) -> Option<CpuJiffies> {
     let obj = map.get("cpu_usage")?.as_object()?;
-    let sum = |suffix: &str| -> u64 {
+    // Checked: a garbage reply with huge numbers must not wrap into a plausible-looking sum.
+    let sum = |suffix: &str| -> Option<u64> {
         obj.iter()
             .filter(|(k, _)| k.starts_with("cpu") && k.ends_with(suffix))
             .filter_map(|(_, v)| number(v))
-            .sum()
+            .try_fold(0u64, u64::checked_add)
     };
-    let total = sum("_total");
-    (total > 0).then(|| CpuJiffies {
-        total,
-        busy: sum("_usage"),
-    })
+    let total = sum("_total")?;
+    let busy = sum("_usage")?;
+    (total > 0).then_some(CpuJiffies { total, busy })
 }
 
 /// CPU % between two samples; `None` across a reboot or without progress.
@@ -124,11 +123,10 @@ pub fn router_time(text: &str) -> Option<i64> {
         digits.get(..2)?.parse::<i64>().ok()?,
         digits.get(2..4)?.parse::<i64>().ok()?,
     );
-    if !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+    if !(1..=31).contains(&day) || !(0..=23).contains(&h) || !(0..=59).contains(&m) || !(0..=60).contains(&s) {
         return None;
     }
-    let days = days_from_civil(year, month, day);
-    Some(days * 86_400 + h * 3600 + m * 60 + s - sign * (oh * 3600 + om * 60))
+    unix_seconds(year, month, day, h * 3600 + m * 60 + s - sign * (oh * 3600 + om * 60))
 }
 
 fn number(v: &Value) -> Option<u64> {
@@ -362,5 +360,42 @@ pub fn identity(map: &Map<String, Value>) -> Identity {
         lan_ip: get("lan_ipaddr"),
         traffic_analyzer: get("bwdpi_db_enable").map(|v| v == "1"),
         has_6ghz: rc_support.split_whitespace().any(|f| f == "wifi6e"),
+    }
+}
+
+#[cfg(test)]
+mod overflow_tests {
+    use super::*;
+
+    // Issue 8 item 9: a huge year or a negative hour overflowed the router-clock arithmetic.
+    #[test]
+    fn absurd_router_clocks_are_none_not_an_overflow() {
+        assert_eq!(
+            router_time("Mon, 13 May 2024 09:44:45 +0800(64882 secs since boot)"),
+            Some(1_715_564_685)
+        );
+        for text in [
+            "Mon, 13 May 9223372036854775807 09:44:45 +0800(1 secs since boot)",
+            "Mon, 13 May -9223372036854775807 09:44:45 +0800(1 secs since boot)",
+            "Mon, 13 May 2024 -9223372036854775807:44:45 +0800(1 secs since boot)",
+            "Mon, 13 May 2024 09:-9223372036854775807:45 +0800(1 secs since boot)",
+        ] {
+            assert_eq!(router_time(text), None, "{text}");
+        }
+    }
+
+    // Issue 8 item 9: the jiffies sum over the cores wrapped.
+    #[test]
+    fn a_jiffies_sum_that_overflows_is_no_reading() {
+        let reply = serde_json::json!({"cpu_usage": {
+            "cpu1_total": u64::MAX.to_string(), "cpu1_usage": "5",
+            "cpu2_total": "10", "cpu2_usage": "5",
+        }});
+        assert_eq!(cpu(reply.as_object().unwrap()), None);
+        let reply = serde_json::json!({"cpu_usage": {"cpu1_total": "100", "cpu1_usage": "25"}});
+        assert_eq!(
+            cpu(reply.as_object().unwrap()),
+            Some(CpuJiffies { total: 100, busy: 25 })
+        );
     }
 }

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::etiquette::{Deferred, LoginGuard};
 use super::hookjson;
 use crate::config::Secret;
+use crate::sources::login_memory::LoginJournal;
 
 /// What the ASUS app sends; only the `asusrouter` prefix and the `DUTUtil` marker matter.
 pub const USER_AGENT: &str = "asusrouter-Android-DUTUtil-1.0.0.245";
@@ -64,6 +65,7 @@ pub struct Session {
     password: Secret,
     token: Option<Token>,
     guard: LoginGuard,
+    journal: LoginJournal,
     /// Logins attempted over the session's life, for logs and tests.
     pub logins: u64,
 }
@@ -78,6 +80,7 @@ impl Session {
             password,
             token: None,
             guard: LoginGuard::default(),
+            journal: LoginJournal::none(),
             logins: 0,
         }
     }
@@ -153,8 +156,15 @@ impl Session {
         }
         self.guard.permit(Instant::now()).map_err(AsusError::Deferred)?;
         self.logins += 1;
-        let token = self.login().await?;
-        self.guard.succeeded(Instant::now());
+        // Write-ahead: the attempt is on disk before the request can reach the router.
+        self.remember();
+        let result = self.login().await;
+        if result.is_ok() {
+            self.guard.succeeded(Instant::now());
+        }
+        // The refusal (or the success that clears it) is on disk before anything else happens.
+        self.remember();
+        let token = result?;
         tracing::info!(source = %self.router, cookie = token.cookie, "Logged in to the router.");
         self.token = Some(token);
         Ok(())
@@ -299,13 +309,18 @@ impl Session {
         }
     }
 
-    /// A credentials hold worth keeping across a restart.
-    pub fn login_memory(&self) -> Option<crate::sources::login_memory::LoginMemory> {
-        self.guard.memory(self.password.expose())
+    /// Remembers logins across restarts in `journal`; reads back what the previous run
+    /// remembered and returns the credentials hold that is back in force, if any.
+    pub fn attach_journal(&mut self, mut journal: LoginJournal) -> Option<String> {
+        let recalled = journal.open(self.password.expose());
+        self.journal = journal;
+        let (memory, same) = recalled?;
+        let held = self.guard.recall(&memory, same, Instant::now());
+        held.then(|| memory.hold.map(|h| h.reason).unwrap_or_default())
     }
 
-    pub fn recall(&mut self, memory: &crate::sources::login_memory::LoginMemory) -> bool {
-        self.guard.recall(memory, self.password.expose(), Instant::now())
+    fn remember(&mut self) {
+        self.journal.save(self.guard.memory(Instant::now()));
     }
 
     /// Frees the session on the router (the app-token list is small on some firmware).
@@ -315,6 +330,8 @@ impl Session {
         }
         match self.send("/Logout.asp", String::new()).await {
             Ok(text) if error_status(&text) == Some(8) => {
+                self.guard.logged_out();
+                self.remember();
                 tracing::info!(source = %self.router, "Logged out of the router.")
             }
             Ok(_) => tracing::debug!(source = %self.router, "Logout answered unexpectedly."),

@@ -330,13 +330,14 @@ pub fn hour_buckets(text: &str, date: i64) -> Option<Vec<HourBucket>> {
         return None;
     }
     // Bucket 23 ends at date + 30, one second before an hour boundary: it is that hour.
-    let last_hour = (date + 31) - HOUR;
+    // Checked: `date` derives from the router's clock (found by fuzzing at i64 extremes).
+    let last_hour = date.checked_add(31 - HOUR)?;
     pairs
         .iter()
         .enumerate()
         .map(|(i, pair)| {
             Some(HourBucket {
-                start_s: last_hour - (23 - i as i64) * HOUR,
+                start_s: last_hour.checked_sub((23 - i as i64) * HOUR)?,
                 tx: pair.get(0)?.as_u64()?,
                 rx: pair.get(1)?.as_u64()?,
             })
@@ -423,5 +424,8 @@ mod tests {
         assert_eq!(hours[0].start_s, 1_795_557_600 - 23 * 3600);
         assert!(hour_buckets("array_statistics = [[1,2]];", date).is_none());
         assert!(hour_buckets("array_statistics = [];", date).is_none());
+        // Found by fuzzing: a window at the end of time overflowed instead of being refused.
+        assert!(hour_buckets(&page, i64::MIN).is_none());
+        assert!(hour_buckets(&page, i64::MAX).is_some());
     }
 }

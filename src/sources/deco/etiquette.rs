@@ -7,7 +7,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::sources::login_memory::LoginMemory;
+use crate::sources::login_memory::{LoginBudget, LoginMemory, RememberedHold};
+
+/// Each of our logins throws the owner out of the app: never more than this many an hour,
+/// whatever happens (sessions lost, the bridge restarting in a loop).
+pub const MAX_LOGINS_PER_HOUR: usize = 6;
 
 /// Pause after the first and second wrong-password answers in a row; the third stops logins.
 const WRONG_PASSWORD_HOLDS: [Duration; 2] = [Duration::from_secs(30 * 60), Duration::from_secs(2 * 3600)];
@@ -39,47 +43,66 @@ pub enum AfterLoss {
     Wait(Hold),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LoginGate {
     hold: Option<Hold>,
     wrong_passwords: usize,
     contested: usize,
     last_loss: Option<Instant>,
     pub attempts: u64,
+    budget: LoginBudget,
+}
+
+impl Default for LoginGate {
+    fn default() -> Self {
+        Self {
+            hold: None,
+            wrong_passwords: 0,
+            contested: 0,
+            last_loss: None,
+            attempts: 0,
+            budget: LoginBudget::new(MAX_LOGINS_PER_HOUR),
+        }
+    }
 }
 
 impl LoginGate {
-    /// The credentials hold in force, for the state file (a contested session is not kept).
-    pub fn memory(&self, password: &str, now: Instant) -> Option<LoginMemory> {
-        let hold = self.hold.as_ref().filter(|h| h.credentials)?;
-        let hold_until = match hold.until {
-            Some(until) if until <= now => return None,
-            Some(until) => Some(LoginMemory::wall_clock(until - now)),
-            None => None,
-        };
-        Some(LoginMemory {
-            password: LoginMemory::password_tag(password),
+    /// What a restart must not forget: the credentials hold in force (a contested session is
+    /// not kept) and the logins spent.
+    pub fn memory(&self, now: Instant) -> LoginMemory {
+        let hold = self
+            .hold
+            .as_ref()
+            .filter(|h| h.credentials && h.until.is_none_or(|until| until > now))
+            .map(|h| RememberedHold::lasting(h.until.map(|until| until - now), &h.message));
+        LoginMemory {
             refusals: self.wrong_passwords as u32,
-            hold_until,
-            reason: hold.message.clone(),
-        })
+            hold,
+            attempts: self.budget.to_wall(tokio::time::Instant::from_std(now)),
+            ..LoginMemory::default()
+        }
     }
 
-    /// A hold from before a restart, if it was about this same password; returns whether it
-    /// is back in force.
-    pub fn recall(&mut self, memory: &LoginMemory, password: &str, now: Instant) -> bool {
-        if !memory.applies_to(password) {
+    /// What the previous run remembered; its refusals only if they were about this same
+    /// password. Returns whether a credentials hold is back in force.
+    pub fn recall(&mut self, memory: &LoginMemory, same_password: bool, now: Instant) -> bool {
+        self.budget
+            .restore(&memory.attempts, tokio::time::Instant::from_std(now));
+        if !same_password {
             return false;
         }
         self.wrong_passwords = memory.refusals as usize;
-        let until = match memory.remaining() {
+        let Some(hold) = &memory.hold else {
+            return false;
+        };
+        let until = match hold.remaining() {
             None => None,
             Some(r) if r.is_zero() => return false,
             Some(r) => Some(now + r),
         };
         self.hold = Some(Hold {
             until,
-            message: memory.reason.clone(),
+            message: hold.reason.clone(),
             credentials: true,
         });
         true
@@ -97,8 +120,27 @@ impl LoginGate {
         }
     }
 
-    pub fn attempt(&mut self) {
+    /// Spends one login of the hourly budget, right before the login request.
+    pub fn attempt(&mut self, now: Instant) -> Result<(), Hold> {
+        if let Err(wait) = self.budget.spend(tokio::time::Instant::from_std(now)) {
+            let hold = Hold {
+                until: Some(now + wait),
+                message: format!(
+                    "{MAX_LOGINS_PER_HOUR} logins in the last hour already (sessions lost, or the bridge restarting); next login in {}",
+                    humantime::format_duration(Duration::from_secs(wait.as_secs()))
+                ),
+                credentials: false,
+            };
+            self.hold = Some(hold.clone());
+            return Err(hold);
+        }
         self.attempts += 1;
+        Ok(())
+    }
+
+    /// The logout ended the last login's session.
+    pub fn logged_out(&mut self) {
+        self.budget.released();
     }
 
     pub fn login_ok(&mut self) {
@@ -192,21 +234,31 @@ mod tests {
     fn a_refusal_is_remembered_across_a_restart_for_the_same_password_only() {
         let now = Instant::now();
         let mut gate = LoginGate::default();
+        gate.attempt(now).unwrap();
         gate.wrong_password(now, Some(9));
-        let memory = gate.memory("bad", now).expect("a credentials hold");
+        let memory = gate.memory(now);
+        assert!(memory.hold.is_some(), "a credentials hold");
         let mut restarted = LoginGate::default();
-        assert!(restarted.recall(&memory, "bad", now));
+        assert!(restarted.recall(&memory, true, now));
         assert!(restarted.check(now + Duration::from_secs(60)).is_err());
         // The count came back: the next refusal waits the second, longer hold.
         let second = restarted.wrong_password(now, Some(8));
         assert_eq!(second.until, Some(now + WRONG_PASSWORD_HOLDS[1]));
         let mut fixed = LoginGate::default();
-        assert!(!fixed.recall(&memory, "good", now));
+        assert!(!fixed.recall(&memory, false, now));
         assert!(fixed.check(now).is_ok());
         // A contested session is not a credentials problem and is not remembered.
         let mut busy = LoginGate::default();
         busy.contested(now);
-        assert!(busy.memory("bad", now).is_none());
+        assert!(busy.memory(now).hold.is_none());
+        // The hourly budget comes back whatever the password.
+        let mut spent = LoginGate::default();
+        for _ in 0..MAX_LOGINS_PER_HOUR {
+            spent.attempt(now).unwrap();
+        }
+        let mut restarted = LoginGate::default();
+        restarted.recall(&spent.memory(now), false, now);
+        assert!(restarted.attempt(now).is_err());
     }
 
     use super::*;

@@ -61,6 +61,15 @@ impl DecoSource {
         Self::with_clock(name, cfg, Arc::new(super::now_ms))
     }
 
+    /// Remembers refusals and logins spent across restarts (see `login_journal`).
+    pub fn remember_logins(&mut self, journal: crate::sources::login_memory::LoginJournal) {
+        if let Ok(client) = self.client.as_mut()
+            && let Some(reason) = client.attach_journal(journal)
+        {
+            tracing::warn!(source = %self.name, reason = %reason, "Still holding back logins after a restart: the Deco refused this password before.");
+        }
+    }
+
     pub fn with_clock(name: &str, cfg: &DecoSettings, clock: Clock) -> Self {
         let policy = match &cfg.tls_fingerprint {
             Some(fp) => TlsPolicy::pinned(fp),
@@ -261,26 +270,6 @@ impl Source for DecoSource {
     async fn close(&mut self) {
         if let Ok(client) = self.client.as_mut() {
             client.logout().await;
-        }
-    }
-
-    /// Only a refusal of our password is remembered: a restart with the same wrong password
-    /// must not spend another of the Deco's ten attempts.
-    fn cursor(&self) -> Option<serde_json::Value> {
-        // Always a value, so that a hold that is over is also cleared from the state file.
-        let memory = self.client.as_ref().ok().and_then(DecoClient::login_memory);
-        Some(match memory {
-            Some(memory) => serde_json::json!({ "login": memory }),
-            None => serde_json::json!({}),
-        })
-    }
-
-    fn restore(&mut self, cursor: &serde_json::Value) {
-        let memory = cursor.get("login").and_then(|m| serde_json::from_value(m.clone()).ok());
-        if let (Ok(client), Some(memory)) = (self.client.as_mut(), memory)
-            && client.recall(&memory)
-        {
-            tracing::warn!(source = %self.name, reason = %memory.reason, "Still holding back logins after a restart: the Deco refused this password before.");
         }
     }
 }

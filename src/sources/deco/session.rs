@@ -14,6 +14,7 @@ use super::crypto::{AesSession, CryptoError, RsaKey, auth_hash};
 use super::etiquette::{AfterLoss, Hold, LoginGate};
 use super::protocol::{Endpoint, ErrorCode, lenient_json, request_body};
 use crate::config::Secret;
+use crate::sources::login_memory::LoginJournal;
 
 /// Every Deco client logs in as `admin`; the owner's TP-Link ID is not the username.
 const USERNAME: &str = "admin";
@@ -76,6 +77,7 @@ pub struct DecoClient {
     password_key: Option<RsaKey>,
     session: Option<Session>,
     gate: LoginGate,
+    journal: LoginJournal,
 }
 
 impl DecoClient {
@@ -89,6 +91,7 @@ impl DecoClient {
             password_key: None,
             session: None,
             gate: LoginGate::default(),
+            journal: LoginJournal::none(),
         }
     }
 
@@ -105,13 +108,18 @@ impl DecoClient {
         self.gate.attempts
     }
 
-    /// A credentials hold worth keeping across a restart.
-    pub fn login_memory(&self) -> Option<crate::sources::login_memory::LoginMemory> {
-        self.gate.memory(self.password.expose(), Instant::now())
+    /// Remembers logins across restarts in `journal`; reads back what the previous run
+    /// remembered and returns the credentials hold that is back in force, if any.
+    pub fn attach_journal(&mut self, mut journal: LoginJournal) -> Option<String> {
+        let recalled = journal.open(self.password.expose());
+        self.journal = journal;
+        let (memory, same) = recalled?;
+        let held = self.gate.recall(&memory, same, Instant::now());
+        held.then(|| memory.hold.map(|h| h.reason).unwrap_or_default())
     }
 
-    pub fn recall(&mut self, memory: &crate::sources::login_memory::LoginMemory) -> bool {
-        self.gate.recall(memory, self.password.expose(), Instant::now())
+    fn remember(&mut self) {
+        self.journal.save(self.gate.memory(Instant::now()));
     }
 
     /// An encrypted call with the current session, logging in first when there is none, and
@@ -151,7 +159,11 @@ impl DecoClient {
         let result = tokio::time::timeout(LOGOUT_TIMEOUT, self.call(Endpoint::LOGOUT, &request)).await;
         self.session = None;
         match result {
-            Ok(Ok(_)) => tracing::info!(source = %self.source, "Logged out of the Deco."),
+            Ok(Ok(_)) => {
+                self.gate.logged_out();
+                self.remember();
+                tracing::info!(source = %self.source, "Logged out of the Deco.")
+            }
             Ok(Err(e)) => {
                 tracing::info!(source = %self.source, error = %e, "Deco logout was not confirmed; the session expires on its own.")
             }
@@ -198,7 +210,23 @@ impl DecoClient {
         let body = request_body(&aes, &sign_key, &hash, seq, true, &login.to_string())
             .map_err(|e| crypto_error(Endpoint::LOGIN, e))?;
 
-        self.gate.attempt();
+        self.gate.attempt(Instant::now()).map_err(DecoError::Held)?;
+        // Write-ahead: the attempt is on disk before the request can reach the Deco.
+        self.remember();
+        let result = self.finish_login(aes, sign_key, seq, hash, body).await;
+        // The refusal (or the success that clears it) is on disk before anything else happens.
+        self.remember();
+        result
+    }
+
+    async fn finish_login(
+        &mut self,
+        aes: AesSession,
+        sign_key: RsaKey,
+        seq: u64,
+        hash: String,
+        body: String,
+    ) -> Result<(), DecoError> {
         let reply = self
             .post(Endpoint::LOGIN, "", body, None)
             .await
@@ -437,7 +465,8 @@ struct Reply {
 }
 
 /// `{"data": "<base64>"}` → decrypted JSON. Empty `data` is the Deco's "session gone".
-fn open_reply(endpoint: Endpoint, body: &[u8], aes: &AesSession) -> Result<Value, DecoError> {
+/// Crate-visible for the fuzz entry points (src/fuzzing).
+pub(crate) fn open_reply(endpoint: Endpoint, body: &[u8], aes: &AesSession) -> Result<Value, DecoError> {
     let outer: Value = serde_json::from_slice(body).map_err(|_| DecoError::invalid(endpoint, not_json(body)))?;
     match outer.get("data") {
         Some(Value::String(data)) if data.is_empty() => Err(DecoError::SessionGone {

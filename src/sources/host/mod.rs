@@ -17,8 +17,6 @@ use crate::model::{
     CounterSample, DeviceId, DeviceKind, MacAddr, Observation, TrafficReading, TrafficSample, WrapRule,
 };
 
-/// Used for the 32-bit wrap plausibility check when the driver does not report a link speed.
-const FALLBACK_MAX_BPS: f64 = 100e9;
 /// Prefixes of virtual interfaces, for when sysfs cannot tell (e.g. inside some containers).
 const VIRTUAL_PREFIXES: [&str; 8] = ["lo", "docker", "veth", "br-", "virbr", "ifb", "tap", "vnet"];
 
@@ -95,6 +93,20 @@ impl HostSource {
     }
 }
 
+/// How to read a drop of this interface's counters. Some drivers still wrap a 64-bit field at
+/// 2^32; that is only told apart from a reset by the link speed (a wrap must fit the rate the
+/// link allows). Without a speed (virtio, Wi-Fi, most VMs report -1) a drop is a reset: taking
+/// it as a wrap would add up to 4 GiB that never happened, and those drivers keep 64-bit
+/// counters anyway.
+fn wrap_rule(speed_mbps: Option<u64>) -> WrapRule {
+    match speed_mbps {
+        Some(mbps) if mbps > 0 => WrapRule::Maybe32 {
+            max_bps: mbps as f64 * 1e6 * 1.05,
+        },
+        _ => WrapRule::Never,
+    }
+}
+
 fn hostname(cfg: &HostSettings) -> String {
     std::fs::read_to_string(cfg.proc_dir.join("sys/kernel/hostname"))
         .ok()
@@ -146,10 +158,7 @@ impl Source for HostSource {
         for (counters, link) in self.selected(&all) {
             obs.info.macs.extend(link.mac.filter(|m| !obs.info.macs.contains(m)));
             let epoch = format!("{boot_id}/{}", link.ifindex.map(|i| i.to_string()).unwrap_or_default());
-            let max_bps = link
-                .speed_mbps
-                .map(|mbps| mbps as f64 * 1e6 * 1.05)
-                .unwrap_or(FALLBACK_MAX_BPS);
+            let wrap = wrap_rule(link.speed_mbps);
             obs.traffic.push(TrafficReading {
                 interface: Some(counters.name.clone()),
                 sample: TrafficSample::Counter(CounterSample {
@@ -157,11 +166,46 @@ impl Source for HostSource {
                     tx: counters.tx_bytes,
                     epoch: Some(epoch.into()),
                     at_ms,
-                    wrap: WrapRule::Maybe32 { max_bps },
+                    wrap,
                     rate_window,
                 }),
             });
         }
         Ok(vec![obs])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::accounting::{ChannelState, CounterEvent};
+    use crate::model::CounterSample;
+
+    // Issue 8 item 5: tx 5,100 → 300 on a NIC with `speed = -1` was taken as a 32-bit wrap
+    // against a 100 Gbit/s fallback, adding 4,294,967,396 bytes that never happened.
+    #[test]
+    fn a_reset_on_a_link_without_speed_is_never_a_wrap() {
+        let sample = |tx: u64, at_s: i64, wrap: WrapRule| CounterSample {
+            rx: 0,
+            tx,
+            epoch: Some("boot/2".into()),
+            at_ms: at_s * 1000,
+            wrap,
+            rate_window: Duration::from_secs(30),
+        };
+        let wrap = wrap_rule(None);
+        let (mut ch, _) = ChannelState::start_counter(&sample(5_100, 0, wrap), 0, true);
+        let (step, ev) = ch.update_counter(&sample(300, 10, wrap), 10_000);
+        assert_eq!((step.tx, ev), (0, Some(CounterEvent::Dropped)));
+        let (step, ev) = ch.update_counter(&sample(900, 20, wrap), 20_000);
+        assert_eq!((step.tx, ev), (600, Some(CounterEvent::Reset)));
+        // With a link speed, a drop from near 2^32 is still counted across the wrap.
+        let wrap = wrap_rule(Some(1000));
+        let (mut ch, _) = ChannelState::start_counter(&sample(u64::from(u32::MAX) - 99, 0, wrap), 0, true);
+        let (step, ev) = ch.update_counter(&sample(400, 10, wrap), 10_000);
+        assert_eq!((step.tx, ev), (500, Some(CounterEvent::Wrapped)));
+        assert_eq!(wrap_rule(Some(0)), WrapRule::Never);
     }
 }

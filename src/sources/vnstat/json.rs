@@ -4,7 +4,9 @@
 
 use serde::Deserialize;
 
+#[cfg(test)]
 use crate::calendar::days_from_civil;
+use crate::calendar::unix_seconds;
 
 /// The parts of a vnstat document the bridge uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,8 +210,8 @@ fn stamp_ms(stamp: &RawStamp) -> Option<i64> {
     if hour > 23 || minute > 59 {
         return None;
     }
-    let days = days_from_civil(d.year, d.month, d.day);
-    Some((days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60) * 1000)
+    let secs = unix_seconds(d.year, d.month, d.day, i64::from(hour) * 3600 + i64::from(minute) * 60)?;
+    secs.checked_mul(1000)
 }
 
 #[cfg(test)]
@@ -253,6 +255,21 @@ mod tests {
         assert_eq!(old.interfaces[0].created, new.interfaces[0].created);
         // The naive local time of the 2.9 client equals the UTC timestamp here (host in UTC).
         assert_eq!(old.interfaces[0].updated_ms, new.interfaces[0].updated_ms);
+    }
+
+    // Issue 8 item 9: a huge year overflowed the millisecond arithmetic (a wrapped timestamp).
+    #[test]
+    fn a_huge_year_is_an_invalid_date_not_an_overflow() {
+        let text = fixture("v2.9/json-f-eth0.json");
+        let stamp = r#""updated":{"date":{"year":2026,"#;
+        assert!(text.contains(stamp));
+        for year in ["9223372036854775807", "-9223372036854775807", "300000000000000"] {
+            let bad = text.replace(stamp, &format!(r#""updated":{{"date":{{"year":{year},"#));
+            assert!(
+                matches!(parse(&bad), Err(ParseError::Shape(m)) if m.contains("not a valid date")),
+                "year {year}"
+            );
+        }
     }
 
     #[test]

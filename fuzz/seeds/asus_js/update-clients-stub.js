@@ -1,0 +1,4 @@
+originData = {
+fromNetworkmapd : [],
+nmpClient : []
+}

@@ -1,0 +1,102 @@
+//! ASUS router replies (shared/protocols/asus.md): `appGet.cgi` hook JSON, the JavaScript
+//! pages, `uptime()`, and the Traffic Analyzer pages.
+
+use serde_json::Value;
+
+use crate::config::AsusSettings;
+use crate::model::TrafficSample;
+use crate::sources::asus::{AsusSource, hookjson, js, parse, traffic_analyzer};
+
+/// The hook-JSON repair alone: valid JSON must come through unchanged.
+pub fn asus_hookjson(data: &[u8]) {
+    let text = super::lossy(data);
+    let parsed = hookjson::parse_object(&text);
+    if let Ok(Value::Object(plain)) = serde_json::from_str::<Value>(&text) {
+        assert_eq!(parsed.as_ref().ok(), Some(&plain), "clean() changed valid JSON");
+    }
+    if let Ok(map) = parsed {
+        for key in map.keys() {
+            let _ = hookjson::text(&map, key);
+        }
+    }
+}
+
+/// One whole `appGet.cgi` poll reply through the source (netdev, CPU, memory, uptime, client
+/// list, identity). A NUL byte splits the input into two consecutive replies, so the CPU
+/// difference between polls is exercised too.
+pub fn asus_appget(data: &[u8]) {
+    let (first, second) = match data.iter().position(|b| *b == 0) {
+        Some(i) => (&data[..i], Some(&data[i + 1..])),
+        None => (data, None),
+    };
+    let cfg = AsusSettings {
+        url: "http://127.0.0.1:9".into(),
+        verify_tls: false,
+        traffic_analyzer: false,
+        ..AsusSettings::default()
+    };
+    let mut source = AsusSource::new("fuzz", &cfg);
+    for (i, part) in std::iter::once(first).chain(second).enumerate() {
+        let text = super::lossy(part);
+        let Ok(observations) = source.interpret(&text, 1_700_000_000_000 + i as i64 * 30_000) else {
+            continue;
+        };
+        for obs in &observations {
+            for metric in &obs.metrics {
+                if let Some(v) = metric.value {
+                    assert!(v.is_finite(), "{} = {v}", metric.key);
+                }
+            }
+            for reading in &obs.traffic {
+                if let TrafficSample::Rate(r) = &reading.sample {
+                    assert!(r.rx_bps.is_finite() && r.tx_bps.is_finite());
+                }
+            }
+        }
+    }
+}
+
+/// The JavaScript literal extractor and the pages read through it: the client list of
+/// `update_clients.asp`, `ajax_coretmp.asp` temperatures, `ajax_onboarding.asp` mesh nodes.
+pub fn asus_js(data: &[u8]) {
+    let text = super::lossy(data);
+    // The first line names the variable to look for; the rest is the page.
+    let (name, page) = text.split_once('\n').unwrap_or(("", &text));
+    if !name.is_empty()
+        && let Some(literal) = js::value(page, name)
+    {
+        assert!(page.contains(literal), "the literal is a slice of the page");
+    }
+    let _ = js::value(&text, "fromNetworkmapd");
+    if let Some(list) = parse::clients_from_update_page(&text) {
+        let _ = parse::clients(&list);
+    }
+    for t in parse::temperatures(&text) {
+        assert!(t.celsius.is_finite() && t.celsius > 0.0 && t.celsius <= 200.0, "{t:?}");
+    }
+    let _ = parse::mesh_nodes(&text);
+}
+
+/// `uptime()`: seconds since boot and the router's own clock.
+pub fn asus_uptime(data: &[u8]) {
+    let text = super::lossy(data);
+    let _ = parse::uptime_secs(&text);
+    let _ = parse::router_time(&text);
+}
+
+/// Traffic Analyzer pages (`getWanTraffic.asp` and friends): the `array_statistics` literal,
+/// and the 24 hour buckets of a window. The first 8 bytes are the window's `date`.
+pub fn asus_traffic_analyzer(data: &[u8]) {
+    let (date, page) = match data.split_first_chunk::<8>() {
+        Some((date, rest)) => (i64::from_le_bytes(*date), rest),
+        None => (1_700_000_000, data),
+    };
+    let text = super::lossy(page);
+    let _ = traffic_analyzer::statistics(&text);
+    if let Some(buckets) = traffic_analyzer::hour_buckets(&text, date) {
+        assert_eq!(buckets.len(), 24);
+        for pair in buckets.windows(2) {
+            assert!(pair[0].start_s < pair[1].start_s, "buckets are in order");
+        }
+    }
+}
