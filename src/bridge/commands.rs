@@ -174,9 +174,8 @@ impl Core {
             return Err(format!("no device `{id}`"));
         };
         // Clear every discovery config it had, and its retained state, so HA forgets it.
-        for entity in self.context().device_entities(device) {
-            self.outbox.clear(entity.topic(&self.topics), Priority::Discovery);
-        }
+        let entities = self.context().device_entities(device);
+        self.clear_discovery(&entities);
         self.outbox.clear(self.topics.device_state(&id), Priority::State);
         let event = self.events.removed(device);
         self.ledger.forget(&id);

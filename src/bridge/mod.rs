@@ -283,6 +283,23 @@ impl Core {
         }
     }
 
+    /// Deletes one device's discovery in HA, in the configured shape.
+    fn clear_discovery(&self, entities: &[EntityConfig]) {
+        match self.discovery_mode {
+            DiscoveryMode::Entity => {
+                for entity in entities {
+                    self.outbox.clear(entity.topic(&self.topics), Priority::Discovery);
+                }
+            }
+            DiscoveryMode::Device => {
+                if let Some(first) = entities.first() {
+                    let topic = crate::publish::device_discovery::device_topic(&self.topics, &first.node);
+                    self.outbox.clear(topic, Priority::Discovery);
+                }
+            }
+        }
+    }
+
     /// A retained config seen by the discovery scan: ours in the other shape is migrated.
     fn found_config(&mut self, topic: String, payload: &[u8]) {
         if migration::is_ours_to_migrate(&self.topics, self.discovery_mode, &topic, payload) {
