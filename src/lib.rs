@@ -8,6 +8,9 @@ pub mod accounting;
 pub mod bridge;
 pub mod calendar;
 pub mod config;
+#[cfg(feature = "demo")]
+pub mod demo;
+#[cfg(feature = "emulators")]
 pub mod emulators;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -1,5 +1,8 @@
 //! Command line, tracing and signal wiring; everything else lives in the library.
 
+#[cfg(feature = "demo")]
+mod demo_cli;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -31,10 +34,19 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Run an emulated household (ASUS router, Deco mesh, vnstat servers) with live traffic,
+    /// bridged to a broker and shown as a live table; Ctrl-C stops it.
+    #[cfg(feature = "demo")]
+    Demo(demo_cli::DemoArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The demo brings its own configuration; a user's config file plays no part in it.
+    #[cfg(feature = "demo")]
+    if let Some(Command::Demo(args)) = &cli.command {
+        return demo_cli::main(args);
+    }
     let loaded = match config::load(cli.config.as_deref()) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -107,7 +119,7 @@ async fn once(loaded: config::LoadedConfig, dry_run: bool) -> ExitCode {
     }
 }
 
-async fn stop_on_signal(shutdown: CancellationToken) {
+pub(crate) async fn stop_on_signal(shutdown: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         tracing::error!("Cannot install signal handlers; stop with SIGKILL.");
@@ -122,7 +134,7 @@ async fn stop_on_signal(shutdown: CancellationToken) {
 
 /// Logs go to stderr (stdout is for `once --dry-run` and `check-config`); `RUST_LOG` wins over
 /// `bridge.log_level`.
-fn init_tracing(level: &str) {
+pub(crate) fn init_tracing(level: &str) {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("warn,bandwidth2mqtt={level}")));

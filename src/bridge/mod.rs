@@ -361,8 +361,17 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<()
 
     tracing::info!("Stopping.");
     pollers.cancel();
-    while tasks.join_next().await.is_some() {}
+    // The totals first: nothing below may keep them from disk before a SIGKILL follows.
+    while let Ok(report) = reports.try_recv() {
+        core.handle(report);
+    }
     core.save();
+    // Each poller ends its poll at once and gets 1 s to log out; never wait much longer.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    tasks.abort_all();
     link.shutdown(true).await;
     tracing::info!("Stopped.");
     Ok(())
@@ -396,7 +405,7 @@ pub async fn once(config: LoadedConfig, dry_run: bool) -> Result<OnceOutcome, Br
     for mut source in sources.drain(..) {
         polls.spawn(async move {
             let result = source.poll().await;
-            source.close().await;
+            poller::close(&mut source).await;
             PollReport::of(&source, result)
         });
     }
