@@ -9,6 +9,9 @@ pub mod agent;
 pub mod bridge;
 pub mod calendar;
 pub mod config;
+#[cfg(feature = "demo")]
+pub mod demo;
+#[cfg(feature = "emulators")]
 pub mod emulators;
 #[doc(hidden)]
 pub mod fuzzing;

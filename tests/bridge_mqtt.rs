@@ -67,23 +67,25 @@ async fn vnstat_capture_end_to_end() {
 
     watcher.wait_payload("bandwidth2mqtt/bridge/state", "online").await;
     let state = watcher
-        .wait_json("bandwidth2mqtt/beast", |v| num(v, &["eth0", "rx_bytes"]).is_some())
+        .wait_json("bandwidth2mqtt/beast", |v| {
+            num(v, &["interfaces", "eth0", "rx_bytes"]).is_some()
+        })
         .await;
     // The numbers of the real vnstat 2.10 capture.
-    assert_eq!(num(&state, &["eth0", "rx_bytes"]), Some(720_864_692));
-    assert_eq!(num(&state, &["eth0", "tx_bytes"]), Some(1_105_100));
-    assert_eq!(num(&state, &["ifb0", "rx_bytes"]), Some(0));
+    assert_eq!(num(&state, &["interfaces", "eth0", "rx_bytes"]), Some(720_864_692));
+    assert_eq!(num(&state, &["interfaces", "eth0", "tx_bytes"]), Some(1_105_100));
+    assert_eq!(num(&state, &["interfaces", "ifb0", "rx_bytes"]), Some(0));
     assert_eq!(num(&state, &["rx_bytes"]), Some(720_864_692));
     assert_eq!(state["online"], Value::Bool(true));
     assert_eq!(state["estimated"], Value::Bool(false));
     // Every key is present in every message; rates are null until two saves were seen.
     for key in ["rx_bytes", "tx_bytes", "rx_bps", "tx_bps"] {
         assert!(
-            state.get(key).is_some() && state["eth0"].get(key).is_some(),
+            state.get(key).is_some() && state["interfaces"]["eth0"].get(key).is_some(),
             "{key} in {state}"
         );
     }
-    assert_eq!(state["eth0"]["rx_bps"], Value::Null);
+    assert_eq!(state["interfaces"]["eth0"]["rx_bps"], Value::Null);
 
     let config_msg = watcher
         .wait_for("homeassistant/sensor/beast/eth0_rx_bytes/config", WAIT, |m| {
@@ -169,12 +171,12 @@ async fn vnstat_capture_end_to_end() {
     fake.set_output(&doc, 0);
     let state = watcher
         .wait_json("bandwidth2mqtt/beast", |v| {
-            num(v, &["eth0", "rx_bytes"]) == Some(726_864_692)
+            num(v, &["interfaces", "eth0", "rx_bytes"]) == Some(726_864_692)
         })
         .await;
-    assert_eq!(num(&state, &["eth0", "rx_bps"]), Some(160_000));
+    assert_eq!(num(&state, &["interfaces", "eth0", "rx_bps"]), Some(160_000));
     assert_eq!(num(&state, &["rx_bps"]), Some(160_000));
-    assert_eq!(num(&state, &["eth0", "tx_bps"]), Some(0));
+    assert_eq!(num(&state, &["interfaces", "eth0", "tx_bps"]), Some(0));
     // Polls between two saves change nothing: the rate is kept, never a 0 or a spike.
     let calls = fake.calls();
     tokio::time::timeout(WAIT, async {
@@ -185,7 +187,7 @@ async fn vnstat_capture_end_to_end() {
     .await
     .unwrap();
     let latest: Value = serde_json::from_str(&watcher.latest("bandwidth2mqtt/beast").unwrap().payload).unwrap();
-    assert_eq!(num(&latest, &["eth0", "rx_bps"]), Some(160_000));
+    assert_eq!(num(&latest, &["interfaces", "eth0", "rx_bps"]), Some(160_000));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -376,7 +378,7 @@ async fn counter_resets_never_make_totals_go_back() {
         vnstat_table("beast", &fake, "")
     );
     let mut bridge = BridgeProc::spawn(dir.path(), &config);
-    let rx = |v: &Value| num(v, &["eth0", "rx_bytes"]);
+    let rx = |v: &Value| num(v, &["interfaces", "eth0", "rx_bytes"]);
     watcher
         .wait_json("bandwidth2mqtt/beast", |v| rx(v) == Some(1_000_000))
         .await;
@@ -432,13 +434,15 @@ async fn host_counters_across_reboot_recreation_and_wrap() {
     let watcher = watch_all(&broker).await;
     let config = format!("{}{}", base_config(&broker), host.config("1s"));
     let mut bridge = BridgeProc::spawn(dir.path(), &config);
-    let rx = |v: &Value| num(v, &["eth0", "rx_bytes"]);
+    let rx = |v: &Value| num(v, &["interfaces", "eth0", "rx_bytes"]);
 
     let state = watcher
         .wait_json("bandwidth2mqtt/titan", |v| rx(v) == Some(10_000))
         .await;
     assert!(
-        state.get("docker0").is_none() && state.get("lo").is_none(),
+        state["interfaces"].get("docker0").is_none()
+            && state["interfaces"].get("lo").is_none()
+            && state["interfaces"].get("eth0").is_some(),
         "virtual and loopback skipped: {state}"
     );
     let disc = watcher
@@ -456,7 +460,10 @@ async fn host_counters_across_reboot_recreation_and_wrap() {
     let state = watcher
         .wait_json("bandwidth2mqtt/titan", |v| rx(v) == Some(20_000))
         .await;
-    assert!(num(&state, &["eth0", "rx_bps"]).is_some_and(|r| r > 0), "{state}");
+    assert!(
+        num(&state, &["interfaces", "eth0", "rx_bps"]).is_some_and(|r| r > 0),
+        "{state}"
+    );
 
     // Reboot: new boot id, counters from zero.
     host.set_boot_id("22222222-2222-2222-2222-222222222222");
@@ -470,7 +477,8 @@ async fn host_counters_across_reboot_recreation_and_wrap() {
     watcher
         .wait_json("bandwidth2mqtt/titan", |v| rx(v) == Some(20_700))
         .await;
-    // A driver that wraps at 2^32.
+    // A driver that wraps at 2^32 (told from a reset by its link speed).
+    host.set_speed("eth0", 1000);
     host.set_counters(&[("eth0", 4_294_967_000, 20)]);
     watcher
         .wait_json("bandwidth2mqtt/titan", |v| rx(v) == Some(20_700 + 4_294_966_800))
@@ -556,9 +564,11 @@ async fn broker_restart_brings_everything_back_with_backoff() {
         .wait_payload("bandwidth2mqtt/bridge/source/beast", "online")
         .await;
     let state = watcher
-        .wait_json("bandwidth2mqtt/beast", |v| num(v, &["eth0", "rx_bytes"]).is_some())
+        .wait_json("bandwidth2mqtt/beast", |v| {
+            num(v, &["interfaces", "eth0", "rx_bytes"]).is_some()
+        })
         .await;
-    assert_eq!(num(&state, &["eth0", "rx_bytes"]), Some(720_864_692));
+    assert_eq!(num(&state, &["interfaces", "eth0", "rx_bytes"]), Some(720_864_692));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -350,6 +350,52 @@ fn a_wall_clock_step_never_counts_the_router_wan_again() {
     );
 }
 
+/// The router unreachable for an hour (simulated clocks, real parsing path): what its WAN
+/// counter moved meanwhile is counted exactly once it answers again, with no rate claimed for
+/// the gap; an hour's worth of bytes is no implausible jump.
+#[test]
+fn a_router_down_for_an_hour_counts_the_gap_exactly() {
+    use bandwidth2mqtt::config::{AsusSettings, Secret};
+    use bandwidth2mqtt::emulators::asus::{AsusConfig, RouterState, app_get};
+    use bandwidth2mqtt::sources::asus::{AsusSource, POLL_HOOKS};
+    let settings = AsusSettings {
+        url: "http://127.0.0.1:9".into(),
+        password: Some(Secret::new("unused")),
+        ..AsusSettings::default()
+    };
+    let mut router = RouterState::new(AsusConfig {
+        clients: 1,
+        ..AsusConfig::default()
+    });
+    router.add_traffic(1_000_000_000, 100_000_000);
+    let mut ledger = Ledger::new(
+        vec![SourceKind::Asus.feed("home")],
+        PersistedState::default(),
+        BTreeMap::new(),
+    );
+    let mut source = AsusSource::new("home", &settings);
+    let mut poll = |router: &mut RouterState, t_s: i64| {
+        let observations = source
+            .interpret_at(&app_get(router, POLL_HOOKS), (T0 + t_s) * 1000, t_s * 1000)
+            .unwrap();
+        let id = observations[0].device.clone();
+        ledger.apply("home", observations, (T0 + t_s) * 1000);
+        ledger.device(&id).unwrap().clone()
+    };
+    poll(&mut router, 0);
+    router.add_traffic(1_000_000, 0);
+    let before = poll(&mut router, 30);
+    assert!(before.rates.rx_bps.is_some());
+    // An hour of a busy 500 Mbit/s link while the router did not answer us; its uptime went
+    // on by the same hour.
+    router.add_traffic(225_000_000_000, 2_000_000_000);
+    router.booted_at -= Duration::from_secs(3600);
+    let after = poll(&mut router, 3630);
+    assert_eq!(after.totals.rx, before.totals.rx + 225_000_000_000);
+    assert_eq!(after.totals.tx, before.totals.tx + 2_000_000_000);
+    assert_eq!(after.rates.rx_bps, None, "no rate over an hour's gap");
+}
+
 /// Sanity of the helper above: the router observation carries the boot on its own clocks.
 #[test]
 fn the_router_epoch_is_the_router_uptime() {

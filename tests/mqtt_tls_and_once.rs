@@ -140,7 +140,7 @@ async fn once_publishes_retained_and_reports_failures() {
     let state = later
         .wait_json("bandwidth2mqtt/beast", |v| v["rx_bytes"].is_u64())
         .await;
-    assert_eq!(state["eth0"]["rx_bytes"], 720_864_692);
+    assert_eq!(state["interfaces"]["eth0"]["rx_bytes"], 720_864_692);
     later
         .wait_for("homeassistant/sensor/beast/rx_bytes/config", WAIT, |m| m.retain)
         .await;

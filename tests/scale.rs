@@ -71,7 +71,10 @@ async fn forty_servers_with_eight_interfaces_each() {
             serde_json::from_str(&watcher.latest(&format!("bandwidth2mqtt/server_{s}")).unwrap().payload).unwrap();
         let expected: u64 = (0..IFACES).map(|i| (s * 1000 + i) as u64 * 1_000_000).sum();
         assert_eq!(state["rx_bytes"], expected);
-        assert_eq!(state["eth7"]["rx_bytes"], (s * 1000 + 7) as u64 * 1_000_000);
+        assert_eq!(
+            state["interfaces"]["eth7"]["rx_bytes"],
+            (s * 1000 + 7) as u64 * 1_000_000
+        );
     }
     let rss = std::fs::read_to_string(format!("/proc/{}/status", bridge.pid()))
         .unwrap_or_default()

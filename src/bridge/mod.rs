@@ -327,8 +327,13 @@ impl Core {
     }
 }
 
-/// Runs the bridge until `shutdown` is cancelled or a `restart` command.
-pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<Stopped, BridgeError> {
+/// Runs the bridge until `shutdown` is cancelled (a `restart` command also ends it).
+pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<(), BridgeError> {
+    run_until(config, shutdown).await.map(|_| ())
+}
+
+/// Runs the bridge until `shutdown` is cancelled or a `restart` command; says which.
+pub async fn run_until(config: LoadedConfig, shutdown: CancellationToken) -> Result<Stopped, BridgeError> {
     let _lock = crate::accounting::lock_state_dir(&config.settings.bridge.state_dir, false)?;
     let mut sources = sources::build(&config.settings);
     let mut core = Core::new(config, &mut sources, true)?;
@@ -451,12 +456,21 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<St
     tracing::info!(restart = stopped == Stopped::Restart, "Stopping.");
     pollers.cancel();
     side_tasks.cancel();
-    while tasks.join_next().await.is_some() {}
-    // A restart binds the same port again.
-    if let Some(task) = metrics_task {
-        let _ = task.await;
+    // The totals first: nothing below may keep them from disk before a SIGKILL follows.
+    while let Ok(report) = reports.try_recv() {
+        core.handle(report);
     }
     core.save();
+    // Each poller ends its poll at once and gets 1 s to log out; never wait much longer.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    tasks.abort_all();
+    // A restart binds the same port again.
+    if let Some(task) = metrics_task {
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    }
     for (topic, payload) in core.take_messages() {
         link.publish_now(topic, payload);
     }
@@ -494,7 +508,7 @@ pub async fn once(config: LoadedConfig, dry_run: bool) -> Result<OnceOutcome, Br
     for mut source in sources.drain(..) {
         polls.spawn(async move {
             let result = source.poll().await;
-            source.close().await;
+            poller::close(&mut source).await;
             PollReport::of(&source, result)
         });
     }

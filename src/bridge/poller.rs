@@ -35,6 +35,18 @@ impl PollReport {
     }
 }
 
+/// How long a source may take to release its router session on the way out. Docker sends
+/// SIGKILL 10 s after SIGTERM; an unreachable router (whose HTTP timeout is 15 s) must not
+/// keep the bridge from stopping, and the session expires on the router by itself anyway.
+const CLOSE_BUDGET: Duration = Duration::from_secs(1);
+
+/// [`Source::close`], given at most [`CLOSE_BUDGET`].
+pub async fn close(source: &mut AnySource) {
+    if tokio::time::timeout(CLOSE_BUDGET, source.close()).await.is_err() {
+        tracing::info!(source = %source.name(), "Logout did not finish within 1 s; the session expires on the router by itself.");
+    }
+}
+
 /// Longest wait between attempts of a failing source, unless its interval is longer.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -81,7 +93,7 @@ pub async fn poll_loop(
             _ = cancel.cancelled() => break,
         }
     }
-    source.close().await;
+    close(&mut source).await;
 }
 
 #[cfg(test)]

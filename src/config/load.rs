@@ -108,6 +108,26 @@ pub fn load(cli: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
 
 /// [`load`] with the environment passed in, so tests need not touch the process environment.
 pub fn load_from(source: ConfigSource, env: BTreeMap<String, String>) -> Result<LoadedConfig, ConfigError> {
+    // Values from the environment are never repeated in a message: any of them may be a
+    // secret, and the message names the variable anyway.
+    let redact: Vec<String> = env
+        .iter()
+        .filter(|(k, v)| k.starts_with(&format!("{ENV_PREFIX}__")) && !v.trim().is_empty())
+        .map(|(_, v)| v.clone())
+        .collect();
+    let hide = |mut e: ConfigError| {
+        // `config` may have changed the case of what it quotes.
+        for value in &redact {
+            for spelling in [value.clone(), value.to_lowercase(), value.to_uppercase()] {
+                e.message = e.message.replace(spelling.as_str(), "***");
+            }
+        }
+        e
+    };
+    load_unredacted(source, env).map_err(hide)
+}
+
+fn load_unredacted(source: ConfigSource, env: BTreeMap<String, String>) -> Result<LoadedConfig, ConfigError> {
     let file_error = |message: String| ConfigError {
         source_name: source.to_string(),
         key: None,
@@ -116,6 +136,11 @@ pub fn load_from(source: ConfigSource, env: BTreeMap<String, String>) -> Result<
     let mut builder = Config::builder();
     if let ConfigSource::File(path) = &source {
         let text = std::fs::read_to_string(path).map_err(|e| file_error(format!("cannot read the file: {e}")))?;
+        // Our own syntax check first: the `config` crate's message quotes the offending line,
+        // and that line may be `password = "…"`. Only the position and the kind of error.
+        if let Err(e) = text.parse::<toml::Table>() {
+            return Err(file_error(toml_syntax_error(&text, &e)));
+        }
         builder = builder.add_source(File::from_str(&text, FileFormat::Toml));
     }
     let (environment, lists) = environment(env);
@@ -174,6 +199,19 @@ fn environment(env: BTreeMap<String, String>) -> (Environment, Vec<(String, Vec<
         .separator("__")
         .source(Some(plain.into_iter().collect()));
     (environment, lists)
+}
+
+/// "TOML syntax error at line 3, column 12: invalid string": never the line's text.
+fn toml_syntax_error(text: &str, e: &toml::de::Error) -> String {
+    let Some(span) = e.span() else {
+        return "TOML syntax error".into();
+    };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map(|l| l.chars().count() + 1).unwrap_or(1);
+    // The first line of the message is the kind of error; the rest may quote input.
+    let kind = e.message().lines().next().unwrap_or("").trim();
+    format!("TOML syntax error at line {line}, column {column}: {kind}")
 }
 
 /// `config` appends "for key `x`" and its origin to some messages; the key is already ours.

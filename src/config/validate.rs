@@ -89,6 +89,16 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
     let mqtt = &settings.mqtt;
     let url = MqttUrl::parse(&mqtt.url).map_err(|m| err("mqtt.url", m))?;
     check_topic(&mqtt.base_topic).map_err(|m| err("mqtt.base_topic", m))?;
+    // It becomes part of every unique_id and HA's default entity ids, which are lower case.
+    if mqtt.base_topic.chars().any(char::is_uppercase) {
+        return Err(err(
+            "mqtt.base_topic",
+            format!(
+                "`{}` has upper case letters; use lower case (HA entity ids are lower case)",
+                mqtt.base_topic
+            ),
+        ));
+    }
     check_topic(&mqtt.discovery_prefix).map_err(|m| err("mqtt.discovery_prefix", m))?;
     if mqtt.base_topic == mqtt.discovery_prefix {
         return Err(err("mqtt.base_topic", "must differ from mqtt.discovery_prefix".into()));
@@ -286,6 +296,13 @@ fn check_topic(topic: &str) -> Result<(), String> {
     }
     if topic.starts_with('/') || topic.ends_with('/') {
         return Err(format!("`{topic}` must not start or end with `/`"));
+    }
+    if topic.contains("//") {
+        return Err(format!("`{topic}` has an empty level (`//`)"));
+    }
+    // `$SYS/…` and other `$` topics belong to the broker; subscribers to `#` never see them.
+    if topic.starts_with('$') {
+        return Err(format!("`{topic}` starts with `$`, which is reserved for the broker"));
     }
     Ok(())
 }

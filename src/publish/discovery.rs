@@ -386,10 +386,15 @@ impl DeviceEntities<'_> {
             ),
             Some(iface_name) => {
                 let iface = device.interfaces.get(iface_name);
+                let keys = super::interface_key::interface_keys(device.interfaces.keys().map(String::as_str));
+                let iface_key = keys
+                    .get(iface_name.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| topic_slug(iface_name));
                 (
-                    format!("{}_{}", topic_slug(iface_name), metric.key),
+                    format!("{iface_key}_{}", metric.key),
                     format!("{iface_name} {}", metric.name),
-                    format!("value_json[{}].{}", jinja_string(iface_name), metric.key),
+                    format!("value_json.interfaces[{}].{}", jinja_string(iface_name), metric.key),
                     iface
                         .and_then(|i| match metric.measure {
                             Measure::Bytes => i.total_source.clone(),

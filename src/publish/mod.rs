@@ -4,6 +4,7 @@
 pub mod connection;
 pub mod devices_index;
 pub mod discovery;
+pub mod interface_key;
 pub mod link_health;
 pub mod outbox;
 pub mod state;

@@ -31,10 +31,16 @@ pub fn device_state(device: &Device, clock: StateClock) -> Value {
     if device.has_traffic {
         insert_traffic(&mut state, device.totals, device.rates);
         state.insert("estimated".into(), json!(device.estimated));
-        for (name, iface) in &device.interfaces {
-            let mut inner = Map::new();
-            insert_traffic(&mut inner, iface.totals, iface.rates);
-            state.insert(name.clone(), Value::Object(inner));
+        // Under their own key: an interface named `rx_bytes`, `online` or `estimated` must not
+        // replace the device's own value.
+        if !device.interfaces.is_empty() {
+            let mut interfaces = Map::new();
+            for (name, iface) in &device.interfaces {
+                let mut inner = Map::new();
+                insert_traffic(&mut inner, iface.totals, iface.rates);
+                interfaces.insert(name.clone(), Value::Object(inner));
+            }
+            state.insert("interfaces".into(), Value::Object(interfaces));
         }
     }
     for (key, metric) in &device.metrics {

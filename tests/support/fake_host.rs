@@ -42,6 +42,12 @@ impl FakeHost {
         std::os::unix::fs::symlink(&target, link).unwrap();
     }
 
+    /// The link speed the driver reports (`/sys/class/net/<name>/speed`, Mbit/s).
+    pub fn set_speed(&self, name: &str, mbps: u32) {
+        let link = self.sys_dir.join("class/net").join(name);
+        std::fs::write(link.join("speed"), format!("{mbps}\n")).unwrap();
+    }
+
     pub fn set_ifindex(&self, name: &str, ifindex: u32) {
         let link = self.sys_dir.join("class/net").join(name);
         std::fs::write(link.join("ifindex"), format!("{ifindex}\n")).unwrap();

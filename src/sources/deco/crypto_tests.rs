@@ -150,6 +150,7 @@ fn rsa_512_sign_round_trip_in_53_byte_chunks() {
 }
 
 #[test]
+#[cfg(feature = "emulators")]
 fn rsa_1024_password_round_trip_and_real_key_parses() {
     let key = crate::emulators::deco::keys::password_key().unwrap();
     let n = hex_encode(&key.as_public_key().n().to_be_bytes());

@@ -1,0 +1,343 @@
+//! `bandwidth2mqtt demo`: the emulated household runs a few seconds against a private broker and
+//! publishes the devices it should; the table renders from what was published; Ctrl-C stops the
+//! binary cleanly; the broker fallback chain (given URL, running broker, private mosquitto,
+//! built-in rumqttd) picks what it should and ports that are taken are avoided.
+#![cfg(feature = "demo")]
+
+mod support;
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bandwidth2mqtt::demo::{self, BrokerKind, Demo, Lookup, Options, broker};
+use support::WAIT;
+use support::broker::Broker;
+use support::watcher::Watcher;
+
+fn lookup(default_port: u16, mosquitto: Option<std::path::PathBuf>) -> Lookup {
+    Lookup {
+        default_port,
+        mosquitto,
+        dir: std::env::temp_dir().join(format!("b2m-demo-test-{}-{default_port}", std::process::id())),
+    }
+}
+
+/// A port where something listens that is not an MQTT broker (it accepts and says nothing).
+fn taken_port() -> (TcpListener, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (listener, port)
+}
+
+fn state_has_totals(v: &serde_json::Value) -> bool {
+    v["rx_bytes"].as_u64().is_some_and(|n| n > 0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_publishes_the_household_and_renders_its_table() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Some(broker) = Broker::start() else { return };
+    let watcher = Watcher::connect(&broker.host, broker.port, &["bandwidth2mqtt_demo/#", "homeassistant/#"]).await;
+    let demo = Demo::start(Options {
+        speed: 60.0,
+        mqtt_url: Some(broker.url()),
+        lookup: None,
+    })
+    .await
+    .expect("demo starts");
+    assert_eq!(demo.broker.kind, BrokerKind::Given);
+    assert_eq!(
+        demo.watch_command(),
+        format!(
+            "mosquitto_sub -h 127.0.0.1 -p {} -t 'bandwidth2mqtt_demo/#' -v",
+            broker.port
+        )
+    );
+
+    // Servers from vnstat: their history plus what they moved since (exact counters).
+    for (id, history) in [
+        ("titan", 1_524_000_000_000u64),
+        ("beast", 4_812_000_000_000),
+        ("panda", 210_000_000_000),
+    ] {
+        let state = watcher
+            .wait_json(&format!("bandwidth2mqtt_demo/{id}"), |v| {
+                v["rx_bytes"].as_u64().is_some()
+            })
+            .await;
+        assert!(state["rx_bytes"].as_u64().unwrap() >= history, "{id}: {state}");
+        assert_eq!(state["online"], true, "{id}: {state}");
+    }
+    // The ASUS router (WAN), a Deco unit, Deco clients with estimated totals.
+    watcher.wait_json("bandwidth2mqtt_demo/home", state_has_totals).await;
+    watcher
+        .wait_json("bandwidth2mqtt_demo/f0090dfa297c", |v| v["online"] == true)
+        .await;
+    let tv = watcher
+        .wait_json("bandwidth2mqtt_demo/3c22fb100005", |v| v["rx_bytes"].is_u64())
+        .await;
+    assert_eq!(tv["estimated"], true, "{tv}");
+    // Discovery for Home Assistant.
+    let discovery = watcher.topics_matching(|t| t.starts_with("homeassistant/") && t.contains("titan"));
+    assert!(!discovery.is_empty(), "no discovery for titan");
+
+    // The demo's own table, fed by its own subscription.
+    let deadline = Instant::now() + WAIT;
+    while !demo::household_published(&demo.rows()) {
+        assert!(Instant::now() < deadline, "table never filled: {:?}", demo.rows());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let table = demo::render(&demo.rows());
+    for name in demo::EXPECTED_NAMES {
+        assert!(table.lines().any(|l| l.starts_with(name)), "{name} missing:\n{table}");
+    }
+    let titan = table.lines().find(|l| l.starts_with("Titan")).unwrap();
+    assert!(titan.contains("TiB") || titan.contains("GiB"), "{titan}");
+
+    demo.stop().await.expect("clean stop");
+    // The bridge said goodbye…
+    let log = watcher.log();
+    assert!(
+        log.iter()
+            .any(|m| m.topic == "bandwidth2mqtt_demo/bridge/state" && m.payload == "offline"),
+        "no offline on stop"
+    );
+    // …and nothing of the demo stays retained on a broker it did not start. mosquitto sends the
+    // retained messages of each subscription before acknowledging the next one, so once the
+    // sentinel arrives, every retained demo message would have arrived before it.
+    watcher.publish("sentinel/demo", "here", true).await;
+    let late = Watcher::connect(
+        &broker.host,
+        broker.port,
+        &["bandwidth2mqtt_demo/#", "homeassistant/#", "sentinel/#"],
+    )
+    .await;
+    late.wait_payload("sentinel/demo", "here").await;
+    let left: Vec<String> = late
+        .log()
+        .into_iter()
+        .filter(|m| m.retain && !m.payload.is_empty() && m.topic != "sentinel/demo")
+        .map(|m| m.topic)
+        .collect();
+    assert!(left.is_empty(), "retained demo messages left behind: {left:?}");
+}
+
+/// Nothing installed, nothing on the default port: the demo still works, on its built-in broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_works_with_nothing_installed() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (_listener, port) = taken_port();
+    let demo = Demo::start(Options {
+        speed: 1.0,
+        mqtt_url: None,
+        lookup: Some(lookup(port, None)),
+    })
+    .await
+    .expect("demo starts");
+    assert_eq!(demo.broker.kind, BrokerKind::Embedded);
+    let deadline = Instant::now() + WAIT;
+    while !demo::household_published(&demo.rows()) {
+        assert!(
+            Instant::now() < deadline,
+            "household never published: {:?}",
+            demo.rows()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rows = demo.rows();
+    let titan = rows.iter().find(|r| r.name == "Titan").unwrap();
+    assert!(titan.total.0.unwrap() >= 1_524_000_000_000, "{titan:?}");
+    assert_eq!(titan.online, Some(true));
+    demo.stop().await.expect("clean stop");
+}
+
+/// A writer the test can read while the demo writes to it.
+#[derive(Clone, Default)]
+struct Screen(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Screen {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Screen {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// On a terminal each frame homes the cursor and clears the screen, then draws the intro and
+/// the table again, so the table stays in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_mode_redraws_the_table_in_place() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Some(broker) = Broker::start() else { return };
+    let screen = Screen::default();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let options = Options {
+        speed: 1.0,
+        mqtt_url: Some(broker.url()),
+        lookup: None,
+    };
+    let mut out = screen.clone();
+    let run = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { demo::run(options, shutdown, demo::Screen::Terminal, &mut out).await }
+    });
+    let frame_with_titan = |text: &str| {
+        text.split("\x1b[H\x1b[2J")
+            .skip(1)
+            .any(|frame| frame.lines().any(|l| l.starts_with("Titan") && l.contains("TiB")))
+    };
+    let deadline = Instant::now() + WAIT;
+    while !(frame_with_titan(&screen.text()) && screen.text().matches("\x1b[H\x1b[2J").count() >= 2) {
+        assert!(
+            Instant::now() < deadline,
+            "no redrawn frame with Titan:\n{}",
+            screen.text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = screen.text();
+    let last = text.rsplit("\x1b[H\x1b[2J").next().unwrap();
+    assert!(
+        last.starts_with("bandwidth2mqtt demo"),
+        "each frame starts with the intro: {last}"
+    );
+    assert!(last.contains("mosquitto_sub -h 127.0.0.1"), "{last}");
+    assert!(last.contains("device") && last.contains("total ↓/↑"), "{last}");
+    shutdown.cancel();
+    run.await.unwrap().expect("clean stop");
+    assert!(screen.text().ends_with("Stopping the demo…\n"));
+}
+
+#[tokio::test]
+async fn chain_uses_the_given_url_without_probing() {
+    let (_listener, port) = taken_port();
+    let chosen = broker::choose(Some("mqtt://127.0.0.1:1"), &lookup(port, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        (chosen.kind, chosen.url.as_str()),
+        (BrokerKind::Given, "mqtt://127.0.0.1:1")
+    );
+}
+
+#[tokio::test]
+async fn chain_uses_a_broker_that_answers_on_the_default_port() {
+    let Some(running) = Broker::start() else { return };
+    let chosen = broker::choose(None, &lookup(running.port, None)).await.unwrap();
+    assert_eq!(chosen.kind, BrokerKind::Running);
+    assert_eq!(chosen.url, running.url());
+}
+
+#[tokio::test]
+async fn chain_starts_a_private_mosquitto_when_nothing_answers() {
+    let Some(bin) = broker::find_mosquitto() else {
+        if std::env::var("BANDWIDTH2MQTT_REQUIRE_BROKER").is_ok_and(|v| v == "1") {
+            panic!("mosquitto is not installed");
+        }
+        eprintln!("SKIP: mosquitto is not installed");
+        return;
+    };
+    // The default port is taken by something that is not a broker: the chain must go on.
+    let (_listener, port) = taken_port();
+    let mut chosen = broker::choose(None, &lookup(port, Some(bin))).await.unwrap();
+    assert_eq!(chosen.kind, BrokerKind::Mosquitto);
+    let (_, private) = chosen.host_port();
+    assert_ne!(private, port);
+    assert!(broker::answers_mqtt(private).await);
+    chosen.stop().await;
+    let deadline = Instant::now() + WAIT;
+    while broker::answers_mqtt(private).await {
+        assert!(Instant::now() < deadline, "mosquitto still answers after stop");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_falls_back_to_the_built_in_broker_which_keeps_retained_messages() {
+    let (_listener, port) = taken_port();
+    // No mosquitto (or one that cannot start): the built-in broker.
+    let missing = std::path::PathBuf::from("/nonexistent/mosquitto");
+    let chosen = broker::choose(None, &lookup(port, Some(missing))).await.unwrap();
+    assert_eq!(chosen.kind, BrokerKind::Embedded);
+    let (host, private) = chosen.host_port();
+    let publisher = Watcher::connect(&host, private, &["unused/#"]).await;
+    publisher.publish("b2m/test/state", "retained-hello", true).await;
+    // A subscriber that comes later still gets it: the bridge relies on retained messages.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let late = Watcher::connect(&host, private, &["b2m/test/#"]).await;
+        let got = tokio::time::timeout(
+            Duration::from_secs(2),
+            late.wait_payload("b2m/test/state", "retained-hello"),
+        )
+        .await;
+        if got.is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "retained message never delivered by the built-in broker"
+        );
+    }
+}
+
+#[test]
+fn binary_prints_the_watch_line_and_a_plain_table_then_stops_on_ctrl_c() {
+    let Some(broker) = Broker::start() else { return };
+    let mut child = Command::new(support::process::BIN)
+        .args(["demo", "--speed", "30", "--mqtt-url", &broker.url()])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn demo");
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut text = String::new();
+    let deadline = Instant::now() + WAIT + WAIT;
+    while !(text.contains("mosquitto_sub") && text.lines().any(|l| l.starts_with("Titan") && l.contains("iB"))) {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("no table with Titan's totals; output:\n{text}");
+        }
+        if let Ok(chunk) = rx.recv_timeout(Duration::from_millis(200)) {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+    assert!(text.contains(&format!(
+        "mosquitto_sub -h 127.0.0.1 -p {} -t 'bandwidth2mqtt_demo/#' -v",
+        broker.port
+    )));
+    assert!(!text.contains('\x1b'), "no terminal escapes into a pipe:\n{text}");
+    let _ = Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("demo did not stop on SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+}
