@@ -37,14 +37,14 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Run an emulated household (ASUS router, Deco mesh, vnstat servers) with live traffic,
-    /// bridged to a broker and shown as a live table; Ctrl-C stops it.
-    #[cfg(feature = "demo")]
-    Demo(demo_cli::DemoArgs),
     /// On a server: publish this machine's counters for a main bridge elsewhere.
     Agent,
     /// Exit 0 if the running bridge (or agent) is connected to the broker (Docker HEALTHCHECK).
     Health,
+    /// Run an emulated household (ASUS router, Deco mesh, vnstat servers) with live traffic,
+    /// bridged to a broker and shown as a live table; Ctrl-C stops it.
+    #[cfg(feature = "demo")]
+    Demo(demo_cli::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -89,7 +89,7 @@ fn main() -> ExitCode {
         eprintln!("bandwidth2mqtt: --log-level `{level}` is not one of error, warn, info, debug, trace");
         return ExitCode::from(2);
     }
-    init_tracing(level, loaded.settings.bridge.log_format == "json");
+    init_tracing_as(level, loaded.settings.bridge.log_format == "json");
     // Every HTTP and MQTT client gets its TLS provider explicitly; this process-wide default
     // only guards against a client built without one (reqwest would panic).
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -118,7 +118,7 @@ async fn run(mut loaded: config::LoadedConfig, path: Option<PathBuf>) -> ExitCod
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     loop {
-        match bridge::run(loaded, shutdown.clone()).await {
+        match bridge::run_until(loaded, shutdown.clone()).await {
             Ok(bridge::Stopped::Shutdown) => return ExitCode::SUCCESS,
             Ok(bridge::Stopped::Restart) => match config::load(path.as_deref()) {
                 Ok(fresh) => {
@@ -184,8 +184,13 @@ pub(crate) async fn stop_on_signal(shutdown: CancellationToken) {
 }
 
 /// Logs go to stderr (stdout is for `once --dry-run` and `check-config`); `RUST_LOG` wins over
-/// `--log-level` and `bridge.log_level`. `json`: one object per line for log shippers.
-pub(crate) fn init_tracing(level: &str, json: bool) {
+/// `bridge.log_level`.
+pub(crate) fn init_tracing(level: &str) {
+    init_tracing_as(level, false);
+}
+
+/// As [`init_tracing`]; `json`: one object per line for log shippers (`bridge.log_format`).
+fn init_tracing_as(level: &str, json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("warn,bandwidth2mqtt={level}")));

@@ -202,32 +202,63 @@ fn escape(value: &str) -> String {
 }
 
 /// Binds `listen` and serves `GET /metrics` until `shutdown`.
+///
+/// A deliberately tiny HTTP/1.x responder (one request per connection, then close): one
+/// read-only page does not justify pulling the emulators' HTTP stack into the bridge's core.
 pub async fn serve(
     listen: SocketAddr,
     hub: Arc<MetricsHub>,
     shutdown: CancellationToken,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    use axum::routing::get;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(listen = %listener.local_addr()?, "Prometheus metrics at /metrics.");
-    let app = axum::Router::new().route(
-        "/metrics",
-        get(move || {
-            let hub = hub.clone();
-            async move {
-                (
-                    [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    hub.render(),
-                )
-            }
-        }),
-    );
     Ok(tokio::spawn(async move {
-        let stop = async move { shutdown.cancelled().await };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
-            tracing::error!(error = %e, "Metrics endpoint stopped.");
+        loop {
+            let (stream, _) = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "Metrics connection not accepted.");
+                        continue;
+                    }
+                },
+            };
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(10), answer(stream, &hub)).await;
+            });
         }
     }))
+}
+
+/// Reads the request head (up to 8 KiB) and answers it.
+async fn answer(mut stream: tokio::net::TcpStream, hub: &MetricsHub) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (status, kind, body) = match (method, path.split('?').next().unwrap_or("")) {
+        ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4", hub.render()),
+        ("GET", _) => ("404 Not Found", "text/plain", "only /metrics here\n".to_owned()),
+        _ => ("405 Method Not Allowed", "text/plain", "GET only\n".to_owned()),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
 }
 
 #[cfg(test)]

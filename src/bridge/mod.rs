@@ -387,8 +387,13 @@ impl Core {
     }
 }
 
-/// Runs the bridge until `shutdown` is cancelled or a `restart` command.
-pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<Stopped, BridgeError> {
+/// Runs the bridge until `shutdown` is cancelled (a `restart` command also ends it).
+pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<(), BridgeError> {
+    run_until(config, shutdown).await.map(|_| ())
+}
+
+/// Runs the bridge until `shutdown` is cancelled or a `restart` command; says which.
+pub async fn run_until(config: LoadedConfig, shutdown: CancellationToken) -> Result<Stopped, BridgeError> {
     let _lock = crate::accounting::lock_state_dir(&config.settings.bridge.state_dir, false)?;
     let mut sources = sources::build(&config.settings);
     let mut core = Core::new(config, &mut sources, true)?;
@@ -546,7 +551,7 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<St
     tasks.abort_all();
     // A restart binds the same port again.
     if let Some(task) = metrics_task {
-        let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
     }
     for (topic, payload) in core.take_messages() {
         link.publish_now(topic, payload);
