@@ -27,7 +27,7 @@ fn parse_speed(text: &str) -> Result<f64, String> {
 
 pub fn main(args: &DemoArgs) -> ExitCode {
     // Warnings only: the table is the demo's output. RUST_LOG still wins.
-    crate::init_tracing("warn");
+    crate::init_tracing("warn", false);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

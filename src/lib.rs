@@ -5,6 +5,7 @@
 //! derives rates → [`publish`] renders Home Assistant discovery and state. [`bridge`] wires them.
 
 pub mod accounting;
+pub mod agent;
 pub mod bridge;
 pub mod calendar;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod emulators;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod percent;
 pub mod publish;
