@@ -154,6 +154,8 @@ impl Household {
             AsusConfig {
                 password: ROUTER_PASSWORD.into(),
                 traffic_analyzer: true,
+                // Adaptive QoS's Bandwidth Monitor: live exact per-client counters.
+                traffic_monitor: true,
                 clients: 0,
                 live_traffic: false,
                 clock_speed: speed,

@@ -71,7 +71,7 @@ pub struct Demo {
     pub config_path: PathBuf,
     dir: PathBuf,
     stop: CancellationToken,
-    bridge: JoinHandle<Result<crate::bridge::Stopped, BridgeError>>,
+    bridge: JoinHandle<Result<(), BridgeError>>,
     driver: JoinHandle<()>,
     watch: watch::Watch,
     pub speed: f64,
@@ -149,7 +149,7 @@ impl Demo {
     pub async fn stop(mut self) -> Result<(), DemoError> {
         self.stop.cancel();
         let bridge = match self.bridge.await {
-            Ok(result) => result.map(|_| ()).map_err(DemoError::from),
+            Ok(result) => result.map_err(DemoError::from),
             Err(e) => {
                 tracing::error!(error = %e, "The demo's bridge task failed.");
                 Ok(())
