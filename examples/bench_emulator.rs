@@ -44,7 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("{}", server.url());
             Box::new(move || {
                 let _keep = &server;
-                emu.stats().calls.into_iter().collect()
+                emu.stats().calls
             })
         }
     };

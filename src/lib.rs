@@ -6,6 +6,7 @@
 //! [`publish`] renders Home Assistant discovery and state. [`bridge`] wires them.
 
 pub mod accounting;
+pub mod agent;
 pub mod bridge;
 pub mod calendar;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod emulators;
 pub mod fuzzing;
 pub mod household;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod percent;
 pub mod publish;

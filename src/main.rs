@@ -18,6 +18,9 @@ struct Cli {
     /// Configuration file (default: $BANDWIDTH2MQTT_CONFIG, then ./bandwidth2mqtt.toml).
     #[arg(short, long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Log level (error, warn, info, debug, trace); overrides `bridge.log_level`.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -34,6 +37,10 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// On a server: publish this machine's counters for a main bridge elsewhere.
+    Agent,
+    /// Exit 0 if the running bridge (or agent) is connected to the broker (Docker HEALTHCHECK).
+    Health,
     /// Run an emulated household (ASUS router, Deco mesh, vnstat servers) with live traffic,
     /// bridged to a broker and shown as a live table; Ctrl-C stops it.
     #[cfg(feature = "demo")]
@@ -55,6 +62,19 @@ fn main() -> ExitCode {
         }
     };
     let command = cli.command.unwrap_or(Command::Run);
+    if let Command::Health = command {
+        let dir = &loaded.settings.bridge.state_dir;
+        return match bridge::health::check(dir, bridge::health::now_s()) {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(why) => {
+                eprintln!("bandwidth2mqtt: unhealthy: {why}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Command::CheckConfig = command {
         println!(
             "# bandwidth2mqtt {} — effective configuration from {}",
@@ -64,7 +84,12 @@ fn main() -> ExitCode {
         print!("{}", config::render(&loaded.settings));
         return ExitCode::SUCCESS;
     }
-    init_tracing(&loaded.settings.bridge.log_level);
+    let level = cli.log_level.as_deref().unwrap_or(&loaded.settings.bridge.log_level);
+    if !["error", "warn", "info", "debug", "trace"].contains(&level) {
+        eprintln!("bandwidth2mqtt: --log-level `{level}` is not one of error, warn, info, debug, trace");
+        return ExitCode::from(2);
+    }
+    init_tracing_as(level, loaded.settings.bridge.log_format == "json");
     // Every HTTP and MQTT client gets its TLS provider explicitly; this process-wide default
     // only guards against a client built without one (reqwest would panic).
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -82,18 +107,44 @@ fn main() -> ExitCode {
     runtime.block_on(async move {
         match command {
             Command::Once { dry_run } => once(loaded, dry_run).await,
-            _ => run(loaded).await,
+            Command::Agent => agent(loaded).await,
+            _ => run(loaded, cli.config).await,
         }
     })
 }
 
-async fn run(loaded: config::LoadedConfig) -> ExitCode {
+/// Runs the bridge; the `restart` command runs it again with the configuration read anew.
+async fn run(mut loaded: config::LoadedConfig, path: Option<PathBuf>) -> ExitCode {
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    match bridge::run(loaded, shutdown).await {
+    loop {
+        match bridge::run_until(loaded, shutdown.clone()).await {
+            Ok(bridge::Stopped::Shutdown) => return ExitCode::SUCCESS,
+            Ok(bridge::Stopped::Restart) => match config::load(path.as_deref()) {
+                Ok(fresh) => {
+                    tracing::info!(config = %fresh.source, "Restarting on request.");
+                    loaded = fresh;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "Cannot restart: the configuration is now invalid.");
+                    return ExitCode::FAILURE;
+                }
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "Bridge stopped on a fatal error.");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+}
+
+async fn agent(loaded: config::LoadedConfig) -> ExitCode {
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    match bandwidth2mqtt::agent::run(loaded, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %e, "Bridge stopped on a fatal error.");
+            tracing::error!(error = %e, "Agent stopped on a fatal error.");
             ExitCode::FAILURE
         }
     }
@@ -135,10 +186,24 @@ pub(crate) async fn stop_on_signal(shutdown: CancellationToken) {
 /// Logs go to stderr (stdout is for `once --dry-run` and `check-config`); `RUST_LOG` wins over
 /// `bridge.log_level`.
 pub(crate) fn init_tracing(level: &str) {
+    init_tracing_as(level, false);
+}
+
+/// As [`init_tracing`]; `json`: one object per line for log shippers (`bridge.log_format`).
+fn init_tracing_as(level: &str, json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("warn,bandwidth2mqtt={level}")));
     use std::io::IsTerminal;
+    if json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .init();
+        return;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

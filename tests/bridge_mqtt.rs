@@ -16,7 +16,10 @@ use support::{WAIT, fixture};
 const T0: i64 = 1_795_559_160;
 
 fn base_config(broker: &Broker) -> String {
-    format!("[mqtt]\nurl = \"{}\"\n[bridge]\nstate_dir = \"data\"\n", broker.url())
+    format!(
+        "[mqtt]\ndiscovery = \"entity\"\nurl = \"{}\"\n[bridge]\nstate_dir = \"data\"\n",
+        broker.url()
+    )
 }
 
 fn vnstat_table(name: &str, fake: &FakeVnstat, extra: &str) -> String {
@@ -580,7 +583,7 @@ async fn home_assistant_birth_republishes_states() {
     let fake = beast_capture(dir.path());
     // States not retained: after HA restarts it only gets them because we answer its birth.
     let config = format!(
-        "[mqtt]\nurl = \"{}\"\nretain_state = false\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n{}",
+        "[mqtt]\ndiscovery = \"entity\"\nurl = \"{}\"\nretain_state = false\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n{}",
         broker.url(),
         vnstat_table("beast", &fake, "")
     );
@@ -646,7 +649,7 @@ async fn unchanged_states_are_refreshed_at_the_configured_interval() {
     let dir = tempfile::tempdir().unwrap();
     let fake = beast_capture(dir.path());
     let config = format!(
-        "[mqtt]\nurl = \"{}\"\nrefresh_interval = \"2s\"\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n{}",
+        "[mqtt]\ndiscovery = \"entity\"\nurl = \"{}\"\nrefresh_interval = \"2s\"\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n{}",
         broker.url(),
         vnstat_table("beast", &fake, "")
     );

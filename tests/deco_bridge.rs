@@ -69,7 +69,7 @@ fn mesh(password: &str) -> DecoEmulator {
 
 fn config(broker: &Broker, deco_url: &str, password: &str, extra: &str) -> String {
     format!(
-        "[mqtt]\nurl = \"{}\"\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n[deco.mesh]\nurl = \"{deco_url}\"\npassword = \"{password}\"\ninterval = \"1s\"\ntimeout = \"2s\"\n{extra}",
+        "[mqtt]\ndiscovery = \"entity\"\nurl = \"{}\"\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n[deco.mesh]\nurl = \"{deco_url}\"\npassword = \"{password}\"\ninterval = \"1s\"\ntimeout = \"2s\"\n{extra}",
         broker.url()
     )
 }
@@ -480,7 +480,7 @@ async fn once_over_https_with_a_pinned_certificate() {
         .map(|b| format!("{b:02x}"))
         .collect();
     let config = format!(
-        "[mqtt]\nurl = \"mqtt://127.0.0.1:1\"\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n[deco.mesh]\nurl = \"{}\"\npassword = \"{PASSWORD}\"\ntimeout = \"5s\"\ntls_fingerprint = \"{pin}\"\n",
+        "[mqtt]\ndiscovery = \"entity\"\nurl = \"mqtt://127.0.0.1:1\"\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n[deco.mesh]\nurl = \"{}\"\npassword = \"{PASSWORD}\"\ntimeout = \"5s\"\ntls_fingerprint = \"{pin}\"\n",
         server.url()
     );
     std::fs::write(dir.path().join("c.toml"), config).unwrap();

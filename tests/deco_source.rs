@@ -176,15 +176,16 @@ async fn bad_input_fails_the_poll_with_the_endpoint_named() {
     let server = emu.serve(0, false).await.unwrap();
     let mut source = DecoSource::with_clock("mesh", &settings(&server.url()), clock.reader());
     source.poll().await.unwrap();
+    // The client list is read every poll (the node list only every SLOW_EVERY polls).
     for (garbage, expect) in [
-        (Garbage::Html, "admin/device?form=device_list: the reply is not JSON"),
+        (Garbage::Html, "admin/client?form=client_list: the reply is not JSON"),
         (
             Garbage::WrongShape,
-            "admin/device?form=device_list: device_list is not a list",
+            "admin/client?form=client_list: client_list is not a list",
         ),
         (
             Garbage::NotJsonInside,
-            "admin/device?form=device_list: the decrypted reply is not JSON",
+            "admin/client?form=client_list: the decrypted reply is not JSON",
         ),
     ] {
         emu.set_faults(Faults {
@@ -237,4 +238,37 @@ async fn an_https_redirect_is_followed_and_kept() {
     source.poll().await.unwrap();
     assert_eq!(hits.load(Ordering::SeqCst), 1, "only the first request went to http://");
     assert_eq!(emu.stats().logins_ok, 1);
+}
+
+/// Issue 11: at most 4 requests per poll on average (tplinkrouterc6u's `get_status` makes 4):
+/// the client list and performance every poll, the node list, WAN and per-node lists every
+/// `SLOW_EVERY` polls.
+#[tokio::test]
+async fn requests_per_poll_stay_at_most_four() {
+    use bandwidth2mqtt::sources::deco::SLOW_EVERY;
+    let clock = Clock::simulated(START_MS);
+    let emu = DecoEmulator::new(EmulatorConfig::home(PASSWORD, clock.clone())).unwrap();
+    let server = emu.serve(0, false).await.unwrap();
+    let mut source = DecoSource::with_clock("mesh", &settings(&server.url()), clock.reader());
+    // The first poll places every client on its node.
+    clock.advance(Duration::from_secs(30));
+    let first = source.poll().await.unwrap();
+    let calls = |emu: &DecoEmulator| emu.stats().calls.values().sum::<u64>();
+    let after_first = calls(&emu);
+    let polls = SLOW_EVERY * 3;
+    for _ in 0..polls {
+        clock.advance(Duration::from_secs(30));
+        let obs = source.poll().await.unwrap();
+        assert_eq!(obs.len(), first.len(), "every device every poll");
+    }
+    let per_poll = (calls(&emu) - after_first) as f64 / polls as f64;
+    assert!(per_poll <= 4.0, "{per_poll} requests per poll: {:?}", emu.stats().calls);
+    assert!(per_poll >= 2.0, "the client list and performance each poll");
+    let node_lists = emu
+        .stats()
+        .calls
+        .get("admin/device?form=device_list")
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(node_lists, 1 + 3, "{:?}", emu.stats().calls);
 }

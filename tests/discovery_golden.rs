@@ -390,3 +390,52 @@ fn merged_server_and_mesh_node_match_golden_files() {
         check_group(group, files);
     }
 }
+
+/// The default form (`mqtt.discovery = "device"`): one config per device, the same entities as
+/// the per-entity goldens above packaged as components (shared/protocols/ha-discovery.md §3).
+#[test]
+fn device_based_discovery_matches_golden_files() {
+    use bandwidth2mqtt::publish::device_discovery::Packager;
+    let topics = Topics::new(&MqttSettings::default());
+    let ctx = Context {
+        topics: &topics,
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    let servers = server_ledger();
+    let routers = router_ledger();
+    let groups = [
+        (
+            "server",
+            ctx.device_entities(servers.device(&DeviceId::new("titan").unwrap()).unwrap()),
+        ),
+        (
+            "router",
+            ctx.device_entities(routers.device(&DeviceId::new("home").unwrap()).unwrap()),
+        ),
+        (
+            "client",
+            ctx.device_entities(routers.device(&DeviceId::new("021a11000000").unwrap()).unwrap()),
+        ),
+        ("bridge", ctx.bridge_entities(&["host".to_owned()])),
+    ];
+    let mut packager = Packager::new();
+    let mut files = Vec::new();
+    for (name, entities) in groups {
+        let unique_ids: Vec<Value> = entities.iter().map(|e| e.payload["unique_id"].clone()).collect();
+        let (topic, payload) = packager.package(&topics, &entities).unwrap();
+        let payload: Value = serde_json::from_str(&payload).unwrap();
+        // Same entities, same ids as the per-entity form; every component has what HA requires.
+        let components = payload["components"].as_object().unwrap();
+        assert_eq!(components.len(), entities.len(), "{name}");
+        for c in components.values() {
+            assert!(unique_ids.contains(&c["unique_id"]), "{name}: {c}");
+            assert!(c["platform"].is_string() && c.get("device").is_none(), "{name}: {c}");
+        }
+        assert!(payload["origin"]["name"].is_string() && payload["device"]["identifiers"].is_array());
+        files.push((
+            format!("{name}.json"),
+            serde_json::json!({"topic": topic, "payload": normalise(payload)}),
+        ));
+    }
+    check_group("device", files);
+}

@@ -80,7 +80,7 @@ async fn mqtts_with_a_private_ca_and_client_certificate() {
     );
 
     let config = format!(
-        "[mqtt]\nurl = \"mqtts://127.0.0.1:{tls_port}\"\nca_file = \"{}\"\nclient_cert_file = \"{}\"\nclient_key_file = \"{}\"\n[bridge]\nstate_dir = \"data\"\n{vnstat}",
+        "[mqtt]\ndiscovery = \"entity\"\nurl = \"mqtts://127.0.0.1:{tls_port}\"\nca_file = \"{}\"\nclient_cert_file = \"{}\"\nclient_key_file = \"{}\"\n[bridge]\nstate_dir = \"data\"\n{vnstat}",
         pki.ca, pki.client_cert, pki.client_key
     );
     let bridge = BridgeProc::spawn(dir.path(), &config);
@@ -94,7 +94,7 @@ async fn mqtts_with_a_private_ca_and_client_certificate() {
     // Without our CA the broker's certificate is not trusted: no connection, and it says why.
     let other = tempfile::tempdir().unwrap();
     let config = format!(
-        "[mqtt]\nurl = \"mqtts://127.0.0.1:{tls_port}\"\nclient_id = \"untrusting\"\nca_file = \"{}\"\n[bridge]\nstate_dir = \"data\"\n{vnstat}",
+        "[mqtt]\ndiscovery = \"entity\"\nurl = \"mqtts://127.0.0.1:{tls_port}\"\nclient_id = \"untrusting\"\nca_file = \"{}\"\n[bridge]\nstate_dir = \"data\"\n{vnstat}",
         make_pki(other.path()).ca
     );
     let mut bridge = BridgeProc::spawn(dir.path(), &config);
@@ -122,7 +122,7 @@ async fn once_publishes_retained_and_reports_failures() {
     let config = dir.path().join("bw.toml");
     let write = |with_broken: bool| {
         let mut text = format!(
-            "[mqtt]\nurl = \"{}\"\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n[vnstat.beast]\ncommand = {}\n",
+            "[mqtt]\ndiscovery = \"entity\"\nurl = \"{}\"\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n[vnstat.beast]\ncommand = {}\n",
             broker.url(),
             fake.command_toml()
         );
@@ -187,7 +187,7 @@ async fn once_publishes_retained_and_reports_failures() {
 
     // No broker at all: once fails clearly instead of hanging.
     let dead = format!(
-        "[mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\n[host]\nenabled = false\n",
+        "[mqtt]\ndiscovery = \"entity\"\nurl = \"mqtt://127.0.0.1:{}\"\n[host]\nenabled = false\n",
         support::broker::free_port()
     );
     std::fs::write(&config, dead).unwrap();

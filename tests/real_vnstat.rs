@@ -236,10 +236,12 @@ async fn bridge_once_with_real_vnstat() {
     let state: Value = serde_json::from_str(state["payload"].as_str().unwrap()).unwrap();
     assert_eq!(state["online"], Value::Bool(true));
     assert!(state["rx_bytes"].is_u64(), "{state}");
-    assert!(
-        lines
-            .iter()
-            .any(|l| l["topic"] == "homeassistant/sensor/real/rx_bytes/config" && l["retain"] == true)
-    );
+    // Device-based discovery (the default): one config with every entity as a component.
+    let config = lines
+        .iter()
+        .find(|l| l["topic"] == "homeassistant/device/real/config" && l["retain"] == true)
+        .expect("device config");
+    let config: Value = serde_json::from_str(config["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(config["components"]["rx_bytes"]["platform"], "sensor", "{config}");
     assert!(!dir.path().join("data").exists(), "a dry run writes no state");
 }

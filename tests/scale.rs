@@ -23,7 +23,7 @@ async fn forty_servers_with_eight_interfaces_each() {
     let dir = tempfile::tempdir().unwrap();
     let names: Vec<String> = (0..IFACES).map(|i| format!("eth{i}")).collect();
     let mut config = format!(
-        "[mqtt]\nurl = \"{}\"\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n",
+        "[mqtt]\ndiscovery = \"entity\"\nurl = \"{}\"\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n",
         broker.url()
     );
     for s in 0..SERVERS {

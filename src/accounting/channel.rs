@@ -84,6 +84,10 @@ pub struct ChannelState {
     /// Hours before this are settled and forgotten: they are never counted again.
     #[serde(default, skip_serializing_if = "is_zero_i64")]
     pub settled_before: i64,
+    /// Live counter channels whose hourly buckets fill in what the counter missed
+    /// (see accounting/reconcile.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconciler: Option<Box<super::reconcile::Reconciler>>,
     /// A counter reading that did not fit, waiting for the next one to decide; not persisted
     /// (after a restart the next reading simply meets the old baseline again).
     #[serde(skip)]

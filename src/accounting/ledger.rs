@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::channel::{ChannelKind, ChannelState, CounterEvent, Rates, Step};
+use super::reconcile;
 use super::store::{PersistedChannel, PersistedDevice, PersistedState};
 use crate::model::{DeviceId, DeviceInfo, DeviceKind, MacAddr, Observation, TrafficSample};
 
@@ -273,6 +274,8 @@ pub struct Ledger {
     restored: BTreeMap<DeviceId, PersistedDevice>,
     cursors: BTreeMap<String, serde_json::Value>,
     friendly_names: BTreeMap<MacAddr, String>,
+    /// Names given by the `device/rename` command; they beat every source's.
+    renamed: BTreeMap<DeviceId, String>,
 }
 
 impl Ledger {
@@ -298,7 +301,34 @@ impl Ledger {
             restored: state.devices,
             cursors: state.sources,
             friendly_names,
+            renamed: BTreeMap::new(),
         }
+    }
+
+    /// A source that appears while running (an agent on another machine).
+    pub fn add_feed(&mut self, feed: Feed) {
+        self.feeds.entry(feed.name.clone()).or_insert(feed);
+    }
+
+    /// The user's name for a device; applies now if the device is known, else when it appears.
+    pub fn rename(&mut self, id: &DeviceId, name: &str) {
+        self.renamed.insert(id.clone(), name.to_owned());
+        if let Some(device) = self.devices.get_mut(id) {
+            device.info.name = Some(name.to_owned());
+        }
+    }
+
+    pub fn renamed(&self) -> &BTreeMap<DeviceId, String> {
+        &self.renamed
+    }
+
+    /// Forgets a device: its totals, baselines and name. A source that reports it again
+    /// brings it back as a new device.
+    pub fn forget(&mut self, id: &DeviceId) -> Option<Device> {
+        self.restored.remove(id);
+        self.renamed.remove(id);
+        self.channels.retain(|k, _| &k.device != id);
+        self.devices.remove(id)
     }
 
     pub fn device(&self, id: &DeviceId) -> Option<&Device> {
@@ -397,7 +427,18 @@ impl Ledger {
                         Some(ch) => ch,
                         None => self.channels.entry(key.clone()).or_default(),
                     };
-                    (ch.update_buckets(b, now_ms), None)
+                    if ch.reconciler.is_some() {
+                        (reconcile::hours(ch, b), None)
+                    } else {
+                        (ch.update_buckets(b, now_ms), None)
+                    }
+                }
+                (TrafficSample::Live(l), existing) => {
+                    let ch = match existing {
+                        Some(ch) => ch,
+                        None => self.channels.entry(key.clone()).or_default(),
+                    };
+                    reconcile::live(ch, l, now_ms, target_is_new)
                 }
             };
             if let Some(event) = event {
@@ -457,6 +498,9 @@ impl Ledger {
         device.merge_info(source, &obs.info);
         if let Some(name) = friendly {
             device.info.name = Some(name);
+        }
+        if let Some(name) = self.renamed.get(&id) {
+            device.info.name = Some(name.clone());
         }
         if let Some(online) = obs.online {
             device.online_by_source.insert(source.to_owned(), online);

@@ -4,6 +4,7 @@
 mod channel;
 mod ledger;
 pub mod plausible;
+mod reconcile;
 mod state_dir;
 mod store;
 mod store_load;

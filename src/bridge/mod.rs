@@ -1,6 +1,11 @@
 //! The bridge: runs the sources, feeds their reports through accounting, and keeps the outbox
 //! saying what Home Assistant should see. `run` is the daemon, `once` a single pass.
 
+mod agents;
+mod commands;
+mod events;
+pub mod health;
+mod observe;
 mod poller;
 
 use std::collections::BTreeMap;
@@ -13,12 +18,24 @@ use tokio_util::sync::CancellationToken;
 
 pub use poller::{PollReport, backoff};
 
+/// Why [`run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// SIGINT/SIGTERM.
+    Shutdown,
+    /// The `restart` command: the caller runs the bridge again with a freshly loaded config.
+    Restart,
+}
+
 use crate::accounting::StateStore;
+use crate::config::DiscoveryMode;
 use crate::config::LoadedConfig;
 use crate::household::Household;
 use crate::model::DeviceId;
+use crate::publish::device_discovery::Packager;
 use crate::publish::devices_index::DevicesIndex;
-use crate::publish::discovery::Context;
+use crate::publish::discovery::{Context, EntityConfig};
+use crate::publish::migration::{self, Migration};
 use crate::publish::state::{StateClock, bridge_info, device_state, device_summary, tracker_attributes};
 use crate::publish::{MqttEvent, MqttLink, Outbox, Priority, SourceStatus, Topics};
 use crate::sources::{self, AnySource, Source, SourceError};
@@ -65,6 +82,14 @@ struct Core {
     /// change on every poll and are refreshed at most once a minute.
     info_published: Option<(String, Instant)>,
     devices_index: DevicesIndex,
+    discovery_mode: DiscoveryMode,
+    packager: Packager,
+    migration: Migration,
+    agents: agents::AgentBook,
+    events: events::EventTracker,
+    metrics: Option<Arc<crate::metrics::MetricsHub>>,
+    /// Responses and events for the run loop to publish (not retained, not deduplicated).
+    messages: Vec<(String, String)>,
 }
 
 impl Core {
@@ -76,13 +101,15 @@ impl Core {
             StateStore::read_only(dir)
         };
         let persisted = store.load()?;
+        let known = events::EventTracker::new(persisted.devices.keys().cloned());
         for source in sources.iter_mut() {
             if let Some(cursor) = persisted.sources.get(source.name()) {
                 source.restore(cursor);
             }
         }
         let feeds = sources.iter().map(|s| (s.feed(), s.kind().as_str())).collect();
-        let household = Household::new(&config.settings, feeds, persisted);
+        let mut household = Household::new(&config.settings, feeds, persisted);
+        commands::restore_names(&mut household, &config.settings.bridge.state_dir);
         let statuses = sources
             .iter()
             .map(|s| {
@@ -99,7 +126,6 @@ impl Core {
         let max_packet = config.settings.mqtt.max_packet_size;
         Ok(Self {
             topics: Topics::new(&config.settings.mqtt),
-            config,
             outbox: Arc::new(Outbox::with_limit(max_packet)),
             household,
             first_round: Some((Vec::new(), Instant::now())),
@@ -110,16 +136,29 @@ impl Core {
             save_failing: false,
             info_published: None,
             devices_index: DevicesIndex::new(),
+            discovery_mode: config.settings.mqtt.discovery,
+            packager: Packager::new(),
+            migration: Migration::new(),
+            agents: agents::AgentBook::default(),
+            events: known,
+            metrics: None,
+            messages: Vec::new(),
+            config,
         })
     }
 
     fn connect(&self) -> Result<MqttLink, BridgeError> {
+        self.connect_subscribed(Vec::new())
+    }
+
+    fn connect_subscribed(&self, filters: Vec<String>) -> Result<MqttLink, BridgeError> {
         let settings = &self.config.settings.mqtt;
-        Ok(MqttLink::start(
+        Ok(MqttLink::start_subscribed(
             settings,
             &self.config.mqtt_url,
             &self.topics,
             self.outbox.clone(),
+            filters,
         )?)
     }
 
@@ -179,6 +218,7 @@ impl Core {
             at_ms,
             cursor,
             details,
+            ..
         } = report;
         if let Some(cursor) = cursor {
             self.household.set_cursor(&source, cursor);
@@ -297,19 +337,74 @@ impl Core {
         }
     }
 
-    fn render_device(&self, id: &DeviceId) {
+    /// One device's discovery, per entity or packaged per device (`mqtt.discovery`).
+    fn put_discovery(&mut self, entities: Vec<EntityConfig>) {
+        match self.discovery_mode {
+            DiscoveryMode::Entity => {
+                for entity in entities {
+                    self.outbox.put(
+                        entity.topic(&self.topics),
+                        entity.payload.to_string(),
+                        true,
+                        Priority::Discovery,
+                    );
+                }
+            }
+            DiscoveryMode::Device => {
+                if let Some((topic, payload)) = self.packager.package(&self.topics, &entities) {
+                    self.outbox.put(topic, payload, true, Priority::Discovery);
+                }
+            }
+        }
+    }
+
+    /// Deletes one device's discovery in HA, in the configured shape.
+    fn clear_discovery(&self, entities: &[EntityConfig]) {
+        match self.discovery_mode {
+            DiscoveryMode::Entity => {
+                for entity in entities {
+                    self.outbox.clear(entity.topic(&self.topics), Priority::Discovery);
+                }
+            }
+            DiscoveryMode::Device => {
+                if let Some(first) = entities.first() {
+                    let topic = crate::publish::device_discovery::device_topic(&self.topics, &first.node);
+                    self.outbox.clear(topic, Priority::Discovery);
+                }
+            }
+        }
+    }
+
+    /// A retained config seen by the discovery scan: ours in the other shape is migrated.
+    fn found_config(&mut self, topic: String, payload: &[u8]) {
+        if migration::is_ours_to_migrate(&self.topics, self.discovery_mode, &topic, payload) {
+            tracing::debug!(topic = %topic, "Migrating a discovery config to the configured shape.");
+            self.outbox
+                .put(topic.clone(), migration::MIGRATE_PAYLOAD, true, Priority::Migrate);
+            self.migration.started(topic, std::time::Instant::now());
+        }
+    }
+
+    /// Clears old discovery topics whose entities have moved to the new shape.
+    fn clear_migrated(&mut self, now: std::time::Instant) {
+        let due = self.migration.due(now);
+        if !due.is_empty() {
+            tracing::info!(
+                topics = due.len(),
+                mode = ?self.discovery_mode,
+                "Discovery migrated; clearing the old configs."
+            );
+        }
+        for topic in due {
+            self.outbox.clear(topic, Priority::Discovery);
+        }
+    }
+
+    fn render_device(&mut self, id: &DeviceId) {
         let Some(device) = self.household.device(id) else {
             return;
         };
-        let ctx = self.context();
-        for entity in ctx.device_entities(device) {
-            self.outbox.put(
-                entity.topic(&self.topics),
-                entity.payload.to_string(),
-                true,
-                Priority::Discovery,
-            );
-        }
+        let entities = self.context().device_entities(device);
         let now_ms = sources::now_ms();
         // Since when every source of this device has been failing (the latest of their
         // failures' starts), if they all are.
@@ -332,9 +427,11 @@ impl Core {
                 Priority::State,
             );
         }
+        let state = device_state(device, clock).to_string();
+        self.put_discovery(entities);
         self.outbox.put(
             self.topics.device_state(id),
-            device_state(device, clock).to_string(),
+            state,
             self.config.settings.mqtt.retain_state,
             Priority::State,
         );
@@ -364,14 +461,8 @@ impl Core {
 
     fn render_bridge(&mut self) {
         let names: Vec<String> = self.statuses.keys().cloned().collect();
-        for entity in self.context().bridge_entities(&names) {
-            self.outbox.put(
-                entity.topic(&self.topics),
-                entity.payload.to_string(),
-                true,
-                Priority::Discovery,
-            );
-        }
+        let entities = self.context().bridge_entities(&names);
+        self.put_discovery(entities);
         self.put_bridge_info();
         // Devices added or forgotten outside `handle`: take the whole list again.
         if self.household.devices().count() != self.devices_index.len() {
@@ -389,13 +480,35 @@ impl Core {
     }
 }
 
-/// Runs the bridge until `shutdown` is cancelled.
+/// Runs the bridge until `shutdown` is cancelled (a `restart` command also ends it).
 pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<(), BridgeError> {
+    run_until(config, shutdown).await.map(|_| ())
+}
+
+/// Runs the bridge until `shutdown` is cancelled or a `restart` command; says which.
+pub async fn run_until(config: LoadedConfig, shutdown: CancellationToken) -> Result<Stopped, BridgeError> {
     let _lock = crate::accounting::lock_state_dir(&config.settings.bridge.state_dir, false)?;
     let mut sources = sources::build(&config.settings);
     let mut core = Core::new(config, &mut sources, true)?;
     let settings = core.config.settings.clone();
-    let mut link = core.connect()?;
+    // Until the scan for configs to migrate is over (migration.rs).
+    core.outbox.hold_discovery(true);
+    let mut link = core.connect_subscribed(vec![core.topics.bridge_requests(), core.topics.agent_counters()])?;
+    let mut incoming = link.take_incoming();
+    let side_tasks = CancellationToken::new();
+    let mut metrics_task = None;
+    if settings.metrics.enabled {
+        let hub = Arc::new(crate::metrics::MetricsHub::new(VERSION, core.outbox.clone()));
+        match crate::metrics::serve(settings.metrics.listen, hub.clone(), side_tasks.clone()).await {
+            Ok(task) => {
+                core.metrics = Some(hub);
+                metrics_task = Some(task);
+            }
+            Err(e) => {
+                tracing::error!(listen = %settings.metrics.listen, error = %e, "Cannot serve metrics; running without them.")
+            }
+        }
+    }
     tracing::info!(
         version = VERSION,
         config = %core.config.source,
@@ -416,9 +529,15 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<()
 
     let (report_tx, mut reports) = mpsc::channel(64);
     let pollers = CancellationToken::new();
+    let (poll_now, poll_now_rx) = tokio::sync::watch::channel(0u64);
     let mut tasks = tokio::task::JoinSet::new();
     for source in sources {
-        tasks.spawn(poller::poll_loop(source, report_tx.clone(), pollers.clone()));
+        tasks.spawn(poller::poll_loop(
+            source,
+            report_tx.clone(),
+            pollers.clone(),
+            poll_now_rx.clone(),
+        ));
     }
     drop(report_tx);
 
@@ -430,7 +549,20 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<()
     // Days and months end even while every source is down.
     let mut period_tick = tokio::time::interval(PERIOD_TICK);
     period_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut scan_end_at: Option<Instant> = None;
+    let mut housekeeping = tokio::time::interval(Duration::from_secs(2));
+    let state_dir = settings.bridge.state_dir.clone();
+    let mut health_tick = tokio::time::interval(health::REFRESH);
+    let mut health_failing = false;
+    let mut agents_tick = tokio::time::interval(Duration::from_secs(1));
+    let mut stopped = Stopped::Shutdown;
     loop {
+        let scan_end = async {
+            match scan_end_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         let birth = async {
             match republish_at {
                 Some(at) => tokio::time::sleep_until(at).await,
@@ -439,9 +571,42 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<()
         };
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            Some(report) = reports.recv() => core.take(report),
+            Some(report) = reports.recv() => core.handle_report(report),
+            Some(incoming) = incoming.recv() => {
+                if let Some(name) = crate::agent::agent_name(&core.topics.base, &incoming.topic) {
+                    core.on_agent_message(name, &incoming.payload, Instant::now());
+                } else if let Some(request) = commands::parse(&core.topics.base, &incoming.topic, &incoming.payload) {
+                    let (topic, response, action) = core.on_request(request);
+                    link.publish_now(topic, response.to_string());
+                    match action {
+                        commands::Action::None => {}
+                        commands::Action::PollNow => poll_now.send_modify(|n| *n += 1),
+                        commands::Action::Restart => {
+                            stopped = Stopped::Restart;
+                            break;
+                        }
+                    }
+                }
+            }
+            _ = agents_tick.tick() => core.check_silent_agents(Instant::now()),
+            _ = health_tick.tick() => {
+                match health::write(&state_dir, link.is_connected(), health::now_s()) {
+                    Ok(()) => health_failing = false,
+                    Err(e) if !health_failing => {
+                        health_failing = true;
+                        tracing::warn!(dir = %state_dir.display(), error = %e, "Cannot write the health file; `bandwidth2mqtt health` will report unhealthy.");
+                    }
+                    Err(_) => {}
+                }
+            }
             Some(event) = link.next_event() => match event {
-                MqttEvent::Connected => {}
+                MqttEvent::Connected { first } => {
+                    if first {
+                        scan_end_at = Some(Instant::now() + migration::SCAN_FOR);
+                    }
+                    let _ = health::write(&state_dir, true, health::now_s());
+                }
+                MqttEvent::Config { topic, payload } => core.found_config(topic, &payload),
                 MqttEvent::HaOnline => {
                     let jitter = Duration::from_millis(rand::random::<u64>() % 1000);
                     republish_at = Some(Instant::now() + BIRTH_DELAY + jitter);
@@ -451,13 +616,25 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<()
                 republish_at = None;
                 core.outbox.mark(&[Priority::BridgeState, Priority::Availability, Priority::BridgeMeta, Priority::State]);
             }
+            _ = scan_end => {
+                scan_end_at = None;
+                link.end_scan();
+                core.outbox.hold_discovery(false);
+            }
+            _ = housekeeping.tick(), if !core.migration.is_idle() => {
+                core.clear_migrated(std::time::Instant::now());
+            }
             _ = refresh.tick() => core.outbox.mark(&[Priority::State]),
             _ = period_tick.tick() => core.tick_periods(sources::now_ms()),
         }
+        for (topic, payload) in core.take_messages() {
+            link.publish_now(topic, payload);
+        }
     }
 
-    tracing::info!("Stopping.");
+    tracing::info!(restart = stopped == Stopped::Restart, "Stopping.");
     pollers.cancel();
+    side_tasks.cancel();
     // The totals first: nothing below may keep them from disk before a SIGKILL follows.
     while let Ok(report) = reports.try_recv() {
         core.handle(report);
@@ -469,9 +646,17 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<()
     })
     .await;
     tasks.abort_all();
+    // A restart binds the same port again.
+    if let Some(task) = metrics_task {
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    }
+    for (topic, payload) in core.take_messages() {
+        link.publish_now(topic, payload);
+    }
     link.shutdown(true).await;
+    health::remove(&state_dir);
     tracing::info!("Stopped.");
-    Ok(())
+    Ok(stopped)
 }
 
 /// What `once` did.
@@ -489,6 +674,7 @@ pub async fn once(config: LoadedConfig, dry_run: bool) -> Result<OnceOutcome, Br
     let mut link = if dry_run {
         None
     } else {
+        core.outbox.hold_discovery(true);
         let mut link = core.connect()?;
         if !link.wait_connected(Duration::from_secs(15)).await {
             link.shutdown(false).await;
@@ -501,10 +687,27 @@ pub async fn once(config: LoadedConfig, dry_run: bool) -> Result<OnceOutcome, Br
     let mut polls = tokio::task::JoinSet::new();
     for mut source in sources.drain(..) {
         polls.spawn(async move {
+            source.complete_each_poll();
             let result = source.poll().await;
             poller::close(&mut source).await;
             PollReport::of(&source, result)
         });
+    }
+    if let Some(link) = link.as_mut() {
+        // The discovery scan (migration.rs) runs while the sources are polled.
+        let scan_end = Instant::now() + migration::SCAN_FOR;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(scan_end) => break,
+                Some(event) = link.next_event() => {
+                    if let MqttEvent::Config { topic, payload } = event {
+                        core.found_config(topic, &payload);
+                    }
+                }
+            }
+        }
+        link.end_scan();
+        core.outbox.hold_discovery(false);
     }
     let mut reports = Vec::new();
     while let Some(joined) = polls.join_next().await {
@@ -535,10 +738,16 @@ pub async fn once(config: LoadedConfig, dry_run: bool) -> Result<OnceOutcome, Br
     }
     if let Some(mut link) = link.take() {
         let deadline = Instant::now() + Duration::from_secs(15);
-        while core.outbox.has_dirty() && Instant::now() < deadline {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-                _ = link.next_event() => {}
+        for round in 0..2 {
+            while core.outbox.has_dirty() && Instant::now() < deadline {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                    _ = link.next_event() => {}
+                }
+            }
+            // The new configs went out: now the migrated old topics can be cleared.
+            if round == 0 && !core.migration.is_idle() {
+                core.clear_migrated(std::time::Instant::now() + migration::CLEAR_AFTER);
             }
         }
         link.shutdown(false).await;

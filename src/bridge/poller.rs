@@ -18,6 +18,8 @@ pub struct PollReport {
     /// The source's cursor after this poll, saved with the totals.
     pub cursor: Option<serde_json::Value>,
     pub details: serde_json::Map<String, serde_json::Value>,
+    /// How long the poll took (`/metrics`).
+    pub duration: Duration,
 }
 
 impl PollReport {
@@ -28,6 +30,7 @@ impl PollReport {
             at_ms: now_ms(),
             cursor: source.cursor(),
             details: source.details(),
+            duration: Duration::ZERO,
         }
     }
 }
@@ -56,7 +59,13 @@ pub fn backoff(interval: Duration, failures: u32) -> Duration {
     interval.saturating_mul(factor).min(cap)
 }
 
-pub async fn poll_loop(mut source: AnySource, reports: mpsc::Sender<PollReport>, cancel: CancellationToken) {
+/// `poll_now` is the `poll` command: each change starts a poll at once.
+pub async fn poll_loop(
+    mut source: AnySource,
+    reports: mpsc::Sender<PollReport>,
+    cancel: CancellationToken,
+    mut poll_now: tokio::sync::watch::Receiver<u64>,
+) {
     let interval = source.interval();
     let mut failures = 0u32;
     loop {
@@ -65,14 +74,27 @@ pub async fn poll_loop(mut source: AnySource, reports: mpsc::Sender<PollReport>,
             r = source.poll() => r,
             _ = cancel.cancelled() => break,
         };
-        failures = if result.is_ok() { 0 } else { failures.saturating_add(1) };
-        let report = PollReport::of(&source, result);
+        // An unreachable device costs nothing to ask again, and must be seen back within an
+        // interval of its return (a rebooted router); only answers that are wrong back off.
+        failures = match &result {
+            Ok(_) | Err(SourceError::Unavailable(_)) => 0,
+            Err(_) => failures.saturating_add(1),
+        };
+        let mut report = PollReport::of(&source, result);
+        report.duration = started.elapsed();
         if reports.send(report).await.is_err() {
             break;
         }
         let wait = backoff(interval, failures);
+        let requested = async {
+            if poll_now.changed().await.is_err() {
+                // The core is gone: no more requests, keep the schedule until cancelled.
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
             _ = tokio::time::sleep_until(started + wait) => {}
+            _ = requested => {}
             _ = cancel.cancelled() => break,
         }
     }

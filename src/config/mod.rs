@@ -34,6 +34,25 @@ pub struct Settings {
     pub deco: BTreeMap<String, DecoSettings>,
     /// Friendly names and options for network clients, keyed by MAC.
     pub devices: BTreeMap<String, DeviceSettings>,
+    /// The optional Prometheus endpoint.
+    pub metrics: MetricsSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    pub enabled: bool,
+    /// Loopback by default: the numbers say who is home; expose them on purpose only.
+    pub listen: std::net::SocketAddr,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9101)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -134,6 +153,8 @@ pub struct BridgeSettings {
     pub state_dir: PathBuf,
     /// `error`, `warn`, `info`, `debug` or `trace`; `RUST_LOG` wins when set.
     pub log_level: String,
+    /// `text` (default) or `json` (one JSON object per line, for log shippers).
+    pub log_format: String,
     /// How long a network client that disappeared still counts as home (HA's consider_home).
     #[serde(with = "duration")]
     pub consider_home: Duration,
@@ -148,6 +169,7 @@ impl Default for BridgeSettings {
         Self {
             state_dir: PathBuf::from("./data"),
             log_level: "info".into(),
+            log_format: "text".into(),
             consider_home: Duration::from_secs(180),
             timezone: None,
             month_start_day: 1,

@@ -154,6 +154,13 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
         ));
     }
 
+    if !["text", "json"].contains(&settings.bridge.log_format.as_str()) {
+        return Err(err(
+            "bridge.log_format",
+            format!("`{}` is not one of text, json", settings.bridge.log_format),
+        ));
+    }
+
     let host = &settings.host;
     if host.enabled {
         check_interval(host.interval, 1).map_err(|m| err("host.interval", m))?;

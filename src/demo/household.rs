@@ -154,6 +154,8 @@ impl Household {
             AsusConfig {
                 password: ROUTER_PASSWORD.into(),
                 traffic_analyzer: true,
+                // Adaptive QoS's Bandwidth Monitor: live exact per-client counters.
+                traffic_monitor: true,
                 clients: 0,
                 live_traffic: false,
                 clock_speed: speed,
@@ -175,9 +177,9 @@ impl Household {
                     rx: s.history.0,
                     tx: s.history.1,
                 };
-                // vnstatd saves every 5 minutes by default; the demo's save every 30 s
+                // vnstatd saves every 5 minutes by default; the demo's save every 15 s
                 // (simulated), so rates show up within a minute.
-                let server = VnstatServer::new(&dir.join(format!("{}.json", s.key)), created, 30, vec![iface]);
+                let server = VnstatServer::new(&dir.join(format!("{}.json", s.key)), created, 15, vec![iface]);
                 (s.mac, server)
             })
             .collect();

@@ -54,7 +54,8 @@ pub fn state_roundtrip(data: &[u8]) {
 }
 
 /// Saving then loading gives back exactly what was saved; a state that cannot be read back
-/// would cost every device its totals at the next start.
+/// would cost every device its totals at the next start. Compared as saved text: what is
+/// deliberately not persisted (a channel's in-memory suspect reading) does not count.
 pub fn survives_state_file(state: &PersistedState) {
     let text = match serde_json::to_string(state) {
         Ok(t) => t,
@@ -64,7 +65,8 @@ pub fn survives_state_file(state: &PersistedState) {
         Ok(s) => s,
         Err(e) => panic!("saved state does not load: {e}\n{text}"),
     };
-    assert_eq!(&back, state, "state changed through the state file\n{text}");
+    let again = serde_json::to_string(&back).unwrap_or_default();
+    assert_eq!(again, text, "state changed through the state file");
 }
 
 const SOURCES: [SourceKind; 4] = [SourceKind::Host, SourceKind::Vnstat, SourceKind::Asus, SourceKind::Deco];

@@ -194,15 +194,20 @@ impl Household {
         self.ledger.source_failed(source)
     }
 
-    /// Renames a device in HA only; its id, totals and history stay (design.md "Names").
+    /// Renames a device in HA only; its id, totals and history stay (design.md "Names"). A
+    /// name for a device not seen yet (restored at start) applies when it appears.
     pub fn rename(&mut self, id: &DeviceId, name: &str) -> bool {
-        let macs = match self.ledger.device(id) {
-            Some(d) => d.info.macs.clone(),
-            None => return false,
-        };
-        match macs.first() {
+        // The ledger remembers every rename (bridge/commands.rs keeps them in a file).
+        self.ledger.rename(id, name);
+        let known = self.ledger.device(id).is_some();
+        let mac = self
+            .ledger
+            .device(id)
+            .and_then(|d| d.info.macs.first().copied())
+            .or_else(|| id.as_str().parse::<MacAddr>().ok());
+        match mac {
             Some(mac) => {
-                self.configured_names.insert(*mac, name.to_owned());
+                self.configured_names.insert(mac, name.to_owned());
             }
             None => {
                 let place = self.placement.entry(id.clone()).or_default();
@@ -216,15 +221,29 @@ impl Household {
                 );
             }
         }
-        self.settle(id);
-        true
+        if known {
+            self.settle(id);
+        }
+        known
+    }
+
+    /// Every name given by a rename, by device.
+    pub fn renamed(&self) -> &BTreeMap<DeviceId, String> {
+        self.ledger.renamed()
+    }
+
+    /// A source that appears while running (an agent on another machine).
+    pub fn add_feed(&mut self, feed: Feed, kind: &'static str) {
+        self.kinds.entry(feed.name.clone()).or_insert(kind);
+        self.feeds.entry(feed.name.clone()).or_insert_with(|| feed.clone());
+        self.ledger.add_feed(feed);
     }
 
     /// Forgets a device: its totals and baselines go; the caller clears its HA configs.
     pub fn remove(&mut self, id: &DeviceId) -> bool {
         self.placement.remove(id);
         self.periods.remove(id);
-        self.ledger.remove(id)
+        self.ledger.forget(id).is_some() | self.ledger.remove(id)
     }
 
     /// Name, `via` and the headline's source of one device, from everything known now.

@@ -12,6 +12,6 @@ pub use device_id::{DeviceId, InvalidDeviceId};
 pub use epoch::{Boot, Epoch};
 pub use mac::{InvalidMac, MacAddr};
 pub use observation::{
-    BucketSample, CounterSample, DeviceInfo, DeviceKind, HourBucket, Label, Metric, MetricUnit, Observation,
-    RateSample, TrafficReading, TrafficSample, WrapRule,
+    BucketSample, CounterSample, DeviceInfo, DeviceKind, HourBucket, Label, LiveSample, Metric, MetricUnit,
+    Observation, RateSample, TrafficReading, TrafficSample, WrapRule,
 };

@@ -145,6 +145,18 @@ pub enum TrafficSample {
     /// Exact bytes per clock hour (the ASUS Traffic Analyzer); a bucket may still grow while its
     /// hour is open, and may be re-read any number of times.
     Buckets(BucketSample),
+    /// A running counter that hourly buckets of the same source reconcile (ASUS `getTraffic.asp`
+    /// with the Traffic Analyzer): counted like [`TrafficSample::Counter`], and it says on which
+    /// clock hour boundary side its bytes fall, so bytes it missed can be taken from the hours.
+    Live(LiveSample),
+}
+
+/// A counter reading stamped on the clock its hourly buckets use (the router's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveSample {
+    pub counter: CounterSample,
+    /// When the counter was read, in Unix seconds on the buckets' clock.
+    pub clock_s: i64,
 }
 
 /// Hourly byte counts for a stretch of hours, as the source reported them.

@@ -24,8 +24,9 @@ use super::tls;
 use super::topics::Topics;
 use crate::config::{MqttSettings, MqttTransport, MqttUrl};
 
-/// What HA sends us (its status) is tiny; this only bounds a misbehaving broker.
-const MAX_INCOMING: usize = 256 * 1024;
+/// HA's status is tiny, but the discovery scan reads every retained config on the broker,
+/// including other integrations' (an oversized incoming packet would drop the link).
+const MAX_INCOMING: usize = 16 * 1024 * 1024;
 /// A republish goes out at most this many messages per [`REPLAY_PAUSE`] (4 000/s): fast enough
 /// for 20 000 retained configs in seconds, slow enough not to flood the broker or HA.
 const REPLAY_BATCH: usize = 200;
@@ -39,12 +40,15 @@ fn lock(health: &Health) -> std::sync::MutexGuard<'_, LinkHealth> {
 }
 
 /// What the connection tells the rest of the bridge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MqttEvent {
-    /// (Re)connected; everything has been queued for republishing.
-    Connected,
+    /// (Re)connected; everything has been queued for republishing. `first` on the first one,
+    /// when the discovery scan (migration.rs) starts.
+    Connected { first: bool },
     /// Home Assistant announced itself on its status topic.
     HaOnline,
+    /// A discovery config seen during the scan.
+    Config { topic: String, payload: Vec<u8> },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,14 +57,23 @@ pub enum MqttSetupError {
     Tls(#[from] tls::TlsSetupError),
 }
 
+/// A message on one of the extra subscriptions (commands, agents).
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub topic: String,
+    pub payload: Vec<u8>,
+}
+
 pub struct MqttLink {
     client: AsyncClient,
     events: mpsc::UnboundedReceiver<MqttEvent>,
+    incoming: mpsc::UnboundedReceiver<Incoming>,
     connected: watch::Receiver<bool>,
     shutting_down: Arc<AtomicBool>,
     loop_task: JoinHandle<()>,
     drain_task: JoinHandle<()>,
     topics: Topics,
+    scanning: Arc<AtomicBool>,
 }
 
 impl MqttLink {
@@ -70,6 +83,18 @@ impl MqttLink {
         url: &MqttUrl,
         topics: &Topics,
         outbox: Arc<Outbox>,
+    ) -> Result<Self, MqttSetupError> {
+        Self::start_subscribed(settings, url, topics, outbox, Vec::new())
+    }
+
+    /// As [`MqttLink::start`], also subscribed to `filters`; their messages come out of
+    /// [`MqttLink::next_incoming`].
+    pub fn start_subscribed(
+        settings: &MqttSettings,
+        url: &MqttUrl,
+        topics: &Topics,
+        outbox: Arc<Outbox>,
+        filters: Vec<String>,
     ) -> Result<Self, MqttSetupError> {
         let mut options = MqttOptions::new(settings.client_id.clone(), (url.host.clone(), url.port));
         options.set_keep_alive(settings.keep_alive.as_secs().clamp(5, u64::from(u16::MAX)) as u16);
@@ -98,9 +123,11 @@ impl MqttLink {
         }
         let (client, eventloop) = AsyncClient::builder(options).capacity(256).build();
         let (event_tx, events) = mpsc::unbounded_channel();
+        let (incoming_tx, incoming) = mpsc::unbounded_channel();
         let (connected_tx, connected) = watch::channel(false);
         let shutting_down = Arc::new(AtomicBool::new(false));
         let health: Health = Arc::default();
+        let scanning = Arc::new(AtomicBool::new(false));
 
         let loop_task = tokio::spawn(run_event_loop(EventLoopTask {
             eventloop,
@@ -110,24 +137,58 @@ impl MqttLink {
             client_id: settings.client_id.clone(),
             outbox: outbox.clone(),
             events: event_tx,
+            incoming: incoming_tx,
+            filters,
             connected: connected_tx,
             shutting_down: shutting_down.clone(),
             health: health.clone(),
+            scanning: scanning.clone(),
+            first_connect: true,
         }));
         let drain_task = tokio::spawn(drain(client.clone(), outbox, connected.clone(), health));
         Ok(Self {
             client,
             events,
+            incoming,
             connected,
             shutting_down,
             loop_task,
             drain_task,
             topics: topics.clone(),
+            scanning,
         })
+    }
+
+    /// Ends the discovery scan: no more configs are reported.
+    pub fn end_scan(&self) {
+        if self.scanning.swap(false, Ordering::SeqCst) {
+            for filter in super::migration::scan_filters(&self.topics) {
+                if let Err(e) = self.client.try_unsubscribe(filter) {
+                    tracing::debug!(error = %e, "Could not end the discovery scan subscription.");
+                }
+            }
+        }
     }
 
     pub async fn next_event(&mut self) -> Option<MqttEvent> {
         self.events.recv().await
+    }
+
+    /// The messages of the extra subscriptions, to be received beside [`MqttLink::next_event`].
+    pub fn take_incoming(&mut self) -> mpsc::UnboundedReceiver<Incoming> {
+        std::mem::replace(&mut self.incoming, mpsc::unbounded_channel().1)
+    }
+
+    /// Publishes at once, not retained, outside the outbox: command responses and events are
+    /// messages, not states, so two equal ones must both go out. Dropped (logged) when the
+    /// client's queue is full or the broker is away.
+    pub fn publish_now(&self, topic: String, payload: String) {
+        if let Err(e) = self
+            .client
+            .try_publish(topic.clone(), payload, PublishOptions::new(QoS::AtLeastOnce))
+        {
+            tracing::warn!(topic = %topic, error = %e, "Could not queue a response or event; dropped.");
+        }
     }
 
     pub fn is_connected(&self) -> bool {
@@ -172,9 +233,13 @@ struct EventLoopTask {
     client_id: String,
     outbox: Arc<Outbox>,
     events: mpsc::UnboundedSender<MqttEvent>,
+    incoming: mpsc::UnboundedSender<Incoming>,
+    filters: Vec<String>,
     connected: watch::Sender<bool>,
     shutting_down: Arc<AtomicBool>,
     health: Health,
+    scanning: Arc<AtomicBool>,
+    first_connect: bool,
 }
 
 async fn run_event_loop(mut t: EventLoopTask) {
@@ -189,14 +254,30 @@ async fn run_event_loop(mut t: EventLoopTask) {
                 if let Err(e) = t.client.try_subscribe(t.topics.ha_status.clone(), QoS::AtLeastOnce) {
                     tracing::warn!(error = %e, "Could not subscribe to Home Assistant's status topic.");
                 }
+                for filter in &t.filters {
+                    if let Err(e) = t.client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
+                        tracing::warn!(filter = %filter, error = %e, "Could not subscribe.");
+                    }
+                }
+                let first = std::mem::take(&mut t.first_connect);
+                if first {
+                    // Retained configs of ours in the other shape are migrated (migration.rs).
+                    t.scanning.store(true, Ordering::SeqCst);
+                    for filter in super::migration::scan_filters(&t.topics) {
+                        if let Err(e) = t.client.try_subscribe(filter, QoS::AtLeastOnce) {
+                            tracing::warn!(error = %e, "Could not look for discovery configs to migrate.");
+                        }
+                    }
+                }
                 t.outbox
                     .put(t.topics.bridge_state(), "online", true, Priority::BridgeState);
                 t.outbox.mark_all();
                 let _ = t.connected.send(true);
-                let _ = t.events.send(MqttEvent::Connected);
+                let _ = t.events.send(MqttEvent::Connected { first });
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                if p.topic.as_ref() == t.topics.ha_status.as_bytes() {
+                let topic = String::from_utf8_lossy(p.topic.as_ref());
+                if topic == t.topics.ha_status {
                     match p.payload.as_ref() {
                         b"online" => {
                             tracing::info!("Home Assistant came online; republishing states.");
@@ -205,6 +286,19 @@ async fn run_event_loop(mut t: EventLoopTask) {
                         b"offline" => tracing::info!("Home Assistant went offline."),
                         _ => {}
                     }
+                } else if super::migration::is_discovery_topic(&t.topics, &topic) {
+                    // Only retained configs: the scan is about what was there before us.
+                    if p.retain && t.scanning.load(Ordering::SeqCst) {
+                        let _ = t.events.send(MqttEvent::Config {
+                            topic: topic.into_owned(),
+                            payload: p.payload.to_vec(),
+                        });
+                    }
+                } else if !t.filters.is_empty() {
+                    let _ = t.incoming.send(Incoming {
+                        topic: topic.into_owned(),
+                        payload: p.payload.to_vec(),
+                    });
                 }
             }
             Ok(Event::Incoming(Packet::PubAck(_))) => lock(&t.health).acked(),

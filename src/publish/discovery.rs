@@ -260,6 +260,30 @@ impl Context<'_> {
                     "availability": [{"topic": self.topics.bridge_state()}],
                 }),
             ),
+            // The `restart` command (shared/design.md), as a button.
+            entity(
+                "restart",
+                "Restart",
+                "button",
+                json!({
+                    "command_topic": format!("{}/bridge/request/restart", self.topics.base),
+                    "payload_press": "",
+                    "icon": "mdi:restart",
+                    "availability": [{"topic": self.topics.bridge_state()}],
+                }),
+            ),
+            // The running version; with no internet the latest version stays unknown.
+            entity(
+                "update",
+                "Firmware",
+                "update",
+                json!({
+                    "state_topic": self.topics.bridge_info(),
+                    "value_template": "{{ value_json.version }}",
+                    "title": "bandwidth2mqtt",
+                    "availability": [{"topic": self.topics.bridge_state()}],
+                }),
+            ),
         ];
         for source in sources {
             out.push(entity(

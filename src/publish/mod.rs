@@ -2,16 +2,18 @@
 //! connection itself.
 
 pub mod connection;
+pub mod device_discovery;
 pub mod devices_index;
 pub mod discovery;
 pub mod interface_key;
 pub mod link_health;
+pub mod migration;
 pub mod outbox;
 pub mod state;
 pub mod tls;
 pub mod topics;
 
-pub use connection::{MqttEvent, MqttLink};
+pub use connection::{Incoming, MqttEvent, MqttLink};
 pub use discovery::{Context, EntityConfig};
 pub use outbox::{Message, Outbox, Priority};
 pub use state::SourceStatus;

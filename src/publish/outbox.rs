@@ -25,6 +25,8 @@ use tokio::sync::Notify;
 pub enum Priority {
     BridgeState,
     Availability,
+    /// `migrate_discovery` on an old discovery topic: before the new config (migration.rs).
+    Migrate,
     Discovery,
     BridgeMeta,
     State,
@@ -64,6 +66,19 @@ struct Inner {
     replay: BTreeSet<(Priority, String)>,
     /// Topics skipped as too large, with the size that was refused (logged once per topic).
     refused: HashMap<String, usize>,
+    /// Discovery waits (while the bridge looks for configs to migrate).
+    hold_discovery: bool,
+}
+
+/// The first key of `set`, skipping discovery while it is held.
+fn first_key(set: &BTreeSet<(Priority, String)>, hold_discovery: bool) -> Option<(Priority, String)> {
+    if !hold_discovery {
+        return set.first().cloned();
+    }
+    set.range(..(Priority::Discovery, String::new()))
+        .next()
+        .or_else(|| set.range((Priority::BridgeMeta, String::new())..).next())
+        .cloned()
 }
 
 #[derive(Debug)]
@@ -209,12 +224,21 @@ impl Outbox {
         self.notify.notify_one();
     }
 
+    /// Holds discovery configs back (`true`) or lets them go (`false`).
+    pub fn hold_discovery(&self, hold: bool) {
+        self.lock().hold_discovery = hold;
+        if !hold {
+            self.notify.notify_one();
+        }
+    }
+
     /// Takes the most urgent changed message (never a replay).
     pub fn next(&self) -> Option<Message> {
         let mut inner = self.lock();
         loop {
-            let (_, topic) = inner.dirty.pop_first()?;
-            if let Some(message) = take(&mut inner, &topic) {
+            let key = first_key(&inner.dirty, inner.hold_discovery)?;
+            inner.dirty.remove(&key);
+            if let Some(message) = take(&mut inner, &key.1) {
                 return Some(message);
             }
         }
@@ -224,8 +248,9 @@ impl Outbox {
     pub fn next_replay(&self) -> Option<Message> {
         let mut inner = self.lock();
         loop {
-            let (_, topic) = inner.replay.pop_first()?;
-            if let Some(message) = take(&mut inner, &topic) {
+            let key = first_key(&inner.replay, inner.hold_discovery)?;
+            inner.replay.remove(&key);
+            if let Some(message) = take(&mut inner, &key.1) {
                 return Some(message);
             }
         }
@@ -243,6 +268,11 @@ impl Outbox {
         let priority = message.priority;
         inner.entries.entry(topic.clone()).or_insert(message);
         inner.dirty.insert((priority, topic));
+    }
+
+    /// How many topics wait to be sent (the MQTT queue depth of `/metrics`).
+    pub fn pending(&self) -> usize {
+        self.lock().dirty.len()
     }
 
     pub fn has_dirty(&self) -> bool {
@@ -369,6 +399,21 @@ mod tests {
         // Remaining length 127 still takes one byte, 128 takes two.
         assert_eq!(packet_size("t", 122), 1 + 1 + 127);
         assert_eq!(packet_size("t", 123), 1 + 2 + 128);
+    }
+
+    #[test]
+    fn held_discovery_waits_while_everything_else_goes() {
+        let o = Outbox::new();
+        o.hold_discovery(true);
+        o.put("c".into(), "{}", true, Priority::Discovery);
+        o.put("s".into(), "1", false, Priority::State);
+        o.put("m".into(), "{}", true, Priority::Migrate);
+        assert_eq!(o.next().unwrap().topic, "m");
+        assert_eq!(o.next().unwrap().topic, "s");
+        assert!(o.next().is_none());
+        assert!(o.has_dirty());
+        o.hold_discovery(false);
+        assert_eq!(o.next().unwrap().topic, "c");
     }
 
     #[test]

@@ -32,6 +32,21 @@ impl Topics {
         format!("{}/bridge/devices", self.base)
     }
 
+    /// `device_joined` / `device_left` / `device_removed`, not retained.
+    pub fn bridge_event(&self) -> String {
+        format!("{}/bridge/event", self.base)
+    }
+
+    /// Subscription for commands: `<base>/bridge/request/<command>`.
+    pub fn bridge_requests(&self) -> String {
+        format!("{}/bridge/request/#", self.base)
+    }
+
+    /// Subscription for agents on other machines: `<base>/agent/<name>/counters`.
+    pub fn agent_counters(&self) -> String {
+        format!("{}/agent/+/counters", self.base)
+    }
+
     /// `online` while the source answers, `offline` while it fails.
     pub fn source_availability(&self, source: &str) -> String {
         format!("{}/bridge/source/{source}", self.base)

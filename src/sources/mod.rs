@@ -39,6 +39,8 @@ pub enum SourceKind {
     Vnstat,
     Asus,
     Deco,
+    /// `bandwidth2mqtt agent` on another machine, read from MQTT rather than polled.
+    Agent,
 }
 
 impl SourceKind {
@@ -48,6 +50,7 @@ impl SourceKind {
             Self::Vnstat => "vnstat",
             Self::Asus => "asus",
             Self::Deco => "deco",
+            Self::Agent => "agent",
         }
     }
 
@@ -57,7 +60,8 @@ impl SourceKind {
     fn ranks(self) -> (u8, u8) {
         match self {
             Self::Vnstat => (0, 1),
-            Self::Host => (1, 0),
+            // An agent is the host source of another machine.
+            Self::Host | Self::Agent => (1, 0),
             // Router counters are exact; a server's own view of itself still wins.
             Self::Asus => (2, 2),
             Self::Deco => (3, 1),
@@ -91,6 +95,10 @@ pub trait Source: Send {
     fn details(&self) -> serde_json::Map<String, serde_json::Value> {
         serde_json::Map::new()
     }
+
+    /// For `once`: a poll must finish all the work it would otherwise spread over later polls
+    /// (the ASUS Traffic Analyzer refresh), still one request at a time.
+    fn complete_each_poll(&mut self) {}
 }
 
 pub enum AnySource {
@@ -189,6 +197,15 @@ impl Source for AnySource {
             Self::Vnstat(s) => s.details(),
             Self::Asus(s) => s.details(),
             Self::Deco(s) => s.details(),
+        }
+    }
+
+    fn complete_each_poll(&mut self) {
+        match self {
+            Self::Host(s) => s.complete_each_poll(),
+            Self::Vnstat(s) => s.complete_each_poll(),
+            Self::Asus(s) => s.complete_each_poll(),
+            Self::Deco(s) => s.complete_each_poll(),
         }
     }
 }

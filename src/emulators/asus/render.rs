@@ -150,8 +150,13 @@ pub fn nvram(state: &RouterState, name: &str) -> String {
         "lan_ipaddr" => c.lan_ip.clone(),
         "wan0_ipaddr" => c.wan_ip.clone(),
         "serial_no" => "N1IG0000000000".into(),
+        "rc_support" if c.dns_analyzer => {
+            "mssid 2.4G 5G usbX1 update switchctrl manual_stb 11AX wifi6e amas dns_dpi dualwan".into()
+        }
         "rc_support" => "mssid 2.4G 5G usbX1 update switchctrl manual_stb 11AX wifi6e amas bwdpi dualwan".into(),
+        "bwdpi_db_enable" if c.dns_analyzer => String::new(),
         "bwdpi_db_enable" => if c.traffic_analyzer { "1" } else { "0" }.into(),
+        "dns_dpi_trf_analysis" if c.dns_analyzer => if c.traffic_analyzer { "1" } else { "0" }.into(),
         "http_enable" => "2".into(),
         "https_lanport" => "8443".into(),
         "led_val" => "0".into(),
@@ -247,7 +252,9 @@ pub fn traffic(state: &RouterState, app_page: bool, fields: &[(String, String)])
     let filter = (client != "all" && !client.is_empty()).then_some(client);
     let array = match (mode, app_page) {
         _ if !enabled && mode == "detail" => "[]".to_owned(),
-        ("hour", false) => pairs(if enabled {
+        ("hour", false) => pairs(if enabled && state.config.dns_analyzer {
+            db.hour_buckets_dns(filter, date)
+        } else if enabled {
             db.hour_buckets(filter, date)
         } else {
             vec![[0, 0]; 24]
@@ -278,6 +285,37 @@ pub fn traffic(state: &RouterState, app_page: bool, fields: &[(String, String)])
     }
     if state.ta_fault == Some(super::state::TaFault::Truncated) {
         body.truncate(body.len() * 2 / 3);
+    }
+    body
+}
+
+/// `getTraffic.asp`: the template's two lists (asus.md §5), from the same traffic model as
+/// the Traffic Analyzer's rows, plus whatever bad entries a test injects.
+pub fn live_traffic(state: &RouterState) -> String {
+    let counters = state.live_counters();
+    let mut entries: Vec<String> = counters
+        .iter()
+        .map(|(mac, [tx, rx])| format!("[\"{mac}\",{tx},{rx}]"))
+        .collect();
+    entries.extend(state.live_faults.extra_entries.iter().cloned());
+    let (tx, rx) = counters.iter().fold((0u64, 0u64), |(t, r), (_, v)| {
+        (t.wrapping_add(v[0]), r.wrapping_add(v[1]))
+    });
+    let mask = if state.config.live_counters_32_bit {
+        0xffff_ffff
+    } else {
+        u64::MAX
+    };
+    let mut body = format!(
+        "var array_traffic = new Array();\narray_traffic = [{}];\nvar router_traffic = new Array();\nrouter_traffic = [{},{}];\n",
+        entries.join(","),
+        tx & mask,
+        rx & mask
+    );
+    if state.live_faults.truncated
+        && let Some(cut) = body.rfind("],")
+    {
+        body.truncate(cut - 3);
     }
     body
 }

@@ -130,6 +130,9 @@ fn route(state: &Shared, path: &str, body: &str, query: &str, headers: &HeaderMa
         "/login_v2.cgi" => login_v2(state, body),
         _ => {
             let mut s = lock(state);
+            if path == "/appGet.cgi" {
+                s.poll_tick();
+            }
             s.advance();
             let token = session_token(headers);
             let valid = token.as_ref().is_some_and(|t| s.sessions.contains(t));
@@ -163,7 +166,8 @@ fn route(state: &Shared, path: &str, body: &str, query: &str, headers: &HeaderMa
                 "/update_clients.asp" => reply(StatusCode::OK, render::update_clients(&s), app),
                 "/ajax_onboarding.asp" => reply(StatusCode::OK, render::onboarding(&s), app),
                 "/ajax_status.xml" => reply(StatusCode::OK, render::status_xml(&s), app),
-                "/getWanTraffic.asp" | "/getAppTraffic.asp" => {
+                // A model has either the Trend Micro analyzer's pages or the DNS-based ones.
+                "/getWanTraffic.asp" | "/getAppTraffic.asp" if !s.config.dns_analyzer => {
                     let fields = form_fields(query);
                     reply(
                         StatusCode::OK,
@@ -171,6 +175,15 @@ fn route(state: &Shared, path: &str, body: &str, query: &str, headers: &HeaderMa
                         app,
                     )
                 }
+                "/getWanTraffic_Dns.asp" | "/getAppTraffic_Dns.asp" if s.config.dns_analyzer => {
+                    let fields = form_fields(query);
+                    reply(
+                        StatusCode::OK,
+                        render::traffic(&s, path == "/getAppTraffic_Dns.asp", &fields),
+                        app,
+                    )
+                }
+                "/getTraffic.asp" if s.config.traffic_monitor => reply(StatusCode::OK, render::live_traffic(&s), app),
                 _ => not_found(),
             }
         }

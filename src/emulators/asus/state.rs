@@ -43,6 +43,18 @@ pub struct AsusConfig {
     /// Router seconds per real second (360 = an hour every 10 s), and where the clock starts.
     pub clock_speed: f64,
     pub clock_start: Option<i64>,
+    /// Instead: the clock moves this many seconds at every `appGet.cgi` (every poll) and stands
+    /// still in between, so all requests of a poll see one instant.
+    pub clock_step: Option<i64>,
+    /// Adaptive QoS's Bandwidth Monitor page `getTraffic.asp` (off: HTTP 404, as on a router
+    /// with QoS off; asus.md §5).
+    pub traffic_monitor: bool,
+    /// `getTraffic.asp` counters wrap at 2^32 (unverified on hardware; both are handled).
+    pub live_counters_32_bit: bool,
+    /// The DNS-based analyzer (`rc_support` has `dns_dpi`): `_Dns` pages, `dns_dpi_trf_analysis`.
+    pub dns_analyzer: bool,
+    /// The first this many clients send exactly their typical bytes every minute.
+    pub steady_clients: usize,
 }
 
 impl Default for AsusConfig {
@@ -71,6 +83,11 @@ impl Default for AsusConfig {
             live_traffic: false,
             clock_speed: 1.0,
             clock_start: None,
+            clock_step: None,
+            traffic_monitor: false,
+            live_counters_32_bit: false,
+            dns_analyzer: false,
+            steady_clients: 0,
         }
     }
 }
@@ -124,6 +141,18 @@ pub struct Stats {
     pub hook_fields: Vec<String>,
 }
 
+/// Faults of `getTraffic.asp` only (bad input the bridge must skip entry by entry).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveFaults {
+    /// Raw entries appended to `array_traffic` (garbage, non-numeric, negative, unknown MACs).
+    pub extra_entries: Vec<String>,
+    /// The reply is cut in the middle of its last entry.
+    pub truncated: bool,
+}
+
+/// Every client's lifetime `(rx, tx)` by upper-case MAC.
+pub type Truths = BTreeMap<String, (u64, u64)>;
+
 pub struct RouterState {
     pub config: AsusConfig,
     pub clients: Vec<EmuClient>,
@@ -147,6 +176,9 @@ pub struct RouterState {
     /// The router's clock (what `uptime()` shows and the Traffic Analyzer stamps rows with).
     pub clock: RouterClock,
     pub ta: TrafficDb,
+    pub live_faults: LiveFaults,
+    /// With a stepping clock: every client's truth `(rx, tx)` at each step, by upper-case MAC.
+    pub truth_log: Vec<(i64, Truths)>,
     rng: u64,
 }
 
@@ -183,11 +215,14 @@ impl RouterState {
             cpu_total: 1_000_000,
             cpu_busy: 50_000,
             nonces: BTreeMap::new(),
-            clock: match config.clock_start {
-                Some(start) => RouterClock::starting_at(start, config.clock_speed),
-                None => RouterClock::starting_at(RouterClock::real().now(), config.clock_speed),
+            clock: match (config.clock_start, config.clock_step) {
+                (start, Some(step)) => RouterClock::stepping(start.unwrap_or_else(|| RouterClock::real().now()), step),
+                (Some(start), None) => RouterClock::starting_at(start, config.clock_speed),
+                (None, None) => RouterClock::starting_at(RouterClock::real().now(), config.clock_speed),
             },
             ta: TrafficDb::new(config.seed),
+            live_faults: LiveFaults::default(),
+            truth_log: Vec::new(),
             rng: config.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
             config,
         };
@@ -244,10 +279,51 @@ impl RouterState {
                 mac: c.mac.to_string(),
                 online: c.online,
                 per_minute: 2_000_000 + (i as u64 % 7) * 1_500_000,
+                steady: i < self.config.steady_clients,
             })
             .collect();
         let (rx, tx) = self.ta.generate(&talkers, self.clock.now());
         self.add_traffic(rx, tx);
+    }
+
+    /// A poll begins (`appGet.cgi`): a stepping clock moves, traffic catches up, and the truth
+    /// at this instant is logged.
+    pub fn poll_tick(&mut self) {
+        if !self.clock.is_stepping() {
+            return;
+        }
+        self.clock.tick();
+        self.advance();
+        let now = self.clock.now();
+        let truth = self
+            .clients
+            .iter()
+            .map(|c| {
+                let mac = c.mac.to_string().to_uppercase();
+                let t = self.ta.truth(&mac);
+                (mac, t)
+            })
+            .collect();
+        self.truth_log.push((now, truth));
+    }
+
+    /// The DPI engine restarts: every live counter starts from zero (the rows stay).
+    pub fn dpi_restart(&mut self) {
+        self.ta.live.clear();
+    }
+
+    /// `getTraffic.asp`'s counters `[tx, rx]` per upper-case MAC, 32-bit on such models.
+    pub fn live_counters(&self) -> Vec<(String, [u64; 2])> {
+        let mask = if self.config.live_counters_32_bit {
+            0xffff_ffff
+        } else {
+            u64::MAX
+        };
+        self.ta
+            .live
+            .iter()
+            .map(|(mac, [tx, rx])| (mac.clone(), [tx & mask, rx & mask]))
+            .collect()
     }
 
     /// Traffic of one client, booked in the Traffic Analyzer now and carried by the WAN.
@@ -288,6 +364,8 @@ impl RouterState {
     pub fn reboot(&mut self) {
         self.wan_rx = 0;
         self.wan_tx = 0;
+        // The DPI engine starts again with the router.
+        self.ta.live.clear();
         self.sessions.clear();
         self.booted_at = SystemTime::now();
         self.cpu_total = 0;

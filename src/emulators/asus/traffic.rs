@@ -10,12 +10,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
-/// The router's wall clock, optionally running faster than real time.
+/// The router's wall clock, optionally running faster than real time, or stepping a fixed
+/// amount at every poll (so that all requests of one poll see the same instant).
 #[derive(Debug, Clone)]
 pub struct RouterClock {
     base_real: SystemTime,
     base_router_s: i64,
     speed: f64,
+    /// Stepping clocks: seconds added at each [`RouterClock::tick`]; the clock stands still
+    /// in between.
+    step_s: Option<i64>,
 }
 
 impl RouterClock {
@@ -29,10 +33,38 @@ impl RouterClock {
             base_real: SystemTime::now(),
             base_router_s: start_s,
             speed,
+            step_s: None,
         }
     }
 
+    /// A clock that reads `start_s` and moves `step_s` at every [`RouterClock::tick`] only.
+    pub fn stepping(start_s: i64, step_s: i64) -> Self {
+        Self {
+            step_s: Some(step_s),
+            ..Self::starting_at(start_s, 0.0)
+        }
+    }
+
+    /// One poll's step (nothing for a running clock).
+    pub fn tick(&mut self) {
+        if let Some(step) = self.step_s {
+            self.base_router_s += step;
+        }
+    }
+
+    /// Moves the clock on by `secs` (tests: time passing while the router is down).
+    pub fn advance(&mut self, secs: i64) {
+        self.base_router_s += secs;
+    }
+
+    pub fn is_stepping(&self) -> bool {
+        self.step_s.is_some()
+    }
+
     pub fn now(&self) -> i64 {
+        if self.step_s.is_some() {
+            return self.base_router_s;
+        }
         let elapsed = SystemTime::now()
             .duration_since(self.base_real)
             .map(|d| d.as_secs_f64())
@@ -66,6 +98,8 @@ pub struct Talker {
     pub online: bool,
     /// Typical download bytes per minute; uploads are a tenth.
     pub per_minute: u64,
+    /// Exactly `per_minute` every minute instead of bursts (a camera, a backup).
+    pub steady: bool,
 }
 
 #[derive(Debug, Default)]
@@ -78,6 +112,9 @@ pub struct TrafficDb {
     generated_until: Option<i64>,
     /// Store MACs lower-case (the bridge must use the spelling the router lists).
     pub lowercase_macs: bool,
+    /// The DPI engine's running `[tx, rx]` per client (`getTraffic.asp`), by upper-case MAC;
+    /// they start from zero when the engine restarts. Same bytes as the rows.
+    pub live: BTreeMap<String, [u64; 2]>,
     rng: u64,
 }
 
@@ -115,6 +152,9 @@ impl TrafficDb {
             .or_insert([0, 0]);
         row[0] += tx;
         row[1] += rx;
+        let live = self.live.entry(mac.to_uppercase()).or_insert([0, 0]);
+        live[0] += tx;
+        live[1] += rx;
     }
 
     /// Runs the traffic model up to router time `now_s`, minute by minute; returns the WAN
@@ -127,6 +167,14 @@ impl TrafficDb {
         let (mut wan_rx, mut wan_tx) = (0, 0);
         while t + 60 <= now_s {
             for talker in talkers.iter().filter(|k| k.online) {
+                if talker.steady {
+                    let rx = talker.per_minute;
+                    let tx = rx / 10;
+                    self.record(&talker.mac, "General HTTPS", t, rx, tx);
+                    wan_rx += rx;
+                    wan_tx += tx;
+                    continue;
+                }
                 // Bursty: most minutes are quiet, some are heavy.
                 let roll = self.random() % 100;
                 let factor = match roll {
@@ -168,6 +216,20 @@ impl TrafficDb {
                 let hi = end - 3600 * (23 - i);
                 self.visible()
                     .filter(|((m, _, h), _)| mac.is_none_or(|x| x == m) && (lo..=hi).contains(h))
+                    .fold([0, 0], |acc, (_, v)| [acc[0] + v[0], acc[1] + v[1]])
+            })
+            .collect()
+    }
+
+    /// The DNS-based analyzer's hourly pairs: `date` rounded down to the hour, buckets aligned
+    /// to the hour, `[start, start + 3600)`.
+    pub fn hour_buckets_dns(&self, mac: Option<&str>, date: i64) -> Vec<[u64; 2]> {
+        let end = date - date.rem_euclid(3600);
+        (0..24)
+            .map(|i| {
+                let lo = end - 3600 * (24 - i);
+                self.visible()
+                    .filter(|((m, _, h), _)| mac.is_none_or(|x| x == m) && (lo..lo + 3600).contains(h))
                     .fold([0, 0], |acc, (_, v)| [acc[0] + v[0], acc[1] + v[1]])
             })
             .collect()

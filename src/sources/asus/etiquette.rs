@@ -148,7 +148,13 @@ impl LoginGuard {
     }
 
     /// The session was gone: the first time log in again at once, repeated quick losses wait.
-    pub fn session_lost(&mut self, now: Instant) {
+    /// `router_stayed_up`: false when the router was unreachable or rebooted since our login;
+    /// such a loss is not the router ending a session we just made, so it never waits.
+    pub fn session_lost(&mut self, now: Instant, router_stayed_up: bool) {
+        if !router_stayed_up {
+            self.quick_losses = 0;
+            return;
+        }
         let quick = self.last_login.is_some_and(|t| now.duration_since(t) < SHORT_SESSION);
         self.quick_losses = if quick { self.quick_losses + 1 } else { 0 };
         let step = self.quick_losses.saturating_sub(1).min(RELOGIN_STEPS.len() - 1);
@@ -159,6 +165,14 @@ impl LoginGuard {
                 wait,
                 "the router keeps ending our session soon after login",
             ));
+        }
+    }
+
+    /// A reboot explains the losses before it: forget them, and any hold they caused.
+    pub fn router_restarted(&mut self) {
+        self.quick_losses = 0;
+        if !self.credentials_hold {
+            self.hold = None;
         }
     }
 
@@ -246,18 +260,44 @@ mod tests {
         assert!(g.permit(start).is_ok());
         g.succeeded(start);
         // The first loss: log in again at once.
-        g.session_lost(start + Duration::from_secs(60));
+        g.session_lost(start + Duration::from_secs(60), true);
         assert!(g.permit(start + Duration::from_secs(60)).is_ok());
         g.succeeded(start + Duration::from_secs(60));
         // Lost again within minutes: wait 30 s.
-        g.session_lost(start + Duration::from_secs(120));
+        g.session_lost(start + Duration::from_secs(120), true);
         let denied = g.permit(start + Duration::from_secs(121)).unwrap_err();
         assert_eq!(denied.until, start + Duration::from_secs(150));
         assert!(g.permit(start + Duration::from_secs(151)).is_ok());
         // A session that lasted an hour is lost normally: re-login at once.
         g.succeeded(start + Duration::from_secs(151));
-        g.session_lost(start + Duration::from_secs(3800));
+        g.session_lost(start + Duration::from_secs(3800), true);
         assert!(g.permit(start + Duration::from_secs(3800)).is_ok());
+    }
+
+    #[test]
+    fn losses_to_a_reboot_or_an_outage_never_wait() {
+        let start = Instant::now();
+        let mut g = LoginGuard::default();
+        let at = |s: u64| start + Duration::from_secs(s);
+        assert!(g.permit(at(0)).is_ok());
+        g.succeeded(at(0));
+        // Sessions expire (router up): first loss, log in at once.
+        g.session_lost(at(20), true);
+        assert!(g.permit(at(20)).is_ok());
+        g.succeeded(at(20));
+        // Then the router reboots and is unreachable: the next loss is no reason to wait.
+        g.session_lost(at(40), false);
+        assert!(g.permit(at(40)).is_ok());
+        g.succeeded(at(40));
+        // And the count starts over: one more quick loss with the router up still goes at once.
+        g.session_lost(at(60), true);
+        assert!(g.permit(at(60)).is_ok());
+        g.succeeded(at(60));
+        // A second one in a row waits; a reboot seen afterwards lifts that wait.
+        g.session_lost(at(80), true);
+        assert!(g.permit(at(81)).is_err());
+        g.router_restarted();
+        assert!(g.permit(at(82)).is_ok());
     }
 
     #[test]

@@ -1,10 +1,15 @@
 //! An ASUS router on stock (or Merlin) firmware, through the web API its phone app uses
 //! (shared/protocols/asus.md): one login reused across polls, and every hook of a poll in a
 //! single `appGet.cgi` request, because the router's web server is single-threaded and slow.
+//! Per-client bytes come from the live counters of `getTraffic.asp` ([`live`], one request per
+//! poll, asus.md §5) and the hourly Traffic Analyzer ([`traffic_analyzer`], §6); accounting
+//! combines them (accounting/reconcile.rs).
 
 pub mod etiquette;
 pub mod hookjson;
 pub mod js;
+pub mod live;
+pub mod live_parse;
 mod observe;
 pub mod parse;
 pub mod session;
@@ -26,7 +31,8 @@ use session::{AsusError, Session};
 /// Everything one poll needs, in one request. `;` must travel as `%3B` (asus.md §4.1).
 pub const POLL_HOOKS: &str = "netdev(appobj);cpu_usage(appobj);memory_usage(appobj);uptime();get_clientlist();\
 nvram_get(productid);nvram_get(firmver);nvram_get(buildno);nvram_get(extendno);nvram_get(label_mac);\
-nvram_get(lan_hwaddr);nvram_get(lan_ipaddr);nvram_get(rc_support);nvram_get(bwdpi_db_enable);nvram_get(wan0_ipaddr)";
+nvram_get(lan_hwaddr);nvram_get(lan_ipaddr);nvram_get(rc_support);nvram_get(bwdpi_db_enable);nvram_get(dns_dpi_trf_analysis);\
+nvram_get(wan0_ipaddr)";
 
 pub struct AsusSource {
     name: String,
@@ -45,7 +51,14 @@ pub struct AsusSource {
     /// From the last reply: the router's clock, its TA switch, and who is online.
     router_now: Option<i64>,
     ta_switch: Option<bool>,
+    /// The DNS-based analyzer (`rc_support` has `dns_dpi`): `_Dns` pages (asus.md §6.1).
+    dns_analyzer: bool,
     online: Vec<MacAddr>,
+    /// Every MAC the client list shows, online or not.
+    listed: BTreeSet<MacAddr>,
+    /// When the router booted (bridge clock − uptime), from the last reply.
+    booted_at: Option<i64>,
+    live: live::LiveCounters,
 }
 
 impl AsusSource {
@@ -96,7 +109,11 @@ impl AsusSource {
                 .then(|| traffic_analyzer::TrafficAnalyzer::new(name, DeviceId::slugify_or_unnamed(name))),
             router_now: None,
             ta_switch: None,
+            dns_analyzer: false,
             online: Vec::new(),
+            listed: BTreeSet::new(),
+            booted_at: None,
+            live: live::LiveCounters::new(name, DeviceId::slugify_or_unnamed(name)),
         }
     }
 
@@ -140,6 +157,20 @@ impl AsusSource {
     }
 }
 
+/// Puts each client's live counter on that client's observation (the client list made it).
+fn attach_live(observations: &mut [Observation], samples: Vec<(MacAddr, crate::model::LiveSample)>) {
+    use crate::model::{DeviceKind, TrafficReading, TrafficSample};
+    let mut samples: std::collections::BTreeMap<MacAddr, crate::model::LiveSample> = samples.into_iter().collect();
+    for obs in observations.iter_mut().filter(|o| o.kind == DeviceKind::Client) {
+        if let Some(sample) = obs.info.macs.first().and_then(|m| samples.remove(m)) {
+            obs.traffic.push(TrafficReading {
+                interface: None,
+                sample: TrafficSample::Live(sample),
+            });
+        }
+    }
+}
+
 fn to_source_error(e: AsusError) -> SourceError {
     match e {
         AsusError::Auth(m) => SourceError::Auth(m),
@@ -171,12 +202,27 @@ impl Source for AsusSource {
         let body = format!("hook={}", percent_encode(POLL_HOOKS));
         let text = session.post("/appGet.cgi", body).await.map_err(to_source_error)?;
         let at_ms = now_ms();
-        self.read_temperatures().await;
+        let booted_before = self.booted_at;
         let mut observations = self.interpret(&text, at_ms)?;
+        if let (Some(before), Some(now), Ok(session)) = (booted_before, self.booted_at, self.session.as_mut())
+            && !crate::model::Epoch::BootedAt(before).same_as(&crate::model::Epoch::BootedAt(now))
+        {
+            // Sessions lost to a reboot are not the router ending ours on purpose.
+            session.router_restarted();
+        }
+        let router_now = self.router_now.unwrap_or(at_ms / 1000);
+        if let Ok(session) = self.session.as_mut() {
+            let samples = self
+                .live
+                .read(session, &self.listed, self.booted_at, router_now, self.cfg.interval)
+                .await;
+            attach_live(&mut observations, samples);
+        }
+        self.read_temperatures().await;
         if let (Some(ta), Ok(session)) = (self.traffic_analyzer.as_mut(), self.session.as_mut()) {
             ta.set_enabled_on_router(self.ta_switch);
+            ta.set_dns(self.dns_analyzer);
             // The analyzer stamps rows with the router's clock; ask in its terms.
-            let router_now = self.router_now.unwrap_or(at_ms / 1000);
             observations.extend(ta.run(session, router_now, &self.online, self.cfg.interval).await);
         }
         Ok(observations)
@@ -187,12 +233,16 @@ impl Source for AsusSource {
         if let Some(ta) = &self.traffic_analyzer {
             cursor.insert("traffic_analyzer".into(), ta.cursor());
         }
+        cursor.insert("live".into(), self.live.cursor());
         Some(serde_json::Value::Object(cursor))
     }
 
     fn restore(&mut self, cursor: &serde_json::Value) {
         if let (Some(ta), Some(saved)) = (self.traffic_analyzer.as_mut(), cursor.get("traffic_analyzer")) {
             ta.restore(saved);
+        }
+        if let Some(saved) = cursor.get("live") {
+            self.live.restore(saved);
         }
     }
 
@@ -208,6 +258,13 @@ impl Source for AsusSource {
             },
         };
         map.insert("traffic_analyzer".into(), state.into());
+        let live = match self.live.availability {
+            live::Availability::Unknown => "unknown",
+            live::Availability::Available => "available",
+            live::Availability::NotAvailable => "not available (switch on Adaptive QoS)",
+        };
+        map.insert("live_counters".into(), live.into());
+        map.insert("live_counter_requests".into(), self.live.requests.into());
         if let Some(ta) = &self.traffic_analyzer {
             map.insert("traffic_analyzer_requests".into(), ta.requests.into());
             if let Some(hour) = ta.last_refresh() {
@@ -219,6 +276,12 @@ impl Source for AsusSource {
             }
         }
         map
+    }
+
+    fn complete_each_poll(&mut self) {
+        if let Some(ta) = self.traffic_analyzer.as_mut() {
+            ta.complete_each_poll();
+        }
     }
 
     async fn close(&mut self) {
@@ -246,8 +309,15 @@ impl AsusSource {
         let identity: Identity = parse::identity(&map);
         let (netdev, uptime_s, clients) = observe::parse_all(&map);
         self.router_now = hookjson::text(&map, "uptime").and_then(|u| parse::router_time(&u));
-        self.ta_switch = identity.traffic_analyzer;
+        self.dns_analyzer = identity.dns_analyzer;
+        self.ta_switch = if identity.dns_analyzer {
+            identity.dns_traffic_analyzer
+        } else {
+            identity.traffic_analyzer
+        };
         self.online = clients.iter().filter(|c| c.online).map(|c| c.mac).collect();
+        self.listed = clients.iter().map(|c| c.mac).collect();
+        self.booted_at = uptime_s.map(|up| at_ms / 1000 - up as i64);
         if let Some(n) = &netdev {
             self.counters_64_bit |= n.proves_64_bit();
             if n.internet.is_none() && !self.warned_no_internet {

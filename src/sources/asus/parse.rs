@@ -340,6 +340,10 @@ pub struct Identity {
     pub traffic_analyzer: Option<bool>,
     /// `rc_support` lists `wifi6e`: `isWL = 3` means 6 GHz.
     pub has_6ghz: bool,
+    /// `rc_support` lists `dns_dpi`: the DNS-based analyzer with `_Dns` pages (asus.md §6.1).
+    pub dns_analyzer: bool,
+    /// `dns_dpi_trf_analysis`: its statistics switch.
+    pub dns_traffic_analyzer: Option<bool>,
 }
 
 pub fn identity(map: &Map<String, Value>) -> Identity {
@@ -360,6 +364,8 @@ pub fn identity(map: &Map<String, Value>) -> Identity {
         lan_ip: get("lan_ipaddr"),
         traffic_analyzer: get("bwdpi_db_enable").map(|v| v == "1"),
         has_6ghz: rc_support.split_whitespace().any(|f| f == "wifi6e"),
+        dns_analyzer: rc_support.split_whitespace().any(|f| f == "dns_dpi"),
+        dns_traffic_analyzer: get("dns_dpi_trf_analysis").filter(|v| !v.is_empty()).map(|v| v == "1"),
     }
 }
 

@@ -65,6 +65,9 @@ pub struct Session {
     password: Secret,
     token: Option<Token>,
     guard: LoginGuard,
+    /// The router could not be reached (or rebooted) since our last login: a session lost now
+    /// was lost to that, not ended by the router while it stayed up.
+    interrupted: bool,
     journal: LoginJournal,
     /// Logins attempted over the session's life, for logs and tests.
     pub logins: u64,
@@ -80,6 +83,7 @@ impl Session {
             password,
             token: None,
             guard: LoginGuard::default(),
+            interrupted: false,
             journal: LoginJournal::none(),
             logins: 0,
         }
@@ -95,10 +99,17 @@ impl Session {
         let endpoint = path.split('?').next().unwrap_or(path);
         for attempt in 0..2 {
             self.ensure_login().await?;
-            let text = self.send_with(path, body.clone()).await?;
+            let text = match self.send_with(path, body.clone()).await {
+                Err(e @ AsusError::Unreachable { .. }) => {
+                    self.interrupted = true;
+                    return Err(e);
+                }
+                other => other?,
+            };
             if session_gone(&text) {
                 self.token = None;
-                self.guard.session_lost(Instant::now());
+                self.guard.session_lost(Instant::now(), !self.interrupted);
+                self.interrupted = false;
                 tracing::info!(source = %self.router, endpoint, "Router ended our session; logging in again.");
                 if attempt == 0 {
                     continue;
@@ -161,6 +172,10 @@ impl Session {
         let result = self.login().await;
         if result.is_ok() {
             self.guard.succeeded(Instant::now());
+            self.interrupted = false;
+        }
+        if matches!(result, Err(AsusError::Unreachable { .. })) {
+            self.interrupted = true;
         }
         // The refusal (or the success that clears it) is on disk before anything else happens.
         self.remember();
@@ -307,6 +322,13 @@ impl Session {
                 AsusError::Auth(message)
             }
         }
+    }
+
+    /// The router rebooted (its boot time moved): the session it dropped was not ended on
+    /// purpose, so the next loss does not count towards the hold-off either.
+    pub fn router_restarted(&mut self) {
+        self.interrupted = true;
+        self.guard.router_restarted();
     }
 
     /// Remembers logins across restarts in `journal`; reads back what the previous run

@@ -76,7 +76,18 @@ pub struct TrafficAnalyzer {
     catch_up_from: Option<i64>,
     /// Requests made, for `bridge/info` and the notes on router load.
     pub requests: u64,
+    /// The DNS-based analyzer's `_Dns` pages (asus.md §6.1, §6.5).
+    dns: bool,
+    /// The first refresh after a start runs at catch-up pace: as many requests per poll as fit
+    /// in most of an interval, one at a time with a pause, so every device has its totals
+    /// within two polls.
+    catching_up: bool,
+    /// `once`: every poll finishes the whole refresh.
+    complete: bool,
 }
+
+/// Between two requests of a catch-up: the router's web server does one thing at a time.
+const CATCH_UP_PAUSE: Duration = Duration::from_millis(100);
 
 impl TrafficAnalyzer {
     pub fn new(source: &str, router: DeviceId) -> Self {
@@ -92,6 +103,9 @@ impl TrafficAnalyzer {
             apps_due: false,
             catch_up_from: None,
             requests: 0,
+            dns: false,
+            catching_up: true,
+            complete: false,
         }
     }
 
@@ -103,6 +117,16 @@ impl TrafficAnalyzer {
         if let Ok(c) = serde_json::from_value::<Cursor>(cursor.clone()) {
             self.cursor = c;
         }
+    }
+
+    /// Whether the router uses the DNS-based analyzer (its pages end in `_Dns`).
+    pub fn set_dns(&mut self, dns: bool) {
+        self.dns = dns;
+    }
+
+    /// Every poll finishes the refresh it starts (for `once`).
+    pub fn complete_each_poll(&mut self) {
+        self.complete = true;
     }
 
     pub fn last_refresh(&self) -> Option<i64> {
@@ -167,11 +191,14 @@ impl TrafficAnalyzer {
         macs.extend(self.stored.keys().copied());
         macs.sort();
         macs.dedup();
+        // Every device's totals first; the per-app splits after.
         for mac in &macs {
             for w in windows.iter().rev() {
                 self.queue.push_back(Task::Hours { mac: *mac, date: *w });
             }
-            if self.apps_due {
+        }
+        if self.apps_due {
+            for mac in &macs {
                 self.queue.push_back(Task::Apps { mac: *mac, date });
             }
         }
@@ -190,9 +217,22 @@ impl TrafficAnalyzer {
         }
         self.schedule(router_now, online);
         let polls_in_spread = (SPREAD.as_secs() / interval.as_secs().max(1)).max(1);
-        let budget = self.queue.len().div_ceil(polls_in_spread as usize).clamp(1, 10);
+        let hurry = self.complete || self.catching_up;
+        let budget = if hurry {
+            usize::MAX
+        } else {
+            self.queue.len().div_ceil(polls_in_spread as usize).clamp(1, 10)
+        };
+        // A catch-up keeps to most of one interval so the next poll is not held up.
+        let deadline = (!self.complete).then(|| tokio::time::Instant::now() + interval.mul_f64(0.6));
         let mut out = Vec::new();
-        for _ in 0..budget {
+        for n in 0..budget {
+            if hurry && n > 0 {
+                if deadline.is_some_and(|d| tokio::time::Instant::now() + CATCH_UP_PAUSE >= d) {
+                    break;
+                }
+                tokio::time::sleep(CATCH_UP_PAUSE.min(interval / 20)).await;
+            }
             let Some(task) = self.queue.pop_front() else { break };
             match self.fetch(session, &task).await {
                 Ok(Some(obs)) => out.push(obs),
@@ -213,6 +253,7 @@ impl TrafficAnalyzer {
         if self.queue.is_empty()
             && let Some(hour) = self.refreshing.take()
         {
+            self.catching_up = false;
             self.cursor.refreshed_hour = Some(hour);
             self.cursor.pending_since = None;
             if self.apps_due {
@@ -226,10 +267,9 @@ impl TrafficAnalyzer {
         self.requests += 1;
         match task {
             Task::Discover { date } => {
+                let (page, date) = self.page("getAppTraffic", *date);
                 let text = session
-                    .get(&format!(
-                        "/getAppTraffic.asp?client=all&mode=detail&dura=24&date={date}"
-                    ))
+                    .get(&format!("/{page}?client=all&mode=detail&dura=24&date={date}"))
                     .await?;
                 match statistics(&text) {
                     Some(Value::Array(rows)) => {
@@ -254,10 +294,9 @@ impl TrafficAnalyzer {
             }
             Task::Hours { mac, date } => {
                 let client = self.spelling(mac);
+                let (page, query_date) = self.page("getWanTraffic", *date);
                 let text = session
-                    .get(&format!(
-                        "/getWanTraffic.asp?client={client}&mode=hour&dura=24&date={date}"
-                    ))
+                    .get(&format!("/{page}?client={client}&mode=hour&dura=24&date={query_date}"))
                     .await?;
                 let hours = hour_buckets(&text, *date).ok_or_else(|| AsusError::Invalid {
                     endpoint: format!("getWanTraffic.asp (client {client})"),
@@ -272,10 +311,9 @@ impl TrafficAnalyzer {
             }
             Task::Apps { mac, date } => {
                 let client = self.spelling(mac);
+                let (page, date) = self.page("getWanTraffic", *date);
                 let text = session
-                    .get(&format!(
-                        "/getWanTraffic.asp?client={client}&mode=detail&dura=24&date={date}"
-                    ))
+                    .get(&format!("/{page}?client={client}&mode=detail&dura=24&date={date}"))
                     .await?;
                 let Some(Value::Array(rows)) = statistics(&text) else {
                     return Err(AsusError::Invalid {
@@ -297,6 +335,17 @@ impl TrafficAnalyzer {
                 obs.attributes.insert("top_apps_24h".into(), Value::Array(top));
                 Ok(Some(obs))
             }
+        }
+    }
+
+    /// The page and the `date` to ask for a window whose last bucket ends at `date` + 30 s
+    /// (just before the next hour). The DNS-based pages round `date` down to the hour and
+    /// align their buckets to it, so they are asked for the next hour itself.
+    fn page(&self, name: &str, date: i64) -> (String, i64) {
+        if self.dns {
+            (format!("{name}_Dns.asp"), date + 31)
+        } else {
+            (format!("{name}.asp"), date)
         }
     }
 

@@ -1,7 +1,10 @@
 //! A TP-Link Deco mesh through the main unit's local web API (shared/protocols/deco.md).
 //!
-//! Each poll reads the node list, the whole mesh's client list (rates and online state), each
-//! node's own client list (which node a client is on), and the master's CPU/memory and WAN.
+//! Each poll reads the whole mesh's client list (rates and online state) and the master's
+//! CPU/memory: two requests. What changes slowly is read every [`SLOW_EVERY`] polls: the node
+//! list, the WAN, and each node's own client list (which node a client is on); a node's list is
+//! also read as soon as a client shows up whose node is unknown. That is ≤ 4 requests per poll on
+//! average (tplinkrouterc6u makes 4), where it used to be 6.
 //! The Deco gives rates only; accounting integrates them into estimated totals.
 
 pub mod crypto;
@@ -31,6 +34,9 @@ use crate::model::{MacAddr, Observation};
 /// Milliseconds since the Unix epoch; injectable so a simulated day runs in seconds.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
+/// Slow-changing forms (node list, WAN, per-node client lists) are read every this many polls.
+pub const SLOW_EVERY: u64 = 10;
+
 pub struct DecoSource {
     name: String,
     cfg: DecoSettings,
@@ -42,6 +48,12 @@ pub struct DecoSource {
     absent: BTreeSet<&'static str>,
     mode: Option<String>,
     checked_host: bool,
+    /// Polls that read the client list, and the slow forms' last answers.
+    polls: u64,
+    nodes: Option<Vec<parse::NodeEntry>>,
+    wan: Option<parse::Wan>,
+    /// Clients listed when the per-node lists were last read: a client not among them is new.
+    asked_for: BTreeSet<MacAddr>,
 }
 
 impl DecoSource {
@@ -85,6 +97,10 @@ impl DecoSource {
             absent: BTreeSet::new(),
             mode: None,
             checked_host: false,
+            polls: 0,
+            nodes: None,
+            wan: None,
+            asked_for: BTreeSet::new(),
         }
     }
 
@@ -98,18 +114,39 @@ impl DecoSource {
         let client = self.client.as_mut().map_err(|e| SourceError::Unavailable(e.clone()))?;
         let read = json!({"operation": "read"});
 
-        let devices = client.read(Endpoint::DEVICE_LIST, &read).await.map_err(source_error)?;
-        let nodes = parse::device_list(&devices).map_err(|e| invalid(Endpoint::DEVICE_LIST, e))?;
+        let slow_due = self.polls.is_multiple_of(SLOW_EVERY) || self.nodes.is_none();
+        let nodes = match (&self.nodes, slow_due) {
+            (Some(nodes), false) => nodes.clone(),
+            _ => {
+                let devices = client.read(Endpoint::DEVICE_LIST, &read).await.map_err(source_error)?;
+                let nodes = parse::device_list(&devices).map_err(|e| invalid(Endpoint::DEVICE_LIST, e))?;
+                self.nodes = Some(nodes.clone());
+                nodes
+            }
+        };
 
         let all = json!({"operation": "read", "params": {"device_mac": "default"}});
         let list = client.read(Endpoint::CLIENT_LIST, &all).await.map_err(source_error)?;
         let at_ms = (self.clock)();
         let clients = parse::client_list(&list).map_err(|e| invalid(Endpoint::CLIENT_LIST, e))?;
+        self.polls += 1;
 
-        // Which node each client is on; a node whose list fails keeps its clients' last
-        // known node (a per-node query can time out while `default` works, HA #482).
+        // Which node each client is on; a node whose list fails or is not due keeps its
+        // clients' last known node (a per-node query can time out while `default` works,
+        // HA #482). A client whose node is unknown makes the lists due now.
+        let newcomer = clients
+            .iter()
+            .filter(|c| c.online)
+            .filter_map(|c| c.mac)
+            .any(|mac| !self.asked_for.contains(&mac) && !self.observer.knows_node_of(&mac));
         let mut per_node = BTreeMap::new();
-        if nodes.len() > 1 {
+        if nodes.len() > 1 && !(slow_due || newcomer) {
+            for mac in nodes.iter().filter_map(|n| n.mac) {
+                per_node.insert(mac, None);
+            }
+        } else if nodes.len() > 1 {
+            self.asked_for = clients.iter().filter_map(|c| c.mac).collect();
+            let client = self.client.as_mut().map_err(|e| SourceError::Unavailable(e.clone()))?;
             for node in nodes.iter().filter(|n| n.mac.is_some()) {
                 let request = json!({"operation": "read", "params": {"device_mac": dash_mac(&node.raw_mac)}});
                 let macs = match client.read(Endpoint::CLIENT_LIST, &request).await {
@@ -136,10 +173,16 @@ impl DecoSource {
             .optional(Endpoint::PERFORMANCE, &read)
             .await?
             .map(|r| parse::performance(&r));
-        let wan = self
-            .optional(Endpoint::WAN_IPV4, &read)
-            .await?
-            .map(|r| parse::wan_ipv4(&r));
+        let wan = if slow_due || self.wan.is_none() {
+            let wan = self
+                .optional(Endpoint::WAN_IPV4, &read)
+                .await?
+                .map(|r| parse::wan_ipv4(&r));
+            self.wan = wan.clone();
+            wan
+        } else {
+            self.wan.clone()
+        };
         if self.mode.is_none() {
             self.mode = self
                 .optional(Endpoint::MODE, &read)

@@ -60,6 +60,11 @@ impl Observer {
         }
     }
 
+    /// Whether a per-node list has placed this client on a node.
+    pub fn knows_node_of(&self, client: &MacAddr) -> bool {
+        self.node_of.contains_key(client)
+    }
+
     /// The next sample starts a new integration interval: nothing is counted for the gap.
     pub fn poll_failed(&mut self) {
         self.previous = None;

@@ -1,0 +1,232 @@
+//! Requests on `<base>/bridge/request/<command>`, answered on `<base>/bridge/response/<command>`
+//! with `{"status","data","error","transaction"}` (zigbee2mqtt's convention, shared/design.md).
+//!
+//! Parsing and the answer's shape are pure functions; what a command does to the core lives in
+//! [`Core::on_request`]. Bad JSON and unknown commands get an error response naming the problem.
+
+use std::path::Path;
+
+use serde_json::{Map, Value, json};
+
+use super::Core;
+use crate::household::Household;
+use crate::model::DeviceId;
+use crate::publish::Priority;
+
+pub const COMMANDS: [&str; 5] = ["poll", "device/rename", "device/remove", "health_check", "restart"];
+const NAMES_FILE: &str = "names.json";
+
+/// What the run loop must do after answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    None,
+    PollNow,
+    Restart,
+}
+
+/// One request: its command, its JSON object (or why there is none), its transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub command: String,
+    pub body: Result<Map<String, Value>, String>,
+    pub transaction: Option<Value>,
+}
+
+/// `<base>/bridge/request/<command>` → the request, or `None` for other topics.
+pub fn parse(base: &str, topic: &str, payload: &[u8]) -> Option<Request> {
+    let command = topic.strip_prefix(base)?.strip_prefix("/bridge/request/")?.to_owned();
+    let text = String::from_utf8_lossy(payload);
+    let body = if text.trim().is_empty() {
+        Ok(Map::new())
+    } else {
+        match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(other) => Err(format!("request must be a JSON object, got {other}")),
+            Err(e) => Err(format!("invalid JSON: {e}")),
+        }
+    };
+    let transaction = body.as_ref().ok().and_then(|m| m.get("transaction").cloned());
+    Some(Request {
+        command,
+        body,
+        transaction,
+    })
+}
+
+pub fn response(result: Result<Value, String>, transaction: Option<Value>) -> Value {
+    let mut out = match result {
+        Ok(data) => json!({"status": "ok", "data": data}),
+        Err(error) => json!({"status": "error", "data": {}, "error": error}),
+    };
+    if let Some(t) = transaction {
+        out["transaction"] = t;
+    }
+    out
+}
+
+fn device_id(body: &Map<String, Value>) -> Result<DeviceId, String> {
+    let id = body
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| "missing string field `id`".to_owned())?;
+    DeviceId::new(id).map_err(|e| e.to_string())
+}
+
+/// Names given by `device/rename` survive restarts in their own small file.
+pub fn restore_names(household: &mut Household, state_dir: &Path) {
+    let path = state_dir.join(NAMES_FILE);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return;
+    };
+    match serde_json::from_str::<std::collections::BTreeMap<DeviceId, String>>(&text) {
+        Ok(names) => {
+            for (id, name) in names {
+                household.rename(&id, &name);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "Unreadable device names file; renames are not applied.")
+        }
+    }
+}
+
+fn save_names(household: &Household, state_dir: &Path) -> Result<(), String> {
+    let path = state_dir.join(NAMES_FILE);
+    let tmp = state_dir.join(format!("{NAMES_FILE}.tmp"));
+    let text = serde_json::to_string_pretty(household.renamed()).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(state_dir)
+        .and_then(|()| std::fs::write(&tmp, text))
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| format!("cannot save {}: {e}", path.display()))
+}
+
+impl Core {
+    /// Answers one request; the response goes out on `bridge/response/<command>`.
+    pub(super) fn on_request(&mut self, request: Request) -> (String, Value, Action) {
+        let topic = format!("{}/bridge/response/{}", self.topics.base, request.command);
+        let (result, action) = match request.body {
+            Err(e) => (Err(e), Action::None),
+            Ok(body) => self.execute(&request.command, &body),
+        };
+        match &result {
+            Ok(_) => tracing::info!(command = %request.command, "Command done."),
+            Err(e) => tracing::warn!(command = %request.command, error = %e, "Command refused."),
+        }
+        (topic, response(result, request.transaction), action)
+    }
+
+    fn execute(&mut self, command: &str, body: &Map<String, Value>) -> (Result<Value, String>, Action) {
+        match command {
+            "poll" => {
+                let sources: Vec<&String> = self.statuses.keys().collect();
+                (Ok(json!({"sources": sources})), Action::PollNow)
+            }
+            "health_check" => {
+                let failing: Vec<&String> = self
+                    .statuses
+                    .iter()
+                    .filter(|(_, s)| s.status == "error")
+                    .map(|(n, _)| n)
+                    .collect();
+                let sources: Map<String, Value> = self
+                    .statuses
+                    .iter()
+                    .map(|(n, s)| (n.clone(), json!(s.status)))
+                    .collect();
+                (
+                    Ok(json!({"healthy": true, "failing_sources": failing, "sources": sources})),
+                    Action::None,
+                )
+            }
+            "restart" => (Ok(json!({})), Action::Restart),
+            "device/rename" => (self.rename(body), Action::None),
+            "device/remove" => (self.remove(body), Action::None),
+            other => (
+                Err(format!("unknown command `{other}`; known: {}", COMMANDS.join(", "))),
+                Action::None,
+            ),
+        }
+    }
+
+    fn rename(&mut self, body: &Map<String, Value>) -> Result<Value, String> {
+        let id = device_id(body)?;
+        let name = body
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| "missing non-empty string field `name`".to_owned())?;
+        if self.household.device(&id).is_none() {
+            return Err(format!("no device `{id}`"));
+        }
+        self.household.rename(&id, name);
+        if self.persist {
+            save_names(&self.household, &self.config.settings.bridge.state_dir)?;
+        }
+        self.render_device(&id);
+        self.render_bridge();
+        Ok(json!({"id": id.as_str(), "name": name}))
+    }
+
+    fn remove(&mut self, body: &Map<String, Value>) -> Result<Value, String> {
+        let id = device_id(body)?;
+        let Some(device) = self.household.device(&id) else {
+            return Err(format!("no device `{id}`"));
+        };
+        // Clear every discovery config it had, and its retained state, so HA forgets it.
+        let entities = self.context().device_entities(device);
+        self.clear_discovery(&entities);
+        self.outbox.clear(self.topics.device_state(&id), Priority::State);
+        let event = self.events.removed(device);
+        self.household.remove(&id);
+        if let Some(hub) = &self.metrics {
+            hub.remove_device(id.as_str());
+        }
+        self.save();
+        if self.persist {
+            save_names(&self.household, &self.config.settings.bridge.state_dir)?;
+        }
+        self.render_bridge();
+        self.messages.push((self.topics.bridge_event(), event.to_string()));
+        Ok(json!({"id": id.as_str()}))
+    }
+
+    /// New `bridge/event` messages since the last call (joined, left).
+    pub(super) fn collect_events(&mut self) {
+        let events = self.events.diff(self.household.devices());
+        for event in events {
+            self.messages.push((self.topics.bridge_event(), event.to_string()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_requests_and_shapes_responses() {
+        let r = parse(
+            "b2m",
+            "b2m/bridge/request/device/rename",
+            br#"{"id":"x","name":"X","transaction":7}"#,
+        )
+        .unwrap();
+        assert_eq!(r.command, "device/rename");
+        assert_eq!(r.transaction, Some(json!(7)));
+        assert!(parse("b2m", "b2m/bridge/response/poll", b"{}").is_none());
+        let empty = parse("b2m", "b2m/bridge/request/poll", b"").unwrap();
+        assert_eq!(empty.body, Ok(Map::new()));
+        let bad = parse("b2m", "b2m/bridge/request/poll", b"{nope").unwrap();
+        assert!(bad.body.unwrap_err().starts_with("invalid JSON"));
+        let array = parse("b2m", "b2m/bridge/request/poll", b"[1]").unwrap();
+        assert!(array.body.unwrap_err().contains("JSON object"));
+
+        let ok = response(Ok(json!({"a": 1})), Some(json!("t")));
+        assert_eq!(ok, json!({"status": "ok", "data": {"a": 1}, "transaction": "t"}));
+        let err = response(Err("boom".into()), None);
+        assert_eq!(err["status"], "error");
+        assert_eq!(err["error"], "boom");
+        assert!(err.get("transaction").is_none());
+    }
+}

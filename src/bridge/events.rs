@@ -1,0 +1,63 @@
+//! `bridge/event` (zigbee2mqtt style): a device joined (first ever seen), left (went from online
+//! to offline) or was removed. Pure: it compares what the ledger says now with what it said.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use crate::accounting::Device;
+use crate::model::DeviceId;
+
+#[derive(Debug, Default)]
+pub struct EventTracker {
+    /// Every device ever seen, including those only known from the state file.
+    known: BTreeSet<DeviceId>,
+    online: BTreeMap<DeviceId, bool>,
+}
+
+impl EventTracker {
+    pub fn new(known: impl IntoIterator<Item = DeviceId>) -> Self {
+        Self {
+            known: known.into_iter().collect(),
+            online: BTreeMap::new(),
+        }
+    }
+
+    /// The events since the last call, in device order.
+    pub fn diff<'a>(&mut self, devices: impl Iterator<Item = &'a Device>) -> Vec<Value> {
+        let mut events = Vec::new();
+        for device in devices {
+            if self.known.insert(device.id.clone()) {
+                events.push(event("device_joined", device));
+            }
+            let now = device.online();
+            let before = match now {
+                Some(online) => self.online.insert(device.id.clone(), online),
+                None => None,
+            };
+            if before == Some(true) && now == Some(false) {
+                events.push(event("device_left", device));
+            }
+        }
+        events
+    }
+
+    pub fn removed(&mut self, device: &Device) -> Value {
+        self.known.remove(&device.id);
+        self.online.remove(&device.id);
+        event("device_removed", device)
+    }
+}
+
+fn event(kind: &str, device: &Device) -> Value {
+    json!({
+        "type": kind,
+        "data": {
+            "id": device.id.as_str(),
+            "name": device.name(),
+            "kind": device.kind.as_str(),
+            "mac": device.primary_mac().map(|m| m.to_string()),
+            "sources": device.sources,
+        }
+    })
+}

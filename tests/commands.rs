@@ -1,0 +1,226 @@
+//! `bridge/request/<command>` → `bridge/response/<command>` against the real binary and a real
+//! mosquitto; `bridge/event`; the `health` subcommand; the Prometheus endpoint.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::broker::{Broker, free_port};
+use support::fake_vnstat::FakeVnstat;
+use support::process::{BridgeProc, run_cli};
+use support::watcher::Watcher;
+use support::{WAIT, fixture};
+
+const GHOST: &str = "bandwidth2mqtt/agent/ghost/counters";
+
+fn config(broker: &Broker, extra: &str) -> String {
+    format!(
+        "[mqtt]\ndiscovery = \"entity\"\nurl = \"{}\"\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n{extra}",
+        broker.url()
+    )
+}
+
+fn ghost(rx: u64, at_ms: i64) -> String {
+    json!({"v": 1, "name": "ghost", "online": true, "interval_s": 60, "at_ms": at_ms,
+           "macs": ["aa:bb:cc:00:00:09"],
+           "interfaces": {"eth0": {"rx_bytes": rx, "tx_bytes": 10, "epoch": "b1/2", "max_bps": 1e9}}})
+    .to_string()
+}
+
+async fn request(watcher: &Watcher, command: &str, payload: &str, transaction: &str) -> Value {
+    watcher
+        .publish(&format!("bandwidth2mqtt/bridge/request/{command}"), payload, false)
+        .await;
+    watcher
+        .wait_json(&format!("bandwidth2mqtt/bridge/response/{command}"), |v| {
+            v["transaction"] == transaction
+        })
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_answer_and_change_the_bridge() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let vnstat = FakeVnstat::new(dir.path(), "beast");
+    vnstat.set_output(&fixture("vnstat/json-f-1.json"), 0);
+    let watcher = Watcher::connect(&broker.host, broker.port, &["#"]).await;
+    let extra = format!(
+        "[vnstat.beast]\ncommand = {}\ninterval = \"1h\"\n",
+        vnstat.command_toml()
+    );
+    let mut bridge = BridgeProc::spawn(dir.path(), &config(&broker, &extra));
+    watcher.wait_payload("bandwidth2mqtt/bridge/state", "online").await;
+    watcher.publish(GHOST, &ghost(1_000, 1), false).await;
+    watcher
+        .wait_json("bandwidth2mqtt/ghost", |v| v["rx_bytes"].is_u64())
+        .await;
+
+    // health_check, with the transaction echoed.
+    let r = request(&watcher, "health_check", r#"{"transaction":"t1"}"#, "t1").await;
+    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(r["data"]["healthy"], true);
+    assert!(r["data"]["sources"]["beast"].is_string(), "{r}");
+
+    // Bad JSON and unknown commands: an error naming the problem.
+    watcher
+        .publish("bandwidth2mqtt/bridge/request/poll", "{nope", false)
+        .await;
+    let r = watcher
+        .wait_json("bandwidth2mqtt/bridge/response/poll", |v| v["status"] == "error")
+        .await;
+    assert!(r["error"].as_str().unwrap().contains("invalid JSON"), "{r}");
+    let r = request(&watcher, "frobnicate", r#"{"transaction":"t2"}"#, "t2").await;
+    assert_eq!(r["status"], "error");
+    assert!(
+        r["error"].as_str().unwrap().contains("unknown command `frobnicate`"),
+        "{r}"
+    );
+    let r = request(
+        &watcher,
+        "device/rename",
+        r#"{"id":"nobody","name":"X","transaction":"t3"}"#,
+        "t3",
+    )
+    .await;
+    assert!(r["error"].as_str().unwrap().contains("no device `nobody`"), "{r}");
+
+    // poll: the hourly vnstat source runs again at once.
+    let before = vnstat.calls();
+    assert!(before >= 1);
+    let r = request(&watcher, "poll", r#"{"transaction":"t4"}"#, "t4").await;
+    assert_eq!(r["status"], "ok");
+    let deadline = std::time::Instant::now() + WAIT;
+    while vnstat.calls() <= before {
+        assert!(std::time::Instant::now() < deadline, "poll did not run the source");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // device/rename: the HA device name changes; the id stays; it survives a restart.
+    let r = request(
+        &watcher,
+        "device/rename",
+        r#"{"id":"ghost","name":"Ghost Box","transaction":"t5"}"#,
+        "t5",
+    )
+    .await;
+    assert_eq!(r["status"], "ok", "{r}");
+    let config_topic = "homeassistant/sensor/ghost/rx_bytes/config";
+    watcher
+        .wait_json(config_topic, |v| v["device"]["name"] == "Ghost Box")
+        .await;
+
+    // The health subcommand agrees while the bridge runs.
+    let out = run_cli(dir.path(), &["health", "-c", "config.toml"], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // restart: offline, then online again, names kept.
+    let r = request(&watcher, "restart", r#"{"transaction":"t6"}"#, "t6").await;
+    assert_eq!(r["status"], "ok");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !bridge.log().contains("Restarting on request") {
+        assert!(std::time::Instant::now() < deadline, "no restart in the log");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    watcher.wait_payload("bandwidth2mqtt/bridge/state", "online").await;
+    let states: Vec<String> = watcher
+        .log()
+        .into_iter()
+        .filter(|m| m.topic == "bandwidth2mqtt/bridge/state")
+        .map(|m| m.payload)
+        .collect();
+    assert!(
+        states.ends_with(&["offline".to_owned(), "online".to_owned()]),
+        "{states:?}"
+    );
+    watcher.publish(GHOST, &ghost(2_000, 2), false).await;
+    let fresh = Watcher::connect(&broker.host, broker.port, &[config_topic]).await;
+    fresh
+        .wait_json(config_topic, |v| v["device"]["name"] == "Ghost Box")
+        .await;
+
+    // device/remove: discovery cleared (empty retained), state cleared, event sent.
+    let r = request(&watcher, "device/remove", r#"{"id":"ghost","transaction":"t7"}"#, "t7").await;
+    assert_eq!(r["status"], "ok", "{r}");
+    watcher.wait_for(config_topic, WAIT, |m| m.payload.is_empty()).await;
+    watcher
+        .wait_for("bandwidth2mqtt/ghost", WAIT, |m| m.payload.is_empty())
+        .await;
+    watcher
+        .wait_json("bandwidth2mqtt/bridge/event", |v| {
+            v["type"] == "device_removed" && v["data"]["id"] == "ghost"
+        })
+        .await;
+    let devices = watcher
+        .wait_json("bandwidth2mqtt/bridge/devices", |v| {
+            v.as_array().is_some_and(|a| a.iter().all(|d| d["id"] != "ghost"))
+        })
+        .await;
+    assert!(devices.as_array().unwrap().iter().any(|d| d["id"] == "beast"));
+
+    // Stopped: the health subcommand says so.
+    assert!(bridge.terminate().success());
+    let out = run_cli(dir.path(), &["health", "-c", "config.toml"], &[]);
+    assert!(!out.status.success());
+}
+
+fn scrape(port: u16) -> Option<String> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_endpoint_serves_devices_and_sources() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let watcher = Watcher::connect(&broker.host, broker.port, &["#"]).await;
+    let extra = format!("[metrics]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\n");
+    let _bridge = BridgeProc::spawn(dir.path(), &config(&broker, &extra));
+    watcher.wait_payload("bandwidth2mqtt/bridge/state", "online").await;
+    watcher.publish(GHOST, &ghost(1_000, 1), false).await;
+    watcher.publish(GHOST, &ghost(1_500, 60_001), false).await;
+    watcher
+        .wait_json("bandwidth2mqtt/ghost", |v| v["rx_bps"].as_f64().is_some())
+        .await;
+    let deadline = std::time::Instant::now() + WAIT;
+    let text = loop {
+        if let Some(text) = scrape(port)
+            && text.contains("bandwidth2mqtt_device_rx_bits_per_second{device=\"ghost\"")
+        {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "metrics never showed ghost");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"),
+        "{text}"
+    );
+    let total = text
+        .lines()
+        .find(|l| l.starts_with("bandwidth2mqtt_device_rx_bytes_total{device=\"ghost\""))
+        .unwrap_or_else(|| panic!("{text}"));
+    let value: f64 = total.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(value >= 500.0, "{total}");
+    assert!(
+        text.contains("bandwidth2mqtt_source_polls_total{source=\"agent_ghost\",kind=\"agent\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("bandwidth2mqtt_device_online{device=\"ghost\",name=\"ghost\",kind=\"server\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("bandwidth2mqtt_mqtt_queue_depth "), "{text}");
+}
