@@ -244,5 +244,8 @@ async fn bridge_once_with_real_vnstat() {
     let config: Value = serde_json::from_str(config["payload"].as_str().unwrap()).unwrap();
     assert_eq!(config["components"]["rx_bytes"]["platform"], "sensor", "{config}");
     // A dry run takes the state_dir lock (one bridge per state_dir) but writes no totals.
-    assert!(!dir.path().join("data/state.json").exists(), "a dry run writes no state");
+    assert!(
+        !dir.path().join("data/state.json").exists(),
+        "a dry run writes no state"
+    );
 }
