@@ -185,6 +185,7 @@ pub(crate) async fn stop_on_signal(shutdown: CancellationToken) {
 
 /// Logs go to stderr (stdout is for `once --dry-run` and `check-config`); `RUST_LOG` wins over
 /// `bridge.log_level`.
+#[cfg(feature = "demo")]
 pub(crate) fn init_tracing(level: &str) {
     init_tracing_as(level, false);
 }
