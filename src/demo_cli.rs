@@ -27,18 +27,10 @@ fn parse_speed(text: &str) -> Result<f64, String> {
 
 pub fn main(args: &DemoArgs) -> ExitCode {
     // Warnings only: the table is the demo's output. RUST_LOG still wins.
-    crate::init_tracing("warn");
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    crate::init_tracing_as("warn", false);
+    let runtime = match crate::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bandwidth2mqtt: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let options = Options {
         speed: args.speed,

@@ -90,19 +90,9 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     init_tracing_as(level, loaded.settings.bridge.log_format == "json");
-    // Every HTTP and MQTT client gets its TLS provider explicitly; this process-wide default
-    // only guards against a client built without one (reqwest would panic).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bandwidth2mqtt: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async move {
         match command {
@@ -183,15 +173,24 @@ pub(crate) async fn stop_on_signal(shutdown: CancellationToken) {
     shutdown.cancel();
 }
 
-/// Logs go to stderr (stdout is for `once --dry-run` and `check-config`); `RUST_LOG` wins over
-/// `bridge.log_level`.
-#[cfg(feature = "demo")]
-pub(crate) fn init_tracing(level: &str) {
-    init_tracing_as(level, false);
+/// The process's runtime (two workers: the bridge is I/O-bound), with the TLS provider installed.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    // Every HTTP and MQTT client gets its TLS provider explicitly; this process-wide default
+    // only guards against a client built without one (reqwest would panic).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("bandwidth2mqtt: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        })
 }
 
-/// As [`init_tracing`]; `json`: one object per line for log shippers (`bridge.log_format`).
-fn init_tracing_as(level: &str, json: bool) {
+/// Logs go to stderr (stdout is for `once --dry-run` and `check-config`); `RUST_LOG` wins over
+/// `--log-level` and `bridge.log_level`. `json`: one object per line for log shippers.
+pub(crate) fn init_tracing_as(level: &str, json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("warn,bandwidth2mqtt={level}")));
