@@ -185,6 +185,7 @@ smoke_tests! {
     asus_js: MUTATIONS,
     asus_uptime: MUTATIONS,
     asus_traffic_analyzer: MUTATIONS,
+    asus_live: MUTATIONS / 3,
     deco_envelope: MUTATIONS / 3,
     deco_json: MUTATIONS,
     config_toml: MUTATIONS / 6,

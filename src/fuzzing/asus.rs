@@ -100,3 +100,69 @@ pub fn asus_traffic_analyzer(data: &[u8]) {
         }
     }
 }
+
+/// `getTraffic.asp` (live per-client counters) through the parser, the counter-epoch rules
+/// (reboot, engine restart, 32-bit wrap) and into a ledger, over up to eight consecutive
+/// replies split by NUL bytes. A reply that starts with `#reboot` is read after a router
+/// reboot. Clients are those of the first reply's list (later new MACs are unknown ones).
+/// Invariants: no client total ever goes down, and the ledger's state survives the state file.
+pub fn asus_live(data: &[u8]) {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::time::Duration;
+
+    use crate::accounting::{Ledger, PersistedState};
+    use crate::model::{DeviceId, DeviceKind, Observation, TrafficReading};
+    use crate::sources::SourceKind;
+    use crate::sources::asus::{live::LiveCounters, live_parse};
+
+    let replies: Vec<_> = data.split(|b| *b == 0).take(8).map(super::lossy).collect();
+    let known: BTreeSet<_> = replies
+        .first()
+        .and_then(|first| live_parse::parse(first).entries)
+        .unwrap_or_default()
+        .iter()
+        .map(|e| e.mac)
+        .collect();
+    let mut live = LiveCounters::new("fuzz", DeviceId::slugify_or_unnamed("router"));
+    let mut ledger = Ledger::new(
+        vec![SourceKind::Asus.feed("asus")],
+        PersistedState::default(),
+        BTreeMap::new(),
+    );
+    let mut booted_at = 1_700_000_000_i64;
+    let mut highest: BTreeMap<DeviceId, (u64, u64)> = BTreeMap::new();
+    for (poll, text) in replies.iter().enumerate() {
+        let poll = poll as i64;
+        if text.starts_with("#reboot") {
+            booted_at += 3_600 * (poll + 1);
+        }
+        let clock_s = 1_700_003_600 + poll * 30;
+        let at_ms = 1_700_000_000_000 + poll * 30_000;
+        let samples = live.interpret(text, &known, Some(booted_at), clock_s, Duration::from_secs(30), at_ms);
+        let observations = samples
+            .into_iter()
+            .map(|(mac, sample)| {
+                assert!(known.contains(&mac), "{mac} is not in the client list");
+                let mut obs = Observation::new(DeviceId::from_mac(mac), DeviceKind::Client);
+                obs.info.macs.push(mac);
+                obs.traffic.push(TrafficReading {
+                    interface: None,
+                    sample: TrafficSample::Live(sample),
+                });
+                obs
+            })
+            .collect();
+        ledger.apply("asus", observations, at_ms);
+        for device in ledger.devices() {
+            let totals = device.totals;
+            let seen = highest.entry(device.id.clone()).or_default();
+            assert!(
+                totals.rx >= seen.0 && totals.tx >= seen.1,
+                "{}: total went down from {seen:?} to {totals:?}",
+                device.id
+            );
+            *seen = (totals.rx, totals.tx);
+        }
+    }
+    super::state::survives_state_file(&ledger.to_persisted());
+}

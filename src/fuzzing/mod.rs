@@ -12,7 +12,7 @@ mod deco;
 mod host;
 mod state;
 
-pub use asus::{asus_appget, asus_hookjson, asus_js, asus_traffic_analyzer, asus_uptime};
+pub use asus::{asus_appget, asus_hookjson, asus_js, asus_live, asus_traffic_analyzer, asus_uptime};
 pub use deco::{deco_envelope, deco_json};
 pub use host::{proc_net_dev, vnstat_json};
 pub use state::{channel_sequence, config_toml, state_roundtrip};
@@ -29,6 +29,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("asus_js", asus_js),
     ("asus_uptime", asus_uptime),
     ("asus_traffic_analyzer", asus_traffic_analyzer),
+    ("asus_live", asus_live),
     ("deco_envelope", deco_envelope),
     ("deco_json", deco_json),
     ("config_toml", config_toml),

@@ -124,7 +124,22 @@ impl LiveCounters {
         };
         self.failing = false;
         let at_ms = super::super::now_ms();
-        let reply = live_parse::parse(&text);
+        self.interpret(&text, known, booted_at, clock_s, interval, at_ms)
+    }
+
+    /// One `getTraffic.asp` reply, already fetched: the samples of the clients the client list
+    /// knows, in this poll's counter epoch. Split from [`Self::read`] so that the parsing and
+    /// the epoch rules can be fuzzed without a router.
+    pub fn interpret(
+        &mut self,
+        text: &str,
+        known: &BTreeSet<MacAddr>,
+        booted_at: Option<i64>,
+        clock_s: i64,
+        interval: Duration,
+        at_ms: i64,
+    ) -> Vec<(MacAddr, LiveSample)> {
+        let reply = live_parse::parse(text);
         let entries = match reply.entries {
             Some(ref e) if !e.is_empty() || !reply.bad.is_empty() => e.clone(),
             _ => {
