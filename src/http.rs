@@ -62,11 +62,7 @@ pub fn build_client(policy: &TlsPolicy, timeout: Duration) -> Result<reqwest::Cl
     let builder =
         rustls::ClientConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
     let config = match policy {
-        TlsPolicy::Verify => {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-            builder.with_root_certificates(roots).with_no_client_auth()
-        }
+        TlsPolicy::Verify => builder.with_root_certificates(system_roots()).with_no_client_auth(),
         TlsPolicy::Insecure => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(Verifier {
@@ -88,6 +84,19 @@ pub fn build_client(policy: &TlsPolicy, timeout: Duration) -> Result<reqwest::Cl
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .http1_only()
         .build()?)
+}
+
+/// The system's CA store, read once per process: parsing ~150 certificates costs tens of
+/// milliseconds, and every router source (and every config `check-config` builds) needs it.
+fn system_roots() -> Arc<rustls::RootCertStore> {
+    static ROOTS: std::sync::OnceLock<Arc<rustls::RootCertStore>> = std::sync::OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            Arc::new(roots)
+        })
+        .clone()
 }
 
 /// Skips chain and name checks (routers have neither), but still checks that the server owns

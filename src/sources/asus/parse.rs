@@ -277,12 +277,15 @@ pub fn temperatures(js: &str) -> Vec<Temperature> {
             .chars()
             .filter(|c| c.is_ascii_digit() || *c == '.' || *c == '-')
             .collect();
-        if let Ok(mut celsius) = digits.parse::<f64>() {
-            // Some models report tenths or thousandths of a degree.
-            while celsius > 200.0 {
-                celsius /= 10.0;
-            }
-            if celsius > 0.0 {
+        if let Ok(raw) = digits.parse::<f64>() {
+            // Some models report tenths or thousandths of a degree. At most three steps: an
+            // infinite or absurd value (found by fuzzing: `inf` looped here forever and hung the
+            // poller) is not a temperature.
+            let celsius = [1.0, 10.0, 100.0, 1000.0]
+                .into_iter()
+                .map(|scale| raw / scale)
+                .find(|c| *c <= 200.0);
+            if let Some(celsius) = celsius.filter(|c| c.is_finite() && *c > 0.0) {
                 out.push(Temperature { key, name, celsius });
             }
         }
@@ -403,5 +406,20 @@ mod overflow_tests {
             cpu(reply.as_object().unwrap()),
             Some(CpuJiffies { total: 100, busy: 25 })
         );
+    }
+
+    // Found by fuzzing (asus_js): a temperature of 400 digits parsed as +inf, and dividing
+    // inf by 10 until it is below 200 never ends: the ASUS poller hung for good.
+    #[test]
+    fn an_infinite_or_absurd_temperature_is_skipped_not_a_hang() {
+        let huge = format!(
+            "curr_coreTmp_wl0_raw = \"{}&deg;C\";\ncurr_cpuTemp = \"45123\";\n",
+            "6".repeat(400)
+        );
+        let temps = temperatures(&huge);
+        assert_eq!(temps.len(), 1, "{temps:?}");
+        assert_eq!(temps[0].key, "temperature_cpu");
+        assert!((temps[0].celsius - 45.123).abs() < 1e-9, "{temps:?}");
+        assert!(temperatures("curr_cpuTemp = \"45123000\";").is_empty());
     }
 }
