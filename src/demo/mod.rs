@@ -113,7 +113,10 @@ impl Demo {
                 }
             }
         });
-        let bridge = tokio::spawn(crate::bridge::run(loaded, stop.child_token()));
+        let bridge = tokio::spawn(crate::bridge::run(
+            crate::bridge::Parts::new(loaded),
+            stop.child_token(),
+        ));
         let (host, port) = broker.host_port();
         let watch = watch::Watch::start(&host, port, BASE_TOPIC, DISCOVERY_PREFIX);
         Ok(Self {
