@@ -250,14 +250,6 @@ pub fn build(settings: &Settings, clock: &Clock) -> Vec<AnySource> {
     sources
 }
 
-/// Milliseconds on this process's monotonic clock: immune to steps of the wall clock (NTP, a
-/// VM resume, `date`), comparable only within one run of the bridge.
-pub fn mono_ms() -> i64 {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    let start = START.get_or_init(std::time::Instant::now);
-    i64::try_from(start.elapsed().as_millis()).unwrap_or(i64::MAX)
-}
-
 /// Milliseconds since the Unix epoch on the real clock (emulators, agents, the health file); the
 /// bridge stamps observations with its injected [`Clock`] instead.
 pub fn now_ms() -> i64 {
