@@ -7,21 +7,16 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bandwidth2mqtt::bridge::{self, BridgeError, Parts, Stopped};
 use bandwidth2mqtt::clock::ManualClock;
-use bandwidth2mqtt::config::{self, ConfigSource};
 use bandwidth2mqtt::emulators::deco::{ClientSpec, Clock, DecoEmulator, EmulatorConfig, Profile, home};
 use serde_json::Value;
-use support::WAIT;
-use support::broker::{Broker, free_port};
+use support::broker::Broker;
 use support::fake_vnstat::{FakeVnstat, Iface};
+use support::inproc::InProcess;
 use support::watcher::Watcher;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 
 const TITAN: &str = "bandwidth2mqtt/titan";
 const LAPTOP: &str = "bandwidth2mqtt/3c22fb100001";
@@ -37,67 +32,6 @@ fn at(text: &str) -> ManualClock {
 
 fn ms(text: &str) -> i64 {
     text.parse::<jiff::Timestamp>().expect("timestamp").as_millisecond()
-}
-
-/// One bridge running in this process.
-struct Running {
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<Result<Stopped, BridgeError>>,
-    metrics: u16,
-}
-
-impl Running {
-    fn start(dir: &Path, toml: &str, clock: &ManualClock) -> Self {
-        let metrics = free_port();
-        let text = format!("{toml}\n[metrics]\nenabled = true\nlisten = \"127.0.0.1:{metrics}\"\n");
-        let path = dir.join("config.toml");
-        std::fs::write(&path, text).unwrap();
-        let loaded = config::load_from(ConfigSource::File(path), BTreeMap::new()).expect("valid config");
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(bridge::run_until(Parts::on_clock(loaded, clock.clock()), stop.clone()));
-        Self { stop, task, metrics }
-    }
-
-    async fn stop(self) {
-        self.stop.cancel();
-        let stopped = self.task.await.expect("bridge task");
-        assert!(matches!(stopped, Ok(Stopped::Shutdown)), "{stopped:?}");
-    }
-
-    /// Polls of `source` the bridge has handled (published), from its `/metrics`.
-    async fn polls(&self, source: &str) -> u64 {
-        let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics)).await else {
-            return 0;
-        };
-        let request = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-        if stream.write_all(request.as_bytes()).await.is_err() {
-            return 0;
-        }
-        let mut text = String::new();
-        let _ = stream.read_to_string(&mut text).await;
-        let prefix = format!("bandwidth2mqtt_source_polls_total{{source=\"{source}\"");
-        text.lines()
-            .find(|l| l.starts_with(&prefix))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    }
-
-    async fn wait_polls(&self, source: &str, at_least: u64) {
-        let deadline = Instant::now() + WAIT;
-        while self.polls(source).await < at_least {
-            assert!(Instant::now() < deadline, "{source}: never reached {at_least} polls");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    /// Moves the clock on by `by` (at least one interval): `source` polls once, and this
-    /// returns when the bridge has handled that poll.
-    async fn step(&self, clock: &ManualClock, source: &str, by: Duration) {
-        let before = self.polls(source).await;
-        clock.advance(by);
-        self.wait_polls(source, before + 1).await;
-    }
 }
 
 fn base_config(broker: &Broker, dir: &Path, bridge_extra: &str, sources: &str) -> String {
@@ -143,7 +77,7 @@ async fn the_day_rolls_over_at_local_midnight_while_the_source_is_down() {
     counters(&vnstat, &clock, Duration::ZERO, 1_000_000, 100_000);
     let toml = titan_config(&broker, dir.path(), &vnstat, "timezone = \"Europe/Berlin\"");
     let started = Instant::now();
-    let bridge = Running::start(dir.path(), &toml, &clock);
+    let bridge = InProcess::start(dir.path(), &toml, &clock);
 
     watcher.wait_json(TITAN, |v| v["rx_bytes"] == 1_000_000).await;
     counters(&vnstat, &clock, MINUTE, 1_500_000, 150_000);
@@ -202,7 +136,7 @@ async fn the_month_rolls_over_on_month_start_day_and_totals_survive_a_restart() 
     let vnstat = FakeVnstat::new(dir.path(), "titan");
     counters(&vnstat, &clock, Duration::ZERO, 5_000_000, 500_000);
     let toml = titan_config(&broker, dir.path(), &vnstat, "timezone = \"UTC\"\nmonth_start_day = 15");
-    let bridge = Running::start(dir.path(), &toml, &clock);
+    let bridge = InProcess::start(dir.path(), &toml, &clock);
     watcher.wait_json(TITAN, |v| v["rx_bytes"] == 5_000_000).await;
     counters(&vnstat, &clock, MINUTE, 5_400_000, 540_000);
     bridge.step(&clock, "titan", MINUTE).await;
@@ -225,7 +159,7 @@ async fn the_month_rolls_over_on_month_start_day_and_totals_survive_a_restart() 
     bridge.stop().await;
     clock.advance(Duration::from_secs(60));
     counters(&vnstat, &clock, Duration::ZERO, 5_700_000, 570_000);
-    let bridge = Running::start(dir.path(), &toml, &clock);
+    let bridge = InProcess::start(dir.path(), &toml, &clock);
     bridge.wait_polls("titan", 1).await;
     let again = watcher.wait_json(TITAN, |v| v["rx_bytes"] == 5_700_000).await;
     assert_eq!(periods(&again), (300_000, 300_000), "kept across the restart: {again}");
@@ -241,12 +175,13 @@ async fn a_rename_changes_only_the_name() {
     let vnstat = FakeVnstat::new(dir.path(), "titan");
     counters(&vnstat, &clock, Duration::ZERO, 7_000_000, 700_000);
     let toml = titan_config(&broker, dir.path(), &vnstat, "");
-    let bridge = Running::start(dir.path(), &toml, &clock);
+    let bridge = InProcess::start(dir.path(), &toml, &clock);
     let config_topic = "homeassistant/sensor/titan/rx_bytes/config";
     let before = watcher
         .wait_json(config_topic, |v| v["device"]["name"] == "Titan")
         .await;
     let state = watcher.wait_json(TITAN, |v| v["rx_bytes"] == 7_000_000).await;
+    assert!(before["unique_id"].is_string(), "{before}");
 
     watcher
         .publish(
@@ -320,7 +255,7 @@ async fn a_deco_outage_shorter_than_consider_home_keeps_trackers_where_they_were
         server.url()
     );
     let toml = base_config(&broker, dir.path(), "consider_home = \"3m\"", &deco);
-    let bridge = Running::start(dir.path(), &toml, &clock);
+    let bridge = InProcess::start(dir.path(), &toml, &clock);
     let home = |v: &Value| v["presence"] == "home" && v["presence_available"] == true;
     watcher.wait_json(LAPTOP, home).await;
     bridge.step(&clock, "mesh", INTERVAL).await;
