@@ -9,6 +9,7 @@ pub mod accounting;
 pub mod agent;
 pub mod bridge;
 pub mod calendar;
+pub mod clock;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;

@@ -108,7 +108,7 @@ async fn run(mut loaded: config::LoadedConfig, path: Option<PathBuf>) -> ExitCod
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     loop {
-        match bridge::run_until(loaded, shutdown.clone()).await {
+        match bridge::run_until(bridge::Parts::new(loaded), shutdown.clone()).await {
             Ok(bridge::Stopped::Shutdown) => return ExitCode::SUCCESS,
             Ok(bridge::Stopped::Restart) => match config::load(path.as_deref()) {
                 Ok(fresh) => {
@@ -141,7 +141,7 @@ async fn agent(loaded: config::LoadedConfig) -> ExitCode {
 }
 
 async fn once(loaded: config::LoadedConfig, dry_run: bool) -> ExitCode {
-    match bridge::once(loaded, dry_run).await {
+    match bridge::once(bridge::Parts::new(loaded), dry_run).await {
         Ok(outcome) => {
             for m in &outcome.messages {
                 let line = serde_json::json!({"topic": m.topic, "retain": m.retain, "payload": &*m.payload});

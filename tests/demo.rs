@@ -348,3 +348,52 @@ fn binary_prints_the_watch_line_and_a_plain_table_then_stops_on_ctrl_c() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+/// `--speed 10`: the bridge runs on the household's simulated clock, so a steady client's rate
+/// reads its simulated rate (not 10×, as when only the emulators ran fast).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_speed_10_rates_read_the_simulated_rate() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Some(broker) = Broker::start() else { return };
+    const PRINTER: &str = "bandwidth2mqtt_demo/3c2af4510a11";
+    let watcher = Watcher::connect(&broker.host, broker.port, &[PRINTER]).await;
+    let demo = Demo::start(Options {
+        speed: 10.0,
+        mqtt_url: Some(broker.url()),
+        lookup: None,
+    })
+    .await
+    .expect("demo starts");
+    // The printer downloads 40 000 bytes per simulated minute: 5 333 bit/s.
+    let (_, printer_rx_min, _) = demo::household::ASUS_OWN
+        .iter()
+        .find(|(name, ..)| *name == "Printer")
+        .map(|(n, _, rx, tx)| (*n, *rx, *tx))
+        .expect("the printer");
+    let expected = printer_rx_min as f64 * 8.0 / 60.0;
+    let rates = |watcher: &Watcher| -> Vec<f64> {
+        watcher
+            .log()
+            .iter()
+            .filter(|m| m.topic == PRINTER)
+            .filter_map(|m| serde_json::from_str::<serde_json::Value>(&m.payload).ok())
+            .filter_map(|v| v["rx_bps"].as_f64())
+            .collect()
+    };
+    let deadline = Instant::now() + WAIT;
+    while rates(&watcher).len() < 8 {
+        assert!(Instant::now() < deadline, "too few rates: {:?}", rates(&watcher));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    demo.stop().await.expect("clean stop");
+    let seen = rates(&watcher);
+    // Rounding to whole simulated seconds in the driver makes single windows jitter; their mean
+    // is the rate over the whole span.
+    let recent = &seen[seen.len() - 6..];
+    let mean = recent.iter().sum::<f64>() / recent.len() as f64;
+    eprintln!("printer rx_bps {seen:?}, mean of the last 6 {mean:.0}, expected {expected:.0}");
+    assert!(
+        (mean / expected - 1.0).abs() < 0.05,
+        "mean {mean:.0} bit/s, expected {expected:.0}: {seen:?}"
+    );
+}

@@ -6,12 +6,13 @@
 
 use std::collections::BTreeMap;
 
+// Silence is judged on real time: an agent publishes on its own (real) interval.
 use tokio::time::{Duration, Instant};
 
 use super::{Core, PollReport};
 use crate::agent::{AgentMessage, PayloadError};
 use crate::publish::{Priority, SourceStatus};
-use crate::sources::{SourceKind, now_ms};
+use crate::sources::SourceKind;
 
 #[derive(Debug, Default)]
 pub struct AgentBook {
@@ -76,7 +77,7 @@ impl Core {
         self.handle_report(PollReport {
             source,
             result: Ok(vec![observation]),
-            at_ms: now_ms(),
+            at_ms: self.clock.now_ms(),
             cursor: None,
             details,
             duration: Duration::ZERO,

@@ -1,5 +1,7 @@
 //! The bridge: runs the sources, feeds their reports through accounting, and keeps the outbox
-//! saying what Home Assistant should see. `run` is the daemon, `once` a single pass.
+//! saying what Home Assistant should see. This file is the core's state and what it does with
+//! one poll; `run.rs` has the daemon's loop (`run_until`) and `once`, with the [`Parts`] they
+//! are given (config, sources, clock).
 
 mod agents;
 mod commands;
@@ -7,18 +9,19 @@ mod events;
 pub mod health;
 mod observe;
 mod poller;
+mod run;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+// Real time for what is about the link to the broker (bridge/info refresh pacing).
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 pub use poller::{PollReport, backoff};
+pub use run::{OnceOutcome, Parts, once, run, run_until};
 
-/// Why [`run`] returned.
+/// Why [`run_until`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stopped {
     /// SIGINT/SIGTERM.
@@ -28,6 +31,7 @@ pub enum Stopped {
 }
 
 use crate::accounting::StateStore;
+use crate::clock::Clock;
 use crate::config::DiscoveryMode;
 use crate::config::LoadedConfig;
 use crate::household::Household;
@@ -37,8 +41,8 @@ use crate::publish::devices_index::DevicesIndex;
 use crate::publish::discovery::{Context, EntityConfig};
 use crate::publish::migration::{self, Migration};
 use crate::publish::state::{StateClock, bridge_info, device_state, device_summary, tracker_attributes};
-use crate::publish::{MqttEvent, MqttLink, Outbox, Priority, SourceStatus, Topics};
-use crate::sources::{self, AnySource, Source, SourceError};
+use crate::publish::{MqttLink, Outbox, Priority, SourceStatus, Topics};
+use crate::sources::{AnySource, Source, SourceError};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -70,8 +74,11 @@ struct Core {
     outbox: Arc<Outbox>,
     household: Household,
     /// Polls of the first round, held until every source has answered once (or
-    /// [`FIRST_ROUND_WAIT`] passed): identities are decided before anything is published.
-    first_round: Option<(Vec<PollReport>, Instant)>,
+    /// [`FIRST_ROUND_WAIT`] passed on `clock`): identities are decided before anything is
+    /// published.
+    first_round: Option<(Vec<PollReport>, Duration)>,
+    /// Stamps and periods: the injected clock (real, manual in tests, scaled in the demo).
+    clock: Clock,
     store: StateStore,
     statuses: BTreeMap<String, SourceStatus>,
     /// When each currently failing source started failing (ms); drives tracker availability.
@@ -93,7 +100,7 @@ struct Core {
 }
 
 impl Core {
-    fn new(config: LoadedConfig, sources: &mut [AnySource], persist: bool) -> Result<Self, BridgeError> {
+    fn new(config: LoadedConfig, sources: &mut [AnySource], persist: bool, clock: Clock) -> Result<Self, BridgeError> {
         let dir = &config.settings.bridge.state_dir;
         let store = if persist {
             StateStore::new(dir)
@@ -128,7 +135,8 @@ impl Core {
             topics: Topics::new(&config.settings.mqtt),
             outbox: Arc::new(Outbox::with_limit(max_packet)),
             household,
-            first_round: Some((Vec::new(), Instant::now())),
+            first_round: Some((Vec::new(), clock.mono())),
+            clock,
             store,
             statuses,
             failing_since: BTreeMap::new(),
@@ -180,7 +188,7 @@ impl Core {
         pending.push(report);
         let answered: std::collections::BTreeSet<&str> = pending.iter().map(|r| r.source.as_str()).collect();
         let all = self.statuses.keys().all(|s| answered.contains(s.as_str()));
-        if all || started.elapsed() >= FIRST_ROUND_WAIT {
+        if all || self.clock.mono().saturating_sub(*started) >= FIRST_ROUND_WAIT {
             self.flush_first_round();
         }
     }
@@ -226,7 +234,9 @@ impl Core {
         if let Some(status) = self.statuses.get_mut(&source) {
             status.details = details;
         }
-        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let now = jiff::Timestamp::from_second(self.clock.now_ms().div_euclid(1000))
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+            .to_string();
         let touched = match result {
             Ok(observations) => {
                 self.failing_since.remove(&source);
@@ -405,7 +415,7 @@ impl Core {
             return;
         };
         let entities = self.context().device_entities(device);
-        let now_ms = sources::now_ms();
+        let now_ms = self.clock.now_ms();
         // Since when every source of this device has been failing (the latest of their
         // failures' starts), if they all are.
         let down_since = device
@@ -478,282 +488,4 @@ impl Core {
             }
         }
     }
-}
-
-/// Runs the bridge until `shutdown` is cancelled (a `restart` command also ends it).
-pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<(), BridgeError> {
-    run_until(config, shutdown).await.map(|_| ())
-}
-
-/// Runs the bridge until `shutdown` is cancelled or a `restart` command; says which.
-pub async fn run_until(config: LoadedConfig, shutdown: CancellationToken) -> Result<Stopped, BridgeError> {
-    let _lock = crate::accounting::lock_state_dir(&config.settings.bridge.state_dir, false)?;
-    let mut sources = sources::build(&config.settings);
-    let mut core = Core::new(config, &mut sources, true)?;
-    let settings = core.config.settings.clone();
-    // Until the scan for configs to migrate is over (migration.rs).
-    core.outbox.hold_discovery(true);
-    let mut link = core.connect_subscribed(vec![core.topics.bridge_requests(), core.topics.agent_counters()])?;
-    let mut incoming = link.take_incoming();
-    let side_tasks = CancellationToken::new();
-    let mut metrics_task = None;
-    if settings.metrics.enabled {
-        let hub = Arc::new(crate::metrics::MetricsHub::new(VERSION, core.outbox.clone()));
-        match crate::metrics::serve(settings.metrics.listen, hub.clone(), side_tasks.clone()).await {
-            Ok(task) => {
-                core.metrics = Some(hub);
-                metrics_task = Some(task);
-            }
-            Err(e) => {
-                tracing::error!(listen = %settings.metrics.listen, error = %e, "Cannot serve metrics; running without them.")
-            }
-        }
-    }
-    tracing::info!(
-        version = VERSION,
-        config = %core.config.source,
-        broker = %core.config.mqtt_url,
-        sources = ?core.statuses.keys().collect::<Vec<_>>(),
-        state = %core.store.path().display(),
-        "Bridge starting."
-    );
-    for name in core.statuses.keys() {
-        core.outbox.put(
-            core.topics.source_availability(name),
-            "offline",
-            true,
-            Priority::Availability,
-        );
-    }
-    core.render_bridge();
-
-    let (report_tx, mut reports) = mpsc::channel(64);
-    let pollers = CancellationToken::new();
-    let (poll_now, poll_now_rx) = tokio::sync::watch::channel(0u64);
-    let mut tasks = tokio::task::JoinSet::new();
-    for source in sources {
-        tasks.spawn(poller::poll_loop(
-            source,
-            report_tx.clone(),
-            pollers.clone(),
-            poll_now_rx.clone(),
-        ));
-    }
-    drop(report_tx);
-
-    let mut refresh = tokio::time::interval_at(
-        Instant::now() + settings.mqtt.refresh_interval,
-        settings.mqtt.refresh_interval,
-    );
-    let mut republish_at: Option<Instant> = None;
-    // Days and months end even while every source is down.
-    let mut period_tick = tokio::time::interval(PERIOD_TICK);
-    period_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut scan_end_at: Option<Instant> = None;
-    let mut housekeeping = tokio::time::interval(Duration::from_secs(2));
-    let state_dir = settings.bridge.state_dir.clone();
-    let mut health_tick = tokio::time::interval(health::REFRESH);
-    let mut health_failing = false;
-    let mut agents_tick = tokio::time::interval(Duration::from_secs(1));
-    let mut stopped = Stopped::Shutdown;
-    loop {
-        let scan_end = async {
-            match scan_end_at {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
-        let birth = async {
-            match republish_at {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            Some(report) = reports.recv() => core.handle_report(report),
-            Some(incoming) = incoming.recv() => {
-                if let Some(name) = crate::agent::agent_name(&core.topics.base, &incoming.topic) {
-                    core.on_agent_message(name, &incoming.payload, Instant::now());
-                } else if let Some(request) = commands::parse(&core.topics.base, &incoming.topic, &incoming.payload) {
-                    let (topic, response, action) = core.on_request(request);
-                    link.publish_now(topic, response.to_string());
-                    match action {
-                        commands::Action::None => {}
-                        commands::Action::PollNow => poll_now.send_modify(|n| *n += 1),
-                        commands::Action::Restart => {
-                            stopped = Stopped::Restart;
-                            break;
-                        }
-                    }
-                }
-            }
-            _ = agents_tick.tick() => core.check_silent_agents(Instant::now()),
-            _ = health_tick.tick() => {
-                match health::write(&state_dir, link.is_connected(), health::now_s()) {
-                    Ok(()) => health_failing = false,
-                    Err(e) if !health_failing => {
-                        health_failing = true;
-                        tracing::warn!(dir = %state_dir.display(), error = %e, "Cannot write the health file; `bandwidth2mqtt health` will report unhealthy.");
-                    }
-                    Err(_) => {}
-                }
-            }
-            Some(event) = link.next_event() => match event {
-                MqttEvent::Connected { first } => {
-                    if first {
-                        scan_end_at = Some(Instant::now() + migration::SCAN_FOR);
-                    }
-                    let _ = health::write(&state_dir, true, health::now_s());
-                }
-                MqttEvent::Config { topic, payload } => core.found_config(topic, &payload),
-                MqttEvent::HaOnline => {
-                    let jitter = Duration::from_millis(rand::random::<u64>() % 1000);
-                    republish_at = Some(Instant::now() + BIRTH_DELAY + jitter);
-                }
-            },
-            _ = birth => {
-                republish_at = None;
-                core.outbox.mark(&[Priority::BridgeState, Priority::Availability, Priority::BridgeMeta, Priority::State]);
-            }
-            _ = scan_end => {
-                scan_end_at = None;
-                link.end_scan();
-                core.outbox.hold_discovery(false);
-            }
-            _ = housekeeping.tick(), if !core.migration.is_idle() => {
-                core.clear_migrated(std::time::Instant::now());
-            }
-            _ = refresh.tick() => core.outbox.mark(&[Priority::State]),
-            _ = period_tick.tick() => core.tick_periods(sources::now_ms()),
-        }
-        for (topic, payload) in core.take_messages() {
-            link.publish_now(topic, payload);
-        }
-    }
-
-    tracing::info!(restart = stopped == Stopped::Restart, "Stopping.");
-    pollers.cancel();
-    side_tasks.cancel();
-    // The totals first: nothing below may keep them from disk before a SIGKILL follows.
-    while let Ok(report) = reports.try_recv() {
-        core.handle(report);
-    }
-    core.save();
-    // Each poller ends its poll at once and gets 1 s to log out; never wait much longer.
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-    tasks.abort_all();
-    // A restart binds the same port again.
-    if let Some(task) = metrics_task {
-        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
-    }
-    for (topic, payload) in core.take_messages() {
-        link.publish_now(topic, payload);
-    }
-    link.shutdown(true).await;
-    health::remove(&state_dir);
-    tracing::info!("Stopped.");
-    Ok(stopped)
-}
-
-/// What `once` did.
-pub struct OnceOutcome {
-    pub failed_sources: Vec<String>,
-    /// With `--dry-run`: every message that would have been published.
-    pub messages: Vec<crate::publish::Message>,
-}
-
-/// Polls every source once and publishes (or, dry, only renders) the result.
-pub async fn once(config: LoadedConfig, dry_run: bool) -> Result<OnceOutcome, BridgeError> {
-    let _lock = crate::accounting::lock_state_dir(&config.settings.bridge.state_dir, dry_run)?;
-    let mut sources = sources::build(&config.settings);
-    let mut core = Core::new(config, &mut sources, !dry_run)?;
-    let mut link = if dry_run {
-        None
-    } else {
-        core.outbox.hold_discovery(true);
-        let mut link = core.connect()?;
-        if !link.wait_connected(Duration::from_secs(15)).await {
-            link.shutdown(false).await;
-            return Err(BridgeError::BrokerUnreachable(core.config.mqtt_url.to_string()));
-        }
-        Some(link)
-    };
-
-    // Each source runs in its own task, so one slow source does not hold up the others.
-    let mut polls = tokio::task::JoinSet::new();
-    for mut source in sources.drain(..) {
-        polls.spawn(async move {
-            source.complete_each_poll();
-            let result = source.poll().await;
-            poller::close(&mut source).await;
-            PollReport::of(&source, result)
-        });
-    }
-    if let Some(link) = link.as_mut() {
-        // The discovery scan (migration.rs) runs while the sources are polled.
-        let scan_end = Instant::now() + migration::SCAN_FOR;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(scan_end) => break,
-                Some(event) = link.next_event() => {
-                    if let MqttEvent::Config { topic, payload } = event {
-                        core.found_config(topic, &payload);
-                    }
-                }
-            }
-        }
-        link.end_scan();
-        core.outbox.hold_discovery(false);
-    }
-    let mut reports = Vec::new();
-    while let Some(joined) = polls.join_next().await {
-        match joined {
-            Ok(report) => reports.push(report),
-            Err(e) => tracing::error!(error = %e, "A source task failed."),
-        }
-    }
-    reports.sort_by(|a, b| a.source.cmp(&b.source));
-    let failed_sources = reports
-        .iter()
-        .filter(|r| r.result.is_err())
-        .map(|r| r.source.clone())
-        .collect();
-    for report in reports {
-        core.take(report);
-    }
-    core.flush_first_round();
-    core.render_bridge();
-    core.outbox
-        .put(core.topics.bridge_state(), "online", true, Priority::BridgeState);
-
-    if dry_run {
-        return Ok(OnceOutcome {
-            failed_sources,
-            messages: core.outbox.snapshot(),
-        });
-    }
-    if let Some(mut link) = link.take() {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        for round in 0..2 {
-            while core.outbox.has_dirty() && Instant::now() < deadline {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-                    _ = link.next_event() => {}
-                }
-            }
-            // The new configs went out: now the migrated old topics can be cleared.
-            if round == 0 && !core.migration.is_idle() {
-                core.clear_migrated(std::time::Instant::now() + migration::CLEAR_AFTER);
-            }
-        }
-        link.shutdown(false).await;
-    }
-    Ok(OnceOutcome {
-        failed_sources,
-        messages: Vec::new(),
-    })
 }

@@ -12,6 +12,7 @@ impl Core {
         self.take(report);
         if let Some(hub) = &self.metrics {
             let kind = self.statuses.get(&source).map(|s| s.kind).unwrap_or("?");
+            // Real time: Prometheus compares it with its own `time()`.
             hub.record_poll(&source, kind, ok, duration, crate::sources::now_ms() as f64 / 1000.0);
             for device in self.household.devices() {
                 hub.update_device(device);

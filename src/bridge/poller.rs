@@ -1,13 +1,15 @@
 //! One task per source: poll, report, wait; back off while the source keeps failing.
+//! Polls are scheduled and stamped on the bridge's [`Clock`]; only the time a poll took
+//! (`/metrics`) and the logout budget are real time.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::Clock;
 use crate::model::Observation;
-use crate::sources::{AnySource, Source, SourceError, now_ms};
+use crate::sources::{AnySource, Source, SourceError};
 
 /// The result of one poll, sent to the core.
 #[derive(Debug)]
@@ -23,11 +25,12 @@ pub struct PollReport {
 }
 
 impl PollReport {
-    pub fn of(source: &AnySource, result: Result<Vec<Observation>, SourceError>) -> Self {
+    /// The poll's result, stamped now on `clock`.
+    pub fn of(source: &AnySource, result: Result<Vec<Observation>, SourceError>, clock: &Clock) -> Self {
         Self {
             source: source.name().to_owned(),
             result,
-            at_ms: now_ms(),
+            at_ms: clock.now_ms(),
             cursor: source.cursor(),
             details: source.details(),
             duration: Duration::ZERO,
@@ -65,11 +68,14 @@ pub async fn poll_loop(
     reports: mpsc::Sender<PollReport>,
     cancel: CancellationToken,
     mut poll_now: tokio::sync::watch::Receiver<u64>,
+    clock: Clock,
 ) {
     let interval = source.interval();
     let mut failures = 0u32;
     loop {
-        let started = Instant::now();
+        let started = clock.mono();
+        // Real time: how long the router took to answer, not simulated time.
+        let took = Instant::now();
         let result = tokio::select! {
             r = source.poll() => r,
             _ = cancel.cancelled() => break,
@@ -80,8 +86,8 @@ pub async fn poll_loop(
             Ok(_) | Err(SourceError::Unavailable(_)) => 0,
             Err(_) => failures.saturating_add(1),
         };
-        let mut report = PollReport::of(&source, result);
-        report.duration = started.elapsed();
+        let mut report = PollReport::of(&source, result, &clock);
+        report.duration = took.elapsed();
         if reports.send(report).await.is_err() {
             break;
         }
@@ -93,7 +99,7 @@ pub async fn poll_loop(
             }
         };
         tokio::select! {
-            _ = tokio::time::sleep_until(started + wait) => {}
+            _ = clock.sleep_until(started + wait) => {}
             _ = requested => {}
             _ = cancel.cancelled() => break,
         }

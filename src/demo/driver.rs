@@ -3,13 +3,14 @@
 //! ASUS (WAN counters and Traffic Analyzer rows of the Deco's WAN MAC, by app).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::household::{ASUS_OWN, DECO_WAN, Household, Truth};
 use crate::model::MacAddr;
 
 pub struct Driver {
-    last_real: Instant,
+    /// The household's clock (the bridge's) at the last step.
+    last_ms: i64,
     last_truth: Truth,
     /// Simulated seconds not yet turned into the ASUS's own clients' traffic.
     own_carry_s: f64,
@@ -22,7 +23,7 @@ pub const TICK: Duration = Duration::from_millis(250);
 impl Driver {
     pub fn new(household: &Household) -> Self {
         Self {
-            last_real: Instant::now(),
+            last_ms: household.deco.clock().now_ms(),
             last_truth: household.deco.ground_truth(),
             own_carry_s: 0.0,
             apps: household.apps.clone(),
@@ -31,11 +32,11 @@ impl Driver {
 
     /// One step; returns the simulated seconds it covered.
     pub fn tick(&mut self, household: &mut Household) -> f64 {
-        let real = self.last_real.elapsed();
-        self.last_real = Instant::now();
-        let simulated = real.mul_f64(household.speed.max(1.0));
-        household.deco.clock().advance(simulated);
-        let now_s = household.deco.clock().now_ms().div_euclid(1000);
+        // The clock is the bridge's (scaled at `--speed`): the step is what it moved since.
+        let now_ms = household.deco.clock().now_ms();
+        let simulated = Duration::from_millis(now_ms.saturating_sub(self.last_ms).max(0).unsigned_abs());
+        self.last_ms = now_ms;
+        let now_s = now_ms.div_euclid(1000);
 
         let truth = household.deco.ground_truth();
         let mut by_app: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();

@@ -134,15 +134,12 @@ pub struct Household {
 }
 
 impl Household {
-    /// Starts every emulator on free ports of 127.0.0.1; vnstat documents go to `dir`.
-    pub async fn start(dir: &Path, speed: f64) -> std::io::Result<Self> {
-        let now_ms = crate::sources::now_ms();
-        // At real speed the Deco reads the real clock; faster, the driver moves it.
-        let clock = if speed > 1.0 {
-            Clock::simulated(now_ms)
-        } else {
-            Clock::Real
-        };
+    /// Starts every emulator on free ports of 127.0.0.1; vnstat documents go to `dir`. The
+    /// Deco (whose clients generate every byte) runs on `clock`, the bridge's: at `--speed N`
+    /// both read the same simulated instant, so the bridge's rates are the simulated rates.
+    pub async fn start(dir: &Path, speed: f64, clock: &crate::clock::Clock) -> std::io::Result<Self> {
+        let now_ms = clock.now_ms();
+        let clock = Clock::Shared(clock.clone());
         let clients = deco_clients();
         let apps = clients.iter().map(|c| c.mac).zip(DECO_APPS).collect();
         let mut mesh = EmulatorConfig::new(DECO_PASSWORD, deco::home().0, clients, clock);
@@ -195,6 +192,10 @@ impl Household {
 
     /// The bridge's configuration for this household: a worked example of a real one.
     pub fn config_toml(&self, mqtt_url: &str, state_dir: &Path) -> String {
+        // Intervals are simulated time: at `--speed N` a 5 s interval is 5/N s of real time.
+        // Polls stay at least half a real second apart, so a fast demo does not flood the
+        // emulators (or the machine).
+        let every = |base_s: u64| format!("{}s", base_s.max((self.speed * 0.5).ceil() as u64));
         let mut text = format!(
             r#"# bandwidth2mqtt demo: the emulated household (see README, "Demo").
 [mqtt]
@@ -213,14 +214,16 @@ enabled = false                    # the demo shows the emulated household, not 
 url = "{asus}"
 username = "admin"
 password = "{ROUTER_PASSWORD}"
-interval = "10s"
+interval = "{asus_every}"
 traffic_analyzer = true
 
 [deco.mesh]
 url = "{deco}"
 password = "{DECO_PASSWORD}"
-interval = "5s"
+interval = "{deco_every}"
 "#,
+            asus_every = every(10),
+            deco_every = every(5),
             pid = std::process::id(),
             base = super::BASE_TOPIC,
             discovery = super::DISCOVERY_PREFIX,
@@ -230,11 +233,12 @@ interval = "5s"
         );
         for (spec, (_, server)) in SERVERS.iter().zip(&self.vnstat) {
             text.push_str(&format!(
-                "\n[vnstat.{key}]\ncommand = [\"cat\", \"{path}\"]   # on a real server: [\"ssh\", \"{key}\", \"vnstat\", \"--json\", \"f\", \"1\"]\ninterval = \"5s\"\nname = \"{name}\"\nmac = \"{mac}\"\n",
+                "\n[vnstat.{key}]\ncommand = [\"cat\", \"{path}\"]   # on a real server: [\"ssh\", \"{key}\", \"vnstat\", \"--json\", \"f\", \"1\"]\ninterval = \"{every}\"\nname = \"{name}\"\nmac = \"{mac}\"\n",
                 key = spec.key,
                 name = spec.name,
                 path = toml_path(server.path()),
                 mac = spec.mac,
+                every = every(5),
             ));
         }
         text

@@ -22,7 +22,8 @@ pub use broker::{BrokerKind, DemoBroker, Lookup};
 pub use household::Household;
 pub use table::{Row, render};
 
-use crate::bridge::BridgeError;
+use crate::bridge::{BridgeError, Parts};
+use crate::clock::Clock;
 use crate::config::{self, ConfigSource};
 
 /// The demo's base topic: apart from a real bridge's `bandwidth2mqtt` on the same broker.
@@ -92,7 +93,16 @@ impl Demo {
             1.0
         };
         let broker = broker::choose(options.mqtt_url.as_deref(), &lookup).await?;
-        let mut household = Household::start(&dir, speed).await.map_err(DemoError::Household)?;
+        // One clock for the household and the bridge: at `--speed N` the bridge's polls, stamps,
+        // rates and days run on the same simulated time as the emulators' traffic.
+        let clock = if speed > 1.0 {
+            Clock::scaled(crate::sources::now_ms(), speed)
+        } else {
+            Clock::system()
+        };
+        let mut household = Household::start(&dir, speed, &clock)
+            .await
+            .map_err(DemoError::Household)?;
 
         let config_path = dir.join("bandwidth2mqtt-demo.toml");
         let text = household.config_toml(&broker.url, &dir.join("state"));
@@ -113,7 +123,7 @@ impl Demo {
                 }
             }
         });
-        let bridge = tokio::spawn(crate::bridge::run(loaded, stop.child_token()));
+        let bridge = tokio::spawn(crate::bridge::run(Parts::on_clock(loaded, clock), stop.child_token()));
         let (host, port) = broker.host_port();
         let watch = watch::Watch::start(&host, port, BASE_TOPIC, DISCOVERY_PREFIX);
         Ok(Self {

@@ -14,6 +14,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::accounting::Feed;
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::model::Observation;
 
@@ -95,6 +96,10 @@ pub trait Source: Send {
     fn details(&self) -> serde_json::Map<String, serde_json::Value> {
         serde_json::Map::new()
     }
+
+    /// The bridge's clock, for stamping observations (given before the first poll). Sources
+    /// whose data carries no time of ours (vnstat's documents) ignore it.
+    fn set_clock(&mut self, _clock: &Clock) {}
 
     /// For `once`: a poll must finish all the work it would otherwise spread over later polls
     /// (the ASUS Traffic Analyzer refresh), still one request at a time.
@@ -200,6 +205,15 @@ impl Source for AnySource {
         }
     }
 
+    fn set_clock(&mut self, clock: &Clock) {
+        match self {
+            Self::Host(s) => s.set_clock(clock),
+            Self::Vnstat(s) => s.set_clock(clock),
+            Self::Asus(s) => s.set_clock(clock),
+            Self::Deco(s) => s.set_clock(clock),
+        }
+    }
+
     fn complete_each_poll(&mut self) {
         match self {
             Self::Host(s) => s.complete_each_poll(),
@@ -210,8 +224,8 @@ impl Source for AnySource {
     }
 }
 
-/// Every source the configuration asks for, in a stable order.
-pub fn build(settings: &Settings) -> Vec<AnySource> {
+/// Every source the configuration asks for, in a stable order, on `clock`.
+pub fn build(settings: &Settings, clock: &Clock) -> Vec<AnySource> {
     let mut sources = Vec::new();
     if settings.host.enabled {
         sources.push(AnySource::Host(host::HostSource::new(&settings.host)));
@@ -230,18 +244,14 @@ pub fn build(settings: &Settings) -> Vec<AnySource> {
         source.remember_logins(journal(name));
         sources.push(AnySource::Deco(Box::new(source)));
     }
+    for source in &mut sources {
+        source.set_clock(clock);
+    }
     sources
 }
 
-/// Milliseconds since the Unix epoch, the clock observations are stamped with.
-/// Milliseconds on this process's monotonic clock: immune to steps of the wall clock (NTP, a
-/// VM resume, `date`), comparable only within one run of the bridge.
-pub fn mono_ms() -> i64 {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    let start = START.get_or_init(std::time::Instant::now);
-    i64::try_from(start.elapsed().as_millis()).unwrap_or(i64::MAX)
-}
-
+/// Milliseconds since the Unix epoch on the real clock (emulators, agents, the health file); the
+/// bridge stamps observations with its injected [`Clock`] instead.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

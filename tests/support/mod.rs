@@ -1,10 +1,11 @@
 //! Shared test harness: a private mosquitto per test, an MQTT watcher, the bridge as a child
-//! process, and fakes for vnstat and /proc + /sys.
+//! process or in-process on a manual clock, and fakes for vnstat and /proc + /sys.
 #![allow(dead_code)]
 
 pub mod broker;
 pub mod fake_host;
 pub mod fake_vnstat;
+pub mod inproc;
 pub mod process;
 pub mod python;
 pub mod watcher;

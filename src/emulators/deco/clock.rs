@@ -10,6 +10,9 @@ use std::time::Duration;
 pub enum Clock {
     Real,
     Simulated(Arc<AtomicI64>),
+    /// The bridge's own clock (a test's manual clock, the demo's scaled one): the mesh and the
+    /// bridge then agree on every instant. Moved by whoever owns it, not by [`Clock::advance`].
+    Shared(crate::clock::Clock),
 }
 
 impl Clock {
@@ -22,10 +25,11 @@ impl Clock {
         match self {
             Self::Real => crate::sources::now_ms(),
             Self::Simulated(ms) => ms.load(Ordering::SeqCst),
+            Self::Shared(clock) => clock.now_ms(),
         }
     }
 
-    /// Moves a simulated clock forward; the real clock cannot be moved.
+    /// Moves a simulated clock forward; the real and shared clocks are not moved here.
     pub fn advance(&self, by: Duration) {
         if let Self::Simulated(ms) = self {
             let by = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);

@@ -100,6 +100,7 @@ impl LiveCounters {
         booted_at: Option<i64>,
         clock_s: i64,
         interval: Duration,
+        clock: &crate::clock::Clock,
     ) -> Vec<(MacAddr, LiveSample)> {
         // A clock that went back (a reset router clock) probes again rather than never.
         if self.availability == Availability::NotAvailable
@@ -123,7 +124,7 @@ impl LiveCounters {
             }
         };
         self.failing = false;
-        let at_ms = super::super::now_ms();
+        let at_ms = clock.now_ms();
         self.interpret(&text, known, booted_at, clock_s, interval, at_ms)
     }
 

@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Source, SourceError, SourceKind, now_ms};
+use super::{Source, SourceError, SourceKind};
+use crate::clock::Clock;
 use crate::config::AsusSettings;
 use crate::http::{TlsPolicy, build_client};
 use crate::model::{DeviceId, MacAddr, Observation};
@@ -59,6 +60,7 @@ pub struct AsusSource {
     /// When the router booted (bridge clock − uptime), from the last reply.
     booted_at: Option<i64>,
     live: live::LiveCounters,
+    clock: Clock,
 }
 
 impl AsusSource {
@@ -114,6 +116,7 @@ impl AsusSource {
             listed: BTreeSet::new(),
             booted_at: None,
             live: live::LiveCounters::new(name, DeviceId::slugify_or_unnamed(name)),
+            clock: Clock::system(),
         }
     }
 
@@ -185,6 +188,10 @@ fn to_source_error(e: AsusError) -> SourceError {
 }
 
 impl Source for AsusSource {
+    fn set_clock(&mut self, clock: &Clock) {
+        self.clock = clock.clone();
+    }
+
     fn name(&self) -> &str {
         &self.name
     }
@@ -201,7 +208,7 @@ impl Source for AsusSource {
         let session = self.session.as_mut().map_err(|e| SourceError::Unavailable(e.clone()))?;
         let body = format!("hook={}", percent_encode(POLL_HOOKS));
         let text = session.post("/appGet.cgi", body).await.map_err(to_source_error)?;
-        let at_ms = now_ms();
+        let at_ms = self.clock.now_ms();
         let booted_before = self.booted_at;
         let mut observations = self.interpret(&text, at_ms)?;
         if let (Some(before), Some(now), Ok(session)) = (booted_before, self.booted_at, self.session.as_mut())
@@ -214,7 +221,14 @@ impl Source for AsusSource {
         if let Ok(session) = self.session.as_mut() {
             let samples = self
                 .live
-                .read(session, &self.listed, self.booted_at, router_now, self.cfg.interval)
+                .read(
+                    session,
+                    &self.listed,
+                    self.booted_at,
+                    router_now,
+                    self.cfg.interval,
+                    &self.clock,
+                )
                 .await;
             attach_live(&mut observations, samples);
         }
@@ -294,7 +308,7 @@ impl Source for AsusSource {
 impl AsusSource {
     /// One `appGet.cgi` reply (for [`POLL_HOOKS`]) into observations; no I/O.
     pub fn interpret(&mut self, text: &str, at_ms: i64) -> Result<Vec<Observation>, SourceError> {
-        self.interpret_at(text, at_ms, super::mono_ms())
+        self.interpret_at(text, at_ms, self.clock.mono_ms())
     }
 
     /// [`Self::interpret`] with the monotonic clock given (tests step the wall clock alone).

@@ -223,7 +223,9 @@ impl TrafficAnalyzer {
         } else {
             self.queue.len().div_ceil(polls_in_spread as usize).clamp(1, 10)
         };
-        // A catch-up keeps to most of one interval so the next poll is not held up.
+        // A catch-up keeps to most of one interval so the next poll is not held up. Real time,
+        // like the pause between requests: router etiquette, not the bridge's (maybe scaled)
+        // clock; at `demo --speed N` a long catch-up only delays the next poll.
         let deadline = (!self.complete).then(|| tokio::time::Instant::now() + interval.mul_f64(0.6));
         let mut out = Vec::new();
         for n in 0..budget {

@@ -245,6 +245,10 @@ impl DecoSource {
 }
 
 impl Source for DecoSource {
+    fn set_clock(&mut self, clock: &crate::clock::Clock) {
+        self.clock = clock.reader();
+    }
+
     fn name(&self) -> &str {
         &self.name
     }

@@ -11,7 +11,8 @@ use std::time::Duration;
 pub use procnet::{InterfaceCounters, ParseError, parse as parse_proc_net_dev};
 pub use sysfs::{LinkInfo, read_link};
 
-use super::{Source, SourceError, SourceKind, now_ms};
+use super::{Source, SourceError, SourceKind};
+use crate::clock::Clock;
 use crate::config::HostSettings;
 use crate::model::{
     CounterSample, DeviceId, DeviceKind, MacAddr, Observation, TrafficReading, TrafficSample, WrapRule,
@@ -31,6 +32,7 @@ pub struct HostSource {
     sys_dir: PathBuf,
     warned_missing: Vec<String>,
     warned_bad_lines: bool,
+    clock: Clock,
 }
 
 impl HostSource {
@@ -48,6 +50,7 @@ impl HostSource {
             sys_dir: cfg.sys_dir.clone(),
             warned_missing: Vec::new(),
             warned_bad_lines: false,
+            clock: Clock::system(),
         }
     }
 
@@ -117,6 +120,10 @@ fn hostname(cfg: &HostSettings) -> String {
 }
 
 impl Source for HostSource {
+    fn set_clock(&mut self, clock: &Clock) {
+        self.clock = clock.clone();
+    }
+
     fn name(&self) -> &str {
         "host"
     }
@@ -134,7 +141,7 @@ impl Source for HostSource {
         let text = tokio::fs::read_to_string(&dev_path)
             .await
             .map_err(|e| SourceError::Unavailable(format!("cannot read {}: {e}", dev_path.display())))?;
-        let at_ms = now_ms();
+        let at_ms = self.clock.now_ms();
         let (all, bad) = parse_proc_net_dev(&text).map_err(|e| SourceError::Invalid(e.0))?;
         if !bad.is_empty() && !self.warned_bad_lines {
             tracing::warn!(source = "host", device = %self.id, lines = ?bad, "Some /proc/net/dev lines could not be parsed; those interfaces are skipped.");
