@@ -15,7 +15,7 @@ mkdir -p "$here/runs" "$here/artifacts"
 for t in $targets; do
     mkdir -p "$here/corpus/$t" "$here/artifacts/$t"
     start=$(date +%s)
-    nice -n 19 "$bin/$t" "$here/corpus/$t" \
+    nice -n "${FUZZ_NICE:-19}" "$bin/$t" "$here/corpus/$t" \
         -runs="$runs" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -artifact_prefix="$here/artifacts/$t/" -print_final_stats=1 \
         > "$here/runs/$t.log" 2>&1 || echo "$t: exit $? (see runs/$t.log and artifacts/$t/)"
