@@ -156,6 +156,7 @@ impl Household {
             .filter_map(|o| Some((o.device.clone(), self.ledger.totals_of(&o.device)?)))
             .collect();
         let touched = self.ledger.apply(source, routed, now_ms);
+        let mut dated = self.ledger.take_dated();
         for id in &touched {
             // Periods add what the headline added; a device's first appearance (a restored
             // total, a database's history) is not today's traffic.
@@ -164,10 +165,14 @@ impl Household {
                     rx: device.totals.rx.saturating_sub(old.rx),
                     tx: device.totals.tx.saturating_sub(old.tx),
                 };
-                self.periods
-                    .entry(id.clone())
-                    .or_default()
-                    .add(&self.calendar, now_ms, delta);
+                let hours = dated.remove(id).unwrap_or_default();
+                periods::add_dated(
+                    self.periods.entry(id.clone()).or_default(),
+                    &self.calendar,
+                    now_ms,
+                    delta,
+                    &hours,
+                );
             }
             self.settle(id);
         }
