@@ -9,6 +9,7 @@
 pub mod identity;
 pub mod names;
 pub mod periods;
+pub mod plans;
 
 use std::collections::BTreeMap;
 
@@ -50,6 +51,7 @@ pub struct Household {
     kinds: BTreeMap<String, &'static str>,
     configured_names: BTreeMap<MacAddr, String>,
     placement: BTreeMap<DeviceId, Placement>,
+    plans: BTreeMap<DeviceId, plans::Plan>,
 }
 
 impl Household {
@@ -91,6 +93,7 @@ impl Household {
             kinds,
             configured_names,
             placement: BTreeMap::new(),
+            plans: plans::from_settings(settings),
         }
     }
 
@@ -276,11 +279,13 @@ impl Household {
             .map(|s| format!("{}:{s}", self.kinds.get(s).copied().unwrap_or("source")));
         let kinds = &self.kinds;
         let periods = self.periods.get(id).cloned();
+        let plan = self.plans.get(id).copied();
         if let Some(device) = self.ledger.device_mut(id) {
             if device.has_traffic {
                 let p = periods.unwrap_or_default();
                 device.today = Some(p.today);
                 device.this_month = Some(p.this_month);
+                device.quota = plan.map(|plan| plans::usage(&plan, &p));
             }
             device.info.name = Some(name);
             device.info.via = via;
