@@ -83,17 +83,34 @@ impl fmt::Display for ByteSize {
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Int(i64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Int(n) if n > 0 => Ok(Self(n as u64)),
-            Raw::Int(n) => Err(serde::de::Error::custom(format!("{n} must be at least 1 byte"))),
-            Raw::Text(t) => Self::parse(&t).map_err(serde::de::Error::custom),
-        }
+        d.deserialize_any(SizeVisitor)
+    }
+}
+
+/// A visitor rather than an untagged enum: serde's untagged errors drop the message.
+struct SizeVisitor;
+
+impl serde::de::Visitor<'_> for SizeVisitor {
+    type Value = ByteSize;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a size like \"1TB\" or \"500 GiB\", or a number of bytes")
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<ByteSize, E> {
+        u64::try_from(n)
+            .ok()
+            .filter(|n| *n > 0)
+            .map(ByteSize)
+            .ok_or_else(|| E::custom(format!("{n} must be at least 1 byte")))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<ByteSize, E> {
+        self.visit_i64(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ByteSize, E> {
+        ByteSize::parse(text).map_err(E::custom)
     }
 }
 
@@ -109,27 +126,49 @@ pub struct Share(pub f64);
 
 impl<'de> Deserialize<'de> for Share {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Number(f64),
-            Text(String),
-        }
-        let value = match Raw::deserialize(d)? {
-            Raw::Number(n) => n,
-            Raw::Text(t) => t
-                .trim()
-                .strip_suffix('%')
-                .and_then(|p| p.trim().parse::<f64>().ok())
-                .map(|p| p / 100.0)
-                .ok_or_else(|| serde::de::Error::custom(format!("`{t}`: write a share like 0.9 or \"90%\"")))?,
-        };
-        if !(value > 0.0 && value <= 1.0) {
-            return Err(serde::de::Error::custom(format!(
+        d.deserialize_any(ShareVisitor)
+    }
+}
+
+struct ShareVisitor;
+
+impl ShareVisitor {
+    fn check<E: serde::de::Error>(value: f64) -> Result<Share, E> {
+        if value > 0.0 && value <= 1.0 {
+            Ok(Share(value))
+        } else {
+            Err(E::custom(format!(
                 "{value} is not a share of the quota; use 0.9 or \"90%\" (above 0, at most 1)"
-            )));
+            )))
         }
-        Ok(Self(value))
+    }
+}
+
+impl serde::de::Visitor<'_> for ShareVisitor {
+    type Value = Share;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a share like 0.9 or \"90%\"")
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Share, E> {
+        Self::check(v)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Share, E> {
+        Self::check(v as f64)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Share, E> {
+        Self::check(v as f64)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, t: &str) -> Result<Share, E> {
+        let percent = t.trim().strip_suffix('%').and_then(|p| p.trim().parse::<f64>().ok());
+        match percent {
+            Some(p) => Self::check(p / 100.0),
+            None => Err(E::custom(format!("`{t}`: write a share like 0.9 or \"90%\""))),
+        }
     }
 }
 
