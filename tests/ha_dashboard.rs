@@ -48,7 +48,9 @@ fn dashboard_and_automations_use_the_ids_and_units_of_the_discovery() {
     for period in ["_today", "_month"] {
         assert!(dashboard.contains(&format!("set period = '{period}'")), "{period} card");
     }
-    assert!(automations.contains("sensor.rt_ax86u_pro_rx_month") && automations.contains("sensor.rt_ax86u_pro_tx_month"));
+    assert!(
+        automations.contains("sensor.rt_ax86u_pro_rx_month") && automations.contains("sensor.rt_ax86u_pro_tx_month")
+    );
     // The new-device alert listens where design.md puts bridge events.
     assert!(automations.contains("topic: bandwidth2mqtt/bridge/event"));
     assert!(automations.contains("'device_joined'"));

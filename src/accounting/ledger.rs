@@ -351,6 +351,11 @@ impl Ledger {
         self.devices.values()
     }
 
+    /// Devices of the state file that no source has reported in this run yet.
+    pub fn restored_ids(&self) -> impl Iterator<Item = &DeviceId> {
+        self.restored.keys()
+    }
+
     /// Headline totals of a device seen this run or restored from the state file.
     pub fn totals_of(&self, id: &DeviceId) -> Option<Totals> {
         self.devices

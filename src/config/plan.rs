@@ -62,7 +62,11 @@ impl ByteSize {
             "mib" => 1 << 20,
             "gib" => 1 << 30,
             "tib" => 1 << 40,
-            _ => return Err(format!("`{text}`: unknown unit `{unit}`; write it like \"1TB\" or \"500 GiB\"")),
+            _ => {
+                return Err(format!(
+                    "`{text}`: unknown unit `{unit}`; write it like \"1TB\" or \"500 GiB\""
+                ));
+            }
         };
         let value: f64 = number
             .parse()
@@ -197,7 +201,12 @@ mod tests {
         assert_eq!(plan.period, PlanPeriod::Day);
         let plan: PlanSettings = toml::from_str("quota = 1000\nwarn_at = 0.5").unwrap();
         assert_eq!((plan.quota.0, plan.warn_at), (1000, Some(Share(0.5))));
-        for bad in ["quota = 0", "quota = \"1TB\"\nwarn_at = 90", "quota = \"1TB\"\nwarn_at = \"x%\"", "warn_at = 0.5"] {
+        for bad in [
+            "quota = 0",
+            "quota = \"1TB\"\nwarn_at = 90",
+            "quota = \"1TB\"\nwarn_at = \"x%\"",
+            "warn_at = 0.5",
+        ] {
             assert!(toml::from_str::<PlanSettings>(bad).is_err(), "{bad}");
         }
     }

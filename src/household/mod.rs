@@ -6,6 +6,8 @@
 //! Accounting (the [`Ledger`]) still counts: monotonic totals per source, the headline fed by
 //! the best source, every other source's view kept as a secondary one.
 
+pub mod admission;
+pub mod forget;
 pub mod identity;
 pub mod names;
 pub mod periods;
@@ -16,6 +18,7 @@ use std::collections::BTreeMap;
 use crate::accounting::{Device, Feed, Ledger, PersistedState, Totals};
 use crate::config::Settings;
 use crate::model::{DeviceId, DeviceKind, MacAddr, Observation};
+use admission::Admission;
 use identity::Resolver;
 use names::{Candidate, Names};
 use periods::{Calendar, PeriodBook};
@@ -39,6 +42,8 @@ struct Saved {
     identity: Resolver,
     #[serde(default)]
     periods: PeriodBook,
+    #[serde(default)]
+    last_seen: forget::LastSeen,
 }
 
 pub struct Household {
@@ -52,6 +57,12 @@ pub struct Household {
     configured_names: BTreeMap<MacAddr, String>,
     placement: BTreeMap<DeviceId, Placement>,
     plans: BTreeMap<DeviceId, plans::Plan>,
+    admission: admission::Rules,
+    /// Devices the rules now keep out of HA (excluded, or a private MAC to ignore or group)
+    /// that were published before: the bridge removes them.
+    evicted: std::collections::BTreeSet<DeviceId>,
+    last_seen: forget::LastSeen,
+    forget_after: std::time::Duration,
 }
 
 impl Household {
@@ -59,11 +70,13 @@ impl Household {
     pub fn new(settings: &Settings, sources: Vec<(Feed, &'static str)>, state: PersistedState) -> Self {
         let mut resolver = Resolver::new(settings);
         let mut periods = PeriodBook::new();
+        let mut last_seen = forget::LastSeen::new();
         if let Some(saved) = state.sources.get(CURSOR_KEY) {
             match serde_json::from_value::<Saved>(saved.clone()) {
                 Ok(saved) => {
                     resolver.restore(&serde_json::to_value(&saved.identity).unwrap_or_default());
                     periods = saved.periods;
+                    last_seen = saved.last_seen;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "Saved household state is unreadable; identities are learnt again, today's and this month's totals start over.")
@@ -94,6 +107,10 @@ impl Household {
             configured_names,
             placement: BTreeMap::new(),
             plans: plans::from_settings(settings),
+            admission: admission::Rules::from_settings(settings),
+            evicted: Default::default(),
+            last_seen,
+            forget_after: settings.bridge.forget_after,
         }
     }
 
@@ -115,7 +132,11 @@ impl Household {
 
     pub fn to_persisted(&self) -> PersistedState {
         let mut state = self.ledger.to_persisted();
-        let saved = serde_json::json!({"identity": self.resolver.to_json(), "periods": self.periods});
+        let saved = serde_json::json!({
+            "identity": self.resolver.to_json(),
+            "periods": self.periods,
+            "last_seen": self.last_seen,
+        });
         state.sources.insert(CURSOR_KEY.to_owned(), saved);
         state
     }
@@ -131,9 +152,24 @@ impl Household {
         self.resolver.learn(&observations);
         let rank = self.feeds.get(source).map_or(u8::MAX, |f| f.total_rank);
         let mut routed = Vec::with_capacity(observations.len());
+        let mut group_online = None;
         for obs in observations {
             let r = self.resolver.route(obs);
             let mut obs = r.observation;
+            if !r.borrowed && obs.kind == DeviceKind::Client {
+                match self.admit(&obs) {
+                    Admission::Track => {}
+                    Admission::Drop => {
+                        self.evict(&obs.device);
+                        continue;
+                    }
+                    Admission::Group => {
+                        self.evict(&obs.device);
+                        obs = admission::into_group(obs);
+                        group_online = Some(group_online.unwrap_or(false) | (obs.online == Some(true)));
+                    }
+                }
+            }
             if !r.borrowed {
                 let place = self.placement.entry(obs.device.clone()).or_default();
                 place.names.record(
@@ -154,6 +190,12 @@ impl Household {
             obs.info.via = None;
             routed.push(obs);
         }
+        // The group is online while any of its members is, whichever came last in the poll.
+        if let Some(online) = group_online {
+            for obs in routed.iter_mut().filter(|o| o.device.as_str() == admission::GROUP_ID) {
+                obs.online = Some(online);
+            }
+        }
         let before: BTreeMap<DeviceId, Totals> = routed
             .iter()
             .filter_map(|o| Some((o.device.clone(), self.ledger.totals_of(&o.device)?)))
@@ -161,6 +203,9 @@ impl Household {
         let touched = self.ledger.apply(source, routed, now_ms);
         let mut dated = self.ledger.take_dated();
         for id in &touched {
+            if self.ledger.device(id).and_then(Device::online) == Some(true) {
+                self.last_seen.insert(id.clone(), now_ms);
+            }
             // Periods add what the headline added; a device's first appearance (a restored
             // total, a database's history) is not today's traffic.
             if let (Some(old), Some(device)) = (before.get(id), self.ledger.device(id)) {
@@ -195,6 +240,28 @@ impl Household {
             self.settle(id);
         }
         rolled
+    }
+
+    /// Devices to remove from HA and the state file now: network clients and mesh nodes
+    /// unseen for `forget_after`, and those the include/exclude/random-MAC rules keep out.
+    pub fn forget_due(&mut self, now_ms: i64) -> Vec<DeviceId> {
+        let dynamic = self
+            .ledger
+            .devices()
+            .filter(|d| matches!(d.kind, DeviceKind::Client | DeviceKind::MeshNode))
+            .map(|d| &d.id);
+        // Restored devices not reported yet: clients and mesh nodes are the MAC-named ones.
+        let restored = self
+            .ledger
+            .restored_ids()
+            .filter(|id| id.as_str().parse::<MacAddr>().is_ok());
+        let keep = self.configured_names.keys().map(|m| DeviceId::from_mac(*m)).collect();
+        let candidates: Vec<DeviceId> = dynamic.chain(restored).cloned().collect();
+        let mut due = forget::stale(&mut self.last_seen, &candidates, &keep, now_ms, self.forget_after);
+        due.extend(std::mem::take(&mut self.evicted));
+        due.sort();
+        due.dedup();
+        due
     }
 
     /// A source's poll failed.
@@ -251,7 +318,33 @@ impl Household {
     pub fn remove(&mut self, id: &DeviceId) -> bool {
         self.placement.remove(id);
         self.periods.remove(id);
+        self.last_seen.remove(id);
         self.ledger.forget(id).is_some() | self.ledger.remove(id)
+    }
+
+    /// Whether a network client may be published, as itself or in the private-address group.
+    fn admit(&self, obs: &Observation) -> Admission {
+        let mac = obs
+            .info
+            .macs
+            .first()
+            .copied()
+            .or_else(|| obs.device.as_str().parse().ok());
+        let mut names: Vec<&str> = obs.info.name.as_deref().into_iter().collect();
+        names.extend(mac.and_then(|m| self.configured_names.get(&m)).map(String::as_str));
+        names.extend(self.renamed().get(&obs.device).map(String::as_str));
+        if let Some(place) = self.placement.get(&obs.device) {
+            names.extend(place.names.all());
+        }
+        self.admission.admit(mac, &names)
+    }
+
+    /// A device the rules keep out: if it was ever published (or is in the state file), the
+    /// bridge removes it from HA and the state file.
+    fn evict(&mut self, id: &DeviceId) {
+        if self.ledger.device(id).is_some() || self.ledger.totals_of(id).is_some() {
+            self.evicted.insert(id.clone());
+        }
     }
 
     /// Name, `via` and the headline's source of one device, from everything known now.

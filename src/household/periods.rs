@@ -267,7 +267,11 @@ mod tests {
         let mut p = Periods::default();
         p.add(&cal, ms("2026-03-14T12:00:00Z"), Totals { rx: 5, tx: 0 });
         p.roll(&cal, ms("2026-03-15T00:00:01Z"));
-        assert_eq!((p.yesterday.rx, p.last_month.rx), (5, 5), "15 March starts a billing month");
+        assert_eq!(
+            (p.yesterday.rx, p.last_month.rx),
+            (5, 5),
+            "15 March starts a billing month"
+        );
         // Three quiet days later, yesterday is not the 14th any more.
         p.roll(&cal, ms("2026-03-18T00:00:01Z"));
         assert_eq!((p.yesterday.rx, p.last_month.rx), (0, 5));

@@ -12,8 +12,8 @@ mod quota;
 pub use device_id::{DeviceId, InvalidDeviceId};
 pub use epoch::{Boot, Epoch};
 pub use mac::{InvalidMac, MacAddr};
-pub use quota::Quota;
 pub use observation::{
     BucketSample, CounterSample, DeviceInfo, DeviceKind, HourBucket, Label, LiveSample, Metric, MetricUnit,
     Observation, RateSample, TrafficReading, TrafficSample, WrapRule,
 };
+pub use quota::Quota;

@@ -187,8 +187,10 @@ impl Context<'_> {
             if device.quota.is_some() {
                 out.extend(b.plan());
             }
-            // A single-interface server: the device is the interface, no twins.
-            let single = device.kind == DeviceKind::Server && device.interfaces.len() == 1;
+            // A single-interface server: the device is the interface, no twins. The parts of
+            // a client (the private-address group's members) are in its state, not entities.
+            let single = (device.kind == DeviceKind::Server && device.interfaces.len() == 1)
+                || device.kind == DeviceKind::Client;
             for (name, iface) in device.interfaces.iter().filter(|_| !single) {
                 for metric in &TRAFFIC {
                     if metric.measure == Measure::Bytes || iface.rate_source.is_some() {
