@@ -433,3 +433,7 @@ fn view_label(kind: Option<&str>, source: &str, estimated: bool) -> String {
 #[cfg(test)]
 #[path = "household_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "rules_tests.rs"]
+mod rules_tests;
