@@ -324,4 +324,12 @@ fn bad_periods_plans_and_device_lists_fail_naming_the_key() {
     let (code, stdout, stderr) = check(dir.path(), &ok, &[]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("quota = 1000000000000"), "{stdout}");
+    // List keys from the environment are comma-separated.
+    let env = [("BANDWIDTH2MQTT__BRIDGE__INCLUDE", "Laptop,aa:bb:cc:00:00:07")];
+    let (code, stdout, stderr) = check(dir.path(), "", &env);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(r#"include = ["Laptop", "aa:bb:cc:00:00:07"]"#),
+        "{stdout}"
+    );
 }

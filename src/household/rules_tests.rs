@@ -60,7 +60,10 @@ fn grouped_private_macs_are_one_device_with_their_summed_traffic() {
     assert_eq!(ids(&h), ["3c22fb100001", "home", admission::GROUP_ID]);
     let g = h.device(&DeviceId::new(admission::GROUP_ID).unwrap()).unwrap();
     assert_eq!(g.name(), admission::GROUP_NAME);
-    assert_eq!(g.totals.rx, 3_700, "each member's counter counted on its own, then summed");
+    assert_eq!(
+        g.totals.rx, 3_700,
+        "each member's counter counted on its own, then summed"
+    );
     assert_eq!(g.today.unwrap().rx, 2_200, "what grew after the group appeared");
     assert_eq!(g.online(), Some(true), "online while any member is, whoever came last");
     assert!(g.info.macs.is_empty(), "no member MAC in HA's connections");
@@ -110,5 +113,9 @@ fn last_seen_survives_a_restart_and_drives_forgetting() {
         .collect();
     assert_eq!(due, ["f60000000002"]);
     h.remove(&DeviceId::new("f60000000002").unwrap());
-    assert!(!h.to_persisted().devices.contains_key(&DeviceId::new("f60000000002").unwrap()));
+    assert!(
+        !h.to_persisted()
+            .devices
+            .contains_key(&DeviceId::new("f60000000002").unwrap())
+    );
 }
