@@ -61,6 +61,9 @@ pub struct Household {
     /// Devices the rules now keep out of HA (excluded, or a private MAC to ignore or group)
     /// that were published before: the bridge removes them.
     evicted: std::collections::BTreeSet<DeviceId>,
+    /// Clients the rules kept out in this run: a source that does not know the name an
+    /// exclusion matched must not bring them back.
+    kept_out: std::collections::BTreeSet<DeviceId>,
     last_seen: forget::LastSeen,
     forget_after: std::time::Duration,
 }
@@ -109,6 +112,7 @@ impl Household {
             plans: plans::from_settings(settings),
             admission: admission::Rules::from_settings(settings),
             evicted: Default::default(),
+            kept_out: Default::default(),
             last_seen,
             forget_after: settings.bridge.forget_after,
         }
@@ -161,6 +165,7 @@ impl Household {
                     Admission::Track => {}
                     Admission::Drop => {
                         self.evict(&obs.device);
+                        self.kept_out.insert(obs.device.clone());
                         continue;
                     }
                     Admission::Group => {
@@ -324,6 +329,9 @@ impl Household {
 
     /// Whether a network client may be published, as itself or in the private-address group.
     fn admit(&self, obs: &Observation) -> Admission {
+        if self.kept_out.contains(&obs.device) {
+            return Admission::Drop;
+        }
         let mac = obs
             .info
             .macs

@@ -119,3 +119,28 @@ fn last_seen_survives_a_restart_and_drives_forgetting() {
             .contains_key(&DeviceId::new("f60000000002").unwrap())
     );
 }
+
+#[test]
+fn a_device_excluded_by_a_name_one_source_knows_stays_out() {
+    let mut h = household("[bridge]\nexclude = [\"Guest TV\"]");
+    let nameless = |at| {
+        let mut o = client(GLOBAL, "", true, 10);
+        o.info.name = None;
+        h_poll(o, at)
+    };
+    // The ASUS has no name for it: tracked, until the Deco names it.
+    h.apply("home", nameless(0), 0);
+    assert!(h.device(&DeviceId::from_mac(GLOBAL.parse().unwrap())).is_some());
+    h.apply("mesh", vec![client(GLOBAL, "Guest TV", true, 10)], 1_000);
+    assert_eq!(h.forget_due(1_000).len(), 1);
+    h.remove(&DeviceId::from_mac(GLOBAL.parse().unwrap()));
+    // The nameless entry comes again: it stays out.
+    h.apply("home", nameless(2_000), 2_000);
+    assert!(h.device(&DeviceId::from_mac(GLOBAL.parse().unwrap())).is_none());
+}
+
+fn h_poll(o: Observation, _at: i64) -> Vec<Observation> {
+    let mut router = Observation::new(DeviceId::new("home").unwrap(), DeviceKind::Router);
+    router.online = Some(true);
+    vec![router, o]
+}
