@@ -86,6 +86,36 @@ impl Rules {
     }
 }
 
+impl super::Household {
+    /// Whether a network client may be published, as itself or in the private-address group.
+    pub(super) fn admit(&self, obs: &Observation) -> Admission {
+        if self.kept_out.contains(&obs.device) {
+            return Admission::Drop;
+        }
+        let mac = obs
+            .info
+            .macs
+            .first()
+            .copied()
+            .or_else(|| obs.device.as_str().parse().ok());
+        let mut names: Vec<&str> = obs.info.name.as_deref().into_iter().collect();
+        names.extend(mac.and_then(|m| self.configured_names.get(&m)).map(String::as_str));
+        names.extend(self.renamed().get(&obs.device).map(String::as_str));
+        if let Some(place) = self.placement.get(&obs.device) {
+            names.extend(place.names.all());
+        }
+        self.admission.admit(mac, &names)
+    }
+
+    /// A device the rules keep out: if it was ever published (or is in the state file), the
+    /// bridge removes it from HA and the state file.
+    pub(super) fn evict(&mut self, id: &DeviceId) {
+        if self.ledger.device(id).is_some() || self.ledger.totals_of(id).is_some() {
+            self.evicted.insert(id.clone());
+        }
+    }
+}
+
 /// A private-address client's observation, turned into a part of the group device: its
 /// traffic under an interface named by its MAC (each keeps its own counter baseline, the group
 /// total is their sum), and nothing that describes one phone (name, IP, band, signal).

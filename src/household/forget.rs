@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use crate::model::DeviceId;
+use crate::model::{DeviceId, DeviceKind, MacAddr};
 
 /// When each device was last seen online (ms); persisted with the household.
 pub type LastSeen = BTreeMap<DeviceId, i64>;
@@ -33,6 +33,30 @@ pub fn stale<'a>(
     out.sort();
     out.dedup();
     out
+}
+
+impl super::Household {
+    /// Devices to remove from HA and the state file now: network clients and mesh nodes
+    /// unseen for `forget_after`, and those the include/exclude/random-MAC rules keep out.
+    pub fn forget_due(&mut self, now_ms: i64) -> Vec<DeviceId> {
+        let dynamic = self
+            .ledger
+            .devices()
+            .filter(|d| matches!(d.kind, DeviceKind::Client | DeviceKind::MeshNode))
+            .map(|d| &d.id);
+        // Restored devices not reported yet: clients and mesh nodes are the MAC-named ones.
+        let restored = self
+            .ledger
+            .restored_ids()
+            .filter(|id| id.as_str().parse::<MacAddr>().is_ok());
+        let keep = self.configured_names.keys().map(|m| DeviceId::from_mac(*m)).collect();
+        let candidates: Vec<DeviceId> = dynamic.chain(restored).cloned().collect();
+        let mut due = stale(&mut self.last_seen, &candidates, &keep, now_ms, self.forget_after);
+        due.extend(std::mem::take(&mut self.evicted));
+        due.sort();
+        due.dedup();
+        due
+    }
 }
 
 #[cfg(test)]

@@ -247,28 +247,6 @@ impl Household {
         rolled
     }
 
-    /// Devices to remove from HA and the state file now: network clients and mesh nodes
-    /// unseen for `forget_after`, and those the include/exclude/random-MAC rules keep out.
-    pub fn forget_due(&mut self, now_ms: i64) -> Vec<DeviceId> {
-        let dynamic = self
-            .ledger
-            .devices()
-            .filter(|d| matches!(d.kind, DeviceKind::Client | DeviceKind::MeshNode))
-            .map(|d| &d.id);
-        // Restored devices not reported yet: clients and mesh nodes are the MAC-named ones.
-        let restored = self
-            .ledger
-            .restored_ids()
-            .filter(|id| id.as_str().parse::<MacAddr>().is_ok());
-        let keep = self.configured_names.keys().map(|m| DeviceId::from_mac(*m)).collect();
-        let candidates: Vec<DeviceId> = dynamic.chain(restored).cloned().collect();
-        let mut due = forget::stale(&mut self.last_seen, &candidates, &keep, now_ms, self.forget_after);
-        due.extend(std::mem::take(&mut self.evicted));
-        due.sort();
-        due.dedup();
-        due
-    }
-
     /// A source's poll failed.
     pub fn source_failed(&mut self, source: &str) -> Vec<DeviceId> {
         self.ledger.source_failed(source)
@@ -325,34 +303,6 @@ impl Household {
         self.periods.remove(id);
         self.last_seen.remove(id);
         self.ledger.forget(id).is_some() | self.ledger.remove(id)
-    }
-
-    /// Whether a network client may be published, as itself or in the private-address group.
-    fn admit(&self, obs: &Observation) -> Admission {
-        if self.kept_out.contains(&obs.device) {
-            return Admission::Drop;
-        }
-        let mac = obs
-            .info
-            .macs
-            .first()
-            .copied()
-            .or_else(|| obs.device.as_str().parse().ok());
-        let mut names: Vec<&str> = obs.info.name.as_deref().into_iter().collect();
-        names.extend(mac.and_then(|m| self.configured_names.get(&m)).map(String::as_str));
-        names.extend(self.renamed().get(&obs.device).map(String::as_str));
-        if let Some(place) = self.placement.get(&obs.device) {
-            names.extend(place.names.all());
-        }
-        self.admission.admit(mac, &names)
-    }
-
-    /// A device the rules keep out: if it was ever published (or is in the state file), the
-    /// bridge removes it from HA and the state file.
-    fn evict(&mut self, id: &DeviceId) {
-        if self.ledger.device(id).is_some() || self.ledger.totals_of(id).is_some() {
-            self.evicted.insert(id.clone());
-        }
     }
 
     /// Name, `via` and the headline's source of one device, from everything known now.
