@@ -44,11 +44,12 @@ impl super::Household {
             .devices()
             .filter(|d| matches!(d.kind, DeviceKind::Client | DeviceKind::MeshNode))
             .map(|d| &d.id);
-        // Restored devices not reported yet: clients and mesh nodes are the MAC-named ones.
+        // Restored devices not reported yet: clients and mesh nodes are the MAC-named ones
+        // (and the private-address group).
         let restored = self
             .ledger
             .restored_ids()
-            .filter(|id| id.as_str().parse::<MacAddr>().is_ok());
+            .filter(|id| id.as_str().parse::<MacAddr>().is_ok() || id.as_str() == super::admission::GROUP_ID);
         let keep = self.configured_names.keys().map(|m| DeviceId::from_mac(*m)).collect();
         let candidates: Vec<DeviceId> = dynamic.chain(restored).cloned().collect();
         let mut due = stale(&mut self.last_seen, &candidates, &keep, now_ms, self.forget_after);
