@@ -214,3 +214,122 @@ fn once_and_run_refuse_bad_config_too() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
 }
+
+#[test]
+fn household_rules_fail_naming_both_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two servers claiming one MAC (any spelling): both keys are named.
+    let config = "[host]\nenabled = false\n[vnstat.titan]\nmac = \"aa:bb:cc:00:00:01\"\n\
+                  [vnstat.beast]\nmac = [\"aa:bb:cc:00:00:02\", \"AA-BB-CC-00-00-01\"]\n";
+    let (code, _, stderr) = check(dir.path(), config, &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("vnstat.beast.mac") && stderr.contains("vnstat.titan.mac"),
+        "{stderr}"
+    );
+    // The host's MAC is a server's MAC too.
+    let config = "[host]\nmac = \"aa:bb:cc:00:00:01\"\n[vnstat.titan]\nmac = \"aa:bb:cc:00:00:01\"\n";
+    let (code, _, stderr) = check(dir.path(), config, &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("vnstat.titan.mac") && stderr.contains("host.mac"),
+        "{stderr}"
+    );
+    // A [devices] entry for a server's MAC.
+    let config = "[vnstat.titan]\nmac = \"aa:bb:cc:00:00:01\"\n[devices.\"AA:BB:CC:00:00:01\"]\nname = \"T\"\n";
+    let (code, _, stderr) = check(dir.path(), config, &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("devices.AA:BB:CC:00:00:01") && stderr.contains("vnstat.titan.mac"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_periods_plans_and_device_lists_fail_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = "[asus.home]\nurl = \"http://192.168.50.1\"\npassword = \"x\"\n";
+    let two_routers = format!("{router}[asus.office]\nurl = \"http://192.168.51.1\"\npassword = \"x\"\n");
+    for (config, key, why) in [
+        (
+            "[bridge]\ntimezone = \"Mars/Olympus\"\n".to_owned(),
+            "bridge.timezone",
+            "Mars/Olympus",
+        ),
+        (
+            "[bridge]\nmonth_start_day = 29\n".into(),
+            "bridge.month_start_day",
+            "28",
+        ),
+        ("[bridge]\nmonth_start_day = 0\n".into(), "bridge.month_start_day", "28"),
+        (
+            "[bridge]\nrandom_macs = \"hide\"\n".into(),
+            "bridge.random_macs",
+            "hide",
+        ),
+        ("[bridge]\nforget_after = \"5m\"\n".into(), "bridge.forget_after", "1h"),
+        (
+            "[bridge]\nexclude = [\"zz:zz:zz:zz:zz:zz\"]\n".into(),
+            "bridge.exclude",
+            "zz",
+        ),
+        (
+            "[bridge]\ninclude = [\"Laptop\"]\nexclude = [\"laptop\"]\n".into(),
+            "bridge.exclude",
+            "include",
+        ),
+        (
+            format!("{router}[plan.wan]\nquota = \"lots\"\n"),
+            "plan.wan.quota",
+            "lots",
+        ),
+        (format!("{router}[plan.wan]\nquota = 0\n"), "plan.wan.quota", "1 byte"),
+        (
+            format!("{router}[plan.wan]\nquota = \"1TB\"\nwarn_at = 90\n"),
+            "plan.wan.warn_at",
+            "90%",
+        ),
+        (
+            format!("{router}[plan.wan]\nquota = \"1TB\"\nperiod = \"week\"\n"),
+            "plan.wan.period",
+            "week",
+        ),
+        (
+            format!("{router}[plan.wan]\nquota = \"1TB\"\nquotas = 1\n"),
+            "plan.wan.quotas",
+            "unknown",
+        ),
+        (
+            format!("{two_routers}[plan.wan]\nquota = \"1TB\"\n"),
+            "plan.wan",
+            "one [asus] router",
+        ),
+        (
+            format!("{router}[plan.wan]\nquota = \"1TB\"\n[plan.home]\nquota = \"2TB\"\n"),
+            "plan.",
+            "already has a plan",
+        ),
+        ("[plan.Titan]\nquota = \"1TB\"\n".into(), "plan.Titan", "device id"),
+    ] {
+        let (code, _, stderr) = check(dir.path(), &config, &[]);
+        assert_eq!(code, 2, "{config}: {stderr}");
+        assert!(stderr.contains(key), "{config}: names {key}: {stderr}");
+        assert!(stderr.contains(why), "{config}: says {why}: {stderr}");
+    }
+    let ok = format!(
+        "{router}[bridge]\ntimezone = \"Europe/Berlin\"\nmonth_start_day = 15\nrandom_macs = \"group\"\n\
+         forget_after = \"0s\"\nexclude = [\"AA:BB:CC:00:00:09\", \"Guest TV\"]\n\
+         [plan.wan]\nquota = \"1TB\"\nwarn_at = \"90%\"\n[plan.\"aa:bb:cc:00:00:02\"]\nquota = \"5 GiB\"\nperiod = \"day\"\n"
+    );
+    let (code, stdout, stderr) = check(dir.path(), &ok, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("quota = 1000000000000"), "{stdout}");
+    // List keys from the environment are comma-separated.
+    let env = [("BANDWIDTH2MQTT__BRIDGE__INCLUDE", "Laptop,aa:bb:cc:00:00:07")];
+    let (code, stdout, stderr) = check(dir.path(), "", &env);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(r#"include = ["Laptop", "aa:bb:cc:00:00:07"]"#),
+        "{stdout}"
+    );
+}

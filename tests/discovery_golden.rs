@@ -251,6 +251,7 @@ fn every_golden_payload_obeys_home_assistant_rules() {
         );
         let allowed = [
             (Some("data_size"), Some("B"), Some("total_increasing")),
+            (Some("data_size"), Some("B"), Some("measurement")),
             (Some("data_rate"), Some("bit/s"), Some("measurement")),
             (Some("data_rate"), Some("Mbit/s"), Some("measurement")),
             (Some("temperature"), Some("°C"), Some("measurement")),
@@ -260,6 +261,7 @@ fn every_golden_payload_obeys_home_assistant_rules() {
             (None, None, Some("measurement")),
             (None, None, None),
             (Some("connectivity"), None, None),
+            (Some("problem"), None, None),
         ];
         assert!(allowed.contains(&combo), "{topic}: {combo:?}");
         if e.component == "binary_sensor" {
@@ -283,6 +285,15 @@ fn merged_household() -> bandwidth2mqtt::household::Household {
             name: Some("Titan".into()),
             mac: MacList(vec![titan_mac]),
             ..VnstatSettings::default()
+        },
+    );
+    // Titan has a monthly data plan: 1 TB, warn at 90 %.
+    settings.plan.insert(
+        "titan".into(),
+        bandwidth2mqtt::config::PlanSettings {
+            quota: bandwidth2mqtt::config::ByteSize(1_000_000_000_000),
+            period: bandwidth2mqtt::config::PlanPeriod::Month,
+            warn_at: Some(bandwidth2mqtt::config::Share(0.9)),
         },
     );
     let feeds = vec![

@@ -20,7 +20,7 @@ fn dashboard_and_automations_use_the_ids_and_units_of_the_discovery() {
     for (file, key) in [("sensor.rx_bps.json", "rx_bps"), ("sensor.tx_bps.json", "tx_bps")] {
         let payload = &golden(&format!("router/{file}"))["payload"];
         let id = payload["default_entity_id"].as_str().unwrap();
-        assert_eq!(id, format!("sensor.home_{key}"), "entity id scheme");
+        assert_eq!(id, format!("sensor.rt_ax86u_pro_{key}"), "entity id scheme");
         assert!(dashboard.contains(&format!("entity: {id}")), "history graph names {id}");
         let unit = payload["unit_of_measurement"].as_str().unwrap();
         let shown = payload["suggested_unit_of_measurement"].as_str().unwrap();
@@ -48,7 +48,9 @@ fn dashboard_and_automations_use_the_ids_and_units_of_the_discovery() {
     for period in ["_today", "_month"] {
         assert!(dashboard.contains(&format!("set period = '{period}'")), "{period} card");
     }
-    assert!(automations.contains("sensor.home_rx_month") && automations.contains("sensor.home_tx_month"));
+    assert!(
+        automations.contains("sensor.rt_ax86u_pro_rx_month") && automations.contains("sensor.rt_ax86u_pro_tx_month")
+    );
     // The new-device alert listens where design.md puts bridge events.
     assert!(automations.contains("topic: bandwidth2mqtt/bridge/event"));
     assert!(automations.contains("'device_joined'"));

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::plausible::{self, Implausible};
-use crate::model::{BucketSample, CounterSample, Epoch, RateSample, WrapRule};
+use crate::model::{BucketSample, CounterSample, Epoch, HourBucket, RateSample, WrapRule};
 
 /// Hour buckets remembered per channel: three days, well beyond the 24 h a window covers.
 const KEEP_BUCKETS: usize = 72;
@@ -448,6 +448,13 @@ impl ChannelState {
     /// and a bucket that shrinks (the router pruned or cleared its database) lowers nothing.
     /// A bucket with more bytes than any link moves in an hour is skipped.
     pub fn update_buckets(&mut self, sample: &BucketSample, now_ms: i64) -> Step {
+        self.update_buckets_dated(sample, now_ms).0
+    }
+
+    /// [`Self::update_buckets`], also saying how much each hour grew: the household puts
+    /// those bytes in the day and month of their own hour (design.md "Period totals").
+    pub fn update_buckets_dated(&mut self, sample: &BucketSample, now_ms: i64) -> (Step, Vec<HourBucket>) {
+        let mut grown = Vec::new();
         self.kind = ChannelKind::Buckets;
         let mut step = Step {
             no_rates: true,
@@ -462,8 +469,16 @@ impl ChannelState {
                 continue;
             }
             let seen = self.buckets.entry(b.start_s).or_insert([0, 0]);
-            step.rx = step.rx.saturating_add(b.rx.saturating_sub(seen[0]));
-            step.tx = step.tx.saturating_add(b.tx.saturating_sub(seen[1]));
+            let (rx, tx) = (b.rx.saturating_sub(seen[0]), b.tx.saturating_sub(seen[1]));
+            step.rx = step.rx.saturating_add(rx);
+            step.tx = step.tx.saturating_add(tx);
+            if rx > 0 || tx > 0 {
+                grown.push(HourBucket {
+                    start_s: b.start_s,
+                    rx,
+                    tx,
+                });
+            }
             seen[0] = seen[0].max(b.rx);
             seen[1] = seen[1].max(b.tx);
         }
@@ -474,7 +489,7 @@ impl ChannelState {
             self.settled_before = self.settled_before.max(start.saturating_add(3600));
         }
         self.advanced_ms = now_ms;
-        step
+        (step, grown)
     }
 }
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::channel::{ChannelKind, ChannelState, CounterEvent, Rates, Step};
 use super::reconcile;
 use super::store::{PersistedChannel, PersistedDevice, PersistedState};
-use crate::model::{DeviceId, DeviceInfo, DeviceKind, MacAddr, Observation, TrafficSample};
+use crate::model::{DeviceId, DeviceInfo, DeviceKind, HourBucket, MacAddr, Observation, TrafficSample};
 
 /// Cumulative bytes; only ever increased.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +122,8 @@ pub struct Device {
     /// Headline bytes since local midnight and since the billing month began (household).
     pub today: Option<Totals>,
     pub this_month: Option<Totals>,
+    /// The device's data plan, if it has one (household).
+    pub quota: Option<crate::model::Quota>,
     online_by_source: BTreeMap<String, bool>,
     field_owners: BTreeMap<&'static str, String>,
 }
@@ -177,6 +179,7 @@ impl Device {
             headline_source: None,
             today: None,
             this_month: None,
+            quota: None,
             online_by_source: BTreeMap::new(),
             field_owners: BTreeMap::new(),
         }
@@ -276,6 +279,8 @@ pub struct Ledger {
     friendly_names: BTreeMap<MacAddr, String>,
     /// Names given by the `device/rename` command; they beat every source's.
     renamed: BTreeMap<DeviceId, String>,
+    /// Headline bytes of the last [`Ledger::apply`] that hourly buckets dated, by device.
+    dated: BTreeMap<DeviceId, Vec<HourBucket>>,
 }
 
 impl Ledger {
@@ -302,7 +307,14 @@ impl Ledger {
             cursors: state.sources,
             friendly_names,
             renamed: BTreeMap::new(),
+            dated: BTreeMap::new(),
         }
+    }
+
+    /// The headline bytes of the last [`Ledger::apply`] that came from hourly buckets, with
+    /// the hour each grew in (the rest of a device's growth happened at the poll).
+    pub fn take_dated(&mut self) -> BTreeMap<DeviceId, Vec<HourBucket>> {
+        std::mem::take(&mut self.dated)
     }
 
     /// A source that appears while running (an agent on another machine).
@@ -339,6 +351,11 @@ impl Ledger {
         self.devices.values()
     }
 
+    /// Devices of the state file that no source has reported in this run yet.
+    pub fn restored_ids(&self) -> impl Iterator<Item = &DeviceId> {
+        self.restored.keys()
+    }
+
     /// Headline totals of a device seen this run or restored from the state file.
     pub fn totals_of(&self, id: &DeviceId) -> Option<Totals> {
         self.devices
@@ -370,6 +387,7 @@ impl Ledger {
     /// Folds one successful poll of `source` into the ledger; returns the devices it touched.
     pub fn apply(&mut self, source: &str, observations: Vec<Observation>, now_ms: i64) -> Vec<DeviceId> {
         let mut touched = Vec::with_capacity(observations.len());
+        self.dated.clear();
         let seen: BTreeSet<DeviceId> = observations.iter().map(|o| o.device.clone()).collect();
         for obs in observations {
             self.apply_one(source, obs, now_ms);
@@ -409,6 +427,7 @@ impl Ledger {
                 source: source.to_owned(),
             };
             let target_is_new = !self.target_has_history(&id, reading.interface.as_deref());
+            let mut grown = Vec::new();
             let (step, event) = match (&reading.sample, self.channels.get_mut(&key)) {
                 (TrafficSample::Counter(c), Some(ch)) => ch.update_counter(c, now_ms),
                 (TrafficSample::Rate(r), Some(ch)) => (ch.update_rate(r, now_ms), None),
@@ -430,7 +449,9 @@ impl Ledger {
                     if ch.reconciler.is_some() {
                         (reconcile::hours(ch, b), None)
                     } else {
-                        (ch.update_buckets(b, now_ms), None)
+                        let (step, dated) = ch.update_buckets_dated(b, now_ms);
+                        grown = dated;
+                        (step, None)
                     }
                 }
                 (TrafficSample::Live(l), existing) => {
@@ -458,6 +479,9 @@ impl Ledger {
                 continue;
             };
             device.has_traffic = true;
+            if owns_totals && !grown.is_empty() {
+                self.dated.entry(id.clone()).or_default().extend(grown);
+            }
             device
                 .views
                 .entry(source.to_owned())

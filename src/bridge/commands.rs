@@ -11,7 +11,6 @@ use serde_json::{Map, Value, json};
 use super::Core;
 use crate::household::Household;
 use crate::model::DeviceId;
-use crate::publish::Priority;
 
 pub const COMMANDS: [&str; 5] = ["poll", "device/rename", "device/remove", "health_check", "restart"];
 const NAMES_FILE: &str = "names.json";
@@ -90,7 +89,7 @@ pub fn restore_names(household: &mut Household, state_dir: &Path) {
     }
 }
 
-fn save_names(household: &Household, state_dir: &Path) -> Result<(), String> {
+pub(super) fn save_names(household: &Household, state_dir: &Path) -> Result<(), String> {
     let path = state_dir.join(NAMES_FILE);
     let tmp = state_dir.join(format!("{NAMES_FILE}.tmp"));
     let text = serde_json::to_string_pretty(household.renamed()).map_err(|e| e.to_string())?;
@@ -170,18 +169,10 @@ impl Core {
 
     fn remove(&mut self, body: &Map<String, Value>) -> Result<Value, String> {
         let id = device_id(body)?;
-        let Some(device) = self.household.device(&id) else {
+        if self.household.device(&id).is_none() {
             return Err(format!("no device `{id}`"));
-        };
-        // Clear every discovery config it had, and its retained state, so HA forgets it.
-        let entities = self.context().device_entities(device);
-        self.clear_discovery(&entities);
-        self.outbox.clear(self.topics.device_state(&id), Priority::State);
-        let event = self.events.removed(device);
-        self.household.remove(&id);
-        if let Some(hub) = &self.metrics {
-            hub.remove_device(id.as_str());
         }
+        let event = self.drop_device(&id);
         self.save();
         if self.persist {
             save_names(&self.household, &self.config.settings.bridge.state_dir)?;

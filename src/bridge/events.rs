@@ -49,6 +49,15 @@ impl EventTracker {
     }
 }
 
+impl EventTracker {
+    /// A device removed that was only known from the state file.
+    pub fn removed_id(&mut self, id: &DeviceId) -> Value {
+        self.known.remove(id);
+        self.online.remove(id);
+        json!({"type": "device_removed", "data": {"id": id.as_str()}})
+    }
+}
+
 fn event(kind: &str, device: &Device) -> Value {
     json!({
         "type": kind,

@@ -6,6 +6,7 @@
 mod agents;
 mod commands;
 mod events;
+mod forgetting;
 pub mod health;
 mod observe;
 mod poller;
@@ -305,6 +306,7 @@ impl Core {
         if !rolled.is_empty() {
             self.save();
         }
+        self.forget_due(now_ms);
     }
 
     /// One line per event: the first failure (and every change of error) is a warning, repeats

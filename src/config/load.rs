@@ -13,7 +13,7 @@ pub const ENV_CONFIG_FILE: &str = "BANDWIDTH2MQTT_CONFIG";
 pub const DEFAULT_CONFIG_FILE: &str = "./bandwidth2mqtt.toml";
 
 /// Keys whose value is a list; from the environment they are written comma-separated.
-const LIST_KEYS: [&str; 4] = ["interfaces", "exclude", "command", "connections"];
+const LIST_KEYS: [&str; 5] = ["interfaces", "exclude", "include", "command", "connections"];
 
 /// Where the configuration came from, for messages and `check-config`.
 #[derive(Debug, Clone, PartialEq, Eq)]

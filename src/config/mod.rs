@@ -2,8 +2,10 @@
 //! environment overrides, `password_file` twins, and loud failure on anything unknown.
 
 mod duration;
+mod household_rules;
 mod load;
 mod macs;
+mod plan;
 mod secret;
 mod validate;
 
@@ -13,8 +15,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use household_rules::plan_device;
 pub use load::{ConfigError, ConfigSource, LoadedConfig, load, load_from, render, resolve_path};
 pub use macs::MacList;
+pub use plan::{ByteSize, PlanPeriod, PlanSettings, RandomMacs, Share};
 pub use secret::Secret;
 pub use validate::{MqttTransport, MqttUrl};
 
@@ -34,6 +38,8 @@ pub struct Settings {
     pub deco: BTreeMap<String, DecoSettings>,
     /// Friendly names and options for network clients, keyed by MAC.
     pub devices: BTreeMap<String, DeviceSettings>,
+    /// Data plans, keyed by device id (`wan`: the router's internet link).
+    pub plan: BTreeMap<String, PlanSettings>,
     /// The optional Prometheus endpoint.
     pub metrics: MetricsSettings,
 }
@@ -162,6 +168,16 @@ pub struct BridgeSettings {
     pub timezone: Option<String>,
     /// Day of the month a data plan's month starts on (1–28).
     pub month_start_day: u8,
+    /// Network clients with a randomised (locally administered) MAC: track, ignore or group.
+    pub random_macs: RandomMacs,
+    /// A network client or mesh node unseen this long is removed from HA and the state file;
+    /// `0s` keeps every device forever.
+    #[serde(with = "duration")]
+    pub forget_after: Duration,
+    /// Publish only these network clients (MACs or names); empty = all.
+    pub include: Vec<String>,
+    /// Never publish these network clients (MACs or names).
+    pub exclude: Vec<String>,
 }
 
 impl Default for BridgeSettings {
@@ -173,6 +189,10 @@ impl Default for BridgeSettings {
             consider_home: Duration::from_secs(180),
             timezone: None,
             month_start_day: 1,
+            random_macs: RandomMacs::Track,
+            forget_after: Duration::from_secs(30 * 24 * 3600),
+            include: Vec::new(),
+            exclude: Vec::new(),
         }
     }
 }

@@ -256,6 +256,8 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
         return Err(err(key, e.to_string()));
     }
 
+    super::household_rules::check(settings).map_err(|(key, m)| err(&key, m))?;
+
     // One physical thing per MAC (design.md "Identity"): a MAC claimed twice would put it in
     // two HA devices' `connections`, which HA refuses.
     let mut claimed: std::collections::BTreeMap<MacAddr, String> = std::collections::BTreeMap::new();

@@ -303,3 +303,34 @@ fn today_and_this_month_count_headline_deltas_and_roll_at_midnight() {
     assert_eq!(h.device(&id("titan")).unwrap().today.unwrap().rx, 200_000);
     assert_eq!(h.device(&id("titan")).unwrap().this_month.unwrap().rx, 700_000);
 }
+
+#[test]
+fn traffic_analyzer_hours_land_in_the_day_they_happened() {
+    let mut settings = Settings::default();
+    settings.bridge.timezone = Some("UTC".into());
+    let feeds = vec![(SourceKind::Asus.feed("home"), "asus")];
+    let mut h = Household::new(&settings, feeds, PersistedState::default());
+    let hours = |list: &[(i64, u64)]| {
+        let mut o = bucket_client(PHONE, "Phone", 0);
+        o.traffic[0].sample = TrafficSample::Buckets(BucketSample {
+            hours: list
+                .iter()
+                .map(|&(start_s, rx)| HourBucket { start_s, rx, tx: 0 })
+                .collect(),
+        });
+        asus(vec![o])
+    };
+    // 1 Feb 2026 23:00 UTC; the router's hour rows are read at 23:10, 23:40 and 00:05.
+    let h23 = 1_769_986_800;
+    let phone = mac_id(PHONE);
+    h.apply("home", hours(&[(h23, 1_000)]), (h23 + 600) * 1000);
+    h.apply("home", hours(&[(h23, 3_000)]), (h23 + 2_400) * 1000);
+    assert_eq!(h.device(&phone).unwrap().today.unwrap().rx, 2_000);
+    h.apply("home", hours(&[(h23, 5_000), (h23 + 3600, 300)]), (h23 + 3_900) * 1000);
+    let d = h.device(&phone).unwrap();
+    assert_eq!(d.totals.rx, 5_300);
+    assert_eq!(d.today.unwrap().rx, 300, "23:00's last 2,000 B happened yesterday");
+    assert_eq!(d.this_month.unwrap().rx, 4_300, "all of it in February");
+    let p = &h.periods[&phone];
+    assert_eq!(p.yesterday.rx, 4_000);
+}

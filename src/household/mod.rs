@@ -6,15 +6,19 @@
 //! Accounting (the [`Ledger`]) still counts: monotonic totals per source, the headline fed by
 //! the best source, every other source's view kept as a secondary one.
 
+pub mod admission;
+pub mod forget;
 pub mod identity;
 pub mod names;
 pub mod periods;
+pub mod plans;
 
 use std::collections::BTreeMap;
 
 use crate::accounting::{Device, Feed, Ledger, PersistedState, Totals};
 use crate::config::Settings;
 use crate::model::{DeviceId, DeviceKind, MacAddr, Observation};
+use admission::Admission;
 use identity::Resolver;
 use names::{Candidate, Names};
 use periods::{Calendar, PeriodBook};
@@ -38,6 +42,8 @@ struct Saved {
     identity: Resolver,
     #[serde(default)]
     periods: PeriodBook,
+    #[serde(default)]
+    last_seen: forget::LastSeen,
 }
 
 pub struct Household {
@@ -50,6 +56,16 @@ pub struct Household {
     kinds: BTreeMap<String, &'static str>,
     configured_names: BTreeMap<MacAddr, String>,
     placement: BTreeMap<DeviceId, Placement>,
+    plans: BTreeMap<DeviceId, plans::Plan>,
+    admission: admission::Rules,
+    /// Devices the rules now keep out of HA (excluded, or a private MAC to ignore or group)
+    /// that were published before: the bridge removes them.
+    evicted: std::collections::BTreeSet<DeviceId>,
+    /// Clients the rules kept out in this run: a source that does not know the name an
+    /// exclusion matched must not bring them back.
+    kept_out: std::collections::BTreeSet<DeviceId>,
+    last_seen: forget::LastSeen,
+    forget_after: std::time::Duration,
 }
 
 impl Household {
@@ -57,11 +73,13 @@ impl Household {
     pub fn new(settings: &Settings, sources: Vec<(Feed, &'static str)>, state: PersistedState) -> Self {
         let mut resolver = Resolver::new(settings);
         let mut periods = PeriodBook::new();
+        let mut last_seen = forget::LastSeen::new();
         if let Some(saved) = state.sources.get(CURSOR_KEY) {
             match serde_json::from_value::<Saved>(saved.clone()) {
                 Ok(saved) => {
                     resolver.restore(&serde_json::to_value(&saved.identity).unwrap_or_default());
                     periods = saved.periods;
+                    last_seen = saved.last_seen;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "Saved household state is unreadable; identities are learnt again, today's and this month's totals start over.")
@@ -91,6 +109,12 @@ impl Household {
             kinds,
             configured_names,
             placement: BTreeMap::new(),
+            plans: plans::from_settings(settings),
+            admission: admission::Rules::from_settings(settings),
+            evicted: Default::default(),
+            kept_out: Default::default(),
+            last_seen,
+            forget_after: settings.bridge.forget_after,
         }
     }
 
@@ -112,7 +136,11 @@ impl Household {
 
     pub fn to_persisted(&self) -> PersistedState {
         let mut state = self.ledger.to_persisted();
-        let saved = serde_json::json!({"identity": self.resolver.to_json(), "periods": self.periods});
+        let saved = serde_json::json!({
+            "identity": self.resolver.to_json(),
+            "periods": self.periods,
+            "last_seen": self.last_seen,
+        });
         state.sources.insert(CURSOR_KEY.to_owned(), saved);
         state
     }
@@ -128,9 +156,25 @@ impl Household {
         self.resolver.learn(&observations);
         let rank = self.feeds.get(source).map_or(u8::MAX, |f| f.total_rank);
         let mut routed = Vec::with_capacity(observations.len());
+        let mut group_online = None;
         for obs in observations {
             let r = self.resolver.route(obs);
             let mut obs = r.observation;
+            if !r.borrowed && obs.kind == DeviceKind::Client {
+                match self.admit(&obs) {
+                    Admission::Track => {}
+                    Admission::Drop => {
+                        self.evict(&obs.device);
+                        self.kept_out.insert(obs.device.clone());
+                        continue;
+                    }
+                    Admission::Group => {
+                        self.evict(&obs.device);
+                        obs = admission::into_group(obs);
+                        group_online = Some(group_online.unwrap_or(false) | (obs.online == Some(true)));
+                    }
+                }
+            }
             if !r.borrowed {
                 let place = self.placement.entry(obs.device.clone()).or_default();
                 place.names.record(
@@ -151,12 +195,22 @@ impl Household {
             obs.info.via = None;
             routed.push(obs);
         }
+        // The group is online while any of its members is, whichever came last in the poll.
+        if let Some(online) = group_online {
+            for obs in routed.iter_mut().filter(|o| o.device.as_str() == admission::GROUP_ID) {
+                obs.online = Some(online);
+            }
+        }
         let before: BTreeMap<DeviceId, Totals> = routed
             .iter()
             .filter_map(|o| Some((o.device.clone(), self.ledger.totals_of(&o.device)?)))
             .collect();
         let touched = self.ledger.apply(source, routed, now_ms);
+        let mut dated = self.ledger.take_dated();
         for id in &touched {
+            if self.ledger.device(id).and_then(Device::online) == Some(true) {
+                self.last_seen.insert(id.clone(), now_ms);
+            }
             // Periods add what the headline added; a device's first appearance (a restored
             // total, a database's history) is not today's traffic.
             if let (Some(old), Some(device)) = (before.get(id), self.ledger.device(id)) {
@@ -164,10 +218,14 @@ impl Household {
                     rx: device.totals.rx.saturating_sub(old.rx),
                     tx: device.totals.tx.saturating_sub(old.tx),
                 };
-                self.periods
-                    .entry(id.clone())
-                    .or_default()
-                    .add(&self.calendar, now_ms, delta);
+                let hours = dated.remove(id).unwrap_or_default();
+                periods::add_dated(
+                    self.periods.entry(id.clone()).or_default(),
+                    &self.calendar,
+                    now_ms,
+                    delta,
+                    &hours,
+                );
             }
             self.settle(id);
         }
@@ -243,6 +301,7 @@ impl Household {
     pub fn remove(&mut self, id: &DeviceId) -> bool {
         self.placement.remove(id);
         self.periods.remove(id);
+        self.last_seen.remove(id);
         self.ledger.forget(id).is_some() | self.ledger.remove(id)
     }
 
@@ -271,11 +330,13 @@ impl Household {
             .map(|s| format!("{}:{s}", self.kinds.get(s).copied().unwrap_or("source")));
         let kinds = &self.kinds;
         let periods = self.periods.get(id).cloned();
+        let plan = self.plans.get(id).copied();
         if let Some(device) = self.ledger.device_mut(id) {
             if device.has_traffic {
                 let p = periods.unwrap_or_default();
                 device.today = Some(p.today);
                 device.this_month = Some(p.this_month);
+                device.quota = plan.map(|plan| plans::usage(&plan, &p));
             }
             device.info.name = Some(name);
             device.info.via = via;
@@ -330,3 +391,7 @@ fn view_label(kind: Option<&str>, source: &str, estimated: bool) -> String {
 #[cfg(test)]
 #[path = "household_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "rules_tests.rs"]
+mod rules_tests;

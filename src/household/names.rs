@@ -39,6 +39,11 @@ impl Names {
         }
     }
 
+    /// Every name any source gave.
+    pub fn all(&self) -> impl Iterator<Item = &str> {
+        self.by_source.values().filter_map(|c| c.name.as_deref())
+    }
+
     /// The name to show: `configured` wins; then the most trusted source's usable name; then
     /// vendor and MAC tail; then `fallback` (the device id).
     pub fn choose(&self, configured: Option<&str>, mac: Option<MacAddr>, fallback: &str) -> String {

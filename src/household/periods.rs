@@ -13,7 +13,7 @@ use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
 use crate::accounting::Totals;
-use crate::model::DeviceId;
+use crate::model::{DeviceId, HourBucket};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CalendarError {
@@ -78,13 +78,19 @@ impl Calendar {
     }
 }
 
-/// One device's day and month totals.
+/// One device's day and month totals, and the ones just before: an hour read after midnight
+/// that happened before it still counts for the day it belongs to.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Periods {
     pub day: Option<Date>,
     pub today: Totals,
     pub month: Option<Date>,
     pub this_month: Totals,
+    /// The day before `day` and the billing month before `month`.
+    #[serde(default)]
+    pub yesterday: Totals,
+    #[serde(default)]
+    pub last_month: Totals,
 }
 
 impl Periods {
@@ -95,24 +101,86 @@ impl Periods {
         // Only forward: a clock stepping back does not reopen (and lower) yesterday.
         if self.day.is_none_or(|d| day > d) {
             rolled |= self.day.is_some();
+            let ended = std::mem::take(&mut self.today);
+            self.yesterday = match self.day {
+                Some(d) if d.tomorrow().ok() == Some(day) => ended,
+                _ => Totals::default(),
+            };
             self.day = Some(day);
-            self.today = Totals::default();
         }
         if self.month.is_none_or(|m| month > m) {
             rolled |= self.month.is_some();
+            let ended = std::mem::take(&mut self.this_month);
+            self.last_month = match self.month {
+                Some(m) if calendar.month_of(end_of(calendar, month)) == m => ended,
+                _ => Totals::default(),
+            };
             self.month = Some(month);
-            self.this_month = Totals::default();
         }
         rolled
     }
 
+    /// Bytes that moved just now.
     pub fn add(&mut self, calendar: &Calendar, now_ms: i64, delta: Totals) {
+        self.add_at(calendar, now_ms, now_ms, delta);
+    }
+
+    /// Bytes that moved at `happened_ms` (the start of a Traffic Analyzer hour), learnt at
+    /// `now_ms`: they count for their own day and month. Bytes from before yesterday or the
+    /// last month count in no period (the device total has them). A time after `now_ms` (a
+    /// router clock ahead of ours) counts as now: periods never run ahead of the clock.
+    pub fn add_at(&mut self, calendar: &Calendar, happened_ms: i64, now_ms: i64, delta: Totals) {
         self.roll(calendar, now_ms);
-        for t in [&mut self.today, &mut self.this_month] {
-            t.rx = t.rx.saturating_add(delta.rx);
-            t.tx = t.tx.saturating_add(delta.tx);
+        let at = happened_ms.min(now_ms);
+        let (day, month) = (calendar.day_of(at), calendar.month_of(at));
+        let day_slot = match self.day {
+            Some(d) if d == day => Some(&mut self.today),
+            Some(d) if d.yesterday().ok() == Some(day) => Some(&mut self.yesterday),
+            _ => None,
+        };
+        if let Some(t) = day_slot {
+            grow(t, delta);
+        }
+        let month_slot = match self.month {
+            Some(m) if m == month => Some(&mut self.this_month),
+            Some(m) if calendar.month_of(end_of(calendar, m)) == month => Some(&mut self.last_month),
+            _ => None,
+        };
+        if let Some(t) = month_slot {
+            grow(t, delta);
         }
     }
+}
+
+/// Adds one poll's headline growth `delta`: the part that hourly buckets dated goes to the
+/// period of its hour, the rest to now. The dated part never exceeds `delta`, so the periods
+/// add exactly what the total added.
+pub fn add_dated(periods: &mut Periods, calendar: &Calendar, now_ms: i64, delta: Totals, hours: &[HourBucket]) {
+    let mut left = delta;
+    for h in hours {
+        let part = Totals {
+            rx: h.rx.min(left.rx),
+            tx: h.tx.min(left.tx),
+        };
+        left.rx -= part.rx;
+        left.tx -= part.tx;
+        periods.add_at(calendar, h.start_s.saturating_mul(1000), now_ms, part);
+    }
+    periods.add(calendar, now_ms, left);
+}
+
+fn grow(t: &mut Totals, delta: Totals) {
+    t.rx = t.rx.saturating_add(delta.rx);
+    t.tx = t.tx.saturating_add(delta.tx);
+}
+
+/// A moment on the last day before `date` (noon, clear of any DST change): its billing month
+/// is the one before the month starting at `date`.
+fn end_of(calendar: &Calendar, date: Date) -> i64 {
+    date.yesterday()
+        .ok()
+        .and_then(|d| d.at(12, 0, 0, 0).to_zoned(calendar.tz.clone()).ok())
+        .map_or(i64::MIN, |z| z.timestamp().as_millisecond())
 }
 
 /// Period totals of every device, persisted with the household.
@@ -135,6 +203,81 @@ mod tests {
         assert_eq!(cal.month_of(ms("2026-03-14T22:30:00Z")).to_string(), "2026-02-15");
         assert!(Calendar::new(Some("Mars/Olympus"), 1).is_err());
         assert!(Calendar::new(None, 29).is_err());
+    }
+
+    fn hour(start: &str, rx: u64) -> HourBucket {
+        HourBucket {
+            start_s: ms(start) / 1000,
+            rx,
+            tx: rx / 10,
+        }
+    }
+
+    #[test]
+    fn a_traffic_analyzer_hour_counts_for_its_own_day_and_month() {
+        let cal = Calendar::new(Some("Europe/Berlin"), 1).unwrap();
+        let mut p = Periods::default();
+        // 31 January, 23:10 in Berlin: 100 B read live.
+        p.add(&cal, ms("2026-01-31T22:10:00Z"), Totals { rx: 100, tx: 10 });
+        // 00:05 on 1 February in Berlin: the analyzer's 23:00 hour grew by 900 B, its 00:00
+        // hour by 40 B, and 60 B of the poll's growth carry no hour.
+        let hours = [hour("2026-01-31T22:00:00Z", 900), hour("2026-01-31T23:00:00Z", 40)];
+        add_dated(
+            &mut p,
+            &cal,
+            ms("2026-01-31T23:05:00Z"),
+            Totals { rx: 1000, tx: 100 },
+            &hours,
+        );
+        assert_eq!(p.day.unwrap().to_string(), "2026-02-01");
+        assert_eq!(p.today, Totals { rx: 100, tx: 10 }, "40 B of its own hour + 60 B now");
+        assert_eq!(p.yesterday, Totals { rx: 1000, tx: 100 }, "100 B live + the 900 B hour");
+        assert_eq!(p.this_month, Totals { rx: 100, tx: 10 });
+        assert_eq!(p.last_month, Totals { rx: 1000, tx: 100 }, "January keeps its hour");
+
+        // An hour from two days back belongs to no day period but to this month.
+        let mut p = Periods::default();
+        p.add(&cal, ms("2026-02-10T10:00:00Z"), Totals::default());
+        add_dated(
+            &mut p,
+            &cal,
+            ms("2026-02-10T10:00:00Z"),
+            Totals { rx: 500, tx: 50 },
+            &[hour("2026-02-08T10:00:00Z", 500)],
+        );
+        assert_eq!((p.today.rx, p.yesterday.rx, p.this_month.rx), (0, 0, 500));
+
+        // A router clock ahead of ours: its next hour is counted now, not in a future day;
+        // buckets claiming more than the total grew are capped at the growth.
+        let now = ms("2026-02-10T22:58:00Z");
+        add_dated(
+            &mut p,
+            &cal,
+            now,
+            Totals { rx: 70, tx: 7 },
+            &[hour("2026-02-10T23:00:00Z", 80)],
+        );
+        assert_eq!(p.day.unwrap().to_string(), "2026-02-10");
+        assert_eq!((p.today.rx, p.this_month.rx), (70, 570));
+    }
+
+    #[test]
+    fn yesterday_and_last_month_only_follow_consecutive_periods() {
+        let cal = Calendar::new(Some("UTC"), 15).unwrap();
+        let mut p = Periods::default();
+        p.add(&cal, ms("2026-03-14T12:00:00Z"), Totals { rx: 5, tx: 0 });
+        p.roll(&cal, ms("2026-03-15T00:00:01Z"));
+        assert_eq!(
+            (p.yesterday.rx, p.last_month.rx),
+            (5, 5),
+            "15 March starts a billing month"
+        );
+        // Three quiet days later, yesterday is not the 14th any more.
+        p.roll(&cal, ms("2026-03-18T00:00:01Z"));
+        assert_eq!((p.yesterday.rx, p.last_month.rx), (0, 5));
+        // Two billing months later, nothing is carried.
+        p.roll(&cal, ms("2026-05-16T00:00:01Z"));
+        assert_eq!(p.last_month.rx, 0);
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod device_id;
 mod epoch;
 mod mac;
 mod observation;
+mod quota;
 
 pub use device_id::{DeviceId, InvalidDeviceId};
 pub use epoch::{Boot, Epoch};
@@ -15,3 +16,4 @@ pub use observation::{
     BucketSample, CounterSample, DeviceInfo, DeviceKind, HourBucket, Label, LiveSample, Metric, MetricUnit,
     Observation, RateSample, TrafficReading, TrafficSample, WrapRule,
 };
+pub use quota::Quota;

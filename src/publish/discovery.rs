@@ -184,8 +184,13 @@ impl Context<'_> {
                     out.push(b.traffic(None, metric, prefix));
                 }
             }
-            // A single-interface server: the device is the interface, no twins.
-            let single = device.kind == DeviceKind::Server && device.interfaces.len() == 1;
+            if device.quota.is_some() {
+                out.extend(b.plan());
+            }
+            // A single-interface server: the device is the interface, no twins. The parts of
+            // a client (the private-address group's members) are in its state, not entities.
+            let single = (device.kind == DeviceKind::Server && device.interfaces.len() == 1)
+                || device.kind == DeviceKind::Client;
             for (name, iface) in device.interfaces.iter().filter(|_| !single) {
                 for metric in &TRAFFIC {
                     if metric.measure == Measure::Bytes || iface.rate_source.is_some() {
@@ -440,6 +445,38 @@ impl DeviceEntities<'_> {
         self.entity("sensor", &key, p)
     }
 
+    /// A data plan (design.md "Period totals and data plans"): what is left of the quota, and
+    /// a `problem` sensor that turns on at the plan's `warn_at`.
+    fn plan(&self) -> [EntityConfig; 2] {
+        let sources = self.device.total_sources.clone();
+        let mut p = self.base("quota_remaining", Some("Data plan remaining".into()), "sensor");
+        p.insert("value_template".into(), json!("{{ value_json.quota_remaining }}"));
+        p.insert("icon".into(), json!("mdi:gauge"));
+        p.insert("device_class".into(), json!("data_size"));
+        p.insert("unit_of_measurement".into(), json!("B"));
+        // It goes down as the period goes on, and back up when a new one starts.
+        p.insert("state_class".into(), json!("measurement"));
+        p.insert("suggested_unit_of_measurement".into(), json!("GiB"));
+        p.insert("suggested_display_precision".into(), json!(1));
+        p.insert("json_attributes_topic".into(), json!(self.state_topic));
+        p.insert(
+            "json_attributes_template".into(),
+            json!("{{ {'quota': value_json.quota, 'used': value_json.quota_used, 'period': value_json.quota_period} | tojson }}"),
+        );
+        p.insert("availability".into(), self.ctx.availability(sources.clone()));
+        let remaining = self.entity("sensor", "quota_remaining", p);
+        let mut p = self.base("over_quota", Some("Data plan exceeded".into()), "binary_sensor");
+        p.insert("device_class".into(), json!("problem"));
+        p.insert(
+            "value_template".into(),
+            json!("{{ 'ON' if value_json.over_quota else 'OFF' }}"),
+        );
+        p.insert("payload_on".into(), json!("ON"));
+        p.insert("payload_off".into(), json!("OFF"));
+        p.insert("availability".into(), self.ctx.availability(sources));
+        [remaining, self.entity("binary_sensor", "over_quota", p)]
+    }
+
     fn traffic(&self, iface: Option<&String>, metric: &Metric, prefix: &str) -> EntityConfig {
         let device = self.device;
         let (key, name, path, sources, estimated) = match iface {
@@ -494,16 +531,14 @@ impl DeviceEntities<'_> {
     }
 }
 
-/// The initial entity id part for a device: servers and routers use their id (their
-/// configured name); network clients and mesh nodes their name, which reads better than a MAC.
-/// HA only uses it at first discovery; users may rename entities afterwards.
+/// The initial entity id part for a device: its name, as HA itself would derive it ("RT-AX86U
+/// Pro" → `sensor.rt_ax86u_pro_rx_bytes`, not the config key's `sensor.home_rx_bytes`); its id
+/// when the name has no letter or digit. HA only uses it at first discovery; a later rename
+/// leaves entity ids and history alone, and users may rename entities themselves.
 fn entity_slug(device: &Device) -> String {
-    match device.kind {
-        DeviceKind::Server | DeviceKind::Router => device.id.to_string(),
-        DeviceKind::Client | DeviceKind::MeshNode => crate::model::DeviceId::slugify(device.name())
-            .map(|d| d.to_string())
-            .unwrap_or_else(|| device.id.to_string()),
-    }
+    crate::model::DeviceId::slugify(device.name())
+        .map(|d| d.to_string())
+        .unwrap_or_else(|| device.id.to_string())
 }
 
 fn fill_metric(p: &mut Map<String, Value>, metric: &Metric, path: &str) {

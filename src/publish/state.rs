@@ -43,6 +43,13 @@ pub fn device_state(device: &Device, clock: StateClock) -> Value {
             state.insert("rx_month".into(), json!(month.rx));
             state.insert("tx_month".into(), json!(month.tx));
         }
+        if let Some(q) = device.quota {
+            state.insert("quota_remaining".into(), json!(q.remaining));
+            state.insert("quota_used".into(), json!(q.used));
+            state.insert("quota".into(), json!(q.quota));
+            state.insert("quota_period".into(), json!(q.period));
+            state.insert("over_quota".into(), json!(q.over));
+        }
         let views = secondary_views(device)
             .map(|(source, view)| {
                 let mut inner = Map::new();
