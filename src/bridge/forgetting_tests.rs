@@ -21,7 +21,7 @@ fn core(dir: &std::path::Path, extra: &str) -> Core {
         source: ConfigSource::Defaults,
         mqtt_url: MqttUrl::parse("mqtt://127.0.0.1:1883").unwrap(),
     };
-    let mut core = Core::new(config, &mut [], false).unwrap();
+    let mut core = Core::new(config, &mut [], false, crate::clock::ManualClock::new(T0).clock()).unwrap();
     core.household.add_feed(SourceKind::Asus.feed("home"), "asus");
     core
 }
