@@ -122,6 +122,8 @@ pub struct Device {
     /// Headline bytes since local midnight and since the billing month began (household).
     pub today: Option<Totals>,
     pub this_month: Option<Totals>,
+    /// The device part of its entity ids, fixed by the household at first publication.
+    pub entity_slug: Option<String>,
     /// The device's data plan, if it has one (household).
     pub quota: Option<crate::model::Quota>,
     online_by_source: BTreeMap<String, bool>,
@@ -179,6 +181,7 @@ impl Device {
             headline_source: None,
             today: None,
             this_month: None,
+            entity_slug: None,
             quota: None,
             online_by_source: BTreeMap::new(),
             field_owners: BTreeMap::new(),

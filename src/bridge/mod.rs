@@ -413,6 +413,7 @@ impl Core {
     }
 
     fn render_device(&mut self, id: &DeviceId) {
+        self.household.pin_entity_slug(id);
         let Some(device) = self.household.device(id) else {
             return;
         };

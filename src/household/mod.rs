@@ -44,6 +44,8 @@ struct Saved {
     periods: PeriodBook,
     #[serde(default)]
     last_seen: forget::LastSeen,
+    #[serde(default)]
+    entity_slugs: BTreeMap<DeviceId, String>,
 }
 
 pub struct Household {
@@ -66,6 +68,9 @@ pub struct Household {
     kept_out: std::collections::BTreeSet<DeviceId>,
     last_seen: forget::LastSeen,
     forget_after: std::time::Duration,
+    /// The device part of each device's suggested entity ids, fixed when it was first
+    /// published: a rename (config or command) changes the HA name only, never the ids.
+    entity_slugs: BTreeMap<DeviceId, String>,
 }
 
 impl Household {
@@ -74,12 +79,14 @@ impl Household {
         let mut resolver = Resolver::new(settings);
         let mut periods = PeriodBook::new();
         let mut last_seen = forget::LastSeen::new();
+        let mut entity_slugs = BTreeMap::new();
         if let Some(saved) = state.sources.get(CURSOR_KEY) {
             match serde_json::from_value::<Saved>(saved.clone()) {
                 Ok(saved) => {
                     resolver.restore(&serde_json::to_value(&saved.identity).unwrap_or_default());
                     periods = saved.periods;
                     last_seen = saved.last_seen;
+                    entity_slugs = saved.entity_slugs;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "Saved household state is unreadable; identities are learnt again, today's and this month's totals start over.")
@@ -115,7 +122,21 @@ impl Household {
             kept_out: Default::default(),
             last_seen,
             forget_after: settings.bridge.forget_after,
+            entity_slugs,
         }
+    }
+
+    /// Fixes the device's entity-id slug at its first publication (from its name then, as HA
+    /// itself would derive it) and hands it to the publisher on the device.
+    pub fn pin_entity_slug(&mut self, id: &DeviceId) {
+        let Some(device) = self.ledger.device_mut(id) else {
+            return;
+        };
+        let slug = self
+            .entity_slugs
+            .entry(id.clone())
+            .or_insert_with(|| DeviceId::slugify(device.name()).map_or_else(|| id.to_string(), |d| d.to_string()));
+        device.entity_slug = Some(slug.clone());
     }
 
     pub fn ledger(&self) -> &Ledger {
@@ -140,6 +161,7 @@ impl Household {
             "identity": self.resolver.to_json(),
             "periods": self.periods,
             "last_seen": self.last_seen,
+            "entity_slugs": self.entity_slugs,
         });
         state.sources.insert(CURSOR_KEY.to_owned(), saved);
         state
@@ -302,6 +324,7 @@ impl Household {
         self.placement.remove(id);
         self.periods.remove(id);
         self.last_seen.remove(id);
+        self.entity_slugs.remove(id);
         self.ledger.forget(id).is_some() | self.ledger.remove(id)
     }
 

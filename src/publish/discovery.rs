@@ -536,6 +536,9 @@ impl DeviceEntities<'_> {
 /// when the name has no letter or digit. HA only uses it at first discovery; a later rename
 /// leaves entity ids and history alone, and users may rename entities themselves.
 fn entity_slug(device: &Device) -> String {
+    if let Some(pinned) = &device.entity_slug {
+        return pinned.clone();
+    }
     crate::model::DeviceId::slugify(device.name())
         .map(|d| d.to_string())
         .unwrap_or_else(|| device.id.to_string())
