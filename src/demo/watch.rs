@@ -89,10 +89,13 @@ impl Watch {
     /// Publishes an empty retained message on every retained topic the demo left: the broker
     /// forgets them, and Home Assistant removes the demo's devices. Returns how many.
     pub async fn clear_retained(&self) -> usize {
-        let topics: Vec<String> = {
+        let mut topics: Vec<String> = {
             let guard = self.seen.lock().unwrap_or_else(|e| e.into_inner());
             guard.left_behind.iter().cloned().collect()
         };
+        // Discovery configs first: HA removes the entities, and only then do their state topics
+        // go empty (an empty state under a live entity is an "Erroneous JSON" warning in HA).
+        topics.sort_by_key(|t| !t.ends_with("/config"));
         for topic in &topics {
             let options = PublishOptions::new(QoS::AtLeastOnce).retain(true);
             let _ = self.client.publish(topic.clone(), Vec::<u8>::new(), options).await;
