@@ -1,7 +1,7 @@
 //! Both discovery shapes end to end (real binary, real mosquitto), and the migration between
 //! them (shared/protocols/ha-discovery.md §3): an installation that published per-entity
-//! configs and restarts in device mode sends `migrate_discovery` on every old topic *before* the
-//! device config with the same unique_ids, then clears the old topics; and back again.
+//! configs and restarts in device mode sends `migrate_discovery` on every old topic, clears it,
+//! and only then the device config with the same unique_ids; and back again.
 
 mod support;
 
@@ -124,8 +124,10 @@ async fn entity_to_device_and_back_without_duplicates_or_orphans() {
             .position(|m| &m.topic == topic && m.payload.is_empty())
             .unwrap();
         if topic.contains("/beast/") {
-            assert!(migrate < first_device, "{topic}: migrate before the new config");
-            assert!(cleared > first_device, "{topic}: cleared only after the new config");
+            // HA 2026.11 warns about an empty old topic once the entity lives on the new one:
+            // migrate, clear, then the new config (migration.rs).
+            assert!(migrate < cleared, "{topic}: migrate before the clearing");
+            assert!(cleared < first_device, "{topic}: cleared before the new config");
         }
     }
     let (entity_now, device_now) = retained_unique_ids(&broker).await;
@@ -137,14 +139,19 @@ async fn entity_to_device_and_back_without_duplicates_or_orphans() {
     // 3. And back to per-entity configs.
     let mark = watcher.log().len();
     let mut bridge = BridgeProc::spawn(dir.path(), &config(&broker, &fake, "entity"));
-    wait_until("device topics cleared", || {
-        watcher
-            .log()
+    let entity_topic = "homeassistant/sensor/beast/eth0_rx_bytes/config";
+    wait_until("device topics cleared and entity configs back", || {
+        let log = watcher.log();
+        let cleared = log
             .iter()
             .skip(mark)
             .filter(|m| m.topic.starts_with("homeassistant/device/") && m.payload.is_empty())
-            .count()
-            >= 2
+            .count();
+        cleared >= 2
+            && log
+                .iter()
+                .skip(mark)
+                .any(|m| m.topic == entity_topic && !m.payload.is_empty())
     })
     .await;
     let log: Vec<Msg> = watcher.log().split_off(mark);
@@ -154,9 +161,16 @@ async fn entity_to_device_and_back_without_duplicates_or_orphans() {
         .expect("migrate on the device topic");
     let first_entity = log
         .iter()
-        .position(|m| m.topic == "homeassistant/sensor/beast/eth0_rx_bytes/config" && !m.payload.is_empty())
+        .position(|m| m.topic == entity_topic && !m.payload.is_empty())
         .expect("entity config again");
-    assert!(migrate < first_entity);
+    let cleared = log
+        .iter()
+        .position(|m| m.topic == device_topic && m.payload.is_empty())
+        .expect("device topic cleared");
+    assert!(
+        migrate < cleared && cleared < first_entity,
+        "migrate, clear, then the new configs"
+    );
     let (entity_back, device_left) = retained_unique_ids(&broker).await;
     assert!(device_left.is_empty(), "orphans: {device_left:?}");
     assert_eq!(entity_back, entity_ids);

@@ -397,9 +397,17 @@ impl Core {
         }
     }
 
-    /// Clears old discovery topics whose entities have moved to the new shape.
+    /// Clears old discovery topics whose migrate message went out (before the new configs go:
+    /// migration.rs); the others wait for the next call.
     fn clear_migrated(&mut self, now: std::time::Instant) {
-        let due = self.migration.due(now);
+        let (due, unsent): (Vec<String>, Vec<String>) = self
+            .migration
+            .due(now)
+            .into_iter()
+            .partition(|t| !self.outbox.is_dirty(t));
+        for topic in unsent {
+            self.migration.not_yet(topic, now);
+        }
         if !due.is_empty() {
             tracing::info!(
                 topics = due.len(),
@@ -408,7 +416,8 @@ impl Core {
             );
         }
         for topic in due {
-            self.outbox.clear(topic, Priority::Discovery);
+            // Migrate priority: it goes while the new configs are still held back.
+            self.outbox.clear(topic, Priority::Migrate);
         }
     }
 

@@ -195,9 +195,15 @@ pub async fn run_until(parts: Parts, shutdown: CancellationToken) -> Result<Stop
                 core.outbox.mark(&[Priority::BridgeState, Priority::Availability, Priority::BridgeMeta, Priority::State]);
             }
             _ = scan_end => {
-                scan_end_at = None;
-                link.end_scan();
-                core.outbox.hold_discovery(false);
+                if core.migration.is_idle() {
+                    scan_end_at = None;
+                    link.end_scan();
+                    core.outbox.hold_discovery(false);
+                } else {
+                    // Old topics still to clear: the new configs wait for them (migration.rs).
+                    core.clear_migrated(std::time::Instant::now());
+                    scan_end_at = Some(Instant::now() + Duration::from_millis(200));
+                }
             }
             _ = housekeeping.tick(), if !core.migration.is_idle() => {
                 core.clear_migrated(std::time::Instant::now());
@@ -289,6 +295,15 @@ pub async fn once(parts: Parts, dry_run: bool) -> Result<OnceOutcome, BridgeErro
                 }
             }
         }
+        // Old topics are cleared before the new configs go (migration.rs).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !core.migration.is_idle() && Instant::now() < deadline {
+            core.clear_migrated(std::time::Instant::now() + migration::CLEAR_AFTER);
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                _ = link.next_event() => {}
+            }
+        }
         link.end_scan();
         core.outbox.hold_discovery(false);
     }
@@ -321,16 +336,10 @@ pub async fn once(parts: Parts, dry_run: bool) -> Result<OnceOutcome, BridgeErro
     }
     if let Some(mut link) = link.take() {
         let deadline = Instant::now() + Duration::from_secs(15);
-        for round in 0..2 {
-            while core.outbox.has_dirty() && Instant::now() < deadline {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-                    _ = link.next_event() => {}
-                }
-            }
-            // The new configs went out: now the migrated old topics can be cleared.
-            if round == 0 && !core.migration.is_idle() {
-                core.clear_migrated(std::time::Instant::now() + migration::CLEAR_AFTER);
+        while core.outbox.has_dirty() && Instant::now() < deadline {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                _ = link.next_event() => {}
             }
         }
         link.shutdown(false).await;

@@ -4,9 +4,14 @@
 //! At its first connection the bridge briefly subscribes to every discovery config on the
 //! broker, and holds its own discovery back meanwhile ([`crate::publish::Outbox::hold_discovery`]).
 //! A retained config of *this* bridge (its availability names our `bridge/state` topic) in the
-//! *other* shape gets `{"migrate_discovery": true}` on its topic first; HA then hands the
-//! entities over to our new config with the same `unique_id`s; a little later the old topic is
-//! cleared. Pure logic here; the bridge feeds it the retained messages and the clock.
+//! *other* shape gets `{"migrate_discovery": true}` on its topic first (HA unloads the entities
+//! and keeps their registry entries), then an empty retained payload once that went out, and
+//! only then do the new configs go, with the same `unique_id`s, so HA takes the same entity ids.
+//! The old topic is cleared *before* the new config, not after as HA's log line suggests: seen
+//! with HA 2026.11, an empty payload on the old topic once the entity lives on the new one is
+//! "a conflicting MQTT discovery message" (a warning per entity), because both shapes give an
+//! entity the same discovery id. Pure logic here; the bridge feeds it the retained messages and
+//! the clock.
 
 use std::time::{Duration, Instant};
 
@@ -16,8 +21,9 @@ use crate::config::DiscoveryMode;
 pub const MIGRATE_PAYLOAD: &str = r#"{"migrate_discovery":true}"#;
 /// How long the scan listens for retained configs before our discovery goes out.
 pub const SCAN_FOR: Duration = Duration::from_secs(2);
-/// Old topics are cleared this long after their migrate message (after the new configs went).
-pub const CLEAR_AFTER: Duration = Duration::from_secs(10);
+/// Old topics are cleared this long after their migrate message, at the earliest (and only once
+/// it went out); the new configs wait until every old topic is cleared.
+pub const CLEAR_AFTER: Duration = Duration::from_secs(1);
 
 /// The subscriptions of the scan: both discovery shapes (with a node id, as we publish them).
 pub fn scan_filters(topics: &Topics) -> [String; 2] {
@@ -80,6 +86,11 @@ impl Migration {
             self.pending.push((topic, now + CLEAR_AFTER));
             self.migrated += 1;
         }
+    }
+
+    /// `topic` is due but its migrate message has not gone out yet: asked again at `now`.
+    pub fn not_yet(&mut self, topic: String, now: Instant) {
+        self.pending.push((topic, now));
     }
 
     /// Topics whose clearing is due.

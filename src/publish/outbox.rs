@@ -185,6 +185,11 @@ impl Outbox {
         self.put(topic, "", true, priority);
     }
 
+    /// Whether `topic` has a change not yet sent.
+    pub fn is_dirty(&self, topic: &str) -> bool {
+        self.lock().dirty.iter().any(|(_, t)| t == topic)
+    }
+
     pub fn contains(&self, topic: &str) -> bool {
         self.lock().entries.contains_key(topic)
     }
