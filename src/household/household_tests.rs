@@ -334,3 +334,53 @@ fn traffic_analyzer_hours_land_in_the_day_they_happened() {
     let p = &h.periods[&phone];
     assert_eq!(p.yesterday.rx, 4_000);
 }
+
+#[test]
+fn entity_ids_are_fixed_at_first_publication_and_unique() {
+    let mut settings = Settings::default();
+    settings.devices.insert(
+        PHONE.into(),
+        crate::config::DeviceSettings {
+            name: Some("Anna's phone".into()),
+        },
+    );
+    let feeds = || vec![(SourceKind::Deco.feed("mesh"), "deco")];
+    let mut h = Household::new(&settings, feeds(), PersistedState::default());
+    h.apply("mesh", deco(0), 0);
+    h.pin_entity_slug(&mac_id(PHONE));
+    assert_eq!(
+        h.device(&mac_id(PHONE)).unwrap().entity_slug.as_deref(),
+        Some("anna_s_phone")
+    );
+    // A command rename, then a restart with another configured name: the ids stay.
+    assert!(h.rename(&mac_id(PHONE), "Phone 2"));
+    h.pin_entity_slug(&mac_id(PHONE));
+    assert_eq!(
+        h.device(&mac_id(PHONE)).unwrap().entity_slug.as_deref(),
+        Some("anna_s_phone")
+    );
+    let saved = h.to_persisted();
+    settings.devices.insert(
+        PHONE.into(),
+        crate::config::DeviceSettings {
+            name: Some("Kitchen tablet".into()),
+        },
+    );
+    let mut h = Household::new(&settings, feeds(), saved);
+    h.apply("mesh", deco(10), 10_000);
+    h.pin_entity_slug(&mac_id(PHONE));
+    assert_eq!(
+        h.device(&mac_id(PHONE)).unwrap().entity_slug.as_deref(),
+        Some("anna_s_phone")
+    );
+    // Another thing that is also called "Anna's phone" gets its id appended, not HA's `_2`.
+    let other = "3c:22:fb:10:00:09";
+    let mut twin = rate_client(other, "Anna's phone", DECO_LAN, 1000.0, 20);
+    twin.info.name = Some("Anna's phone".into());
+    h.apply("mesh", vec![twin], 20_000);
+    h.pin_entity_slug(&mac_id(other));
+    assert_eq!(
+        h.device(&mac_id(other)).unwrap().entity_slug.as_deref(),
+        Some("anna_s_phone_3c22fb100009")
+    );
+}

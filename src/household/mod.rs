@@ -132,11 +132,16 @@ impl Household {
         let Some(device) = self.ledger.device_mut(id) else {
             return;
         };
-        let slug = self
-            .entity_slugs
-            .entry(id.clone())
-            .or_insert_with(|| DeviceId::slugify(device.name()).map_or_else(|| id.to_string(), |d| d.to_string()));
-        device.entity_slug = Some(slug.clone());
+        if !self.entity_slugs.contains_key(id) {
+            let mut slug = DeviceId::slugify(device.name()).map_or_else(|| id.to_string(), |d| d.to_string());
+            // Two things with one name (two "NAS"): the later one gets its id appended, so the
+            // ids do not depend on which HA discovers first (HA itself would append `_2`).
+            if self.entity_slugs.values().any(|s| *s == slug) {
+                slug = format!("{slug}_{id}");
+            }
+            self.entity_slugs.insert(id.clone(), slug);
+        }
+        device.entity_slug = self.entity_slugs.get(id).cloned();
     }
 
     pub fn ledger(&self) -> &Ledger {
