@@ -122,6 +122,9 @@ pub struct Device {
     /// Headline bytes since local midnight and since the billing month began (household).
     pub today: Option<Totals>,
     pub this_month: Option<Totals>,
+    /// The headline totals are the Deco's estimate reconciled with the uplink (the household
+    /// writes them); the raw estimate stays a secondary view.
+    pub reconciled: bool,
     online_by_source: BTreeMap<String, bool>,
     field_owners: BTreeMap<&'static str, String>,
 }
@@ -177,6 +180,7 @@ impl Device {
             headline_source: None,
             today: None,
             this_month: None,
+            reconciled: false,
             online_by_source: BTreeMap::new(),
             field_owners: BTreeMap::new(),
         }

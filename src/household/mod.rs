@@ -6,9 +6,11 @@
 //! Accounting (the [`Ledger`]) still counts: monotonic totals per source, the headline fed by
 //! the best source, every other source's view kept as a secondary one.
 
+mod estimates;
 pub mod identity;
 pub mod names;
 pub mod periods;
+pub mod reconcile;
 
 use std::collections::BTreeMap;
 
@@ -38,6 +40,9 @@ struct Saved {
     identity: Resolver,
     #[serde(default)]
     periods: PeriodBook,
+    /// Per Deco source: its reconciliation with the uplink.
+    #[serde(default)]
+    reconcile: BTreeMap<String, reconcile::Reconciler>,
 }
 
 pub struct Household {
@@ -50,6 +55,7 @@ pub struct Household {
     kinds: BTreeMap<String, &'static str>,
     configured_names: BTreeMap<MacAddr, String>,
     placement: BTreeMap<DeviceId, Placement>,
+    meshes: estimates::Meshes,
 }
 
 impl Household {
@@ -57,11 +63,13 @@ impl Household {
     pub fn new(settings: &Settings, sources: Vec<(Feed, &'static str)>, state: PersistedState) -> Self {
         let mut resolver = Resolver::new(settings);
         let mut periods = PeriodBook::new();
+        let mut meshes = estimates::Meshes::new(settings);
         if let Some(saved) = state.sources.get(CURSOR_KEY) {
             match serde_json::from_value::<Saved>(saved.clone()) {
                 Ok(saved) => {
                     resolver.restore(&serde_json::to_value(&saved.identity).unwrap_or_default());
                     periods = saved.periods;
+                    meshes.reconcilers = saved.reconcile;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "Saved household state is unreadable; identities are learnt again, today's and this month's totals start over.")
@@ -91,6 +99,7 @@ impl Household {
             kinds,
             configured_names,
             placement: BTreeMap::new(),
+            meshes,
         }
     }
 
@@ -112,7 +121,11 @@ impl Household {
 
     pub fn to_persisted(&self) -> PersistedState {
         let mut state = self.ledger.to_persisted();
-        let saved = serde_json::json!({"identity": self.resolver.to_json(), "periods": self.periods});
+        let saved = serde_json::json!({
+            "identity": self.resolver.to_json(),
+            "periods": self.periods,
+            "reconcile": self.saved_reconcilers(),
+        });
         state.sources.insert(CURSOR_KEY.to_owned(), saved);
         state
     }
@@ -151,11 +164,19 @@ impl Household {
             obs.info.via = None;
             routed.push(obs);
         }
-        let before: BTreeMap<DeviceId, Totals> = routed
+        let mut before: BTreeMap<DeviceId, Totals> = routed
             .iter()
             .filter_map(|o| Some((o.device.clone(), self.ledger.totals_of(&o.device)?)))
             .collect();
-        let touched = self.ledger.apply(source, routed, now_ms);
+        let estimates = self.before_estimates(source, &routed);
+        let mut touched = self.ledger.apply(source, routed, now_ms);
+        // Reconciled headlines may move on any poll (the uplink's hours come from the router).
+        for (id, old) in self.after_estimates(source, estimates, now_ms) {
+            before.entry(id.clone()).or_insert(old);
+            if !touched.contains(&id) {
+                touched.push(id);
+            }
+        }
         for id in &touched {
             // Periods add what the headline added; a device's first appearance (a restored
             // total, a database's history) is not today's traffic.
@@ -264,11 +285,14 @@ impl Household {
             id.as_str(),
         );
         let via = self.choose_via(device, &place);
-        let headline = device
-            .total_sources
-            .iter()
-            .next()
-            .map(|s| format!("{}:{s}", self.kinds.get(s).copied().unwrap_or("source")));
+        let headline = device.total_sources.iter().next().map(|s| {
+            let kind = if device.reconciled {
+                "reconciled"
+            } else {
+                self.kinds.get(s).copied().unwrap_or("source")
+            };
+            format!("{kind}:{s}")
+        });
         let kinds = &self.kinds;
         let periods = self.periods.get(id).cloned();
         if let Some(device) = self.ledger.device_mut(id) {
