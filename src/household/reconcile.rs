@@ -34,7 +34,7 @@ const WELL_COVERED: f64 = 0.9;
 /// The provisional scale comes from up to this many recent well-covered hours.
 const SCALE_HOURS: usize = 6;
 /// Hours with fewer bytes than this (both sides) say nothing about the ratio.
-const MEANINGFUL_BYTES: u64 = 1_000_000;
+const MEANINGFUL_BYTES: u64 = 500_000;
 /// Hours needed before the unit check speaks.
 const UNIT_CHECK_HOURS: usize = 3;
 
