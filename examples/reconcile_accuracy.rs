@@ -1,7 +1,7 @@
 //! Prints how close the Deco clients' totals are to the truth over a simulated day, raw and
 //! reconciled with the uplink the ASUS counts (the table in README, "Reconciliation").
 //!
-//! `cargo run --release --example reconcile_accuracy [-- --seed N --hours N --no-outage]`
+//! `cargo run --release --example reconcile_accuracy [-- --seed N --hours N --no-outage --no-live]`
 
 use bandwidth2mqtt::demo::accuracy::{DayOptions, simulate_day};
 
@@ -23,6 +23,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if args.iter().any(|a| a == "--no-outage") {
         options.outage = None;
+    }
+    if args.iter().any(|a| a == "--no-live") {
+        options.live_uplink = false;
     }
     let started = std::time::Instant::now();
     let report = simulate_day(options).await?;

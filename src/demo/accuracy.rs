@@ -19,7 +19,7 @@ use crate::emulators::asus::TrafficDb;
 use crate::emulators::deco::{self, Clock, DecoEmulator, EmulatorConfig};
 use crate::household::Household;
 use crate::model::{
-    BucketSample, CounterSample, DeviceId, DeviceKind, HourBucket, MacAddr, Observation, TrafficReading,
+    BucketSample, CounterSample, DeviceId, DeviceKind, HourBucket, LiveSample, MacAddr, Observation, TrafficReading,
     TrafficSample, WrapRule,
 };
 use crate::sources::deco::DecoSource;
@@ -40,6 +40,8 @@ pub struct DayOptions {
     pub outage: Option<(i64, i64)>,
     /// The unit the Deco really uses; the bridge is configured with the default (kbit/s).
     pub true_unit: crate::config::SpeedUnit,
+    /// The ASUS also has live per-client counters (Adaptive QoS), read every 30 s.
+    pub live_uplink: bool,
 }
 
 impl Default for DayOptions {
@@ -51,6 +53,7 @@ impl Default for DayOptions {
             // 30 minutes without the Deco in the evening.
             outage: Some((19 * HOUR_MS + 10 * 60_000, 30 * 60_000)),
             true_unit: crate::config::SpeedUnit::KbitPerS,
+            live_uplink: true,
         }
     }
 }
@@ -166,6 +169,7 @@ fn settings(url: &str, interval: Duration) -> Settings {
 
 /// A vnstat reading of one server: its history plus what it moved.
 fn vnstat(server: usize, truth: (u64, u64), at_ms: i64) -> Observation {
+    // `at_ms`: when vnstat last saved its database, as its JSON says.
     let spec = &SERVERS[server];
     let mut o = Observation::new(DeviceId::slugify_or_unnamed(spec.key), DeviceKind::Server);
     o.info.name = Some(spec.name.to_owned());
@@ -185,8 +189,9 @@ fn vnstat(server: usize, truth: (u64, u64), at_ms: i64) -> Observation {
     o
 }
 
-/// The ASUS's view: itself and the Deco's WAN MAC with the Traffic Analyzer's last 24 hours.
-fn asus(db: &TrafficDb, now_ms: i64) -> Vec<Observation> {
+/// The ASUS's view: itself and the Deco's WAN MAC with its live counter (`live`: bytes since
+/// the start) and, with `hours`, the Traffic Analyzer's last 24 hours.
+fn asus(db: &TrafficDb, now_ms: i64, live: Option<(u64, u64)>, hours: bool) -> Vec<Observation> {
     let mut router = Observation::new(DeviceId::slugify_or_unnamed("home"), DeviceKind::Router);
     router.info.macs.push(MacAddr::new([0x04, 0x42, 0x1a, 0x10, 0x20, 0x30]));
     router.online = Some(true);
@@ -194,6 +199,25 @@ fn asus(db: &TrafficDb, now_ms: i64) -> Vec<Observation> {
     deco.info.macs.push(DECO_WAN);
     deco.info.via = Some(router.device.clone());
     deco.online = Some(true);
+    if let Some((rx, tx)) = live {
+        deco.traffic.push(TrafficReading {
+            interface: None,
+            sample: TrafficSample::Live(LiveSample {
+                counter: CounterSample {
+                    rx,
+                    tx,
+                    epoch: Some("dpi".into()),
+                    at_ms: now_ms,
+                    wrap: WrapRule::Never,
+                    rate_window: Duration::from_secs(90),
+                },
+                clock_s: now_ms / 1000,
+            }),
+        });
+    }
+    if !hours {
+        return vec![router, deco];
+    }
     let now_s = now_ms / 1000;
     let end = now_s - now_s.rem_euclid(3600);
     let wan = DECO_WAN.to_string().to_uppercase();
@@ -248,69 +272,79 @@ pub async fn simulate_day(options: DayOptions) -> Result<DayReport, DayError> {
     let start_truth = emulator.ground_truth();
     let mut last_truth = start_truth.clone();
     let end_ms = START_MS + options.hours * HOUR_MS;
+    let interval = i64::try_from(options.interval.as_millis()).unwrap_or(30_000);
     let mut lcg: u64 = 0x2545_f491_4f6c_dd1d ^ options.seed;
-    let mut next_vnstat = START_MS;
-    let mut next_asus = START_MS + 5 * 60_000;
+    // Next time of each event. vnstat saves its database every 5 minutes and is read every
+    // minute; the ASUS is read every 30 s, 13 s after the Deco; its analyzer every 10 minutes.
+    let (mut deco_at, mut save_at, mut vnstat_at) = (START_MS, START_MS, START_MS);
+    let (mut live_at, mut ta_at) = (START_MS + 13_000, START_MS + 5 * 60_000);
+    let mut saved: BTreeMap<MacAddr, (u64, u64)> = BTreeMap::new();
+    let mut saved_at = START_MS;
+    let mut uplink = (0u64, 0u64);
     let mut now = START_MS;
     loop {
-        // Carry what the clients moved since the last step up the network: vnstat counts the
-        // servers', the ASUS counts all of it as the Deco's. Steps end on hour boundaries so
-        // that each hour's row holds exactly that hour's bytes.
+        // Carry what the clients moved since the last event up the network: the ASUS counts
+        // all of it as the Deco's. Events fall on every hour boundary (vnstat saves every 5
+        // minutes), so each hour's row holds exactly that hour's bytes.
         let truth = emulator.ground_truth();
         for (mac, &(rx, tx)) in &truth {
             let (prx, ptx) = last_truth.get(mac).copied().unwrap_or((rx, tx));
             let (drx, dtx) = (rx.saturating_sub(prx), tx.saturating_sub(ptx));
             if drx + dtx > 0 {
                 db.record(&wan, "General HTTPS", (now - 1) / 1000, drx, dtx);
+                uplink = (uplink.0 + drx, uplink.1 + dtx);
             }
         }
         last_truth = truth;
-        if now >= next_vnstat {
+        if now >= save_at {
+            saved = last_truth.clone();
+            saved_at = now;
+            save_at += 5 * 60_000;
+        }
+        if now >= vnstat_at {
             for (i, spec) in SERVERS.iter().enumerate() {
-                let end = last_truth.get(&spec.mac).copied().unwrap_or_default();
+                let end = saved.get(&spec.mac).copied().unwrap_or_default();
                 let begin = start_truth.get(&spec.mac).copied().unwrap_or_default();
-                let obs = vnstat(i, (end.0 - begin.0, end.1 - begin.1), now);
+                let obs = vnstat(i, (end.0 - begin.0, end.1 - begin.1), saved_at);
                 household.apply(spec.key, vec![obs], now);
             }
-            next_vnstat += 60_000;
+            vnstat_at += 60_000;
         }
-        let down = options
-            .outage
-            .is_some_and(|(from, len)| (START_MS + from..START_MS + from + len).contains(&now));
-        if down {
-            household.source_failed("mesh");
-        } else if let Ok(obs) = source.poll().await {
-            household.apply("mesh", obs, now);
+        let ta = now >= ta_at || now >= end_ms;
+        let live = options.live_uplink && now >= live_at;
+        if ta || live {
+            household.apply("home", asus(&db, now, live.then_some(uplink), ta), now);
+            if ta {
+                ta_at += 10 * 60_000;
+            }
+            if live {
+                live_at += 30_000;
+            }
         }
-        if now >= next_asus || now >= end_ms {
-            household.apply("home", asus(&db, now), now);
-            next_asus += 10 * 60_000;
+        if now >= deco_at {
+            let down = options
+                .outage
+                .is_some_and(|(from, len)| (START_MS + from..START_MS + from + len).contains(&now));
+            if down {
+                household.source_failed("mesh");
+            } else if let Ok(obs) = source.poll().await {
+                household.apply("mesh", obs, now);
+            }
+            lcg = lcg
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let jitter = i64::try_from((lcg >> 33) % 3001).unwrap_or(0) - 1500;
+            deco_at = now + interval + jitter;
         }
         if now >= end_ms {
             break;
         }
-        lcg = lcg
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        let interval = i64::try_from(options.interval.as_millis()).unwrap_or(30_000);
-        let jitter = i64::try_from((lcg >> 33) % 3001).unwrap_or(0) - 1500;
-        let mut next = (now + interval + jitter).min(end_ms);
-        let boundary = now - now.rem_euclid(HOUR_MS) + HOUR_MS;
-        if next > boundary {
-            // Book up to the boundary first (no poll there), then go on.
-            clock.advance(Duration::from_millis(u64::try_from(boundary - now).unwrap_or(0)));
-            let truth = emulator.ground_truth();
-            for (mac, &(rx, tx)) in &truth {
-                let (prx, ptx) = last_truth.get(mac).copied().unwrap_or((rx, tx));
-                let (drx, dtx) = (rx.saturating_sub(prx), tx.saturating_sub(ptx));
-                if drx + dtx > 0 {
-                    db.record(&wan, "General HTTPS", (boundary - 1) / 1000, drx, dtx);
-                }
-            }
-            last_truth = truth;
-            now = boundary;
-            next = next.max(now);
-        }
+        let live_next = if options.live_uplink { live_at } else { i64::MAX };
+        let next = [deco_at, save_at, vnstat_at, live_next, ta_at, end_ms]
+            .into_iter()
+            .min()
+            .unwrap_or(end_ms)
+            .max(now + 1);
         clock.advance(Duration::from_millis(u64::try_from(next - now).unwrap_or(0)));
         now = next;
     }

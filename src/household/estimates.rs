@@ -24,7 +24,18 @@ pub(super) struct Meshes {
     max_gap_ms: BTreeMap<String, i64>,
     speed_unit: BTreeMap<String, SpeedUnit>,
     last_poll_ms: BTreeMap<String, i64>,
+    /// When each mesh's uplink counter was last read.
+    last_uplink_ms: BTreeMap<String, i64>,
+    /// When each exactly counted device's counter was last true, by (device, source).
+    last_exact_ms: BTreeMap<(DeviceId, String), i64>,
 }
+
+/// A counter's own time is trusted as wall-clock time this close to ours (vnstat before 2.10
+/// stamps local time; then the span ends now).
+const SAMPLE_CLOCK_SLACK_MS: i64 = 10 * 60_000;
+
+/// Longest gap between two readings of the uplink's live counter that still spreads evenly.
+const UPLINK_GAP_MS: i64 = 5 * 60_000;
 
 impl Meshes {
     pub fn new(settings: &Settings) -> Self {
@@ -47,6 +58,10 @@ pub(super) struct Before {
     view: BTreeMap<DeviceId, Totals>,
     /// Exact hours an upstream router reported for a mesh node (its uplink).
     uplink_hours: BTreeMap<DeviceId, Vec<HourBucket>>,
+    /// Mesh nodes an upstream router read a counter of.
+    uplink_live: std::collections::BTreeSet<DeviceId>,
+    /// When each device's counters in this poll were true (the latest of its samples).
+    sample_ms: BTreeMap<DeviceId, i64>,
 }
 
 fn pair(t: Totals) -> Pair {
@@ -80,14 +95,24 @@ impl Household {
                     before.view.insert(obs.device.clone(), v.totals);
                 }
             }
+            for reading in &obs.traffic {
+                if let TrafficSample::Counter(c) = &reading.sample {
+                    let t = before.sample_ms.entry(obs.device.clone()).or_insert(c.at_ms);
+                    *t = (*t).max(c.at_ms);
+                }
+            }
             if obs.kind == DeviceKind::MeshNode {
                 for reading in &obs.traffic {
-                    if let TrafficSample::Buckets(b) = &reading.sample {
-                        before
+                    match &reading.sample {
+                        TrafficSample::Buckets(b) => before
                             .uplink_hours
                             .entry(obs.device.clone())
                             .or_default()
-                            .extend(b.hours.iter().copied());
+                            .extend(b.hours.iter().copied()),
+                        TrafficSample::Live(_) | TrafficSample::Counter(_) => {
+                            before.uplink_live.insert(obs.device.clone());
+                        }
+                        TrafficSample::Rate(_) => {}
                     }
                 }
             }
@@ -115,12 +140,14 @@ impl Household {
                 let Some(device) = self.ledger.device(id) else { continue };
                 let rec = self.meshes.reconcilers.entry(source.to_owned()).or_default();
                 if estimated {
-                    rec.join(id, pair(*old));
                     let view = device.views.get(source).map(|v| v.totals).unwrap_or_default();
                     let old_view = before.view.get(id).copied().unwrap_or_default();
+                    rec.join(id, pair(*old));
                     rec.estimate(id, from, now_ms, minus(view, old_view));
-                } else if rec.is_member(id) {
-                    rec.leave(id);
+                } else {
+                    if rec.is_member(id) {
+                        rec.leave(id);
+                    }
                 }
             }
             // Devices this poll saw for the first time: no "before" yet, they start now.
@@ -148,12 +175,27 @@ impl Household {
                 continue;
             }
             let delta = minus(device.totals, *old);
+            // The span the counter's growth covers: from its previous reading to this one, on
+            // its own clock when that agrees with ours.
+            let at = before
+                .sample_ms
+                .get(id)
+                .copied()
+                .filter(|t| (now_ms - t).abs() <= SAMPLE_CLOCK_SLACK_MS)
+                .unwrap_or(now_ms);
+            let key = (id.clone(), source.to_owned());
+            let from = self
+                .meshes
+                .last_exact_ms
+                .insert(key, at)
+                .filter(|f| *f <= at && at - f <= SAMPLE_CLOCK_SLACK_MS)
+                .unwrap_or(at);
             if delta == [0, 0] {
                 continue;
             }
             let meshes: Vec<String> = device.views.keys().filter(|s| self.is_deco(s)).cloned().collect();
             for mesh in meshes {
-                self.meshes.reconcilers.entry(mesh).or_default().exact(now_ms, delta);
+                self.meshes.reconcilers.entry(mesh).or_default().exact(from, at, delta);
             }
         }
         // The uplink: a mesh node as an upstream router counts it.
@@ -165,17 +207,26 @@ impl Household {
                 let Some(mesh) = device.sources.iter().find(|s| self.is_deco(s)).cloned() else {
                     continue;
                 };
-                let rec = self.meshes.reconcilers.entry(mesh).or_default();
-                match before.uplink_hours.get(id) {
-                    Some(hours) => rec.uplink_hours(hours, now_ms),
-                    None => {
-                        let view = device.views.get(source).map(|v| v.totals);
-                        let old_view = before.view.get(id).copied().unwrap_or(*old);
-                        if let Some(view) = view {
-                            rec.uplink_delta(now_ms, minus(view, old_view));
-                        }
-                    }
+                let view = device.views.get(source).map(|v| v.totals);
+                let old_view = before.view.get(id).copied();
+                let last = self.meshes.last_uplink_ms.get(&mesh).copied();
+                let rec = self.meshes.reconcilers.entry(mesh.clone()).or_default();
+                if let Some(hours) = before.uplink_hours.get(id) {
+                    rec.uplink_hours(hours, now_ms);
                 }
+                if before.uplink_live.contains(id)
+                    && let (Some(view), Some(old_view)) = (view, old_view)
+                {
+                    // Spread evenly since the last reading if it was recent, else booked now.
+                    let from = last
+                        .filter(|l| *l <= now_ms && now_ms - l <= UPLINK_GAP_MS)
+                        .unwrap_or(now_ms);
+                    if from < now_ms {
+                        rec.uplink_live(from, now_ms, minus(view, old_view));
+                    }
+                    self.meshes.last_uplink_ms.insert(mesh, now_ms);
+                }
+                let _ = old;
             }
         }
         self.publish_reconciled(now_ms, &before.headline)

@@ -15,6 +15,12 @@
 //! counting, and the missing part is shared like the hours before. An hour whose uplink is not
 //! known yet (still open, not read) counts `raw × scale` of the latest known hours.
 //!
+//! Scaling a whole hour removes what all clients share (a wrong unit, a bias, an outage); a
+//! phone's own error (a burst caught or missed by a 2 s snapshot) stays: the uplink says how
+//! much crossed it, not whose it was. (Sharing 5-minute slots of a live uplink counter by the
+//! slot's estimates was tried and is worse: each slot's leftover lands on whoever happened to be
+//! active then, see README "Reconciliation".)
+//!
 //! Published totals only grow: each is the running maximum of its reconciled sum, so a
 //! correction downwards (a provisional hour that was too high) is carried forward, absorbed by
 //! later growth, never subtracted. A pure state machine: hours and `now` in, totals out.
@@ -59,6 +65,9 @@ struct Hour {
     /// Milliseconds of this hour the Deco was polled without a gap.
     #[serde(default)]
     covered_ms: i64,
+    /// Milliseconds of this hour the uplink's live counter was read without a gap.
+    #[serde(default)]
+    live_ms: i64,
 }
 
 /// What the reconciliation knows of one estimated member.
@@ -126,7 +135,7 @@ impl Reconciler {
     /// The Deco was polled over `[from_ms, to_ms]` without a gap.
     pub fn covered(&mut self, from_ms: i64, to_ms: i64) {
         self.started_ms.get_or_insert(from_ms);
-        split(from_ms, to_ms, |h, part_ms, _| {
+        split(from_ms, to_ms, |h, part_ms| {
             self.hours.entry(h).or_default().covered_ms += part_ms;
         });
     }
@@ -136,30 +145,18 @@ impl Reconciler {
         if delta == [0, 0] {
             return;
         }
-        let mut left = delta;
-        let hours = hours_of(from_ms, to_ms);
-        for (i, (h, fraction)) in hours.iter().enumerate() {
-            let part = if i + 1 == hours.len() {
-                left
-            } else {
-                let p = [
-                    (delta[0] as f64 * fraction) as u64,
-                    (delta[1] as f64 * fraction) as u64,
-                ];
-                [p[0].min(left[0]), p[1].min(left[1])]
-            };
-            left = [left[0] - part[0], left[1] - part[1]];
-            let raw = self.hours.entry(*h).or_default().raw.entry(id.clone()).or_default();
-            raw[0] = raw[0].saturating_add(part[0]);
-            raw[1] = raw[1].saturating_add(part[1]);
+        for (h, part) in spread(from_ms, to_ms, delta, HOUR_MS) {
+            let raw = self.hours.entry(h).or_default().raw.entry(id.clone()).or_default();
+            *raw = add(*raw, part);
         }
     }
 
-    /// An exactly counted member behind the mesh moved `delta` bytes up to `at_ms`.
-    pub fn exact(&mut self, at_ms: i64, delta: Pair) {
-        let e = &mut self.hours.entry(hour_of(at_ms)).or_default().exact;
-        e[0] = e[0].saturating_add(delta[0]);
-        e[1] = e[1].saturating_add(delta[1]);
+    /// An exactly counted member behind the mesh moved `delta` bytes over `[from_ms, to_ms]`.
+    pub fn exact(&mut self, from_ms: i64, to_ms: i64, delta: Pair) {
+        for (h, part) in spread(from_ms, to_ms, delta, HOUR_MS) {
+            let e = &mut self.hours.entry(h).or_default().exact;
+            *e = add(*e, part);
+        }
     }
 
     /// Exact hours of the uplink as the upstream router reported them at `now_ms`.
@@ -178,15 +175,16 @@ impl Reconciler {
         self.uplink_read_ms = self.uplink_read_ms.max(now_ms);
     }
 
-    /// The uplink's exact counter grew by `delta` up to `at_ms` (no hours available).
-    pub fn uplink_delta(&mut self, at_ms: i64, delta: Pair) {
-        if self.has_hours {
-            return;
+    /// The uplink's live counter grew by `delta` over `[from_ms, to_ms]` (read without a gap).
+    pub fn uplink_live(&mut self, from_ms: i64, to_ms: i64, delta: Pair) {
+        for (h, part) in spread(from_ms, to_ms, delta, HOUR_MS) {
+            let hour = self.hours.entry(h).or_default();
+            hour.uplink_live = add(hour.uplink_live, part);
         }
-        let live = &mut self.hours.entry(hour_of(at_ms)).or_default().uplink_live;
-        live[0] = live[0].saturating_add(delta[0]);
-        live[1] = live[1].saturating_add(delta[1]);
-        self.uplink_read_ms = self.uplink_read_ms.max(at_ms);
+        split(from_ms, to_ms, |h, part_ms| {
+            self.hours.entry(h).or_default().live_ms += part_ms;
+        });
+        self.uplink_read_ms = self.uplink_read_ms.max(to_ms);
     }
 
     /// The published total of a member, if it is one.
@@ -231,6 +229,10 @@ impl Reconciler {
         let up = if self.has_hours {
             hour.uplink?
         } else {
+            // A live counter counts the hour only if it was read all through it.
+            if (hour.live_ms as f64) < HOUR_MS as f64 * WELL_COVERED {
+                return None;
+            }
             hour.uplink_live
         };
         let raw = sum_raw(hour);
@@ -363,6 +365,37 @@ impl Reconciler {
     }
 }
 
+fn add(a: Pair, b: Pair) -> Pair {
+    [a[0].saturating_add(b[0]), a[1].saturating_add(b[1])]
+}
+
+/// `delta` over `[from_ms, to_ms]` cut into periods of `len_ms`, in proportion to time; the
+/// parts add up to `delta` exactly.
+fn spread(from_ms: i64, to_ms: i64, delta: Pair, len_ms: i64) -> Vec<(i64, Pair)> {
+    let start = |t: i64| t - t.rem_euclid(len_ms);
+    if to_ms <= from_ms {
+        return vec![(start(to_ms), delta)];
+    }
+    let span = (to_ms - from_ms) as u128;
+    let mut out = Vec::new();
+    let mut t = from_ms;
+    let mut given = [0u64; 2];
+    while t < to_ms {
+        let p = start(t);
+        let end = (p + len_ms).min(to_ms);
+        let upto = (end - from_ms) as u128;
+        let part = [0, 1].map(|d| {
+            let cum = u64::try_from(delta[d] as u128 * upto / span).unwrap_or(u64::MAX);
+            let v = cum.saturating_sub(given[d]);
+            given[d] = cum;
+            v
+        });
+        out.push((p, part));
+        t = end;
+    }
+    out
+}
+
 fn to_bytes(v: f64) -> u64 {
     if v.is_finite() && v > 0.0 { v as u64 } else { 0 }
 }
@@ -407,27 +440,13 @@ fn hour_of(ms: i64) -> i64 {
     ms - ms.rem_euclid(HOUR_MS)
 }
 
-/// The hours `[from_ms, to_ms]` touches, with the fraction of the span in each.
-fn hours_of(from_ms: i64, to_ms: i64) -> Vec<(i64, f64)> {
-    let mut out = Vec::new();
-    let span = (to_ms - from_ms) as f64;
-    split(from_ms, to_ms, |h, part, whole| {
-        out.push((h, if whole { 1.0 } else { part as f64 / span }));
-    });
-    out
-}
-
-/// Calls `f(hour, ms in that hour, whole span is a point)` for each hour of the span.
-fn split(from_ms: i64, to_ms: i64, mut f: impl FnMut(i64, i64, bool)) {
-    if to_ms <= from_ms {
-        f(hour_of(to_ms), 0, true);
-        return;
-    }
+/// Calls `f(hour, ms of the span in that hour)` for each hour of `[from_ms, to_ms)`.
+fn split(from_ms: i64, to_ms: i64, mut f: impl FnMut(i64, i64)) {
     let mut t = from_ms;
     while t < to_ms {
         let h = hour_of(t);
         let end = (h + HOUR_MS).min(to_ms);
-        f(h, end - t, false);
+        f(h, end - t);
         t = end;
     }
 }

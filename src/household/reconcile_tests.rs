@@ -39,7 +39,7 @@ fn polled(rec: &mut Reconciler, from: i64, to: i64, raw: &[(&str, Pair)]) {
 fn an_hour_is_scaled_to_the_uplink_minus_exact_members() {
     let mut rec = Reconciler::default();
     polled(&mut rec, T0, T0 + H, &[("a", [1_200_000, 120_000]), ("b", [3_600_000, 0])]);
-    rec.exact(T0 + H / 2, [2_000_000, 40_000]);
+    rec.exact(T0 + H / 4, T0 + H / 2, [2_000_000, 40_000]);
     // Not read yet: provisional, raw × 1.
     rec.evaluate(T0 + H);
     assert_eq!(rec.published(&id("a")), Some([1_200_000, 120_000]));
@@ -184,4 +184,25 @@ fn without_an_uplink_the_estimate_is_the_raw_one() {
     assert!(!rec.has_uplink());
     let published = rec.published(&id("a")).unwrap();
     assert_eq!(published, [3_333_333, 1_111], "raw, to the byte");
+}
+
+#[test]
+fn a_live_uplink_counter_read_all_hour_is_as_good_as_the_hours() {
+    let mut rec = Reconciler::default();
+    polled(&mut rec, T0, T0 + H, &[("a", [1_000_000, 100_000])]);
+    // Read every 30 s, 10 s after the Deco; 1000 B/s down, 100 B/s up all along.
+    let mut t = T0 - 20_000;
+    while t < T0 + H + 10_000 {
+        rec.uplink_live(t, t + 30_000, [30_000, 3_000]);
+        t += 30_000;
+    }
+    rec.evaluate(t);
+    // Readings across the hour's edges are shared by time.
+    assert_eq!(rec.published(&id("a")), Some([3_600_000, 360_000]));
+    // A counter read only part of an hour does not know the hour.
+    let mut part = Reconciler::default();
+    polled(&mut part, T0, T0 + H, &[("a", [1_000_000, 0])]);
+    part.uplink_live(T0, T0 + H / 2, [9_000_000, 0]);
+    part.evaluate(T0 + H + 1);
+    assert_eq!(part.published(&id("a")), Some([1_000_000, 0]));
 }
