@@ -8,6 +8,7 @@
 
 mod estimates;
 pub mod identity;
+mod merge;
 pub mod names;
 pub mod periods;
 pub mod reconcile;
@@ -56,6 +57,10 @@ pub struct Household {
     configured_names: BTreeMap<MacAddr, String>,
     placement: BTreeMap<DeviceId, Placement>,
     meshes: estimates::Meshes,
+    /// Client devices merged into the thing that claimed their MAC, not yet cleared in HA.
+    retired: Vec<Device>,
+    /// Whether restored devices were checked against the claims of this run.
+    merged_once: bool,
 }
 
 impl Household {
@@ -100,6 +105,8 @@ impl Household {
             configured_names,
             placement: BTreeMap::new(),
             meshes,
+            retired: Vec::new(),
+            merged_once: false,
         }
     }
 
@@ -138,7 +145,11 @@ impl Household {
 
     /// Folds one successful poll in; returns the devices it touched.
     pub fn apply(&mut self, source: &str, observations: Vec<Observation>, now_ms: i64) -> Vec<DeviceId> {
-        self.resolver.learn(&observations);
+        let learnt = self.resolver.learn(&observations);
+        if learnt || !self.merged_once {
+            self.merged_once = true;
+            self.merge_claimed();
+        }
         let rank = self.feeds.get(source).map_or(u8::MAX, |f| f.total_rank);
         let mut routed = Vec::with_capacity(observations.len());
         for obs in observations {
