@@ -185,6 +185,8 @@ fn double_nat_one_device_per_thing_whoever_answers_first() {
     assert_eq!(estimate.label.as_deref(), Some("Deco estimate"));
 
     let phone = h.device(&mac_id(PHONE)).unwrap();
+    eprintln!("place {:?}", h.placement.get(&mac_id(PHONE)).map(|p| &p.via));
+    for d in h.devices() { eprintln!("{} {:?}", d.id, d.kind); }
     assert_eq!(phone.info.via, Some(mac_id(DECO_LAN)));
 }
 
@@ -411,4 +413,26 @@ fn a_mac_configured_since_the_last_run_merges_the_saved_client() {
     // 60 MB saved, then 100 s at 8 Mbit/s: its rate channel moved along and continues.
     assert_eq!(t.views["mesh"].totals.rx, 160_000_000, "the saved estimate continues");
     assert!(h.device(&mac_id(TITAN)).is_none());
+}
+
+#[test]
+fn access_point_mode_a_deco_unit_the_router_lists_by_its_own_mac_stays_a_node() {
+    let mut h = household();
+    // In AP mode the ASUS lists the Deco unit by its LAN MAC, which is also its device id.
+    let node_as_client = bucket_client(DECO_LAN, "deco", 1_000);
+    let a = asus(vec![bucket_client(PHONE, "phone-asus", 7_000), node_as_client.clone()]);
+    let d = deco(0);
+    h.learn(&a);
+    h.learn(&d);
+    h.apply("home", a, 0);
+    h.apply("mesh", d, 0);
+    h.apply("mesh", deco(10), 10_000);
+    h.apply("home", asus(vec![bucket_client(PHONE, "phone-asus", 9_000), node_as_client]), 10_000);
+    assert_one_device_per_thing(&h);
+    let node = h.device(&mac_id(DECO_LAN)).unwrap();
+    assert_eq!(node.kind, DeviceKind::MeshNode, "not a client of the router");
+    assert_eq!(node.info.via, Some(id("home")), "the router it is plugged into");
+    assert_eq!(node.name(), "Living Room", "the Deco names its node");
+    let phone = h.device(&mac_id(PHONE)).unwrap();
+    assert_eq!(phone.info.via, Some(mac_id(DECO_LAN)), "the client hangs off its node");
 }
