@@ -41,9 +41,9 @@ struct Saved {
     identity: Resolver,
     #[serde(default)]
     periods: PeriodBook,
-    /// Per Deco source: its reconciliation with the uplink.
+    /// Per uplink (the mesh node an upstream router counts): the Deco's reconciliation.
     #[serde(default)]
-    reconcile: BTreeMap<String, reconcile::Reconciler>,
+    reconcile: BTreeMap<DeviceId, reconcile::Reconciler>,
 }
 
 pub struct Household {
