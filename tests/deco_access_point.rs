@@ -159,10 +159,11 @@ async fn access_point_mode_one_device_per_thing_asus_numbers_deco_placement() {
     loop {
         let found = devices(&watcher);
         let placed = client_ids.iter().all(|id| {
-            found
-                .get(&format!("bandwidth2mqtt_{id}"))
-                .is_some_and(|d| d["device"]["via_device"].as_str().is_some_and(|v| v.contains("f0090dfa")))
-                && state(&watcher, id).is_some_and(|s| s["source"] == "asus:home")
+            found.get(&format!("bandwidth2mqtt_{id}")).is_some_and(|d| {
+                d["device"]["via_device"]
+                    .as_str()
+                    .is_some_and(|v| v.contains("f0090dfa"))
+            }) && state(&watcher, id).is_some_and(|s| s["source"] == "asus:home")
         });
         if placed && found.keys().cloned().collect::<BTreeSet<_>>().is_superset(&expected) {
             break;
@@ -174,7 +175,9 @@ async fn access_point_mode_one_device_per_thing_asus_numbers_deco_placement() {
             client_ids
                 .iter()
                 .map(|id| (
-                    found.get(&format!("bandwidth2mqtt_{id}")).map(|d| d["device"]["via_device"].clone()),
+                    found
+                        .get(&format!("bandwidth2mqtt_{id}"))
+                        .map(|d| d["device"]["via_device"].clone()),
                     state(&watcher, id).map(|s| s["source"].clone())
                 ))
                 .collect::<Vec<_>>(),
@@ -229,9 +232,17 @@ async fn access_point_mode_one_device_per_thing_asus_numbers_deco_placement() {
         assert_eq!(s["source"], "asus:home", "{name}: the ASUS counts exactly");
         assert_eq!(s["estimated"], false);
         assert_eq!(s["rx_bytes"], *bytes, "{name}: exactly what the router counted");
-        assert!(s["views"]["mesh"].is_object(), "{name}: the Deco's estimate stays secondary");
-        let attrs: Value =
-            serde_json::from_str(&watcher.latest(&format!("bandwidth2mqtt/{id}/attributes")).unwrap().payload).unwrap();
+        assert!(
+            s["views"]["mesh"].is_object(),
+            "{name}: the Deco's estimate stays secondary"
+        );
+        let attrs: Value = serde_json::from_str(
+            &watcher
+                .latest(&format!("bandwidth2mqtt/{id}/attributes"))
+                .unwrap()
+                .payload,
+        )
+        .unwrap();
         assert!(attrs["band"].is_string(), "{name}: the Deco adds the band: {attrs}");
         assert_eq!(attrs["mac"], m.to_string());
         assert!(

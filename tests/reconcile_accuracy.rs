@@ -20,7 +20,10 @@ fn run(options: DayOptions) -> (DayReport, String) {
         .with_writer(move || Capture(sink.clone()))
         .finish();
     let report = tracing::subscriber::with_default(subscriber, || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(simulate_day(options)).unwrap()
     });
     let text = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
@@ -43,8 +46,16 @@ impl Write for Capture {
 fn a_day_with_an_outage_reconciled_against_the_uplink() {
     let (report, log) = run(DayOptions::default());
     println!("{}", report.table());
-    assert!(report.clients.len() >= 7, "every Deco client measured: {:?}", report.clients);
-    assert_eq!(report.sources, ["reconciled:mesh"], "the headline says it is reconciled");
+    assert!(
+        report.clients.len() >= 7,
+        "every Deco client measured: {:?}",
+        report.clients
+    );
+    assert_eq!(
+        report.sources,
+        ["reconciled:mesh"],
+        "the headline says it is reconciled"
+    );
     let (raw, reconciled) = report.total_error();
     assert!(reconciled.abs() <= 0.02, "total within 2 %: {reconciled}");
     assert!(
@@ -62,11 +73,7 @@ fn a_day_with_an_outage_reconciled_against_the_uplink() {
     for c in &report.clients {
         let (t, k) = (c.truth.0 + c.truth.1, c.reconciled.0 + c.reconciled.1);
         if t >= 10_000_000 {
-            assert!(
-                (k as f64 / t as f64 - 1.0).abs() < 0.2,
-                "{}: {k} vs {t}",
-                c.name
-            );
+            assert!((k as f64 / t as f64 - 1.0).abs() < 0.2, "{}: {k} vs {t}", c.name);
         }
     }
     assert!(!log.contains("speed_unit"), "the right unit raises nothing: {log}");
@@ -89,5 +96,9 @@ fn a_wrong_speed_unit_is_named_once_and_reconciled_anyway() {
     assert!(reconciled.abs() <= 0.02, "reconciled is right anyway: {reconciled}");
     let warnings: Vec<&str> = log.lines().filter(|l| l.contains("speed_unit")).collect();
     assert_eq!(warnings.len(), 1, "one warning: {log}");
-    assert!(warnings[0].contains("kbyte_per_s") && warnings[0].contains("source=mesh"), "{}", warnings[0]);
+    assert!(
+        warnings[0].contains("kbyte_per_s") && warnings[0].contains("source=mesh"),
+        "{}",
+        warnings[0]
+    );
 }

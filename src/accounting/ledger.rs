@@ -377,7 +377,9 @@ impl Ledger {
         };
         let moved: Vec<ChannelKey> = self.channels.keys().filter(|k| &k.device == from).cloned().collect();
         for key in moved {
-            let Some(state) = self.channels.remove(&key) else { continue };
+            let Some(state) = self.channels.remove(&key) else {
+                continue;
+            };
             let target = ChannelKey {
                 device: to.clone(),
                 ..key
@@ -399,7 +401,11 @@ impl Ledger {
             }
             None => {
                 let saved = self.restored.entry(to.clone()).or_insert_with(|| PersistedDevice {
-                    totals: if carry_totals { retired.totals } else { Totals::default() },
+                    totals: if carry_totals {
+                        retired.totals
+                    } else {
+                        Totals::default()
+                    },
                     ..PersistedDevice::default()
                 });
                 for (source, view) in &retired.views {

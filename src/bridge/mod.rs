@@ -295,7 +295,8 @@ impl Core {
             let entities = self.context().device_entities(device);
             self.clear_discovery(&entities);
             self.outbox.clear(self.topics.device_state(&device.id), Priority::State);
-            self.outbox.clear(self.topics.device_attributes(&device.id), Priority::State);
+            self.outbox
+                .clear(self.topics.device_attributes(&device.id), Priority::State);
             if let Some(hub) = &self.metrics {
                 hub.remove_device(device.id.as_str());
             }

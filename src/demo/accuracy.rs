@@ -193,7 +193,10 @@ fn vnstat(server: usize, truth: (u64, u64), at_ms: i64) -> Observation {
 /// the start) and, with `hours`, the Traffic Analyzer's last 24 hours.
 fn asus(db: &TrafficDb, now_ms: i64, live: Option<(u64, u64)>, hours: bool) -> Vec<Observation> {
     let mut router = Observation::new(DeviceId::slugify_or_unnamed("home"), DeviceKind::Router);
-    router.info.macs.push(MacAddr::new([0x04, 0x42, 0x1a, 0x10, 0x20, 0x30]));
+    router
+        .info
+        .macs
+        .push(MacAddr::new([0x04, 0x42, 0x1a, 0x10, 0x20, 0x30]));
     router.online = Some(true);
     let mut deco = Observation::new(DeviceId::from_mac(DECO_WAN), DeviceKind::Client);
     deco.info.macs.push(DECO_WAN);

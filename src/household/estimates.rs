@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::Household;
 use super::reconcile::{Pair, Reconciler};
 use crate::accounting::Totals;
-use crate::config::{SpeedUnit, Settings};
+use crate::config::{Settings, SpeedUnit};
 use crate::model::{DeviceId, DeviceKind, HourBucket, Observation, TrafficSample};
 
 /// Per Deco source: what the reconciliation needs from the configuration and the last poll.
@@ -171,7 +171,9 @@ impl Household {
             .map(|d| d.id.clone())
             .collect::<Vec<_>>()
         {
-            let Some(device) = self.ledger.device(&id) else { continue };
+            let Some(device) = self.ledger.device(&id) else {
+                continue;
+            };
             if self.estimating_mesh(&id).as_deref() == Some(source) {
                 // A device new in this poll starts from its current total.
                 let old = before.headline.get(&id).copied().unwrap_or(device.totals);
@@ -262,10 +264,17 @@ impl Household {
     /// Evaluates every mesh and writes the reconciled totals into the ledger's headlines.
     fn publish_reconciled(&mut self, now_ms: i64, touched: &BTreeMap<DeviceId, Totals>) -> Vec<(DeviceId, Totals)> {
         let mut changed = Vec::new();
-        let meshes: Vec<(String, DeviceId)> = self.meshes.mesh_of.iter().map(|(m, n)| (m.clone(), n.clone())).collect();
+        let meshes: Vec<(String, DeviceId)> = self
+            .meshes
+            .mesh_of
+            .iter()
+            .map(|(m, n)| (m.clone(), n.clone()))
+            .collect();
         for (mesh, node) in meshes {
             let configured = self.meshes.speed_unit.get(&mesh).copied().unwrap_or_default();
-            let Some(rec) = self.meshes.reconcilers.get_mut(&node) else { continue };
+            let Some(rec) = self.meshes.reconcilers.get_mut(&node) else {
+                continue;
+            };
             rec.evaluate(now_ms);
             if let Some((likely, ratio)) = rec.unit_hint(configured, now_ms) {
                 tracing::warn!(
@@ -289,7 +298,9 @@ impl Household {
                 if self.estimating_mesh(&id).as_deref() != Some(mesh.as_str()) {
                     continue;
                 }
-                let Some(device) = self.ledger.device_mut(&id) else { continue };
+                let Some(device) = self.ledger.device_mut(&id) else {
+                    continue;
+                };
                 let old = device.totals;
                 // The ledger added the raw estimate; the headline is the reconciled total.
                 device.totals = Totals {

@@ -186,7 +186,9 @@ fn double_nat_one_device_per_thing_whoever_answers_first() {
 
     let phone = h.device(&mac_id(PHONE)).unwrap();
     eprintln!("place {:?}", h.placement.get(&mac_id(PHONE)).map(|p| &p.via));
-    for d in h.devices() { eprintln!("{} {:?}", d.id, d.kind); }
+    for d in h.devices() {
+        eprintln!("{} {:?}", d.id, d.kind);
+    }
     assert_eq!(phone.info.via, Some(mac_id(DECO_LAN)));
 }
 
@@ -321,11 +323,19 @@ fn a_deco_that_answers_late_takes_over_its_wan_client_without_a_jump() {
     assert!(h.device(&mac_id(DECO_WAN)).is_none());
     assert_one_device_per_thing(&h);
     // The same analyzer hour read again counts nothing twice; growth counts once.
-    h.apply("home", asus(vec![bucket_client(DECO_WAN, "deco-wan", 5_000_000)]), 120_000);
+    h.apply(
+        "home",
+        asus(vec![bucket_client(DECO_WAN, "deco-wan", 5_000_000)]),
+        120_000,
+    );
     let node = h.device(&mac_id(DECO_LAN)).unwrap();
     assert_eq!(node.totals.rx, 5_000_000, "carried over, no jump");
     assert_eq!(node.views["home"].totals.rx, 5_000_000);
-    h.apply("home", asus(vec![bucket_client(DECO_WAN, "deco-wan", 6_000_000)]), 180_000);
+    h.apply(
+        "home",
+        asus(vec![bucket_client(DECO_WAN, "deco-wan", 6_000_000)]),
+        180_000,
+    );
     assert_eq!(h.device(&mac_id(DECO_LAN)).unwrap().totals.rx, 6_000_000);
     assert!(h.device(&mac_id(DECO_WAN)).is_none(), "never comes back");
     assert!(h.take_retired().is_empty(), "retired once");
@@ -357,7 +367,10 @@ fn a_server_that_claims_a_deco_client_later_merges_it_without_a_dip() {
     beast.info.macs = vec![mac(BEAST)];
     h.apply("host", vec![beast.clone()], 90_000);
     let retired = h.take_retired();
-    assert_eq!(retired.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), [mac_id(BEAST)]);
+    assert_eq!(
+        retired.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
+        [mac_id(BEAST)]
+    );
     assert!(h.device(&mac_id(BEAST)).is_none());
     let server = h.device(&id("beast")).unwrap();
     assert_eq!(server.totals.rx, 1_000_000_000, "a server's headline is its own count");
@@ -427,7 +440,11 @@ fn access_point_mode_a_deco_unit_the_router_lists_by_its_own_mac_stays_a_node() 
     h.apply("home", a, 0);
     h.apply("mesh", d, 0);
     h.apply("mesh", deco(10), 10_000);
-    h.apply("home", asus(vec![bucket_client(PHONE, "phone-asus", 9_000), node_as_client]), 10_000);
+    h.apply(
+        "home",
+        asus(vec![bucket_client(PHONE, "phone-asus", 9_000), node_as_client]),
+        10_000,
+    );
     assert_one_device_per_thing(&h);
     let node = h.device(&mac_id(DECO_LAN)).unwrap();
     assert_eq!(node.kind, DeviceKind::MeshNode, "not a client of the router");
@@ -459,11 +476,21 @@ fn double_nat_clients_are_reconciled_with_the_uplink_the_asus_counts() {
     }
     let phone = h.device(&mac_id(PHONE)).unwrap().clone();
     assert_eq!(phone.views["mesh"].totals.rx, 360_000_000);
-    assert_eq!(phone.totals.rx, 360_000_000, "the open hour: raw × 1 until the uplink is read");
+    assert_eq!(
+        phone.totals.rx, 360_000_000,
+        "the open hour: raw × 1 until the uplink is read"
+    );
     // The ASUS's hour: Titan's 60 MB and twice what the Deco estimated for the phone.
-    h.apply("home", uplink(60_000_000 + 720_000_000, 6_000_000 + 72_000_000), 3_600_000);
+    h.apply(
+        "home",
+        uplink(60_000_000 + 720_000_000, 6_000_000 + 72_000_000),
+        3_600_000,
+    );
     let phone = h.device(&mac_id(PHONE)).unwrap();
-    assert_eq!(phone.totals.rx, 720_000_000, "the uplink minus what Titan counted itself");
+    assert_eq!(
+        phone.totals.rx, 720_000_000,
+        "the uplink minus what Titan counted itself"
+    );
     assert_eq!(phone.totals.tx, 72_000_000);
     assert!(phone.estimated && phone.reconciled);
     assert_eq!(phone.headline_source.as_deref(), Some("reconciled:mesh"));

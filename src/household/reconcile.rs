@@ -286,10 +286,7 @@ impl Reconciler {
             if coverage >= WELL_COVERED && raw[0].saturating_add(raw[1]) > 0 {
                 last_shares = Some(shares);
                 if raw[0].saturating_add(raw[1]) >= MEANINGFUL_BYTES {
-                    recent.push((
-                        [target[0] as f64, target[1] as f64],
-                        [raw[0] as f64, raw[1] as f64],
-                    ));
+                    recent.push(([target[0] as f64, target[1] as f64], [raw[0] as f64, raw[1] as f64]));
                 }
             }
             out.insert(h, Verdict { share });
@@ -401,9 +398,9 @@ fn to_bytes(v: f64) -> u64 {
 }
 
 fn sum_raw(hour: &Hour) -> Pair {
-    hour.raw
-        .values()
-        .fold([0u64, 0u64], |a, r| [a[0].saturating_add(r[0]), a[1].saturating_add(r[1])])
+    hour.raw.values().fold([0u64, 0u64], |a, r| {
+        [a[0].saturating_add(r[0]), a[1].saturating_add(r[1])]
+    })
 }
 
 /// Each member's part of the hour's raw sum, per direction.
@@ -412,11 +409,7 @@ fn shares_of(hour: &Hour, raw: Pair) -> BTreeMap<DeviceId, [f64; 2]> {
         .iter()
         .map(|(id, r)| {
             let part = |d: usize| {
-                if raw[d] > 0 {
-                    r[d] as f64 / raw[d] as f64
-                } else {
-                    0.0
-                }
+                if raw[d] > 0 { r[d] as f64 / raw[d] as f64 } else { 0.0 }
             };
             (id.clone(), [part(0), part(1)])
         })

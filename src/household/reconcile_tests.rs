@@ -38,7 +38,12 @@ fn polled(rec: &mut Reconciler, from: i64, to: i64, raw: &[(&str, Pair)]) {
 #[test]
 fn an_hour_is_scaled_to_the_uplink_minus_exact_members() {
     let mut rec = Reconciler::default();
-    polled(&mut rec, T0, T0 + H, &[("a", [1_200_000, 120_000]), ("b", [3_600_000, 0])]);
+    polled(
+        &mut rec,
+        T0,
+        T0 + H,
+        &[("a", [1_200_000, 120_000]), ("b", [3_600_000, 0])],
+    );
     rec.exact(T0 + H / 4, T0 + H / 2, [2_000_000, 40_000]);
     // Not read yet: provisional, raw × 1.
     rec.evaluate(T0 + H);
@@ -57,7 +62,11 @@ fn an_open_hour_counts_raw_times_the_latest_scale() {
     rec.uplink_hours(&[hour(T0, 5_000_000, 500_000)], T0 + H);
     polled(&mut rec, T0 + H, T0 + H + H / 2, &[("a", [2_000_000, 200_000])]);
     rec.evaluate(T0 + H + H / 2);
-    assert_eq!(rec.published(&id("a")), Some([7_500_000, 750_000]), "5 MB + 2 MB × 1.25");
+    assert_eq!(
+        rec.published(&id("a")),
+        Some([7_500_000, 750_000]),
+        "5 MB + 2 MB × 1.25"
+    );
 }
 
 #[test]
@@ -153,7 +162,10 @@ fn a_raw_sum_eight_times_too_small_names_kbyte_per_s_once() {
     }
     let now = T0 + 4 * H;
     let hint = rec.unit_hint(SpeedUnit::KbitPerS, now);
-    assert!(matches!(hint, Some((SpeedUnit::KbytePerS, r)) if (r - 8.0).abs() < 0.01), "{hint:?}");
+    assert!(
+        matches!(hint, Some((SpeedUnit::KbytePerS, r)) if (r - 8.0).abs() < 0.01),
+        "{hint:?}"
+    );
     assert_eq!(rec.unit_hint(SpeedUnit::KbitPerS, now), None, "once");
     // Right unit: nothing to say.
     let mut ok = Reconciler::default();
