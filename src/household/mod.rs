@@ -7,6 +7,7 @@
 //! the best source, every other source's view kept as a secondary one.
 
 mod estimates;
+mod hours;
 pub mod identity;
 mod merge;
 pub mod names;
@@ -275,6 +276,10 @@ impl Household {
     pub fn remove(&mut self, id: &DeviceId) -> bool {
         self.placement.remove(id);
         self.periods.remove(id);
+        // Back later, it starts from nothing, not from what it was reconciled to.
+        for rec in self.meshes.reconcilers.values_mut() {
+            rec.leave(id);
+        }
         self.ledger.forget(id).is_some() | self.ledger.remove(id)
     }
 

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::SpeedUnit;
 use crate::model::{DeviceId, HourBucket};
 
-const HOUR_MS: i64 = 3_600_000;
+use super::hours::{HOUR_MS, add, hour_of, scale_of, split, spread, to_bytes};
 /// Hours kept open to corrections; the Traffic Analyzer re-reads 24 hours back.
 const KEEP_HOURS: i64 = 30;
 /// A Deco hour seen for at least this share of its length gives trustworthy shares and scale.
@@ -291,7 +291,7 @@ impl Reconciler {
             }
             out.insert(h, Verdict { share });
         }
-        let scale = scale_of(&recent);
+        let scale = scale_of(&recent, SCALE_HOURS);
         for h in provisional {
             let Some(hour) = self.hours.get(&h) else { continue };
             let share = hour
@@ -362,48 +362,11 @@ impl Reconciler {
     }
 }
 
-fn add(a: Pair, b: Pair) -> Pair {
-    [a[0].saturating_add(b[0]), a[1].saturating_add(b[1])]
-}
-
-/// `delta` over `[from_ms, to_ms]` cut into periods of `len_ms`, in proportion to time; the
-/// parts add up to `delta` exactly.
-fn spread(from_ms: i64, to_ms: i64, delta: Pair, len_ms: i64) -> Vec<(i64, Pair)> {
-    let start = |t: i64| t - t.rem_euclid(len_ms);
-    if to_ms <= from_ms {
-        return vec![(start(to_ms), delta)];
-    }
-    let span = (to_ms - from_ms) as u128;
-    let mut out = Vec::new();
-    let mut t = from_ms;
-    let mut given = [0u64; 2];
-    while t < to_ms {
-        let p = start(t);
-        let end = (p + len_ms).min(to_ms);
-        let upto = (end - from_ms) as u128;
-        let part = [0, 1].map(|d| {
-            let cum = u64::try_from(delta[d] as u128 * upto / span).unwrap_or(u64::MAX);
-            let v = cum.saturating_sub(given[d]);
-            given[d] = cum;
-            v
-        });
-        out.push((p, part));
-        t = end;
-    }
-    out
-}
-
-fn to_bytes(v: f64) -> u64 {
-    if v.is_finite() && v > 0.0 { v as u64 } else { 0 }
-}
-
 fn sum_raw(hour: &Hour) -> Pair {
     hour.raw.values().fold([0u64, 0u64], |a, r| {
         [a[0].saturating_add(r[0]), a[1].saturating_add(r[1])]
     })
 }
-
-/// Each member's part of the hour's raw sum, per direction.
 fn shares_of(hour: &Hour, raw: Pair) -> BTreeMap<DeviceId, [f64; 2]> {
     hour.raw
         .iter()
@@ -414,34 +377,6 @@ fn shares_of(hour: &Hour, raw: Pair) -> BTreeMap<DeviceId, [f64; 2]> {
             (id.clone(), [part(0), part(1)])
         })
         .collect()
-}
-
-/// Target over raw of the latest few hours, per direction; 1 when nothing is known.
-fn scale_of(recent: &[([f64; 2], [f64; 2])]) -> [f64; 2] {
-    let tail = &recent[recent.len().saturating_sub(SCALE_HOURS)..];
-    let mut out = [1.0, 1.0];
-    for (d, slot) in out.iter_mut().enumerate() {
-        let (t, r) = tail.iter().fold((0.0, 0.0), |(t, r), (a, b)| (t + a[d], r + b[d]));
-        if r > 0.0 && t > 0.0 {
-            *slot = t / r;
-        }
-    }
-    out
-}
-
-fn hour_of(ms: i64) -> i64 {
-    ms - ms.rem_euclid(HOUR_MS)
-}
-
-/// Calls `f(hour, ms of the span in that hour)` for each hour of `[from_ms, to_ms)`.
-fn split(from_ms: i64, to_ms: i64, mut f: impl FnMut(i64, i64)) {
-    let mut t = from_ms;
-    while t < to_ms {
-        let h = hour_of(t);
-        let end = (h + HOUR_MS).min(to_ms);
-        f(h, end - t);
-        t = end;
-    }
 }
 
 #[cfg(test)]
