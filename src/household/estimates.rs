@@ -288,7 +288,7 @@ impl Household {
                 );
             }
             let rec = &self.meshes.reconcilers[&node];
-            let reconciled = rec.has_uplink();
+            let reconciled = rec.has_reconciled();
             let ids: Vec<(DeviceId, Pair)> = self
                 .ledger
                 .devices()

@@ -360,6 +360,11 @@ fn double_nat_clients_are_reconciled_with_the_uplink_the_asus_counts() {
         phone.totals.rx, 360_000_000,
         "the open hour: raw × 1 until the uplink is read"
     );
+    assert_eq!(
+        phone.headline_source.as_deref(),
+        Some("deco:mesh"),
+        "nothing reconciled yet"
+    );
     // The ASUS's hour: Titan's 60 MB and twice what the Deco estimated for the phone.
     h.apply(
         "home",

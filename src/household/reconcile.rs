@@ -97,6 +97,9 @@ pub struct Reconciler {
     /// The unit warning is given once per run.
     #[serde(skip)]
     unit_warned: bool,
+    /// Some hour's uplink has been known: the totals are reconciled, not just raw.
+    #[serde(default)]
+    reconciled: bool,
 }
 
 /// One hour's verdict, per direction.
@@ -109,6 +112,11 @@ impl Reconciler {
     /// Whether the uplink has ever been seen (without it, reconciled = raw).
     pub fn has_uplink(&self) -> bool {
         self.has_hours || self.hours.values().any(|h| h.uplink_live != [0, 0])
+    }
+
+    /// Whether some hour was reconciled with a known uplink (before that, totals are raw).
+    pub fn has_reconciled(&self) -> bool {
+        self.reconciled
     }
 
     /// Whether `id` is an estimated member.
@@ -195,6 +203,10 @@ impl Reconciler {
     /// Recomputes every member's total at `now_ms`; returns those whose published total grew.
     pub fn evaluate(&mut self, now_ms: i64) -> Vec<(DeviceId, Pair)> {
         self.fold_old(now_ms);
+        self.reconciled |= self
+            .hours
+            .iter()
+            .any(|(&h, hour)| h + HOUR_MS <= now_ms && self.known_uplink(h, hour).is_some());
         let mut ideal: BTreeMap<DeviceId, [f64; 2]> = self.members.iter().map(|(id, m)| (id.clone(), m.base)).collect();
         for v in self.verdicts(now_ms).into_values() {
             for (id, share) in v.share {
