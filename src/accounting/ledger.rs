@@ -126,6 +126,9 @@ pub struct Device {
     pub entity_slug: Option<String>,
     /// The device's data plan, if it has one (household).
     pub quota: Option<crate::model::Quota>,
+    /// The headline totals are the Deco's estimate reconciled with the uplink (the household
+    /// writes them); the raw estimate stays a secondary view.
+    pub reconciled: bool,
     online_by_source: BTreeMap<String, bool>,
     field_owners: BTreeMap<&'static str, String>,
 }
@@ -183,6 +186,7 @@ impl Device {
             this_month: None,
             entity_slug: None,
             quota: None,
+            reconciled: false,
             online_by_source: BTreeMap::new(),
             field_owners: BTreeMap::new(),
         }
@@ -359,6 +363,11 @@ impl Ledger {
         self.restored.keys()
     }
 
+    /// Ids of every device seen this run or restored from the state file.
+    pub fn known_ids(&self) -> impl Iterator<Item = &DeviceId> {
+        self.devices.keys().chain(self.restored.keys())
+    }
+
     /// Headline totals of a device seen this run or restored from the state file.
     pub fn totals_of(&self, id: &DeviceId) -> Option<Totals> {
         self.devices
@@ -370,6 +379,61 @@ impl Ledger {
     /// For the household, which owns names and `via` (what a device is, not what it counted).
     pub fn device_mut(&mut self, id: &DeviceId) -> Option<&mut Device> {
         self.devices.get_mut(id)
+    }
+
+    /// Folds device `from` into `to` (a MAC first seen as a client turned out to be a server's
+    /// or a mesh node's): its counter baselines move over where `to` has none, so the next
+    /// reading continues instead of counting again; its views continue in `to`'s; with
+    /// `carry_totals`, `to` takes its headline totals if it has none of its own yet (a server
+    /// counts itself: it does not). Returns `from` as it was, for clearing it in HA; `None` if
+    /// it was not known.
+    pub fn merge_into(&mut self, from: &DeviceId, to: &DeviceId, carry_totals: bool) -> Option<Device> {
+        let retired = match self.devices.remove(from) {
+            Some(d) => d,
+            None => {
+                let restored = self.restored.remove(from)?;
+                Device::new(from.clone(), DeviceKind::Client, Some(restored))
+            }
+        };
+        let moved: Vec<ChannelKey> = self.channels.keys().filter(|k| &k.device == from).cloned().collect();
+        for key in moved {
+            let Some(state) = self.channels.remove(&key) else {
+                continue;
+            };
+            let target = ChannelKey {
+                device: to.clone(),
+                ..key
+            };
+            self.channels.entry(target).or_insert(state);
+        }
+        if let Some(name) = self.renamed.remove(from) {
+            self.renamed.entry(to.clone()).or_insert(name);
+        }
+        match self.devices.get_mut(to) {
+            Some(target) => {
+                for (source, view) in &retired.views {
+                    target.views.entry(source.clone()).or_insert_with(|| view.clone());
+                }
+                if carry_totals && !target.has_traffic && retired.has_traffic {
+                    target.totals = retired.totals;
+                    target.has_traffic = true;
+                }
+            }
+            None => {
+                let saved = self.restored.entry(to.clone()).or_insert_with(|| PersistedDevice {
+                    totals: if carry_totals {
+                        retired.totals
+                    } else {
+                        Totals::default()
+                    },
+                    ..PersistedDevice::default()
+                });
+                for (source, view) in &retired.views {
+                    saved.views.entry(source.clone()).or_insert(view.totals);
+                }
+            }
+        }
+        Some(retired)
     }
 
     /// Forgets a device entirely: its totals, its views and every counter baseline.

@@ -242,6 +242,7 @@ impl Core {
             Ok(observations) => {
                 self.failing_since.remove(&source);
                 let touched = self.household.apply(&source, observations, at_ms);
+                self.clear_retired();
                 if let Some(status) = self.statuses.get_mut(&source) {
                     if status.status == "error" {
                         tracing::info!(source = %source, "Source recovered.");
@@ -292,6 +293,30 @@ impl Core {
             }
         }
         self.render_bridge();
+    }
+
+    /// Client devices merged into the thing that claimed their MAC: HA forgets them (empty
+    /// retained discovery and state), and `bridge/devices` no longer lists them.
+    fn clear_retired(&mut self) {
+        let retired = self.household.take_retired();
+        if retired.is_empty() {
+            return;
+        }
+        for device in &retired {
+            let entities = self.context().device_entities(device);
+            self.clear_discovery(&entities);
+            self.outbox.clear(self.topics.device_state(&device.id), Priority::State);
+            self.outbox
+                .clear(self.topics.device_attributes(&device.id), Priority::State);
+            if let Some(hub) = &self.metrics {
+                hub.remove_device(device.id.as_str());
+            }
+        }
+        self.devices_index.replace_all(
+            self.household
+                .devices()
+                .map(|d| (d.id.clone(), device_summary(d).to_string())),
+        );
     }
 
     /// Starts new days and months; devices whose periods rolled are published again.

@@ -85,7 +85,7 @@ const DECO_APPS: [&str; 10] = [
 ];
 
 /// The Deco's clients: servers first (wired), then the family's things.
-fn deco_clients() -> Vec<ClientSpec> {
+pub fn deco_clients() -> Vec<ClientSpec> {
     let mac = |last| MacAddr::new([0x3c, 0x22, 0xfb, 0x10, 0x00, last]);
     let mut clients = vec![
         ClientSpec::new(SERVERS[0].mac, "titan", 0, "wired", Profile::Nas),

@@ -4,6 +4,7 @@
 //!
 //! Test and demo equipment (cargo feature `demo`): nothing in the bridge depends on it.
 
+pub mod accuracy;
 pub mod broker;
 mod driver;
 pub mod household;

@@ -185,6 +185,10 @@ fn double_nat_one_device_per_thing_whoever_answers_first() {
     assert_eq!(estimate.label.as_deref(), Some("Deco estimate"));
 
     let phone = h.device(&mac_id(PHONE)).unwrap();
+    eprintln!("place {:?}", h.placement.get(&mac_id(PHONE)).map(|p| &p.via));
+    for d in h.devices() {
+        eprintln!("{} {:?}", d.id, d.kind);
+    }
     assert_eq!(phone.info.via, Some(mac_id(DECO_LAN)));
 }
 
@@ -384,3 +388,108 @@ fn entity_ids_are_fixed_at_first_publication_and_unique() {
         Some("anna_s_phone_3c22fb100009")
     );
 }
+
+#[test]
+fn access_point_mode_a_deco_unit_the_router_lists_by_its_own_mac_stays_a_node() {
+    let mut h = household();
+    // In AP mode the ASUS lists the Deco unit by its LAN MAC, which is also its device id.
+    let node_as_client = bucket_client(DECO_LAN, "deco", 1_000);
+    let a = asus(vec![bucket_client(PHONE, "phone-asus", 7_000), node_as_client.clone()]);
+    let d = deco(0);
+    h.learn(&a);
+    h.learn(&d);
+    h.apply("home", a, 0);
+    h.apply("mesh", d, 0);
+    h.apply("mesh", deco(10), 10_000);
+    h.apply(
+        "home",
+        asus(vec![bucket_client(PHONE, "phone-asus", 9_000), node_as_client]),
+        10_000,
+    );
+    assert_one_device_per_thing(&h);
+    let node = h.device(&mac_id(DECO_LAN)).unwrap();
+    assert_eq!(node.kind, DeviceKind::MeshNode, "not a client of the router");
+    assert_eq!(node.info.via, Some(id("home")), "the router it is plugged into");
+    assert_eq!(node.name(), "Living Room", "the Deco names its node");
+    let phone = h.device(&mac_id(PHONE)).unwrap();
+    assert_eq!(phone.info.via, Some(mac_id(DECO_LAN)), "the client hangs off its node");
+}
+
+#[test]
+fn double_nat_clients_are_reconciled_with_the_uplink_the_asus_counts() {
+    let mut h = household();
+    let uplink = |rx: u64, tx: u64| {
+        let mut wan = bucket_client(DECO_WAN, "deco-wan", 0);
+        wan.traffic[0].sample = TrafficSample::Buckets(BucketSample {
+            hours: vec![HourBucket { start_s: 0, rx, tx }],
+        });
+        asus(vec![wan])
+    };
+    // The first round: who is who is learnt from every source before anything is applied.
+    h.learn(&uplink(0, 0));
+    h.learn(&deco(0));
+    h.apply("home", uplink(0, 0), 0);
+    // An hour: the Deco estimates the phone at 100 kB/s down; Titan counts 1 MB a minute.
+    for minute in 0..=60 {
+        let t = minute * 60;
+        h.apply("mesh", deco(t), t * 1000);
+        h.apply("titan", vec![titan(1_000_000 + minute as u64 * 1_000_000, t)], t * 1000);
+    }
+    let phone = h.device(&mac_id(PHONE)).unwrap().clone();
+    assert_eq!(phone.views["mesh"].totals.rx, 360_000_000);
+    assert_eq!(
+        phone.totals.rx, 360_000_000,
+        "the open hour: raw × 1 until the uplink is read"
+    );
+    assert_eq!(
+        phone.headline_source.as_deref(),
+        Some("deco:mesh"),
+        "nothing reconciled yet"
+    );
+    // The ASUS's hour: Titan's 60 MB and twice what the Deco estimated for the phone.
+    h.apply(
+        "home",
+        uplink(60_000_000 + 720_000_000, 6_000_000 + 72_000_000),
+        3_600_000,
+    );
+    let phone = h.device(&mac_id(PHONE)).unwrap();
+    assert_eq!(
+        phone.totals.rx, 720_000_000,
+        "the uplink minus what Titan counted itself"
+    );
+    assert_eq!(phone.totals.tx, 72_000_000);
+    assert!(phone.estimated && phone.reconciled);
+    assert_eq!(phone.headline_source.as_deref(), Some("reconciled:mesh"));
+    assert_eq!(phone.today.unwrap().rx, 720_000_000, "today follows the headline");
+    let secondary: Vec<&String> = crate::publish::state::secondary_views(phone).map(|(s, _)| s).collect();
+    assert_eq!(secondary, ["mesh"], "the raw estimate stays, as a secondary view");
+    assert_eq!(phone.views["mesh"].totals.rx, 360_000_000);
+    // Titan's headline is vnstat's, untouched.
+    assert_eq!(h.device(&id("titan")).unwrap().totals.rx, 61_000_000);
+    // A lower re-read of the same hour never lowers a total.
+    h.apply("home", uplink(100, 10), 3_610_000);
+    assert_eq!(h.device(&mac_id(PHONE)).unwrap().totals.rx, 720_000_000);
+    // Restart: the reconciliation continues from the state file.
+    let saved = h.to_persisted();
+    let feeds = vec![
+        (SourceKind::Vnstat.feed("titan"), "vnstat"),
+        (SourceKind::Asus.feed("home"), "asus"),
+        (SourceKind::Deco.feed("mesh"), "deco"),
+    ];
+    let mut settings = Settings::default();
+    settings.vnstat.insert(
+        "titan".into(),
+        VnstatSettings {
+            name: Some("Titan".into()),
+            mac: MacList(vec![mac(TITAN)]),
+            ..VnstatSettings::default()
+        },
+    );
+    let mut h = Household::new(&settings, feeds, saved);
+    h.apply("mesh", deco(3_660), 3_660_000);
+    assert!(h.device(&mac_id(PHONE)).unwrap().totals.rx >= 720_000_000);
+}
+
+/// Late identity claims (merge.rs), with the helpers above.
+#[path = "merge_tests.rs"]
+mod merge;

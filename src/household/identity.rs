@@ -157,7 +157,13 @@ impl Resolver {
                 borrowed: false,
             };
         }
-        let Some(claim) = self.claim_of(&obs).filter(|c| c.device != obs.device).cloned() else {
+        // A claimed MAC whose client entry already has the thing's id (in access-point mode the
+        // router lists a Deco unit by its own MAC) is still the thing, not a client.
+        let Some(claim) = self
+            .claim_of(&obs)
+            .filter(|c| c.device != obs.device || c.kind != obs.kind)
+            .cloned()
+        else {
             return Routed {
                 observation: obs,
                 borrowed: false,

@@ -8,10 +8,14 @@
 
 pub mod admission;
 pub mod forget;
+mod estimates;
+mod hours;
 pub mod identity;
+mod merge;
 pub mod names;
 pub mod periods;
 pub mod plans;
+pub mod reconcile;
 
 use std::collections::BTreeMap;
 
@@ -46,6 +50,9 @@ struct Saved {
     last_seen: forget::LastSeen,
     #[serde(default)]
     entity_slugs: BTreeMap<DeviceId, String>,
+    /// Per uplink (the mesh node an upstream router counts): the Deco's reconciliation.
+    #[serde(default)]
+    reconcile: BTreeMap<DeviceId, reconcile::Reconciler>,
 }
 
 pub struct Household {
@@ -71,6 +78,11 @@ pub struct Household {
     /// The device part of each device's suggested entity ids, fixed when it was first
     /// published: a rename (config or command) changes the HA name only, never the ids.
     entity_slugs: BTreeMap<DeviceId, String>,
+    meshes: estimates::Meshes,
+    /// Client devices merged into the thing that claimed their MAC, not yet cleared in HA.
+    retired: Vec<Device>,
+    /// Whether restored devices were checked against the claims of this run.
+    merged_once: bool,
 }
 
 impl Household {
@@ -80,6 +92,7 @@ impl Household {
         let mut periods = PeriodBook::new();
         let mut last_seen = forget::LastSeen::new();
         let mut entity_slugs = BTreeMap::new();
+        let mut meshes = estimates::Meshes::new(settings);
         if let Some(saved) = state.sources.get(CURSOR_KEY) {
             match serde_json::from_value::<Saved>(saved.clone()) {
                 Ok(saved) => {
@@ -87,6 +100,7 @@ impl Household {
                     periods = saved.periods;
                     last_seen = saved.last_seen;
                     entity_slugs = saved.entity_slugs;
+                    meshes.reconcilers = saved.reconcile;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "Saved household state is unreadable; identities are learnt again, today's and this month's totals start over.")
@@ -123,6 +137,9 @@ impl Household {
             last_seen,
             forget_after: settings.bridge.forget_after,
             entity_slugs,
+            meshes,
+            retired: Vec::new(),
+            merged_once: false,
         }
     }
 
@@ -167,6 +184,7 @@ impl Household {
             "periods": self.periods,
             "last_seen": self.last_seen,
             "entity_slugs": self.entity_slugs,
+            "reconcile": self.saved_reconcilers(),
         });
         state.sources.insert(CURSOR_KEY.to_owned(), saved);
         state
@@ -180,7 +198,11 @@ impl Household {
 
     /// Folds one successful poll in; returns the devices it touched.
     pub fn apply(&mut self, source: &str, observations: Vec<Observation>, now_ms: i64) -> Vec<DeviceId> {
-        self.resolver.learn(&observations);
+        let learnt = self.resolver.learn(&observations);
+        if learnt || !self.merged_once {
+            self.merged_once = true;
+            self.merge_claimed();
+        }
         let rank = self.feeds.get(source).map_or(u8::MAX, |f| f.total_rank);
         let mut routed = Vec::with_capacity(observations.len());
         let mut group_online = None;
@@ -228,11 +250,19 @@ impl Household {
                 obs.online = Some(online);
             }
         }
-        let before: BTreeMap<DeviceId, Totals> = routed
+        let mut before: BTreeMap<DeviceId, Totals> = routed
             .iter()
             .filter_map(|o| Some((o.device.clone(), self.ledger.totals_of(&o.device)?)))
             .collect();
-        let touched = self.ledger.apply(source, routed, now_ms);
+        let estimates = self.before_estimates(source, &routed);
+        let mut touched = self.ledger.apply(source, routed, now_ms);
+        // Reconciled headlines may move on any poll (the uplink's hours come from the router).
+        for (id, old) in self.after_estimates(source, estimates, now_ms) {
+            before.entry(id.clone()).or_insert(old);
+            if !touched.contains(&id) {
+                touched.push(id);
+            }
+        }
         let mut dated = self.ledger.take_dated();
         for id in &touched {
             if self.ledger.device(id).and_then(Device::online) == Some(true) {
@@ -330,6 +360,10 @@ impl Household {
         self.periods.remove(id);
         self.last_seen.remove(id);
         self.entity_slugs.remove(id);
+        // Back later, it starts from nothing, not from what it was reconciled to.
+        for rec in self.meshes.reconcilers.values_mut() {
+            rec.leave(id);
+        }
         self.ledger.forget(id).is_some() | self.ledger.remove(id)
     }
 
@@ -351,11 +385,14 @@ impl Household {
             id.as_str(),
         );
         let via = self.choose_via(device, &place);
-        let headline = device
-            .total_sources
-            .iter()
-            .next()
-            .map(|s| format!("{}:{s}", self.kinds.get(s).copied().unwrap_or("source")));
+        let headline = device.total_sources.iter().next().map(|s| {
+            let kind = if device.reconciled {
+                "reconciled"
+            } else {
+                self.kinds.get(s).copied().unwrap_or("source")
+            };
+            format!("{kind}:{s}")
+        });
         let kinds = &self.kinds;
         let periods = self.periods.get(id).cloned();
         let plan = self.plans.get(id).copied();

@@ -80,12 +80,13 @@ pub fn device_state(device: &Device, clock: StateClock) -> Value {
 }
 
 /// Other sources' views of a device that does have a headline: every source that counted
-/// it but does not feed its headline totals (the Deco's estimate of a vnstat server).
+/// it but does not feed its headline totals (the Deco's estimate of a vnstat server), and the
+/// raw estimate behind a reconciled headline.
 pub fn secondary_views(device: &Device) -> impl Iterator<Item = (&String, &crate::accounting::View)> {
     device
         .views
         .iter()
-        .filter(|(source, _)| !device.total_sources.contains(*source))
+        .filter(|(source, _)| device.reconciled || !device.total_sources.contains(*source))
 }
 
 /// Enough precision for the unit, and no float noise (`12.300000000000001`) in payloads.

@@ -299,9 +299,18 @@ fn answer(
             }
             Answer::Result(mesh::device_list(&config.nodes, config.mac_style, &[]))
         }
-        ("admin/device", "mode") if read => Answer::Result(json!({"sysmode": "Router", "workmode": "Router"})),
+        ("admin/device", "mode") if read => Answer::Result(if config.access_point {
+            // The AP values were never captured (deco.md §9); the bridge does not depend on them.
+            json!({"sysmode": "AP", "workmode": "AP"})
+        } else {
+            json!({"sysmode": "Router", "workmode": "Router"})
+        }),
         ("admin/network", "performance") if read => Answer::Result(mesh::performance(now)),
-        ("admin/network", "wan_ipv4") if read => Answer::Result(mesh::wan_ipv4(&config.wan)),
+        ("admin/network", "wan_ipv4") if read => Answer::Result(if config.access_point {
+            mesh::wan_ipv4_access_point(&config.wan)
+        } else {
+            mesh::wan_ipv4(&config.wan)
+        }),
         ("admin/network", "internet") if read => Answer::Result(json!({
             "ipv4": {"connect_type": "dynamic_ip", "dial_status": "connected", "inet_status": "online", "error_code": 0},
             "link_status": "up"

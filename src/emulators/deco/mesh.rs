@@ -278,6 +278,15 @@ pub fn wan_ipv4(wan: &WanSpec) -> Value {
     })
 }
 
+/// Access-point mode: no WAN of its own (empty fields), the LAN side as usual.
+pub fn wan_ipv4_access_point(wan: &WanSpec) -> Value {
+    json!({
+        "wan": {"ip_info": {"mac": "", "dns2": "", "dns1": "", "mask": "", "gateway": "", "ip": ""},
+                "dial_type": "", "info": {}},
+        "lan": {"ip_info": {"mac": wan.lan_mac.to_string(), "mask": "255.255.255.0", "ip": wan.lan_ip}},
+    })
+}
+
 pub fn wlan() -> Value {
     let band = |channel: u32, mode: &str| {
         json!({

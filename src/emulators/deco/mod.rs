@@ -40,6 +40,9 @@ pub struct EmulatorConfig {
     /// How node MACs are spelled in `device_list`.
     pub mac_style: MacStyle,
     pub clock: Clock,
+    /// Access-point mode (the seed's option A): the upstream router does DHCP and NAT and
+    /// lists the same clients; the Deco's WAN block is empty and its mode says so (deco.md §7).
+    pub access_point: bool,
 }
 
 impl EmulatorConfig {
@@ -66,6 +69,7 @@ impl EmulatorConfig {
             seed: 1,
             mac_style: MacStyle::UpperDash,
             clock,
+            access_point: false,
         }
     }
 }
