@@ -7,8 +7,8 @@
 //! the best source, every other source's view kept as a secondary one.
 
 pub mod admission;
-pub mod forget;
 mod estimates;
+pub mod forget;
 mod hours;
 pub mod identity;
 mod merge;
