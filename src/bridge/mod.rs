@@ -472,7 +472,7 @@ impl Core {
                     .map(|d| (d.id.clone(), device_summary(d).to_string())),
             );
         }
-        if let Some(messages) = self.devices_index.render(&self.topics, self.outbox.packet_limit()) {
+        if let Some(messages) = self.devices_index.render(&self.topics, self.outbox.part_limit()) {
             for (topic, payload) in messages {
                 self.outbox.put(topic, payload, true, Priority::BridgeMeta);
             }

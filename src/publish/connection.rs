@@ -74,6 +74,7 @@ pub struct MqttLink {
     drain_task: JoinHandle<()>,
     topics: Topics,
     scanning: Arc<AtomicBool>,
+    outbox: Arc<Outbox>,
 }
 
 impl MqttLink {
@@ -145,7 +146,7 @@ impl MqttLink {
             scanning: scanning.clone(),
             first_connect: true,
         }));
-        let drain_task = tokio::spawn(drain(client.clone(), outbox, connected.clone(), health));
+        let drain_task = tokio::spawn(drain(client.clone(), outbox.clone(), connected.clone(), health));
         Ok(Self {
             client,
             events,
@@ -156,6 +157,7 @@ impl MqttLink {
             drain_task,
             topics: topics.clone(),
             scanning,
+            outbox,
         })
     }
 
@@ -179,16 +181,12 @@ impl MqttLink {
         std::mem::replace(&mut self.incoming, mpsc::unbounded_channel().1)
     }
 
-    /// Publishes at once, not retained, outside the outbox: command responses and events are
-    /// messages, not states, so two equal ones must both go out. Dropped (logged) when the
-    /// client's queue is full or the broker is away.
+    /// Publishes as soon as possible, not retained and not deduplicated: command responses and
+    /// events are messages, not states, so two equal ones must both go out. They wait in the
+    /// outbox's bounded queue (messages.rs) while the broker is away or the client is busy, and
+    /// go through the drain task so that acknowledgements stay matched to what was sent.
     pub fn publish_now(&self, topic: String, payload: String) {
-        if let Err(e) = self
-            .client
-            .try_publish(topic.clone(), payload, PublishOptions::new(QoS::AtLeastOnce))
-        {
-            tracing::warn!(topic = %topic, error = %e, "Could not queue a response or event; dropped.");
-        }
+        self.outbox.push_message(topic, payload);
     }
 
     pub fn is_connected(&self) -> bool {
@@ -209,6 +207,16 @@ impl MqttLink {
         self.drain_task.abort();
         let _ = self.drain_task.await;
         self.shutting_down.store(true, Ordering::SeqCst);
+        // Responses and events still waiting (a restart's own response among them).
+        while let Some((topic, payload)) = self.outbox.next_message() {
+            if let Err(e) = self
+                .client
+                .try_publish(topic.clone(), payload, PublishOptions::new(QoS::AtLeastOnce))
+            {
+                tracing::warn!(topic = %topic, error = %e, "Could not queue a response or event before stopping; dropped.");
+                break;
+            }
+        }
         if publish_offline && *self.connected.borrow() {
             let offline = PublishOptions::new(QoS::AtLeastOnce).retain(true);
             if let Err(e) = self.client.try_publish(self.topics.bridge_state(), "offline", offline) {
@@ -302,6 +310,7 @@ async fn run_event_loop(mut t: EventLoopTask) {
                 }
             }
             Ok(Event::Incoming(Packet::PubAck(_))) => lock(&t.health).acked(),
+            Ok(Event::Outgoing(Outgoing::Publish(_))) => lock(&t.health).wrote(),
             Ok(Event::Outgoing(Outgoing::Disconnect)) if t.shutting_down.load(Ordering::SeqCst) => {
                 let _ = t.connected.send(false);
                 return;
@@ -324,7 +333,7 @@ async fn run_event_loop(mut t: EventLoopTask) {
                         size,
                         "The broker closed the connection twice right after this message; treating its size as over the broker's packet limit and skipping messages this large (set mqtt.max_packet_size below it)."
                     );
-                    t.outbox.lower_limit(*size);
+                    t.outbox.learn_refusal(*size, verdict.accepted);
                 }
                 if verdict.takeover {
                     tracing::error!(
@@ -366,6 +375,12 @@ async fn drain(client: AsyncClient, outbox: Arc<Outbox>, mut connected: watch::R
                 budget = REPLAY_BATCH;
                 refill_at = tokio::time::Instant::now() + REPLAY_PAUSE;
             }
+            if let Some((topic, payload)) = outbox.next_message() {
+                if !send_plain(&client, &outbox, &health, topic, payload).await {
+                    break;
+                }
+                continue;
+            }
             let message = match outbox.next() {
                 Some(m) => m,
                 None if budget > 0 => match outbox.next_replay() {
@@ -388,6 +403,23 @@ async fn drain(client: AsyncClient, outbox: Arc<Outbox>, mut connected: watch::R
             r = connected.changed() => if r.is_err() { return },
         }
     }
+}
+
+/// Hands one response or event to the client; `false` when the client cannot take it now.
+async fn send_plain(client: &AsyncClient, outbox: &Outbox, health: &Health, topic: String, payload: String) -> bool {
+    let size = packet_size(&topic, payload.len());
+    if size > outbox.packet_limit() {
+        tracing::warn!(topic = %topic, size, limit = outbox.packet_limit(), "MQTT message larger than the packet limit; skipped.");
+        return true;
+    }
+    lock(health).sent(&topic, size);
+    let options = PublishOptions::new(QoS::AtLeastOnce);
+    if let Err(e) = client.publish(topic.clone(), payload.clone().into_bytes(), options).await {
+        tracing::debug!(topic = %topic, error = %e, "Publish not queued; will retry.");
+        outbox.unpop_message(topic, payload);
+        return false;
+    }
+    true
 }
 
 /// Hands one message to the client; `false` when the client cannot take it now.

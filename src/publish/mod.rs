@@ -7,6 +7,7 @@ pub mod devices_index;
 pub mod discovery;
 pub mod interface_key;
 pub mod link_health;
+pub mod messages;
 pub mod migration;
 pub mod outbox;
 pub mod state;
