@@ -179,6 +179,7 @@ impl Core {
         self.outbox.clear(self.topics.device_state(&id), Priority::State);
         let event = self.events.removed(device);
         self.household.remove(&id);
+        self.renders.forget(&id);
         if let Some(hub) = &self.metrics {
             hub.remove_device(id.as_str());
         }

@@ -36,6 +36,7 @@ use crate::publish::device_discovery::Packager;
 use crate::publish::devices_index::DevicesIndex;
 use crate::publish::discovery::{Context, EntityConfig};
 use crate::publish::migration::{self, Migration};
+use crate::publish::render_cache::{self, Part, RenderCache};
 use crate::publish::state::{StateClock, bridge_info, device_state, device_summary, tracker_attributes};
 use crate::publish::{MqttEvent, MqttLink, Outbox, Priority, SourceStatus, Topics};
 use crate::sources::{self, AnySource, Source, SourceError};
@@ -84,6 +85,8 @@ struct Core {
     devices_index: DevicesIndex,
     discovery_mode: DiscoveryMode,
     packager: Packager,
+    /// What each device's payloads were last rendered from: only changes are rendered.
+    renders: RenderCache,
     migration: Migration,
     agents: agents::AgentBook,
     events: events::EventTracker,
@@ -138,6 +141,7 @@ impl Core {
             devices_index: DevicesIndex::new(),
             discovery_mode: config.settings.mqtt.discovery,
             packager: Packager::new(),
+            renders: RenderCache::new(),
             migration: Migration::new(),
             agents: agents::AgentBook::default(),
             events: known,
@@ -276,7 +280,11 @@ impl Core {
         };
         for id in &touched {
             self.render_device(id);
-            if let Some(device) = self.household.device(id) {
+            if let Some(device) = self.household.device(id)
+                && self
+                    .renders
+                    .changed(id, Part::Summary, render_cache::summary_print(device))
+            {
                 self.devices_index.set(id, device_summary(device).to_string());
             }
         }
@@ -400,11 +408,12 @@ impl Core {
         }
     }
 
+    /// Renders what changed of one device (render_cache.rs): its discovery only when its
+    /// description changed, its state and tracker attributes only when they did.
     fn render_device(&mut self, id: &DeviceId) {
         let Some(device) = self.household.device(id) else {
             return;
         };
-        let entities = self.context().device_entities(device);
         let now_ms = sources::now_ms();
         // Since when every source of this device has been failing (the latest of their
         // failures' starts), if they all are.
@@ -419,7 +428,11 @@ impl Core {
             consider_home_ms: self.config.settings.bridge.consider_home.as_millis() as i64,
             sources_down_ms: down_since.map(|since| now_ms - since),
         };
-        if device.kind == crate::model::DeviceKind::Client {
+        if device.kind == crate::model::DeviceKind::Client
+            && self
+                .renders
+                .changed(id, Part::Attributes, render_cache::attributes_print(device))
+        {
             self.outbox.put(
                 self.topics.device_attributes(id),
                 tracker_attributes(device).to_string(),
@@ -427,14 +440,27 @@ impl Core {
                 Priority::State,
             );
         }
-        let state = device_state(device, clock).to_string();
-        self.put_discovery(entities);
-        self.outbox.put(
-            self.topics.device_state(id),
-            state,
-            self.config.settings.mqtt.retain_state,
-            Priority::State,
-        );
+        if self
+            .renders
+            .changed(id, Part::State, render_cache::state_print(device, clock))
+        {
+            self.outbox.put(
+                self.topics.device_state(id),
+                device_state(device, clock).to_string(),
+                self.config.settings.mqtt.retain_state,
+                Priority::State,
+            );
+        }
+        if self
+            .renders
+            .changed(id, Part::Description, render_cache::description_print(device))
+        {
+            let entities = self.context().device_entities(device);
+            self.put_discovery(entities);
+            if self.packager.last_removed() {
+                self.renders.invalidate(id, Part::Description);
+            }
+        }
     }
 
     fn put_bridge_info(&mut self) {
@@ -466,6 +492,8 @@ impl Core {
         self.put_bridge_info();
         // Devices added or forgotten outside `handle`: take the whole list again.
         if self.household.devices().count() != self.devices_index.len() {
+            let household = &self.household;
+            self.renders.retain(|id| household.device(id).is_some());
             self.devices_index.replace_all(
                 self.household
                     .devices()

@@ -10,6 +10,7 @@ pub mod link_health;
 pub mod messages;
 pub mod migration;
 pub mod outbox;
+pub mod render_cache;
 pub mod state;
 pub mod tls;
 pub mod topics;
