@@ -383,8 +383,13 @@ impl Core {
         }
     }
 
-    /// A retained config seen by the discovery scan: ours in the other shape is migrated.
+    /// A retained config seen by the discovery scan: ours in the other shape is migrated; a
+    /// `bridge/devices` part of an earlier run is cleared unless still needed.
     fn found_config(&mut self, topic: String, payload: &[u8]) {
+        if let Some(n) = crate::publish::devices_index::part_number(&self.topics, &topic) {
+            self.devices_index.saw_part(n);
+            return;
+        }
         if migration::is_ours_to_migrate(&self.topics, self.discovery_mode, &topic, payload) {
             tracing::debug!(topic = %topic, "Migrating a discovery config to the configured shape.");
             self.outbox
