@@ -297,6 +297,7 @@ def fmt(v, digits=1):
 
 
 def main():
+    global BIN
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="25,250,5000")
     ap.add_argument("--kinds", default="asus,deco")
@@ -304,7 +305,9 @@ def main():
     ap.add_argument("--window-polls", type=int, default=5)
     ap.add_argument("--warm-polls", type=int, default=2)
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--bin", default=str(BIN), help="the bridge binary to measure")
     args = ap.parse_args()
+    BIN = Path(args.bin)
     for path in (BIN, EMU):
         if not path.is_file():
             sys.exit(f"missing {path}: cargo build --release --bin bandwidth2mqtt --example bench_emulator")
