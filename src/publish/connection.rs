@@ -49,6 +49,8 @@ pub enum MqttEvent {
     HaOnline,
     /// A discovery config seen during the scan.
     Config { topic: String, payload: Vec<u8> },
+    /// Every retained config of the scan has been reported (the scan's marker came back).
+    ScanDone,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +77,16 @@ pub struct MqttLink {
     topics: Topics,
     scanning: Arc<AtomicBool>,
     outbox: Arc<Outbox>,
+    scan_marker: String,
+}
+
+/// The end of the discovery scan, without waiting out [`super::migration::SCAN_FOR`]: after
+/// subscribing to the configs, the link publishes a marker to a topic of its own. The broker
+/// handles our packets in order, so the retained configs are queued to us before the marker;
+/// when the marker comes back, every retained config has been seen. (A broker that does not
+/// let us publish there just leaves the scan to its time limit.)
+fn scan_marker_topic(topics: &Topics) -> String {
+    format!("{}/bridge/scan/{:016x}", topics.base, rand::random::<u64>())
 }
 
 impl MqttLink {
@@ -129,6 +141,7 @@ impl MqttLink {
         let shutting_down = Arc::new(AtomicBool::new(false));
         let health: Health = Arc::default();
         let scanning = Arc::new(AtomicBool::new(false));
+        let scan_marker = scan_marker_topic(topics);
 
         let loop_task = tokio::spawn(run_event_loop(EventLoopTask {
             eventloop,
@@ -144,6 +157,7 @@ impl MqttLink {
             shutting_down: shutting_down.clone(),
             health: health.clone(),
             scanning: scanning.clone(),
+            scan_marker: scan_marker.clone(),
             first_connect: true,
         }));
         let drain_task = tokio::spawn(drain(client.clone(), outbox.clone(), connected.clone(), health));
@@ -158,13 +172,15 @@ impl MqttLink {
             topics: topics.clone(),
             scanning,
             outbox,
+            scan_marker,
         })
     }
 
     /// Ends the discovery scan: no more configs are reported.
     pub fn end_scan(&self) {
         if self.scanning.swap(false, Ordering::SeqCst) {
-            for filter in super::migration::scan_filters(&self.topics) {
+            let marker = self.scan_marker.clone();
+            for filter in super::migration::scan_filters(&self.topics).into_iter().chain([marker]) {
                 if let Err(e) = self.client.try_unsubscribe(filter) {
                     tracing::debug!(error = %e, "Could not end the discovery scan subscription.");
                 }
@@ -247,6 +263,7 @@ struct EventLoopTask {
     shutting_down: Arc<AtomicBool>,
     health: Health,
     scanning: Arc<AtomicBool>,
+    scan_marker: String,
     first_connect: bool,
 }
 
@@ -271,11 +288,14 @@ async fn run_event_loop(mut t: EventLoopTask) {
                 if first {
                     // Retained configs of ours in the other shape are migrated (migration.rs).
                     t.scanning.store(true, Ordering::SeqCst);
-                    for filter in super::migration::scan_filters(&t.topics) {
+                    let marker = t.scan_marker.clone();
+                    for filter in super::migration::scan_filters(&t.topics).into_iter().chain([marker]) {
                         if let Err(e) = t.client.try_subscribe(filter, QoS::AtLeastOnce) {
                             tracing::warn!(error = %e, "Could not look for discovery configs to migrate.");
                         }
                     }
+                    // Through the drain task, behind the subscriptions (scan_marker_topic).
+                    t.outbox.push_message(t.scan_marker.clone(), String::new());
                 }
                 t.outbox
                     .put(t.topics.bridge_state(), "online", true, Priority::BridgeState);
@@ -293,6 +313,10 @@ async fn run_event_loop(mut t: EventLoopTask) {
                         }
                         b"offline" => tracing::info!("Home Assistant went offline."),
                         _ => {}
+                    }
+                } else if topic == t.scan_marker {
+                    if t.scanning.load(Ordering::SeqCst) {
+                        let _ = t.events.send(MqttEvent::ScanDone);
                     }
                 } else if super::migration::is_discovery_topic(&t.topics, &topic) {
                     // Only retained configs: the scan is about what was there before us.
