@@ -82,6 +82,18 @@ fn every_input_changes_the_prints_of_the_payloads_that_read_it() {
 }
 
 #[test]
+fn nested_attribute_values_are_told_apart() {
+    let mut a = client();
+    a.attributes.insert("apps".into(), serde_json::json!([["web", 1], ["video", 2]]));
+    let mut b = a.clone();
+    b.attributes.insert("apps".into(), serde_json::json!([["web", 1], ["video", 3]]));
+    let mut c = a.clone();
+    c.attributes.insert("apps".into(), serde_json::json!([["web", 1]]));
+    let prints = [&a, &b, &c].map(attributes_print);
+    assert!(prints[0] != prints[1] && prints[1] != prints[2] && prints[0] != prints[2]);
+}
+
+#[test]
 fn rates_change_the_state_only_as_far_as_it_shows_them() {
     let mut d = client();
     d.rates.rx_bps = Some(1000.2);
