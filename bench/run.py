@@ -301,7 +301,7 @@ def fmt(v, digits=1):
 
 
 def main():
-    global BIN
+    global BIN, EMU
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="25,250,5000")
     ap.add_argument("--kinds", default="asus,deco")
@@ -310,8 +310,9 @@ def main():
     ap.add_argument("--warm-polls", type=int, default=2)
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--bin", default=str(BIN), help="the bridge binary to measure")
+    ap.add_argument("--emulator", default=str(EMU), help="the bench_emulator binary")
     args = ap.parse_args()
-    BIN = Path(args.bin)
+    BIN, EMU = Path(args.bin), Path(args.emulator)
     for path in (BIN, EMU):
         if not path.is_file():
             sys.exit(f"missing {path}: cargo build --release --bin bandwidth2mqtt --example bench_emulator")
