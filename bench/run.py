@@ -278,6 +278,9 @@ def peer(python, kind, emu, polls, warm_polls):
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     counts = {}
     result = None
+    # A peer that hangs (a library waiting on its own long timeout) does not stall the bench.
+    guard = threading.Timer((polls + warm_polls) * INTERVAL * 3 + 120, proc.kill)
+    guard.start()
     for line in proc.stdout:
         msg = json.loads(line)
         if "mark" in msg:
@@ -287,6 +290,7 @@ def peer(python, kind, emu, polls, warm_polls):
         else:
             result = msg
     proc.wait()
+    guard.cancel()
     if result is None:
         return None
     return {

@@ -249,6 +249,10 @@ async fn a_configured_small_limit_splits_and_keeps_everything() {
             assert!((1..=after).all(|n| on_broker.contains_key(&format!("bandwidth2mqtt/bridge/devices/{n}"))));
             break;
         }
-        assert!(Instant::now() < deadline, "{} parts retained, {after} needed", on_broker.len());
+        assert!(
+            Instant::now() < deadline,
+            "{} parts retained, {after} needed",
+            on_broker.len()
+        );
     }
 }

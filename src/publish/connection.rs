@@ -438,7 +438,10 @@ async fn send_plain(client: &AsyncClient, outbox: &Outbox, health: &Health, topi
     }
     lock(health).sent(&topic, size);
     let options = PublishOptions::new(QoS::AtLeastOnce);
-    if let Err(e) = client.publish(topic.clone(), payload.clone().into_bytes(), options).await {
+    if let Err(e) = client
+        .publish(topic.clone(), payload.clone().into_bytes(), options)
+        .await
+    {
         tracing::debug!(topic = %topic, error = %e, "Publish not queued; will retry.");
         outbox.unpop_message(topic, payload);
         return false;

@@ -230,7 +230,12 @@ mod tests {
     fn parts_left_by_an_earlier_run_are_cleared() {
         let t = topics();
         assert_eq!(part_number(&t, "b2m/bridge/devices/12"), Some(12));
-        for other in ["b2m/bridge/devices", "b2m/bridge/devices/", "b2m/bridge/devices/x1", "b2m/bridge/devices/0"] {
+        for other in [
+            "b2m/bridge/devices",
+            "b2m/bridge/devices/",
+            "b2m/bridge/devices/x1",
+            "b2m/bridge/devices/0",
+        ] {
             assert_eq!(part_number(&t, other), None, "{other}");
         }
         let mut index = index(3);

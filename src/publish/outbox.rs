@@ -138,7 +138,9 @@ impl Outbox {
     /// parts each just under the last refused size.
     pub fn learn_refusal(&self, size: usize, accepted: usize) {
         self.lower_limit(size);
-        let part = accepted.max((size / 2).min(PART_AFTER_REFUSAL)).min(size.saturating_sub(1));
+        let part = accepted
+            .max((size / 2).min(PART_AFTER_REFUSAL))
+            .min(size.saturating_sub(1));
         self.part.fetch_min(part, Ordering::Relaxed);
     }
 

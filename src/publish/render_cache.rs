@@ -172,7 +172,11 @@ pub fn state_print(device: &Device, clock: StateClock) -> u64 {
         (device.totals.rx, device.totals.tx, device.estimated).hash(&mut h);
         hash_rates(&mut h, device.rates);
         device.headline_source.hash(&mut h);
-        (device.today.map(|t| (t.rx, t.tx)), device.this_month.map(|t| (t.rx, t.tx))).hash(&mut h);
+        (
+            device.today.map(|t| (t.rx, t.tx)),
+            device.this_month.map(|t| (t.rx, t.tx)),
+        )
+            .hash(&mut h);
         for (source, view) in secondary_views(device) {
             (source, view.totals.rx, view.totals.tx, view.estimated).hash(&mut h);
             hash_rates(&mut h, view.rates);

@@ -51,26 +51,70 @@ fn every_input_changes_the_prints_of_the_payloads_that_read_it() {
     assert_eq!(before, prints(&base.clone()), "deterministic");
     type Change = (&'static str, fn(&mut Device), [bool; 4]);
     let changes: [Change; 14] = [
-        ("name", |d| d.info.name = Some("Work laptop".into()), [true, false, true, true]),
-        ("model", |d| d.info.model = Some("X1".into()), [true, false, false, false]),
-        ("via", |d| d.info.via = Some(DeviceId::new("node").unwrap()), [true, false, false, false]),
-        ("ip", |d| d.info.ip = Some("10.0.0.9".into()), [false, false, true, true]),
-        ("a source", |d| {
-            d.sources.insert("other".into());
-        }, [true, false, false, true]),
-        ("rate sources", |d| {
-            d.rate_sources.insert("mesh".into());
-        }, [true, false, false, false]),
+        (
+            "name",
+            |d| d.info.name = Some("Work laptop".into()),
+            [true, false, true, true],
+        ),
+        (
+            "model",
+            |d| d.info.model = Some("X1".into()),
+            [true, false, false, false],
+        ),
+        (
+            "via",
+            |d| d.info.via = Some(DeviceId::new("node").unwrap()),
+            [true, false, false, false],
+        ),
+        (
+            "ip",
+            |d| d.info.ip = Some("10.0.0.9".into()),
+            [false, false, true, true],
+        ),
+        (
+            "a source",
+            |d| {
+                d.sources.insert("other".into());
+            },
+            [true, false, false, true],
+        ),
+        (
+            "rate sources",
+            |d| {
+                d.rate_sources.insert("mesh".into());
+            },
+            [true, false, false, false],
+        ),
         ("totals", |d| d.totals.rx += 1, [false, true, false, false]),
         ("rate", |d| d.rates.rx_bps = Some(1234.0), [false, true, false, false]),
-        ("today", |d| d.today = Some(Totals { rx: 1, tx: 0 }), [true, true, false, false]),
-        ("label value", |d| d.labels.get_mut("ip").unwrap().value = None, [false, true, false, false]),
-        ("label name", |d| d.labels.get_mut("ip").unwrap().name = "Address".into(), [true, false, false, false]),
-        ("metric value", |d| d.metrics.get_mut("signal").unwrap().value = Some(-61.0), [false, true, false, false]),
+        (
+            "today",
+            |d| d.today = Some(Totals { rx: 1, tx: 0 }),
+            [true, true, false, false],
+        ),
+        (
+            "label value",
+            |d| d.labels.get_mut("ip").unwrap().value = None,
+            [false, true, false, false],
+        ),
+        (
+            "label name",
+            |d| d.labels.get_mut("ip").unwrap().name = "Address".into(),
+            [true, false, false, false],
+        ),
+        (
+            "metric value",
+            |d| d.metrics.get_mut("signal").unwrap().value = Some(-61.0),
+            [false, true, false, false],
+        ),
         ("estimated", |d| d.estimated = true, [true, true, false, false]),
-        ("attribute", |d| {
-            d.attributes.insert("band".into(), serde_json::json!("5 GHz"));
-        }, [false, false, true, false]),
+        (
+            "attribute",
+            |d| {
+                d.attributes.insert("band".into(), serde_json::json!("5 GHz"));
+            },
+            [false, false, true, false],
+        ),
     ];
     for (what, change, expect) in changes {
         let mut d = base.clone();
@@ -84,9 +128,11 @@ fn every_input_changes_the_prints_of_the_payloads_that_read_it() {
 #[test]
 fn nested_attribute_values_are_told_apart() {
     let mut a = client();
-    a.attributes.insert("apps".into(), serde_json::json!([["web", 1], ["video", 2]]));
+    a.attributes
+        .insert("apps".into(), serde_json::json!([["web", 1], ["video", 2]]));
     let mut b = a.clone();
-    b.attributes.insert("apps".into(), serde_json::json!([["web", 1], ["video", 3]]));
+    b.attributes
+        .insert("apps".into(), serde_json::json!([["web", 1], ["video", 3]]));
     let mut c = a.clone();
     c.attributes.insert("apps".into(), serde_json::json!([["web", 1]]));
     let prints = [&a, &b, &c].map(attributes_print);
@@ -117,11 +163,19 @@ fn time_changes_the_state_only_when_presence_does() {
     let d = client();
     assert_eq!(at(&d, 1_000, None), at(&d, 100_000, None));
     assert_eq!(at(&d, 1_000, None), at(&d, 1_000, Some(1_000)), "a short outage");
-    assert_ne!(at(&d, 1_000, None), at(&d, 1_000, Some(200_000)), "longer than consider_home");
+    assert_ne!(
+        at(&d, 1_000, None),
+        at(&d, 1_000, Some(200_000)),
+        "longer than consider_home"
+    );
     let mut gone = client_online(false);
     gone.last_online_ms = Some(0);
     assert_eq!(at(&gone, 1_000, None), at(&gone, 100_000, None), "still counts as home");
-    assert_ne!(at(&gone, 1_000, None), at(&gone, 200_000, None), "away once consider_home passed");
+    assert_ne!(
+        at(&gone, 1_000, None),
+        at(&gone, 200_000, None),
+        "away once consider_home passed"
+    );
 }
 
 #[test]
