@@ -26,14 +26,18 @@ impl EventTracker {
     /// The events since the last call, in device order.
     pub fn diff<'a>(&mut self, devices: impl Iterator<Item = &'a Device>) -> Vec<Value> {
         let mut events = Vec::new();
+        // Called after every poll: looks up before inserting, so a household where nothing
+        // joined or left costs no allocation.
         for device in devices {
-            if self.known.insert(device.id.clone()) {
+            if !self.known.contains(&device.id) {
+                self.known.insert(device.id.clone());
                 events.push(event("device_joined", device));
             }
             let now = device.online();
-            let before = match now {
-                Some(online) => self.online.insert(device.id.clone(), online),
-                None => None,
+            let before = match (now, self.online.get_mut(&device.id)) {
+                (Some(online), Some(slot)) => Some(std::mem::replace(slot, online)),
+                (Some(online), None) => self.online.insert(device.id.clone(), online),
+                (None, _) => None,
             };
             if before == Some(true) && now == Some(false) {
                 events.push(event("device_left", device));

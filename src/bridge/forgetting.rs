@@ -47,6 +47,7 @@ impl Core {
         self.outbox.clear(self.topics.device_state(id), Priority::State);
         self.outbox.clear(self.topics.device_attributes(id), Priority::State);
         self.household.remove(id);
+        self.renders.forget(id);
         if let Some(hub) = &self.metrics {
             hub.remove_device(id.as_str());
         }

@@ -41,6 +41,7 @@ use crate::publish::device_discovery::Packager;
 use crate::publish::devices_index::DevicesIndex;
 use crate::publish::discovery::{Context, EntityConfig};
 use crate::publish::migration::{self, Migration};
+use crate::publish::render_cache::{self, Part, RenderCache};
 use crate::publish::state::{StateClock, bridge_info, device_state, device_summary, tracker_attributes};
 use crate::publish::{MqttLink, Outbox, Priority, SourceStatus, Topics};
 use crate::sources::{AnySource, Source, SourceError};
@@ -92,6 +93,8 @@ struct Core {
     devices_index: DevicesIndex,
     discovery_mode: DiscoveryMode,
     packager: Packager,
+    /// What each device's payloads were last rendered from: only changes are rendered.
+    renders: RenderCache,
     migration: Migration,
     agents: agents::AgentBook,
     events: events::EventTracker,
@@ -147,6 +150,7 @@ impl Core {
             devices_index: DevicesIndex::new(),
             discovery_mode: config.settings.mqtt.discovery,
             packager: Packager::new(),
+            renders: RenderCache::new(),
             migration: Migration::new(),
             agents: agents::AgentBook::default(),
             events: known,
@@ -288,7 +292,11 @@ impl Core {
         };
         for id in &touched {
             self.render_device(id);
-            if let Some(device) = self.household.device(id) {
+            if let Some(device) = self.household.device(id)
+                && self
+                    .renders
+                    .changed(id, Part::Summary, render_cache::summary_print(device))
+            {
                 self.devices_index.set(id, device_summary(device).to_string());
             }
         }
@@ -308,6 +316,7 @@ impl Core {
             self.outbox.clear(self.topics.device_state(&device.id), Priority::State);
             self.outbox
                 .clear(self.topics.device_attributes(&device.id), Priority::State);
+            self.renders.forget(&device.id);
             if let Some(hub) = &self.metrics {
                 hub.remove_device(device.id.as_str());
             }
@@ -412,8 +421,13 @@ impl Core {
         }
     }
 
-    /// A retained config seen by the discovery scan: ours in the other shape is migrated.
+    /// A retained config seen by the discovery scan: ours in the other shape is migrated; a
+    /// `bridge/devices` part of an earlier run is cleared unless still needed.
     fn found_config(&mut self, topic: String, payload: &[u8]) {
+        if let Some(n) = crate::publish::devices_index::part_number(&self.topics, &topic) {
+            self.devices_index.saw_part(n);
+            return;
+        }
         if migration::is_ours_to_migrate(&self.topics, self.discovery_mode, &topic, payload) {
             tracing::debug!(topic = %topic, "Migrating a discovery config to the configured shape.");
             self.outbox
@@ -446,12 +460,13 @@ impl Core {
         }
     }
 
+    /// Renders what changed of one device (render_cache.rs): its discovery only when its
+    /// description changed, its state and tracker attributes only when they did.
     fn render_device(&mut self, id: &DeviceId) {
         self.household.pin_entity_slug(id);
         let Some(device) = self.household.device(id) else {
             return;
         };
-        let entities = self.context().device_entities(device);
         let now_ms = self.clock.now_ms();
         // Since when every source of this device has been failing (the latest of their
         // failures' starts), if they all are.
@@ -466,7 +481,11 @@ impl Core {
             consider_home_ms: self.config.settings.bridge.consider_home.as_millis() as i64,
             sources_down_ms: down_since.map(|since| now_ms - since),
         };
-        if device.kind == crate::model::DeviceKind::Client {
+        if device.kind == crate::model::DeviceKind::Client
+            && self
+                .renders
+                .changed(id, Part::Attributes, render_cache::attributes_print(device))
+        {
             self.outbox.put(
                 self.topics.device_attributes(id),
                 tracker_attributes(device).to_string(),
@@ -474,14 +493,27 @@ impl Core {
                 Priority::State,
             );
         }
-        let state = device_state(device, clock).to_string();
-        self.put_discovery(entities);
-        self.outbox.put(
-            self.topics.device_state(id),
-            state,
-            self.config.settings.mqtt.retain_state,
-            Priority::State,
-        );
+        if self
+            .renders
+            .changed(id, Part::State, render_cache::state_print(device, clock))
+        {
+            self.outbox.put(
+                self.topics.device_state(id),
+                device_state(device, clock).to_string(),
+                self.config.settings.mqtt.retain_state,
+                Priority::State,
+            );
+        }
+        if self
+            .renders
+            .changed(id, Part::Description, render_cache::description_print(device))
+        {
+            let entities = self.context().device_entities(device);
+            self.put_discovery(entities);
+            if self.packager.last_removed() {
+                self.renders.invalidate(id, Part::Description);
+            }
+        }
     }
 
     fn put_bridge_info(&mut self) {
@@ -513,13 +545,15 @@ impl Core {
         self.put_bridge_info();
         // Devices added or forgotten outside `handle`: take the whole list again.
         if self.household.devices().count() != self.devices_index.len() {
+            let household = &self.household;
+            self.renders.retain(|id| household.device(id).is_some());
             self.devices_index.replace_all(
                 self.household
                     .devices()
                     .map(|d| (d.id.clone(), device_summary(d).to_string())),
             );
         }
-        if let Some(messages) = self.devices_index.render(&self.topics, self.outbox.packet_limit()) {
+        if let Some(messages) = self.devices_index.render(&self.topics, self.outbox.part_limit()) {
             for (topic, payload) in messages {
                 self.outbox.put(topic, payload, true, Priority::BridgeMeta);
             }

@@ -185,6 +185,7 @@ pub async fn run_until(parts: Parts, shutdown: CancellationToken) -> Result<Stop
                     let _ = health::write(&state_dir, true, health::now_s());
                 }
                 MqttEvent::Config { topic, payload } => core.found_config(topic, &payload),
+                MqttEvent::ScanDone => scan_end_at = scan_end_at.map(|_| Instant::now()),
                 MqttEvent::HaOnline => {
                     let jitter = Duration::from_millis(rand::random::<u64>() % 1000);
                     republish_at = Some(Instant::now() + BIRTH_DELAY + jitter);
@@ -288,11 +289,11 @@ pub async fn once(parts: Parts, dry_run: bool) -> Result<OnceOutcome, BridgeErro
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(scan_end) => break,
-                Some(event) = link.next_event() => {
-                    if let MqttEvent::Config { topic, payload } = event {
-                        core.found_config(topic, &payload);
-                    }
-                }
+                Some(event) = link.next_event() => match event {
+                    MqttEvent::Config { topic, payload } => core.found_config(topic, &payload),
+                    MqttEvent::ScanDone => break,
+                    _ => {}
+                },
             }
         }
         // Old topics are cleared before the new configs go (migration.rs).

@@ -49,6 +49,8 @@ pub enum MqttEvent {
     HaOnline,
     /// A discovery config seen during the scan.
     Config { topic: String, payload: Vec<u8> },
+    /// Every retained config of the scan has been reported (the scan's marker came back).
+    ScanDone,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +76,17 @@ pub struct MqttLink {
     drain_task: JoinHandle<()>,
     topics: Topics,
     scanning: Arc<AtomicBool>,
+    outbox: Arc<Outbox>,
+    scan_marker: String,
+}
+
+/// The end of the discovery scan, without waiting out [`super::migration::SCAN_FOR`]: after
+/// subscribing to the configs, the link publishes a marker to a topic of its own. The broker
+/// handles our packets in order, so the retained configs are queued to us before the marker;
+/// when the marker comes back, every retained config has been seen. (A broker that does not
+/// let us publish there just leaves the scan to its time limit.)
+fn scan_marker_topic(topics: &Topics) -> String {
+    format!("{}/bridge/scan/{:016x}", topics.base, rand::random::<u64>())
 }
 
 impl MqttLink {
@@ -128,6 +141,7 @@ impl MqttLink {
         let shutting_down = Arc::new(AtomicBool::new(false));
         let health: Health = Arc::default();
         let scanning = Arc::new(AtomicBool::new(false));
+        let scan_marker = scan_marker_topic(topics);
 
         let loop_task = tokio::spawn(run_event_loop(EventLoopTask {
             eventloop,
@@ -143,9 +157,10 @@ impl MqttLink {
             shutting_down: shutting_down.clone(),
             health: health.clone(),
             scanning: scanning.clone(),
+            scan_marker: scan_marker.clone(),
             first_connect: true,
         }));
-        let drain_task = tokio::spawn(drain(client.clone(), outbox, connected.clone(), health));
+        let drain_task = tokio::spawn(drain(client.clone(), outbox.clone(), connected.clone(), health));
         Ok(Self {
             client,
             events,
@@ -156,13 +171,16 @@ impl MqttLink {
             drain_task,
             topics: topics.clone(),
             scanning,
+            outbox,
+            scan_marker,
         })
     }
 
     /// Ends the discovery scan: no more configs are reported.
     pub fn end_scan(&self) {
         if self.scanning.swap(false, Ordering::SeqCst) {
-            for filter in super::migration::scan_filters(&self.topics) {
+            let marker = self.scan_marker.clone();
+            for filter in super::migration::scan_filters(&self.topics).into_iter().chain([marker]) {
                 if let Err(e) = self.client.try_unsubscribe(filter) {
                     tracing::debug!(error = %e, "Could not end the discovery scan subscription.");
                 }
@@ -179,16 +197,12 @@ impl MqttLink {
         std::mem::replace(&mut self.incoming, mpsc::unbounded_channel().1)
     }
 
-    /// Publishes at once, not retained, outside the outbox: command responses and events are
-    /// messages, not states, so two equal ones must both go out. Dropped (logged) when the
-    /// client's queue is full or the broker is away.
+    /// Publishes as soon as possible, not retained and not deduplicated: command responses and
+    /// events are messages, not states, so two equal ones must both go out. They wait in the
+    /// outbox's bounded queue (messages.rs) while the broker is away or the client is busy, and
+    /// go through the drain task so that acknowledgements stay matched to what was sent.
     pub fn publish_now(&self, topic: String, payload: String) {
-        if let Err(e) = self
-            .client
-            .try_publish(topic.clone(), payload, PublishOptions::new(QoS::AtLeastOnce))
-        {
-            tracing::warn!(topic = %topic, error = %e, "Could not queue a response or event; dropped.");
-        }
+        self.outbox.push_message(topic, payload);
     }
 
     pub fn is_connected(&self) -> bool {
@@ -209,6 +223,16 @@ impl MqttLink {
         self.drain_task.abort();
         let _ = self.drain_task.await;
         self.shutting_down.store(true, Ordering::SeqCst);
+        // Responses and events still waiting (a restart's own response among them).
+        while let Some((topic, payload)) = self.outbox.next_message() {
+            if let Err(e) = self
+                .client
+                .try_publish(topic.clone(), payload, PublishOptions::new(QoS::AtLeastOnce))
+            {
+                tracing::warn!(topic = %topic, error = %e, "Could not queue a response or event before stopping; dropped.");
+                break;
+            }
+        }
         if publish_offline && *self.connected.borrow() {
             let offline = PublishOptions::new(QoS::AtLeastOnce).retain(true);
             if let Err(e) = self.client.try_publish(self.topics.bridge_state(), "offline", offline) {
@@ -239,6 +263,7 @@ struct EventLoopTask {
     shutting_down: Arc<AtomicBool>,
     health: Health,
     scanning: Arc<AtomicBool>,
+    scan_marker: String,
     first_connect: bool,
 }
 
@@ -263,11 +288,14 @@ async fn run_event_loop(mut t: EventLoopTask) {
                 if first {
                     // Retained configs of ours in the other shape are migrated (migration.rs).
                     t.scanning.store(true, Ordering::SeqCst);
-                    for filter in super::migration::scan_filters(&t.topics) {
+                    let marker = t.scan_marker.clone();
+                    for filter in super::migration::scan_filters(&t.topics).into_iter().chain([marker]) {
                         if let Err(e) = t.client.try_subscribe(filter, QoS::AtLeastOnce) {
                             tracing::warn!(error = %e, "Could not look for discovery configs to migrate.");
                         }
                     }
+                    // Through the drain task, behind the subscriptions (scan_marker_topic).
+                    t.outbox.push_message(t.scan_marker.clone(), String::new());
                 }
                 t.outbox
                     .put(t.topics.bridge_state(), "online", true, Priority::BridgeState);
@@ -286,6 +314,10 @@ async fn run_event_loop(mut t: EventLoopTask) {
                         b"offline" => tracing::info!("Home Assistant went offline."),
                         _ => {}
                     }
+                } else if topic == t.scan_marker {
+                    if t.scanning.load(Ordering::SeqCst) {
+                        let _ = t.events.send(MqttEvent::ScanDone);
+                    }
                 } else if super::migration::is_discovery_topic(&t.topics, &topic) {
                     // Only retained configs: the scan is about what was there before us.
                     if p.retain && t.scanning.load(Ordering::SeqCst) {
@@ -302,6 +334,7 @@ async fn run_event_loop(mut t: EventLoopTask) {
                 }
             }
             Ok(Event::Incoming(Packet::PubAck(_))) => lock(&t.health).acked(),
+            Ok(Event::Outgoing(Outgoing::Publish(_))) => lock(&t.health).wrote(),
             Ok(Event::Outgoing(Outgoing::Disconnect)) if t.shutting_down.load(Ordering::SeqCst) => {
                 let _ = t.connected.send(false);
                 return;
@@ -324,7 +357,7 @@ async fn run_event_loop(mut t: EventLoopTask) {
                         size,
                         "The broker closed the connection twice right after this message; treating its size as over the broker's packet limit and skipping messages this large (set mqtt.max_packet_size below it)."
                     );
-                    t.outbox.lower_limit(*size);
+                    t.outbox.learn_refusal(*size, verdict.accepted);
                 }
                 if verdict.takeover {
                     tracing::error!(
@@ -366,6 +399,12 @@ async fn drain(client: AsyncClient, outbox: Arc<Outbox>, mut connected: watch::R
                 budget = REPLAY_BATCH;
                 refill_at = tokio::time::Instant::now() + REPLAY_PAUSE;
             }
+            if let Some((topic, payload)) = outbox.next_message() {
+                if !send_plain(&client, &outbox, &health, topic, payload).await {
+                    break;
+                }
+                continue;
+            }
             let message = match outbox.next() {
                 Some(m) => m,
                 None if budget > 0 => match outbox.next_replay() {
@@ -388,6 +427,26 @@ async fn drain(client: AsyncClient, outbox: Arc<Outbox>, mut connected: watch::R
             r = connected.changed() => if r.is_err() { return },
         }
     }
+}
+
+/// Hands one response or event to the client; `false` when the client cannot take it now.
+async fn send_plain(client: &AsyncClient, outbox: &Outbox, health: &Health, topic: String, payload: String) -> bool {
+    let size = packet_size(&topic, payload.len());
+    if size > outbox.packet_limit() {
+        tracing::warn!(topic = %topic, size, limit = outbox.packet_limit(), "MQTT message larger than the packet limit; skipped.");
+        return true;
+    }
+    lock(health).sent(&topic, size);
+    let options = PublishOptions::new(QoS::AtLeastOnce);
+    if let Err(e) = client
+        .publish(topic.clone(), payload.clone().into_bytes(), options)
+        .await
+    {
+        tracing::debug!(topic = %topic, error = %e, "Publish not queued; will retry.");
+        outbox.unpop_message(topic, payload);
+        return false;
+    }
+    true
 }
 
 /// Hands one message to the client; `false` when the client cannot take it now.

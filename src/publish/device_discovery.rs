@@ -78,11 +78,19 @@ pub fn component_ids(entities: &[EntityConfig]) -> Vec<String> {
 #[derive(Debug, Default)]
 pub struct Packager {
     sent: HashMap<String, BTreeMap<String, &'static str>>,
+    /// Whether the last package deleted components: the next one, even for unchanged
+    /// entities, leaves them out (see render_cache.rs).
+    last_removed: bool,
 }
 
 impl Packager {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Whether the last [`Packager::package`] carried component deletions.
+    pub fn last_removed(&self) -> bool {
+        self.last_removed
     }
 
     /// Topic and payload for one device's entities (all sharing one node).
@@ -105,6 +113,7 @@ impl Packager {
             })
             .unwrap_or_default();
         let payload = device_config(entities, &removed)?;
+        self.last_removed = !removed.is_empty();
         self.sent.insert(topic.clone(), now);
         Some((topic, payload.to_string()))
     }
@@ -157,10 +166,13 @@ mod tests {
             &topics,
             &[entity("binary_sensor", "online"), entity("sensor", "rx_bytes")],
         );
+        assert!(!p.last_removed());
         let (_, second) = p.package(&topics, &[entity("binary_sensor", "online")]).unwrap();
         let v: Value = serde_json::from_str(&second).unwrap();
         assert_eq!(v["components"]["rx_bytes"], json!({"platform": "sensor"}));
+        assert!(p.last_removed(), "the entities did not change, the next config does");
         let (_, third) = p.package(&topics, &[entity("binary_sensor", "online")]).unwrap();
+        assert!(!p.last_removed());
         let v: Value = serde_json::from_str(&third).unwrap();
         assert!(v["components"].get("rx_bytes").is_none());
     }

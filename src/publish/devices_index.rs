@@ -5,7 +5,8 @@
 //! gets the array split into retained parts `<base>/bridge/devices/<n>` (1-based, each a JSON
 //! array that fits the packet limit), and `bridge/devices` becomes an index:
 //! `{"count": <devices>, "parts": ["<base>/bridge/devices/1", …]}`. Parts that are no longer
-//! needed are cleared. Each device's entry is rendered only when the device is touched, and the
+//! needed are cleared, also those an earlier run left retained (the discovery scan reports
+//! them, [`DevicesIndex::saw_part`]). Each device's entry is rendered only when the device is touched, and the
 //! list is assembled only when an entry changed.
 
 use std::collections::BTreeMap;
@@ -52,6 +53,15 @@ impl DevicesIndex {
         let fresh: BTreeMap<_, _> = entries.into_iter().collect();
         if fresh != self.entries {
             self.entries = fresh;
+            self.changed = true;
+        }
+    }
+
+    /// A retained part `n` exists on the broker (left by an earlier run): cleared at the next
+    /// render unless still needed.
+    pub fn saw_part(&mut self, n: usize) {
+        if n > self.parts_published {
+            self.parts_published = n;
             self.changed = true;
         }
     }
@@ -113,6 +123,15 @@ impl DevicesIndex {
 
 pub fn part_topic(topics: &Topics, n: usize) -> String {
     format!("{}/{n}", topics.bridge_devices())
+}
+
+/// `n` of a part topic `<base>/bridge/devices/<n>`.
+pub fn part_number(topics: &Topics, topic: &str) -> Option<usize> {
+    let n = topic.strip_prefix(&topics.bridge_devices())?.strip_prefix('/')?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok().filter(|n| *n > 0)
 }
 
 fn join<'a>(entries: impl IntoIterator<Item = &'a String>) -> String {
@@ -205,6 +224,30 @@ mod tests {
         assert_eq!(out[0].1, "[{\"id\":\"solo\"}]");
         assert_eq!(out.len(), 1 + before);
         assert!(out[1..].iter().all(|(_, p)| p.is_empty()));
+    }
+
+    #[test]
+    fn parts_left_by_an_earlier_run_are_cleared() {
+        let t = topics();
+        assert_eq!(part_number(&t, "b2m/bridge/devices/12"), Some(12));
+        for other in [
+            "b2m/bridge/devices",
+            "b2m/bridge/devices/",
+            "b2m/bridge/devices/x1",
+            "b2m/bridge/devices/0",
+        ] {
+            assert_eq!(part_number(&t, other), None, "{other}");
+        }
+        let mut index = index(3);
+        index.render(&t, 10_000).unwrap();
+        index.saw_part(2);
+        index.saw_part(5);
+        let out = index.render(&t, 10_000).unwrap();
+        let cleared: Vec<&str> = out[1..].iter().map(|(topic, _)| topic.as_str()).collect();
+        let expected: Vec<String> = (1..=5).map(|n| format!("b2m/bridge/devices/{n}")).collect();
+        assert_eq!(cleared, expected);
+        assert!(out[1..].iter().all(|(_, payload)| payload.is_empty()));
+        assert!(index.render(&t, 10_000).is_none(), "cleared once");
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //!   backoff from 1 s gives: the first retries come every 0.5–3 s, and only a long outage backs
 //!   off to a minute.
 //! - **A packet the broker refuses.** mosquitto with `max_packet_size` closes the connection on an
-//!   oversized PUBLISH (MQTT 3.1.1 has no way to say "too large"). The broker handles packets in
-//!   order and acknowledges QoS 1 in order, so when the link drops, the oldest unacknowledged
-//!   message is the suspect. The same suspect twice in a row, larger than anything the broker
-//!   ever accepted, is taken as over the broker's limit; the outbox then skips messages that big.
+//!   oversized PUBLISH (MQTT 3.1.1 has no way to say "too large"). The suspect is the largest
+//!   message written to the link and not acknowledged, if it is larger than anything the broker
+//!   ever accepted — not simply the oldest unacknowledged one: the reset that closes the link
+//!   also discards the acknowledgements of the messages before it that were still in our socket
+//!   buffer. The same suspect twice in a row is taken as over the broker's limit; the outbox
+//!   then skips messages that big and splits what it can split into sizes known to go through.
 //! - **Another client with our client_id.** The broker closes the older of two connections with
 //!   the same id, so two such bridges knock each other off. Connections that keep dying soon after
 //!   the broker accepted them, with no refused packet to explain it, are reported once as a likely
@@ -32,6 +34,8 @@ pub struct Verdict {
     pub retry_in: Duration,
     /// The broker refused this message (topic, packet size): skip that size from now on.
     pub refused: Option<(String, usize)>,
+    /// The largest packet the broker has acknowledged so far (bytes; 0 before any).
+    pub accepted: usize,
     /// Report a likely client_id clash now (once per streak).
     pub takeover: bool,
 }
@@ -45,6 +49,8 @@ pub struct LinkHealth {
     takeover_reported: bool,
     /// Messages handed to the client in this connection and not yet acknowledged, oldest first.
     unacked: VecDeque<(String, usize)>,
+    /// How many of `unacked` (from the front) the client has written to the link.
+    written: usize,
     largest_accepted: usize,
     last_suspect: Option<(String, usize)>,
 }
@@ -57,16 +63,23 @@ impl LinkHealth {
     pub fn connected(&mut self, now: Instant) {
         self.connected_at = Some(now);
         self.unacked.clear();
+        self.written = 0;
     }
 
     pub fn sent(&mut self, topic: &str, size: usize) {
         self.unacked.push_back((topic.to_owned(), size));
     }
 
+    /// The client wrote the next of the messages handed to it (rumqttc's outgoing PUBLISH).
+    pub fn wrote(&mut self) {
+        self.written = (self.written + 1).min(self.unacked.len());
+    }
+
     /// A PUBACK: the oldest outstanding message was accepted.
     pub fn acked(&mut self) {
         if let Some((_, size)) = self.unacked.pop_front() {
             self.largest_accepted = self.largest_accepted.max(size);
+            self.written = self.written.saturating_sub(1);
         }
     }
 
@@ -77,14 +90,26 @@ impl LinkHealth {
     /// The connection attempt failed, or an established connection dropped.
     pub fn dropped(&mut self, now: Instant) -> Verdict {
         let lived = self.connected_at.take().map(|at| now.saturating_duration_since(at));
+        // Only what reached the link can have been refused (all of it when the client's
+        // writes were not reported); the first of the largest, as the broker stops at it.
+        let on_link = if self.written == 0 {
+            self.unacked.len()
+        } else {
+            self.written
+        };
         let suspect = self
             .unacked
-            .pop_front()
-            .filter(|(_, size)| lived.is_some() && *size > self.largest_accepted);
+            .iter()
+            .take(on_link)
+            .filter(|(_, size)| lived.is_some() && *size > self.largest_accepted)
+            .reduce(|best, m| if m.1 > best.1 { m } else { best })
+            .cloned();
         self.unacked.clear();
+        self.written = 0;
         let mut verdict = Verdict {
             retry_in: Duration::ZERO,
             refused: None,
+            accepted: self.largest_accepted,
             takeover: false,
         };
         match lived {
@@ -171,6 +196,36 @@ mod tests {
                 assert_eq!(v.refused, Some(("b/devices".to_owned(), 300_000)));
                 assert!(!v.takeover);
                 assert_eq!(v.retry_in, FAST_STEP);
+            }
+        }
+    }
+
+    #[test]
+    fn the_largest_written_message_is_blamed_even_when_earlier_acks_were_lost() {
+        let mut h = LinkHealth::new();
+        let t0 = Instant::now();
+        h.connected(t0);
+        h.sent("b/big", 5_000);
+        h.acked();
+        for attempt in 0..2 {
+            h.connected(t0);
+            // The acks of the first two never arrived (the reset discarded them).
+            h.sent("b/event", 300);
+            h.sent("b/state", 200);
+            h.sent("b/devices", 70_000);
+            h.sent("b/state2", 200);
+            h.sent("b/devices/9", 90_000);
+            for _ in 0..4 {
+                h.wrote();
+            }
+            let v = h.dropped(t0 + secs(1));
+            assert_eq!(v.accepted, 5_000);
+            if attempt == 1 {
+                assert_eq!(
+                    v.refused,
+                    Some(("b/devices".to_owned(), 70_000)),
+                    "the largest on the link; the unwritten one is not blamed"
+                );
             }
         }
     }

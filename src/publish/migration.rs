@@ -25,21 +25,25 @@ pub const SCAN_FOR: Duration = Duration::from_secs(2);
 /// it went out); the new configs wait until every old topic is cleared.
 pub const CLEAR_AFTER: Duration = Duration::from_secs(1);
 
-/// The subscriptions of the scan: both discovery shapes (with a node id, as we publish them).
-pub fn scan_filters(topics: &Topics) -> [String; 2] {
+/// The subscriptions of the scan: both discovery shapes (with a node id, as we publish them),
+/// and the retained parts of `bridge/devices` an earlier run left (devices_index.rs clears
+/// those a smaller household no longer needs).
+pub fn scan_filters(topics: &Topics) -> [String; 3] {
     [
         format!("{}/+/+/+/config", topics.discovery_prefix),
         format!("{}/device/+/config", topics.discovery_prefix),
+        format!("{}/+", topics.bridge_devices()),
     ]
 }
 
 /// Whether `topic` is a discovery config topic (what the scan subscribes to), as opposed to the
 /// bridge's own request and agent topics that arrive on the same connection.
 pub fn is_discovery_topic(topics: &Topics, topic: &str) -> bool {
-    topic.ends_with("/config")
+    let config = topic.ends_with("/config")
         && topic
             .strip_prefix(topics.discovery_prefix.as_str())
-            .is_some_and(|rest| rest.starts_with('/'))
+            .is_some_and(|rest| rest.starts_with('/'));
+    config || super::devices_index::part_number(topics, topic).is_some()
 }
 
 /// Whether a retained `topic`/`payload` is a config of this bridge in the shape we no longer

@@ -19,6 +19,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
+use super::messages::MessageQueue;
+
 /// Order in which dirty topics are sent: HA needs the availability and the discovery config of
 /// an entity before its state makes sense.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -57,6 +59,11 @@ pub fn packet_size(topic: &str, payload_len: usize) -> usize {
 /// below mosquitto's own default (256 MB) and EMQX's (1 MB).
 pub const DEFAULT_MAX_PACKET: usize = 256 * 1024;
 
+/// Parts of split content after the broker refused a packet, unless a bigger size is known to
+/// pass: small enough for restrictive brokers (AWS IoT takes 128 kB, some mosquitto setups
+/// 20 kB), big enough that 10 000 devices stay around a hundred parts.
+pub const PART_AFTER_REFUSAL: usize = 16 * 1024;
+
 #[derive(Debug, Default)]
 struct Inner {
     entries: BTreeMap<String, Message>,
@@ -68,6 +75,8 @@ struct Inner {
     refused: HashMap<String, usize>,
     /// Discovery waits (while the bridge looks for configs to migrate).
     hold_discovery: bool,
+    /// Responses and events: plain messages, sent in order before everything else.
+    messages: MessageQueue,
 }
 
 /// The first key of `set`, skipping discovery while it is held.
@@ -87,6 +96,9 @@ pub struct Outbox {
     notify: Notify,
     /// The largest packet that may be sent (bytes).
     limit: AtomicUsize,
+    /// The largest part that content which can be split (`bridge/devices`) is cut into: once
+    /// the broker refused a size, sizes it is known to take (see [`Outbox::learn_refusal`]).
+    part: AtomicUsize,
 }
 
 impl Default for Outbox {
@@ -105,6 +117,7 @@ impl Outbox {
             inner: Mutex::default(),
             notify: Notify::new(),
             limit: AtomicUsize::new(limit),
+            part: AtomicUsize::new(usize::MAX),
         }
     }
 
@@ -116,6 +129,24 @@ impl Outbox {
     /// The broker was seen refusing a packet of `size` bytes: from now on only smaller ones go.
     pub fn lower_limit(&self, size: usize) {
         self.limit.fetch_min(size.saturating_sub(1), Ordering::Relaxed);
+    }
+
+    /// The broker refused a packet of `size` bytes after accepting ones of up to `accepted`.
+    /// Messages that big are skipped from now on, and split content is cut into parts of at
+    /// most the size known to go through — at least [`PART_AFTER_REFUSAL`] or half the refused
+    /// size, whichever is smaller — so that one refusal settles the link instead of a loop of
+    /// parts each just under the last refused size.
+    pub fn learn_refusal(&self, size: usize, accepted: usize) {
+        self.lower_limit(size);
+        let part = accepted
+            .max((size / 2).min(PART_AFTER_REFUSAL))
+            .min(size.saturating_sub(1));
+        self.part.fetch_min(part, Ordering::Relaxed);
+    }
+
+    /// The largest packet split content (`bridge/devices` parts) may use.
+    pub fn part_limit(&self) -> usize {
+        self.packet_limit().min(self.part.load(Ordering::Relaxed))
     }
 
     /// Whether a message fits the packet limit. One that does not is logged once (per topic and
@@ -237,6 +268,23 @@ impl Outbox {
         }
     }
 
+    /// Queues a plain message (a command response or an event): not retained, not
+    /// deduplicated, sent in order ahead of the states (messages.rs).
+    pub fn push_message(&self, topic: String, payload: String) {
+        self.lock().messages.push(topic, payload);
+        self.notify.notify_one();
+    }
+
+    /// The oldest plain message waiting.
+    pub fn next_message(&self) -> Option<(String, String)> {
+        self.lock().messages.pop()
+    }
+
+    /// Puts back a plain message the client could not take.
+    pub fn unpop_message(&self, topic: String, payload: String) {
+        self.lock().messages.unpop(topic, payload);
+    }
+
     /// Takes the most urgent changed message (never a replay).
     pub fn next(&self) -> Option<Message> {
         let mut inner = self.lock();
@@ -275,18 +323,20 @@ impl Outbox {
         inner.dirty.insert((priority, topic));
     }
 
-    /// How many topics wait to be sent (the MQTT queue depth of `/metrics`).
+    /// How many topics and plain messages wait to be sent (the MQTT queue depth of `/metrics`).
     pub fn pending(&self) -> usize {
-        self.lock().dirty.len()
+        let inner = self.lock();
+        inner.dirty.len() + inner.messages.len()
     }
 
     pub fn has_dirty(&self) -> bool {
         let inner = self.lock();
-        !inner.dirty.is_empty() || !inner.replay.is_empty()
+        !inner.dirty.is_empty() || !inner.replay.is_empty() || !inner.messages.is_empty()
     }
 
     pub fn has_fresh(&self) -> bool {
-        !self.lock().dirty.is_empty()
+        let inner = self.lock();
+        !inner.dirty.is_empty() || !inner.messages.is_empty()
     }
 
     /// Every current message, most urgent first (for `once --dry-run`).
@@ -395,6 +445,21 @@ mod tests {
         o.lower_limit(17);
         assert_eq!(o.packet_limit(), 16);
         assert!(!o.fits(&small), "{} bytes", packet_size("t", 10));
+    }
+
+    #[test]
+    fn a_refusal_splits_content_to_a_size_known_to_pass() {
+        let o = Outbox::new();
+        assert_eq!(o.part_limit(), DEFAULT_MAX_PACKET);
+        o.learn_refusal(70_000, 500);
+        assert_eq!(o.packet_limit(), 69_999, "only what was refused is skipped");
+        assert_eq!(o.part_limit(), PART_AFTER_REFUSAL, "parts well under the refused size");
+        let o = Outbox::new();
+        o.learn_refusal(70_000, 40_000);
+        assert_eq!(o.part_limit(), 40_000, "a size the broker took");
+        let o = Outbox::new();
+        o.learn_refusal(10_000, 0);
+        assert_eq!(o.part_limit(), 5_000, "a small broker: half the refused size");
     }
 
     #[test]
