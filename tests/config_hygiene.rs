@@ -76,3 +76,20 @@ fn base_topic_is_a_plain_lower_case_topic() {
     let (code, text) = check("[mqtt]\nbase_topic = \"home/bw_2\"\n", &[]);
     assert_eq!(code, 0, "{text}");
 }
+
+// Found by fuzzing (config_toml): the `config` crate reads `x[44434444]` in a key as an index and
+// built an array that long (2.8 GB for a 150-byte file). Refused before it gets there.
+#[test]
+fn a_key_with_brackets_is_refused_not_a_huge_allocation() {
+    for config in [
+        "[\"4UUU.44[44434444].4\"]\n",
+        "[bridge]\n\"x[99999999]\" = 1\n",
+        "[[devices.\"a[9999999]\"]]\nname = \"x\"\n",
+    ] {
+        let (code, text) = check(config, &[]);
+        assert_eq!(code, 2, "{config}: {text}");
+        assert!(text.contains("cannot appear in a key"), "{config}: {text}");
+    }
+    let (code, text) = check("", &[("BANDWIDTH2MQTT__BRIDGE__X[99999999]", "1")]);
+    assert_eq!(code, 0, "{text}");
+}

@@ -138,8 +138,13 @@ fn load_unredacted(source: ConfigSource, env: BTreeMap<String, String>) -> Resul
         let text = std::fs::read_to_string(path).map_err(|e| file_error(format!("cannot read the file: {e}")))?;
         // Our own syntax check first: the `config` crate's message quotes the offending line,
         // and that line may be `password = "…"`. Only the position and the kind of error.
-        if let Err(e) = text.parse::<toml::Table>() {
-            return Err(file_error(toml_syntax_error(&text, &e)));
+        let table = text
+            .parse::<toml::Table>()
+            .map_err(|e| file_error(toml_syntax_error(&text, &e)))?;
+        if let Some(key) = path_expression_key(&table) {
+            return Err(file_error(format!(
+                "invalid key `{key}`: `[` and `]` cannot appear in a key"
+            )));
         }
         builder = builder.add_source(File::from_str(&text, FileFormat::Toml));
     }
@@ -181,6 +186,10 @@ fn environment(env: BTreeMap<String, String>) -> (Environment, Vec<(String, Vec<
         let Some(rest) = name.strip_prefix(&prefix) else {
             continue;
         };
+        if rest.contains(['[', ']']) {
+            tracing::warn!(variable = %name, "Ignoring an environment override whose name has `[` or `]`.");
+            continue;
+        }
         let key = rest.to_ascii_lowercase().replace("__", ".");
         if LIST_KEYS.iter().any(|l| key == *l || key.ends_with(&format!(".{l}"))) {
             let items = value
@@ -199,6 +208,25 @@ fn environment(env: BTreeMap<String, String>) -> (Environment, Vec<(String, Vec<
         .separator("__")
         .source(Some(plain.into_iter().collect()));
     (environment, lists)
+}
+
+/// A key with `[` or `]`, at any depth. The `config` crate reads every key as a path
+/// expression, where `a[44434444]` is an index: it builds an array that long (found by fuzzing:
+/// one quoted key of 150 bytes took 2.8 GB). None of our keys has brackets.
+fn path_expression_key(table: &toml::Table) -> Option<String> {
+    table.iter().find_map(|(key, value)| {
+        if key.contains(['[', ']']) {
+            return Some(key.chars().take(60).collect());
+        }
+        match value {
+            toml::Value::Table(inner) => path_expression_key(inner),
+            toml::Value::Array(items) => items.iter().find_map(|item| match item {
+                toml::Value::Table(inner) => path_expression_key(inner),
+                _ => None,
+            }),
+            _ => None,
+        }
+    })
 }
 
 /// "TOML syntax error at line 3, column 12: invalid string": never the line's text.
