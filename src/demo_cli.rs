@@ -25,9 +25,9 @@ fn parse_speed(text: &str) -> Result<f64, String> {
     }
 }
 
-pub fn main(args: &DemoArgs) -> ExitCode {
-    // Warnings only: the table is the demo's output. RUST_LOG still wins.
-    crate::init_tracing_as("warn", false);
+pub fn main(args: &DemoArgs, log_level: Option<&str>) -> ExitCode {
+    // Warnings only unless asked: the table is the demo's output. RUST_LOG still wins.
+    crate::init_tracing_as(log_level.unwrap_or("warn"), false);
     let runtime = match crate::runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
