@@ -323,7 +323,9 @@ async fn at_speed_60_today_grows_60_times_faster_than_real_time() {
             }
             run.push((m.at, today));
         }
-        run
+        // The first poll sets the baseline and the second catches up on the start-up: steady
+        // growth starts after them.
+        run.split_off(run.len().min(2))
     };
     let span = |s: &[(Instant, u64)]| match (s.first(), s.last()) {
         (Some(a), Some(b)) => b.0 - a.0,
@@ -343,7 +345,7 @@ async fn at_speed_60_today_grows_60_times_faster_than_real_time() {
     // Message latency on a busy machine blurs the real-time span a little; real time would be
     // 60× off.
     assert!(
-        (rate / expected - 1.0).abs() < 0.25,
+        (rate / expected - 1.0).abs() < 0.15,
         "{rate:.0} B/s, expected {expected:.0}: {seen:?}"
     );
 }
