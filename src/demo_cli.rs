@@ -43,6 +43,15 @@ pub fn main(args: &DemoArgs, log_level: Option<&str>) -> ExitCode {
         eprintln!("bandwidth2mqtt demo: --mqtt-url: {e}");
         return ExitCode::from(2);
     }
+    if let Some(Err(e)) = args.mqtt_ca_file.as_deref().map(std::fs::metadata) {
+        let file = args
+            .mqtt_ca_file
+            .as_deref()
+            .unwrap_or(std::path::Path::new(""))
+            .display();
+        eprintln!("bandwidth2mqtt demo: --mqtt-ca-file: cannot read {file}: {e}");
+        return ExitCode::from(2);
+    }
     // Warnings only unless asked: the table is the demo's output. RUST_LOG still wins.
     crate::init_tracing_as(log_level.unwrap_or("warn"), false);
     let runtime = match crate::runtime() {

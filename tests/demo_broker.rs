@@ -252,7 +252,7 @@ async fn demo_against_a_broker_with_a_password_over_tls() {
 }
 
 /// A bad `--mqtt-url` is a usage error (exit 2) whose message names the flag and not the
-/// password that was in it.
+/// password that was in it; so is a CA file that cannot be read.
 #[test]
 fn a_bad_mqtt_url_exits_2_without_echoing_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -263,4 +263,18 @@ fn a_bad_mqtt_url_exits_2_without_echoing_it() {
         assert!(stderr.contains("--mqtt-url"), "{stderr}");
         assert!(!stderr.contains("Hunter2pw"), "{stderr}");
     }
+    let args = [
+        "demo",
+        "--mqtt-url",
+        "mqtts://127.0.0.1:1",
+        "--mqtt-ca-file",
+        "/nonexistent/ca.pem",
+    ];
+    let out = support::process::run_cli(dir.path(), &args, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--mqtt-ca-file") && stderr.contains("/nonexistent/ca.pem"),
+        "{stderr}"
+    );
 }
