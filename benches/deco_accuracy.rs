@@ -94,7 +94,7 @@ async fn main() {
         timeout: Duration::from_secs(10),
         ..DecoSettings::default()
     };
-    let mut source = DecoSource::with_clock("mesh", &settings, clock.reader());
+    let mut source = DecoSource::with_clock("mesh", &settings, clock.bridge_clock());
     let mut ledger = Ledger::new(vec![SourceKind::Deco.feed("mesh")], Default::default(), BTreeMap::new());
 
     let polls = (args.days * 86_400.0 / args.interval_s as f64) as u64;

@@ -103,11 +103,11 @@ impl Clock {
             period: period.max(Duration::from_millis(1)),
         }
     }
+}
 
-    /// The wall clock as a closure (sources that take one, e.g. the Deco's).
-    pub fn reader(&self) -> Arc<dyn Fn() -> i64 + Send + Sync> {
-        let clock = self.clone();
-        Arc::new(move || clock.now_ms())
+impl std::fmt::Debug for ManualClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManualClock").field("now_ms", &self.now_ms()).finish()
     }
 }
 

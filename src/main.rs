@@ -18,12 +18,16 @@ struct Cli {
     /// Configuration file (default: $BANDWIDTH2MQTT_CONFIG, then ./bandwidth2mqtt.toml).
     #[arg(short, long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Log level (error, warn, info, debug, trace); overrides `bridge.log_level`.
-    #[arg(long, global = true, value_name = "LEVEL")]
+    /// Log level; overrides `bridge.log_level` (`RUST_LOG` still wins).
+    #[arg(long, global = true, value_name = "LEVEL", value_parser = LOG_LEVELS)]
     log_level: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
+
+/// What `--log-level` and `bridge.log_level` accept; clap refuses anything else with exit 2,
+/// naming the flag, before any configuration is read.
+const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 
 #[derive(Subcommand)]
 enum Command {
@@ -52,7 +56,7 @@ fn main() -> ExitCode {
     // The demo brings its own configuration; a user's config file plays no part in it.
     #[cfg(feature = "demo")]
     if let Some(Command::Demo(args)) = &cli.command {
-        return demo_cli::main(args);
+        return demo_cli::main(args, cli.log_level.as_deref());
     }
     let loaded = match config::load(cli.config.as_deref()) {
         Ok(loaded) => loaded,
@@ -84,11 +88,8 @@ fn main() -> ExitCode {
         print!("{}", config::render(&loaded.settings));
         return ExitCode::SUCCESS;
     }
+    // Both were checked: the flag by clap, the key by config validation.
     let level = cli.log_level.as_deref().unwrap_or(&loaded.settings.bridge.log_level);
-    if !["error", "warn", "info", "debug", "trace"].contains(&level) {
-        eprintln!("bandwidth2mqtt: --log-level `{level}` is not one of error, warn, info, debug, trace");
-        return ExitCode::from(2);
-    }
     init_tracing_as(level, loaded.settings.bridge.log_format == "json");
     let runtime = match runtime() {
         Ok(rt) => rt,
@@ -189,7 +190,9 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 }
 
 /// Logs go to stderr (stdout is for `once --dry-run` and `check-config`); `RUST_LOG` wins over
-/// `--log-level` and `bridge.log_level`. `json`: one object per line for log shippers.
+/// `--log-level` and `bridge.log_level`. `json`: one object per line for log shippers, the
+/// event's fields (`message`, `source`, `device`, …) at the top level next to `timestamp`,
+/// `level` and `target` (the module), so a shipper can filter on them without unnesting.
 pub(crate) fn init_tracing_as(level: &str, json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter =
@@ -198,9 +201,10 @@ pub(crate) fn init_tracing_as(level: &str, json: bool) {
     if json {
         tracing_subscriber::fmt()
             .json()
+            .flatten_event(true)
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
-            .with_target(false)
+            .with_target(true)
             .init();
         return;
     }

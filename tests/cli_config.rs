@@ -1,10 +1,13 @@
 //! The command line and configuration contract: exit codes, messages naming the key and the
-//! file, environment overrides, password files, and secrets never printed.
+//! file, environment overrides (values kept byte for byte), password files, secrets never
+//! printed, a bad `--log-level`, the metrics endpoint's loopback default.
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
+use bandwidth2mqtt::config::{ConfigSource, load_from};
 use support::process::run_cli;
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
@@ -330,6 +333,67 @@ fn bad_periods_plans_and_device_lists_fail_naming_the_key() {
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains(r#"include = ["Laptop", "aa:bb:cc:00:00:07"]"#),
+        "{stdout}"
+    );
+}
+
+/// `config` lower-cases keys from the environment; the values (passwords!) must arrive exactly as
+/// set, mixed case, digits and punctuation included, and not parsed into numbers.
+#[test]
+fn passwords_from_the_environment_keep_their_case() {
+    const MIXED: &str = "MiXeD-Case_Pa55/Wörd";
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "bw.toml", "[asus.home]\nurl = \"http://127.0.0.1:1\"\n");
+    let env: BTreeMap<String, String> = [
+        ("BANDWIDTH2MQTT__ASUS__HOME__PASSWORD", MIXED),
+        ("BANDWIDTH2MQTT__ASUS__HOME__USERNAME", "AdminUser"),
+        ("BANDWIDTH2MQTT__DECO__MESH__URL", "http://127.0.0.1:2"),
+        ("BANDWIDTH2MQTT__DECO__MESH__PASSWORD", "DeCo-OWNER"),
+        ("BANDWIDTH2MQTT__MQTT__USERNAME", "HA"),
+        ("BANDWIDTH2MQTT__MQTT__PASSWORD", "0123AbC"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let loaded = load_from(ConfigSource::File(path.into()), env).expect("valid");
+    let s = &loaded.settings;
+    let asus = &s.asus["home"];
+    assert_eq!(asus.password.as_ref().map(|p| p.expose()), Some(MIXED));
+    assert_eq!(asus.username, "AdminUser");
+    assert_eq!(s.deco["mesh"].password.as_ref().map(|p| p.expose()), Some("DeCo-OWNER"));
+    assert_eq!(s.mqtt.username.as_deref(), Some("HA"));
+    assert_eq!(s.mqtt.password.as_ref().map(|p| p.expose()), Some("0123AbC"));
+}
+
+/// `--log-level` takes the five levels only; clap refuses anything else before any
+/// configuration is read: exit 2 and a message naming the flag and the levels.
+#[test]
+fn a_bad_log_level_exits_2_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["--log-level", "loud", "check-config"][..],
+        &["once", "--dry-run", "--log-level", "LOUD"],
+        &["--log-level", ""],
+    ] {
+        let out = run_cli(dir.path(), args, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("--log-level"), "{args:?}: {stderr}");
+        assert!(stderr.contains("debug"), "lists the levels: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+    let out = run_cli(dir.path(), &["--log-level", "trace", "check-config"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+/// The metrics endpoint listens on loopback unless configured otherwise (it tells who is home).
+#[test]
+fn metrics_listen_on_loopback_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = check(dir.path(), "[metrics]\nenabled = true\n", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("[metrics]\nenabled = true\nlisten = \"127.0.0.1:9101\""),
         "{stdout}"
     );
 }

@@ -223,4 +223,27 @@ async fn metrics_endpoint_serves_devices_and_sources() {
         "{text}"
     );
     assert!(text.contains("bandwidth2mqtt_mqtt_queue_depth "), "{text}");
+    // Every family the README documents, with its type.
+    for (family, kind) in [
+        ("build_info", "gauge"),
+        ("mqtt_queue_depth", "gauge"),
+        ("device_rx_bytes_total", "counter"),
+        ("device_tx_bytes_total", "counter"),
+        ("device_rx_bits_per_second", "gauge"),
+        ("device_tx_bits_per_second", "gauge"),
+        ("device_online", "gauge"),
+        ("source_polls_total", "counter"),
+        ("source_errors_total", "counter"),
+        ("source_up", "gauge"),
+        ("source_last_success_timestamp_seconds", "gauge"),
+        ("source_poll_duration_seconds", "gauge"),
+    ] {
+        let name = format!("bandwidth2mqtt_{family}");
+        assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{name}: {text}");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&name) && !l.starts_with(&format!("{name}_"))),
+            "no sample of {name}: {text}"
+        );
+    }
 }

@@ -42,7 +42,7 @@ async fn a_poll_of_the_home_mesh() {
     let clock = Clock::simulated(START_MS);
     let emu = DecoEmulator::new(EmulatorConfig::home(PASSWORD, clock.clone())).unwrap();
     let server = emu.serve(0, false).await.unwrap();
-    let mut source = DecoSource::with_clock("mesh", &settings(&server.url()), clock.reader());
+    let mut source = DecoSource::with_clock("mesh", &settings(&server.url()), clock.bridge_clock());
     clock.advance(Duration::from_secs(30));
     let obs = source.poll().await.unwrap();
 
@@ -120,7 +120,7 @@ async fn totals_follow_constant_traffic_exactly_and_skip_failures() {
     spec.ip = "192.168.68.50".into();
     let emu = DecoEmulator::new(EmulatorConfig::new(PASSWORD, nodes, vec![spec], clock.clone())).unwrap();
     let server = emu.serve(0, false).await.unwrap();
-    let mut source = DecoSource::with_clock("mesh", &settings(&server.url()), clock.reader());
+    let mut source = DecoSource::with_clock("mesh", &settings(&server.url()), clock.bridge_clock());
     let mut ledger = Ledger::new(vec![SourceKind::Deco.feed("mesh")], Default::default(), BTreeMap::new());
     let id = DeviceId::from_mac(mac("02:00:00:00:00:01"));
     let step = Duration::from_secs(30);
@@ -174,7 +174,7 @@ async fn bad_input_fails_the_poll_with_the_endpoint_named() {
     let clock = Clock::simulated(START_MS);
     let emu = DecoEmulator::new(EmulatorConfig::home(PASSWORD, clock.clone())).unwrap();
     let server = emu.serve(0, false).await.unwrap();
-    let mut source = DecoSource::with_clock("mesh", &settings(&server.url()), clock.reader());
+    let mut source = DecoSource::with_clock("mesh", &settings(&server.url()), clock.bridge_clock());
     source.poll().await.unwrap();
     // The client list is read every poll (the node list only every SLOW_EVERY polls).
     for (garbage, expect) in [
@@ -232,7 +232,7 @@ async fn an_https_redirect_is_followed_and_kept() {
     });
     let http = bandwidth2mqtt::emulators::serve(redirector, 0, false).await.unwrap();
 
-    let mut source = DecoSource::with_clock("mesh", &settings(&http.url()), clock.reader());
+    let mut source = DecoSource::with_clock("mesh", &settings(&http.url()), clock.bridge_clock());
     let obs = source.poll().await.expect("a poll through the redirect");
     assert!(find(&obs, "3c:22:fb:10:00:01").is_some());
     source.poll().await.unwrap();
@@ -249,7 +249,7 @@ async fn requests_per_poll_stay_at_most_four() {
     let clock = Clock::simulated(START_MS);
     let emu = DecoEmulator::new(EmulatorConfig::home(PASSWORD, clock.clone())).unwrap();
     let server = emu.serve(0, false).await.unwrap();
-    let mut source = DecoSource::with_clock("mesh", &settings(&server.url()), clock.reader());
+    let mut source = DecoSource::with_clock("mesh", &settings(&server.url()), clock.bridge_clock());
     // The first poll places every client on its node.
     clock.advance(Duration::from_secs(30));
     let first = source.poll().await.unwrap();

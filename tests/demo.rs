@@ -1,35 +1,19 @@
 //! `bandwidth2mqtt demo`: the emulated household runs a few seconds against a private broker and
 //! publishes the devices it should; the table renders from what was published; Ctrl-C stops the
-//! binary cleanly; the broker fallback chain (given URL, running broker, private mosquitto,
-//! built-in rumqttd) picks what it should and ports that are taken are avoided.
+//! binary cleanly; at `--speed N` rates read the simulated rate and today's totals grow N× as
+//! fast as real time. The broker chain and credentials: `tests/demo_broker.rs`.
 #![cfg(feature = "demo")]
 
 mod support;
 
 use std::io::Read;
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bandwidth2mqtt::demo::{self, BrokerKind, Demo, Lookup, Options, broker};
+use bandwidth2mqtt::demo::{self, BrokerKind, Demo, Options};
 use support::WAIT;
 use support::broker::Broker;
 use support::watcher::Watcher;
-
-fn lookup(default_port: u16, mosquitto: Option<std::path::PathBuf>) -> Lookup {
-    Lookup {
-        default_port,
-        mosquitto,
-        dir: std::env::temp_dir().join(format!("b2m-demo-test-{}-{default_port}", std::process::id())),
-    }
-}
-
-/// A port where something listens that is not an MQTT broker (it accepts and says nothing).
-fn taken_port() -> (TcpListener, u16) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    (listener, port)
-}
 
 fn state_has_totals(v: &serde_json::Value) -> bool {
     v["rx_bytes"].as_u64().is_some_and(|n| n > 0)
@@ -43,6 +27,7 @@ async fn demo_publishes_the_household_and_renders_its_table() {
     let demo = Demo::start(Options {
         speed: 60.0,
         mqtt_url: Some(broker.url()),
+        mqtt_ca_file: None,
         lookup: None,
     })
     .await
@@ -131,35 +116,6 @@ async fn demo_publishes_the_household_and_renders_its_table() {
     assert!(left.is_empty(), "retained demo messages left behind: {left:?}");
 }
 
-/// Nothing installed, nothing on the default port: the demo still works, on its built-in broker.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_works_with_nothing_installed() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let (_listener, port) = taken_port();
-    let demo = Demo::start(Options {
-        speed: 1.0,
-        mqtt_url: None,
-        lookup: Some(lookup(port, None)),
-    })
-    .await
-    .expect("demo starts");
-    assert_eq!(demo.broker.kind, BrokerKind::Embedded);
-    let deadline = Instant::now() + WAIT;
-    while !demo::household_published(&demo.rows()) {
-        assert!(
-            Instant::now() < deadline,
-            "household never published: {:?}",
-            demo.rows()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let rows = demo.rows();
-    let titan = rows.iter().find(|r| r.name == "Titan").unwrap();
-    assert!(titan.total.0.unwrap() >= 1_524_000_000_000, "{titan:?}");
-    assert_eq!(titan.online, Some(true));
-    demo.stop().await.expect("clean stop");
-}
-
 /// A writer the test can read while the demo writes to it.
 #[derive(Clone, Default)]
 struct Screen(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
@@ -191,6 +147,7 @@ async fn terminal_mode_redraws_the_table_in_place() {
     let options = Options {
         speed: 1.0,
         mqtt_url: Some(broker.url()),
+        mqtt_ca_file: None,
         lookup: None,
     };
     let mut out = screen.clone();
@@ -223,79 +180,6 @@ async fn terminal_mode_redraws_the_table_in_place() {
     shutdown.cancel();
     run.await.unwrap().expect("clean stop");
     assert!(screen.text().ends_with("Stopping the demo…\n"));
-}
-
-#[tokio::test]
-async fn chain_uses_the_given_url_without_probing() {
-    let (_listener, port) = taken_port();
-    let chosen = broker::choose(Some("mqtt://127.0.0.1:1"), &lookup(port, None))
-        .await
-        .unwrap();
-    assert_eq!(
-        (chosen.kind, chosen.url.as_str()),
-        (BrokerKind::Given, "mqtt://127.0.0.1:1")
-    );
-}
-
-#[tokio::test]
-async fn chain_uses_a_broker_that_answers_on_the_default_port() {
-    let Some(running) = Broker::start() else { return };
-    let chosen = broker::choose(None, &lookup(running.port, None)).await.unwrap();
-    assert_eq!(chosen.kind, BrokerKind::Running);
-    assert_eq!(chosen.url, running.url());
-}
-
-#[tokio::test]
-async fn chain_starts_a_private_mosquitto_when_nothing_answers() {
-    let Some(bin) = broker::find_mosquitto() else {
-        if std::env::var("BANDWIDTH2MQTT_REQUIRE_BROKER").is_ok_and(|v| v == "1") {
-            panic!("mosquitto is not installed");
-        }
-        eprintln!("SKIP: mosquitto is not installed");
-        return;
-    };
-    // The default port is taken by something that is not a broker: the chain must go on.
-    let (_listener, port) = taken_port();
-    let mut chosen = broker::choose(None, &lookup(port, Some(bin))).await.unwrap();
-    assert_eq!(chosen.kind, BrokerKind::Mosquitto);
-    let (_, private) = chosen.host_port();
-    assert_ne!(private, port);
-    assert!(broker::answers_mqtt(private).await);
-    chosen.stop().await;
-    let deadline = Instant::now() + WAIT;
-    while broker::answers_mqtt(private).await {
-        assert!(Instant::now() < deadline, "mosquitto still answers after stop");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chain_falls_back_to_the_built_in_broker_which_keeps_retained_messages() {
-    let (_listener, port) = taken_port();
-    // No mosquitto (or one that cannot start): the built-in broker.
-    let missing = std::path::PathBuf::from("/nonexistent/mosquitto");
-    let chosen = broker::choose(None, &lookup(port, Some(missing))).await.unwrap();
-    assert_eq!(chosen.kind, BrokerKind::Embedded);
-    let (host, private) = chosen.host_port();
-    let publisher = Watcher::connect(&host, private, &["unused/#"]).await;
-    publisher.publish("b2m/test/state", "retained-hello", true).await;
-    // A subscriber that comes later still gets it: the bridge relies on retained messages.
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let late = Watcher::connect(&host, private, &["b2m/test/#"]).await;
-        let got = tokio::time::timeout(
-            Duration::from_secs(2),
-            late.wait_payload("b2m/test/state", "retained-hello"),
-        )
-        .await;
-        if got.is_ok() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "retained message never delivered by the built-in broker"
-        );
-    }
 }
 
 #[test]
@@ -360,6 +244,7 @@ async fn at_speed_10_rates_read_the_simulated_rate() {
     let demo = Demo::start(Options {
         speed: 10.0,
         mqtt_url: Some(broker.url()),
+        mqtt_ca_file: None,
         lookup: None,
     })
     .await
@@ -395,5 +280,72 @@ async fn at_speed_10_rates_read_the_simulated_rate() {
     assert!(
         (mean / expected - 1.0).abs() < 0.05,
         "mean {mean:.0} bit/s, expected {expected:.0}: {seen:?}"
+    );
+}
+
+/// `--speed 60`: an hour a minute. The printer downloads 40 000 bytes per simulated minute, so
+/// its `rx_today` must grow by about 40 000 bytes per real second (not 667, as at real time):
+/// the bridge's day totals run on the household's clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_speed_60_today_grows_60_times_faster_than_real_time() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Some(broker) = Broker::start() else { return };
+    const PRINTER: &str = "bandwidth2mqtt_demo/3c2af4510a11";
+    const SPEED: f64 = 60.0;
+    let watcher = Watcher::connect(&broker.host, broker.port, &[PRINTER]).await;
+    let demo = Demo::start(Options {
+        speed: SPEED,
+        mqtt_url: Some(broker.url()),
+        mqtt_ca_file: None,
+        lookup: None,
+    })
+    .await
+    .expect("demo starts");
+    let per_simulated_minute = demo::household::ASUS_OWN
+        .iter()
+        .find(|(name, ..)| *name == "Printer")
+        .map(|(_, _, rx, _)| *rx)
+        .expect("the printer");
+    let expected = per_simulated_minute as f64 / 60.0 * SPEED;
+    // (arrival, rx_today) of each state; a simulated midnight may reset the day: only the run
+    // since the last reset counts.
+    let samples = |watcher: &Watcher| -> Vec<(Instant, u64)> {
+        let mut run: Vec<(Instant, u64)> = Vec::new();
+        for m in watcher.log().iter().filter(|m| m.topic == PRINTER) {
+            let Some(today) = serde_json::from_str::<serde_json::Value>(&m.payload)
+                .ok()
+                .and_then(|v| v["rx_today"].as_u64())
+            else {
+                continue;
+            };
+            if run.last().is_some_and(|(_, last)| today < *last) {
+                run.clear();
+            }
+            run.push((m.at, today));
+        }
+        // The first poll sets the baseline and the second catches up on the start-up: steady
+        // growth starts after them.
+        run.split_off(run.len().min(2))
+    };
+    let span = |s: &[(Instant, u64)]| match (s.first(), s.last()) {
+        (Some(a), Some(b)) => b.0 - a.0,
+        _ => Duration::ZERO,
+    };
+    // At least 4 s of real time between the first and last state of one day.
+    let deadline = Instant::now() + WAIT + WAIT;
+    while span(&samples(&watcher)) < Duration::from_secs(4) {
+        assert!(Instant::now() < deadline, "too few states: {:?}", samples(&watcher));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    demo.stop().await.expect("clean stop");
+    let seen = samples(&watcher);
+    let (first, last) = (seen[0], seen[seen.len() - 1]);
+    let rate = (last.1 - first.1) as f64 / (last.0 - first.0).as_secs_f64();
+    eprintln!("printer rx_today grew {rate:.0} B per real second; expected {expected:.0}");
+    // Message latency on a busy machine blurs the real-time span a little; real time would be
+    // 60× off.
+    assert!(
+        (rate / expected - 1.0).abs() < 0.15,
+        "{rate:.0} B/s, expected {expected:.0}: {seen:?}"
     );
 }

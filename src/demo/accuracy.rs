@@ -260,7 +260,7 @@ pub async fn simulate_day(options: DayOptions) -> Result<DayReport, DayError> {
         .map_err(|e| DayError::Emulator(e.to_string()))?;
     let settings = settings(&server.url(), options.interval);
     let deco_settings = settings.deco.get("mesh").cloned().unwrap_or_default();
-    let mut source = DecoSource::with_clock("mesh", &deco_settings, clock.reader());
+    let mut source = DecoSource::with_clock("mesh", &deco_settings, clock.bridge_clock());
     let mut feeds = vec![
         (SourceKind::Asus.feed("home"), "asus"),
         (SourceKind::Deco.feed("mesh"), "deco"),

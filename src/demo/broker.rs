@@ -10,6 +10,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::access::{Access, split_url};
+
 /// Where the chain looks. Tests point it elsewhere (another port, no mosquitto).
 #[derive(Debug, Clone)]
 pub struct Lookup {
@@ -23,8 +25,11 @@ pub struct Lookup {
 
 /// The broker the demo talks to, and what it started for it.
 pub struct DemoBroker {
+    /// Without credentials: safe to print.
     pub url: String,
     pub kind: BrokerKind,
+    /// Credentials and CA for a broker given with `--mqtt-url` (none for the others).
+    pub access: Access,
     /// A private mosquitto; killed on drop.
     child: Option<tokio::process::Child>,
 }
@@ -58,6 +63,9 @@ pub enum BrokerError {
     Embedded(String),
     #[error("no free port on 127.0.0.1: {0}")]
     NoPort(std::io::Error),
+    /// Never quotes the URL: it may hold a password.
+    #[error("--mqtt-url: {0}")]
+    Url(String),
 }
 
 impl DemoBroker {
@@ -82,10 +90,12 @@ impl DemoBroker {
 
 /// Walks the chain.
 pub async fn choose(given: Option<&str>, lookup: &Lookup) -> Result<DemoBroker, BrokerError> {
-    if let Some(url) = given {
+    if let Some(given) = given {
+        let (url, access) = split_url(given).map_err(BrokerError::Url)?;
         return Ok(DemoBroker {
-            url: url.to_owned(),
+            url,
             kind: BrokerKind::Given,
+            access,
             child: None,
         });
     }
@@ -93,6 +103,7 @@ pub async fn choose(given: Option<&str>, lookup: &Lookup) -> Result<DemoBroker, 
         return Ok(DemoBroker {
             url: format!("mqtt://127.0.0.1:{}", lookup.default_port),
             kind: BrokerKind::Running,
+            access: Access::default(),
             child: None,
         });
     }
@@ -102,6 +113,7 @@ pub async fn choose(given: Option<&str>, lookup: &Lookup) -> Result<DemoBroker, 
                 return Ok(DemoBroker {
                     url: format!("mqtt://127.0.0.1:{port}"),
                     kind: BrokerKind::Mosquitto,
+                    access: Access::default(),
                     child: Some(child),
                 });
             }
@@ -114,6 +126,7 @@ pub async fn choose(given: Option<&str>, lookup: &Lookup) -> Result<DemoBroker, 
     Ok(DemoBroker {
         url: format!("mqtt://127.0.0.1:{port}"),
         kind: BrokerKind::Embedded,
+        access: Access::default(),
         child: None,
     })
 }
@@ -127,8 +140,9 @@ pub fn find_mosquitto() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Whether an MQTT broker answers on 127.0.0.1:`port`: a CONNECT (MQTT 3.1.1, clean session)
-/// gets a CONNACK. Anything else on the port (or nothing) is not a broker we can use.
+/// Whether an MQTT broker answers on 127.0.0.1:`port`: a CONNECT (MQTT 3.1.1, clean session,
+/// anonymous) gets a CONNACK that accepts it. Anything else on the port (or nothing, or a
+/// broker that wants a password the demo does not have) is not a broker we can use.
 pub async fn answers_mqtt(port: u16) -> bool {
     let probe = async {
         let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await.ok()?;
@@ -144,7 +158,8 @@ pub async fn answers_mqtt(port: u16) -> bool {
         stream.read_exact(&mut connack).await.ok()?;
         // DISCONNECT, politely.
         let _ = stream.write_all(&[0xe0, 0]).await;
-        Some(connack[0] == 0x20 && connack[1] == 2)
+        // Return code 0: accepted (5 = not authorized).
+        Some(connack[0] == 0x20 && connack[1] == 2 && connack[3] == 0)
     };
     matches!(
         tokio::time::timeout(Duration::from_secs(2), probe).await,
@@ -264,6 +279,7 @@ mod tests {
         let broker = |url: &str| DemoBroker {
             url: url.into(),
             kind: BrokerKind::Given,
+            access: Access::default(),
             child: None,
         };
         assert_eq!(

@@ -191,7 +191,8 @@ impl Household {
     }
 
     /// The bridge's configuration for this household: a worked example of a real one.
-    pub fn config_toml(&self, mqtt_url: &str, state_dir: &Path) -> String {
+    /// `mqtt_access`: the `[mqtt]` table's credential and CA lines, if any.
+    pub fn config_toml(&self, mqtt_url: &str, mqtt_access: &str, state_dir: &Path) -> String {
         // Intervals are simulated time: at `--speed N` a 5 s interval is 5/N s of real time.
         // Polls stay at least half a real second apart, so a fast demo does not flood the
         // emulators (or the machine).
@@ -203,7 +204,7 @@ url = "{mqtt_url}"
 client_id = "bandwidth2mqtt_demo_{pid}"
 base_topic = "{base}"
 discovery_prefix = "{discovery}"
-
+{mqtt_access}
 [bridge]
 state_dir = "{state}"
 

@@ -4,6 +4,7 @@
 //!
 //! Test and demo equipment (cargo feature `demo`): nothing in the bridge depends on it.
 
+pub mod access;
 pub mod accuracy;
 pub mod broker;
 mod driver;
@@ -47,10 +48,23 @@ pub const EXPECTED_NAMES: [&str; 6] = [
 pub struct Options {
     /// Simulated seconds per real second (1 = real time).
     pub speed: f64,
-    /// Use this broker; otherwise the chain in [`broker`].
+    /// Use this broker (credentials may be in the URL); otherwise the chain in [`broker`].
     pub mqtt_url: Option<String>,
+    /// The CA that signed an `mqtts://` broker's certificate, when no system root did.
+    pub mqtt_ca_file: Option<PathBuf>,
     /// Where the chain looks; `None` = 127.0.0.1:1883 and the installed mosquitto.
     pub lookup: Option<Lookup>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            speed: 1.0,
+            mqtt_url: None,
+            mqtt_ca_file: None,
+            lookup: None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +79,8 @@ pub enum DemoError {
     Files(PathBuf, std::io::Error),
     #[error(transparent)]
     Bridge(#[from] BridgeError),
+    #[error("cannot connect the table to the broker: {0}")]
+    Watch(String),
 }
 
 /// A running demo: household, bridge, broker and the table's subscriber.
@@ -93,7 +109,10 @@ impl Demo {
         } else {
             1.0
         };
-        let broker = broker::choose(options.mqtt_url.as_deref(), &lookup).await?;
+        let mut broker = broker::choose(options.mqtt_url.as_deref(), &lookup).await?;
+        if broker.kind == BrokerKind::Given {
+            broker.access.ca_file = options.mqtt_ca_file.clone();
+        }
         // One clock for the household and the bridge: at `--speed N` the bridge's polls, stamps,
         // rates and days run on the same simulated time as the emulators' traffic.
         let clock = if speed > 1.0 {
@@ -106,9 +125,15 @@ impl Demo {
             .map_err(DemoError::Household)?;
 
         let config_path = dir.join("bandwidth2mqtt-demo.toml");
-        let text = household.config_toml(&broker.url, &dir.join("state"));
+        let access = broker
+            .access
+            .config_lines(&dir)
+            .map_err(|e| DemoError::Files(dir.clone(), e))?;
+        let text = household.config_toml(&broker.url, &access, &dir.join("state"));
         std::fs::write(&config_path, text).map_err(|e| DemoError::Files(config_path.clone(), e))?;
         let loaded = config::load_from(ConfigSource::File(config_path.clone()), BTreeMap::new())?;
+        // The table reads back what the bridge publishes, with the same credentials and trust.
+        let watch = watch::Watch::start(&broker, BASE_TOPIC, DISCOVERY_PREFIX).map_err(DemoError::Watch)?;
 
         let stop = CancellationToken::new();
         // The household moves first, so the vnstat documents exist before the first poll.
@@ -125,8 +150,6 @@ impl Demo {
             }
         });
         let bridge = tokio::spawn(crate::bridge::run(Parts::on_clock(loaded, clock), stop.child_token()));
-        let (host, port) = broker.host_port();
-        let watch = watch::Watch::start(&host, port, BASE_TOPIC, DISCOVERY_PREFIX);
         Ok(Self {
             broker,
             config_path,
@@ -151,7 +174,8 @@ impl Demo {
     /// The line to paste into another terminal to watch the broker.
     pub fn watch_command(&self) -> String {
         let (host, port) = self.broker.host_port();
-        format!("mosquitto_sub -h {host} -p {port} -t '{BASE_TOPIC}/#' -v")
+        let access = self.broker.access.mosquitto_sub_options(&self.broker.url);
+        format!("mosquitto_sub -h {host} -p {port}{access} -t '{BASE_TOPIC}/#' -v")
     }
 
     /// Stops the bridge (it publishes `offline` and logs out of the routers), the household,
@@ -267,12 +291,18 @@ fn intro(demo: &Demo) -> String {
     };
     format!(
         "bandwidth2mqtt demo — an emulated household (ASUS + Traffic Analyzer → Deco mesh → servers, phones, TV, plugs)\n\
-         Broker: {} ({})\n\
+         Broker: {}{} ({})\n\
          Watch it: {}\n\
          {home_assistant}\n\
          The bridge's configuration: {}\n\
          Ctrl-C stops everything the demo started.\n",
         demo.broker.url,
+        demo.broker
+            .access
+            .username
+            .as_ref()
+            .map(|u| format!(" as user {u}"))
+            .unwrap_or_default(),
         demo.broker.kind.describe(),
         demo.watch_command(),
         demo.config_path.display(),

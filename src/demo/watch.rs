@@ -9,10 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, PublishOptions, QoS};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, PublishOptions, QoS, TlsConfiguration, Transport};
 use serde_json::Value;
 
+use super::broker::DemoBroker;
 use super::table::{Row, rows};
+use crate::config::{MqttTransport, MqttUrl};
 
 #[derive(Default)]
 struct Seen {
@@ -31,13 +33,25 @@ pub struct Watch {
 }
 
 impl Watch {
-    /// Subscribes to `<base>/#` and `<discovery>/#` on host:port (reconnecting on its own if
-    /// the broker goes away).
-    pub fn start(host: &str, port: u16, base: &str, discovery: &str) -> Self {
+    /// Subscribes to `<base>/#` and `<discovery>/#` on the demo's broker, with its credentials
+    /// and over TLS for `mqtts://` (reconnecting on its own if the broker goes away). Fails only
+    /// if TLS cannot be set up (an unreadable CA file).
+    pub fn start(broker: &DemoBroker, base: &str, discovery: &str) -> Result<Self, String> {
+        let (host, port) = broker.host_port();
         let id = format!("bandwidth2mqtt_demo_table_{}", std::process::id());
-        let mut options = MqttOptions::new(id, (host.to_owned(), port));
+        let mut options = MqttOptions::new(id, (host, port));
         options.set_max_packet_size(1 << 20, 1 << 20);
         options.set_keep_alive(30);
+        let access = &broker.access;
+        if let Some(user) = &access.username {
+            let password = access.password.as_ref().map(|p| p.expose()).unwrap_or_default();
+            options.set_credentials(user.clone(), password.as_bytes().to_vec());
+        }
+        if MqttUrl::parse(&broker.url).is_ok_and(|u| u.transport == MqttTransport::Tls) {
+            let config =
+                crate::publish::tls::client_config(access.ca_file.as_deref(), None).map_err(|e| e.to_string())?;
+            options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(config))));
+        }
         let (client, mut eventloop) = AsyncClient::builder(options).capacity(100).build();
         let seen = Arc::new(Mutex::new(Seen::default()));
         let (shared, sub) = (seen.clone(), client.clone());
@@ -72,7 +86,7 @@ impl Watch {
                 }
             }
         });
-        Self { seen, client, task }
+        Ok(Self { seen, client, task })
     }
 
     /// The table's rows from the latest messages.

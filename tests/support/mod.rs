@@ -6,6 +6,8 @@ pub mod broker;
 pub mod fake_host;
 pub mod fake_vnstat;
 pub mod inproc;
+#[cfg(feature = "emulators")]
+pub mod pki;
 pub mod process;
 pub mod python;
 pub mod watcher;

@@ -13,6 +13,8 @@ pub struct Msg {
     pub topic: String,
     pub payload: String,
     pub retain: bool,
+    /// When it arrived (for rates over real time).
+    pub at: Instant,
 }
 
 #[derive(Default)]
@@ -70,6 +72,7 @@ impl Watcher {
                             topic: String::from_utf8_lossy(&p.topic).into_owned(),
                             payload: String::from_utf8_lossy(&p.payload).into_owned(),
                             retain: p.retain,
+                            at: Instant::now(),
                         };
                         let mut guard = s.lock().unwrap();
                         guard.latest.insert(msg.topic.clone(), msg.clone());

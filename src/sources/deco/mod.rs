@@ -17,7 +17,6 @@ pub mod session;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -31,9 +30,6 @@ use crate::config::{DecoSettings, Secret};
 use crate::http::{TlsPolicy, build_client};
 use crate::model::{MacAddr, Observation};
 
-/// Milliseconds since the Unix epoch; injectable so a simulated day runs in seconds.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
 /// Slow-changing forms (node list, WAN, per-node client lists) are read every this many polls.
 pub const SLOW_EVERY: u64 = 10;
 
@@ -43,7 +39,8 @@ pub struct DecoSource {
     /// `Err` if the HTTP client could not be built; every poll then reports why.
     client: Result<DecoClient, String>,
     observer: Observer,
-    clock: Clock,
+    /// Stamps observations; injectable so a simulated day runs in seconds.
+    clock: crate::clock::Clock,
     /// Optional forms this firmware does not have (HTTP 404 / error_code 1): not asked again.
     absent: BTreeSet<&'static str>,
     mode: Option<String>,
@@ -58,7 +55,7 @@ pub struct DecoSource {
 
 impl DecoSource {
     pub fn new(name: &str, cfg: &DecoSettings) -> Self {
-        Self::with_clock(name, cfg, Arc::new(super::now_ms))
+        Self::with_clock(name, cfg, crate::clock::Clock::system())
     }
 
     /// Remembers refusals and logins spent across restarts (see `login_journal`).
@@ -70,7 +67,7 @@ impl DecoSource {
         }
     }
 
-    pub fn with_clock(name: &str, cfg: &DecoSettings, clock: Clock) -> Self {
+    pub fn with_clock(name: &str, cfg: &DecoSettings, clock: crate::clock::Clock) -> Self {
         let policy = match &cfg.tls_fingerprint {
             Some(fp) => TlsPolicy::pinned(fp),
             None if cfg.verify_tls => Ok(TlsPolicy::Verify),
@@ -127,7 +124,7 @@ impl DecoSource {
 
         let all = json!({"operation": "read", "params": {"device_mac": "default"}});
         let list = client.read(Endpoint::CLIENT_LIST, &all).await.map_err(source_error)?;
-        let at_ms = (self.clock)();
+        let at_ms = self.clock.now_ms();
         let clients = parse::client_list(&list).map_err(|e| invalid(Endpoint::CLIENT_LIST, e))?;
         self.polls += 1;
 
@@ -246,7 +243,7 @@ impl DecoSource {
 
 impl Source for DecoSource {
     fn set_clock(&mut self, clock: &crate::clock::Clock) {
-        self.clock = clock.reader();
+        self.clock = clock.clone();
     }
 
     fn name(&self) -> &str {
