@@ -105,14 +105,19 @@ async fn entity_to_device_and_back_without_duplicates_or_orphans() {
     // 2. Upgrade: device mode (the default) takes the same entities over.
     let mark = watcher.log().len();
     let mut bridge = BridgeProc::spawn(dir.path(), &config(&broker, &fake, "device"));
-    wait_until("old topics cleared", || {
+    let device_topic = "homeassistant/device/beast/config";
+    wait_until("old topics cleared and the device config sent", || {
         old_topics
             .iter()
             .all(|t| watcher.latest(t).is_some_and(|m| m.payload.is_empty()))
+            && watcher
+                .log()
+                .iter()
+                .skip(mark)
+                .any(|m| m.topic == device_topic && !m.payload.is_empty())
     })
     .await;
     let log: Vec<Msg> = watcher.log().split_off(mark);
-    let device_topic = "homeassistant/device/beast/config";
     let first_device = log.iter().position(|m| m.topic == device_topic).expect("device config");
     for topic in &old_topics {
         let migrate = log
