@@ -209,7 +209,9 @@ pub fn clients(list: &Map<String, Value>) -> Vec<Client> {
                 vendor: field("vendor"),
                 online: field("isOnline").as_deref() == Some("1"),
                 is_wl: field("isWL"),
-                rssi: float("rssi").filter(|r| *r < 0.0),
+                // A signal is between -127 and 0 dBm; `-inf` (found by fuzzing) or -1e300 is
+                // not a reading.
+                rssi: float("rssi").filter(|r| (-127.0..0.0).contains(r)),
                 link_tx_mbps: float("curTx"),
                 link_rx_mbps: float("curRx"),
                 guest: field("isGN").filter(|g| g != "0"),
@@ -421,5 +423,19 @@ mod overflow_tests {
         assert_eq!(temps[0].key, "temperature_cpu");
         assert!((temps[0].celsius - 45.123).abs() < 1e-9, "{temps:?}");
         assert!(temperatures("curr_cpuTemp = \"45123000\";").is_empty());
+    }
+
+    // Found by fuzzing (asus_appget): a client's `rssi` of `-1e999` parsed as -inf and reached
+    // the published state.
+    #[test]
+    fn an_absurd_rssi_is_no_reading() {
+        let list = |rssi: &str| {
+            serde_json::json!({"maclist": ["AA:BB:CC:00:00:01"],
+                "AA:BB:CC:00:00:01": {"mac": "AA:BB:CC:00:00:01", "rssi": rssi, "isWL": "1", "isOnline": "1"}})
+        };
+        for (rssi, expected) in [("-61", Some(-61.0)), ("-1e999", None), ("-300", None), ("0", None)] {
+            let clients = clients(list(rssi).as_object().unwrap());
+            assert_eq!(clients.first().and_then(|c| c.rssi), expected, "rssi {rssi}");
+        }
     }
 }
