@@ -44,14 +44,20 @@ impl Core {
                 self.events.removed_id(id)
             }
         };
+        self.unpublish(id);
+        self.household.remove(id);
+        event
+    }
+
+    /// Clears a device's retained state and tracker attributes and forgets what was rendered
+    /// and exported for it (its discovery configs are the caller's: they differ by case).
+    pub(super) fn unpublish(&mut self, id: &DeviceId) {
         self.outbox.clear(self.topics.device_state(id), Priority::State);
         self.outbox.clear(self.topics.device_attributes(id), Priority::State);
-        self.household.remove(id);
         self.renders.forget(id);
         if let Some(hub) = &self.metrics {
             hub.remove_device(id.as_str());
         }
-        event
     }
 
     /// A device known only from the state file: its configs as this bridge would have sent them.

@@ -313,13 +313,7 @@ impl Core {
         for device in &retired {
             let entities = self.context().device_entities(device);
             self.clear_discovery(&entities);
-            self.outbox.clear(self.topics.device_state(&device.id), Priority::State);
-            self.outbox
-                .clear(self.topics.device_attributes(&device.id), Priority::State);
-            self.renders.forget(&device.id);
-            if let Some(hub) = &self.metrics {
-                hub.remove_device(device.id.as_str());
-            }
+            self.unpublish(&device.id);
         }
         self.devices_index.replace_all(
             self.household

@@ -25,7 +25,8 @@ fn mac_id(s: &str) -> DeviceId {
     DeviceId::from_mac(mac(s))
 }
 
-fn household() -> Household {
+/// `[vnstat.titan]` with its name and MAC, as the seed configures it.
+fn titan_settings() -> Settings {
     let mut settings = Settings::default();
     settings.vnstat.insert(
         "titan".into(),
@@ -35,12 +36,21 @@ fn household() -> Household {
             ..VnstatSettings::default()
         },
     );
+    settings
+}
+
+/// The seed household (Titan, the ASUS, the Deco) from a state file.
+fn household_from(saved: PersistedState) -> Household {
     let feeds = vec![
         (SourceKind::Vnstat.feed("titan"), "vnstat"),
         (SourceKind::Asus.feed("home"), "asus"),
         (SourceKind::Deco.feed("mesh"), "deco"),
     ];
-    Household::new(&settings, feeds, PersistedState::default())
+    Household::new(&titan_settings(), feeds, saved)
+}
+
+fn household() -> Household {
+    household_from(PersistedState::default())
 }
 
 fn titan(rx: u64, at_s: i64) -> Observation {
@@ -470,22 +480,7 @@ fn double_nat_clients_are_reconciled_with_the_uplink_the_asus_counts() {
     h.apply("home", uplink(100, 10), 3_610_000);
     assert_eq!(h.device(&mac_id(PHONE)).unwrap().totals.rx, 720_000_000);
     // Restart: the reconciliation continues from the state file.
-    let saved = h.to_persisted();
-    let feeds = vec![
-        (SourceKind::Vnstat.feed("titan"), "vnstat"),
-        (SourceKind::Asus.feed("home"), "asus"),
-        (SourceKind::Deco.feed("mesh"), "deco"),
-    ];
-    let mut settings = Settings::default();
-    settings.vnstat.insert(
-        "titan".into(),
-        VnstatSettings {
-            name: Some("Titan".into()),
-            mac: MacList(vec![mac(TITAN)]),
-            ..VnstatSettings::default()
-        },
-    );
-    let mut h = Household::new(&settings, feeds, saved);
+    let mut h = household_from(h.to_persisted());
     h.apply("mesh", deco(3_660), 3_660_000);
     assert!(h.device(&mac_id(PHONE)).unwrap().totals.rx >= 720_000_000);
 }

@@ -101,16 +101,7 @@ fn a_mac_configured_since_the_last_run_merges_the_saved_client() {
         (SourceKind::Vnstat.feed("titan"), "vnstat"),
         (SourceKind::Deco.feed("mesh"), "deco"),
     ];
-    let mut settings = Settings::default();
-    settings.vnstat.insert(
-        "titan".into(),
-        VnstatSettings {
-            name: Some("Titan".into()),
-            mac: MacList(vec![mac(TITAN)]),
-            ..VnstatSettings::default()
-        },
-    );
-    let mut h = Household::new(&settings, feeds, saved);
+    let mut h = Household::new(&titan_settings(), feeds, saved);
     h.apply("titan", vec![titan(9_000_000, 100)], 100_000);
     let retired = h.take_retired();
     assert_eq!(retired.len(), 1);
