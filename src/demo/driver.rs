@@ -23,7 +23,10 @@ pub const TICK: Duration = Duration::from_millis(250);
 impl Driver {
     pub fn new(household: &Household) -> Self {
         Self {
-            last_ms: household.deco.clock().now_ms(),
+            // The first tick (before the bridge starts) books one simulated second, so the
+            // router's live counters list its clients at the very first poll: an empty
+            // `getTraffic.asp` reads as "not available" for three router hours.
+            last_ms: household.deco.clock().now_ms().saturating_sub(1000),
             last_truth: household.deco.ground_truth(),
             own_carry_s: 0.0,
             apps: household.apps.clone(),
