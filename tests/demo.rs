@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use bandwidth2mqtt::demo::{self, BrokerKind, Demo, Options};
 use support::WAIT;
 use support::broker::Broker;
+use support::screen::Screen;
 use support::watcher::Watcher;
 
 fn state_has_totals(v: &serde_json::Value) -> bool {
@@ -114,26 +115,6 @@ async fn demo_publishes_the_household_and_renders_its_table() {
         .map(|m| m.topic)
         .collect();
     assert!(left.is_empty(), "retained demo messages left behind: {left:?}");
-}
-
-/// A writer the test can read while the demo writes to it.
-#[derive(Clone, Default)]
-struct Screen(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Screen {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Screen {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
 }
 
 /// On a terminal each frame homes the cursor and clears the screen, then draws the intro and

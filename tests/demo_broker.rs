@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use bandwidth2mqtt::demo::{self, BrokerKind, Demo, Lookup, Options, broker};
 use support::WAIT;
 use support::broker::Broker;
+use support::screen::Screen;
 use support::watcher::Watcher;
 
 fn lookup(default_port: u16, mosquitto: Option<std::path::PathBuf>) -> Lookup {
@@ -154,20 +155,6 @@ fn mosquitto_passwd() -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// A writer the test can read while the demo writes to it.
-#[derive(Clone, Default)]
-struct Screen(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Screen {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 const USER: &str = "demo_user";
 const PASSWORD: &str = "Dm0-Pa55:w/rd@x";
 
@@ -224,7 +211,7 @@ async fn demo_against_a_broker_with_a_password_over_tls() {
         let shutdown = shutdown.clone();
         async move { demo::run(options, shutdown, demo::Screen::Plain, &mut out).await }
     });
-    let text = || String::from_utf8_lossy(&screen.0.lock().unwrap()).into_owned();
+    let text = || screen.text();
     let deadline = Instant::now() + WAIT + WAIT;
     while !(text().contains("The household is on the broker")
         && text().lines().any(|l| l.starts_with("Titan") && l.contains("iB")))

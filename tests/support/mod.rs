@@ -10,6 +10,8 @@ pub mod inproc;
 pub mod pki;
 pub mod process;
 pub mod python;
+#[cfg(feature = "demo")]
+pub mod screen;
 pub mod watcher;
 
 use std::time::Duration;
