@@ -24,6 +24,12 @@
 //! shortfall is at most the bytes of one interval at each end, and it closes as soon as a
 //! quieter boundary is in the window.
 //!
+//! A boundary with no reading after it yet uses the live total so far, so the newest hours
+//! can be filled at once; but the analyzer's open hour may already hold bytes booked after our
+//! last reading, which the counter will show at its next one. When a reading shrinks such a `D`,
+//! the difference is owed (`ahead`) and taken out of the counter's next steps: each byte still
+//! counts once (found by an engine test whose burst landed between the two requests of a poll).
+//!
 //! Time is cut into windows; each adds its own largest `D` once, and a window's `[A, H)` never
 //! overlaps another's, so a byte is added at most once overall. A window stays open while
 //! gaps (restarts, resets, the live start) keep happening, and closes once the hours after its
@@ -65,8 +71,13 @@ pub struct Reconciler {
     last_gap_s: Option<i64>,
     /// What this window has added so far, per direction.
     best: [u64; 2],
-    /// Everything the hours have added over the channel's life (for tests and notes).
+    /// Everything the hours have added over the channel's life, net of what was repaid (for
+    /// tests and notes).
     pub added: [u64; 2],
+    /// Bytes the hours added ahead of the counter, which the counter has counted since:
+    /// taken out of its next steps so that they count once.
+    #[serde(default)]
+    ahead: [u64; 2],
 }
 
 impl Reconciler {
@@ -197,11 +208,29 @@ impl Reconciler {
                 add[d] = target - self.best[d];
                 self.best[d] = target;
                 self.added[d] = self.added[d].saturating_add(add[d]);
+            } else if target < self.best[d] {
+                // Only a boundary with no reading after it yet can shrink `D`: its "after" was
+                // the live total so far, and a newer reading showed that the counter did count
+                // some of what the hours had (bytes booked after our last reading). Those bytes
+                // were added once already; the counter's coming steps must not add them again.
+                self.ahead[d] = self.ahead[d].saturating_add(self.best[d] - target);
+                self.best[d] = target;
             }
         }
         step.rx = add[0];
         step.tx = add[1];
         self.maybe_close(lo, end);
+        step
+    }
+
+    /// Takes what the hours added ahead of the counter out of the counter's step.
+    fn repay(&mut self, mut step: Step) -> Step {
+        let rx = step.rx.min(self.ahead[0]);
+        let tx = step.tx.min(self.ahead[1]);
+        step.rx -= rx;
+        step.tx -= tx;
+        self.ahead = [self.ahead[0] - rx, self.ahead[1] - tx];
+        self.added = [self.added[0].saturating_sub(rx), self.added[1].saturating_sub(tx)];
         step
     }
 
@@ -260,6 +289,7 @@ pub fn live(
     };
     reconciler.reading(sample.clock_s, &step, gap);
     let extra = reconciler.evaluate();
+    let step = reconciler.repay(step);
     (combine(step, extra), event)
 }
 
