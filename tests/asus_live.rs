@@ -104,6 +104,8 @@ async fn settles_on_the_truth(watcher: &Watcher, emu: &AsusEmulator) {
     });
     for mac in online_macs(emu) {
         let (rx, tx) = emu.with(|s| s.ta.truth(&mac.to_string()));
+        // Printed so that a timeout (which shows the newest state) also shows what was awaited.
+        eprintln!("{mac}: waiting for the truth rx={rx} tx={tx}");
         watcher
             .wait_for(&topic(&mac), Duration::from_secs(90), |m| {
                 serde_json::from_str::<Value>(&m.payload)

@@ -3,7 +3,9 @@
 //! every client gets an exact total and a live rate however large the home is.
 //!
 //! The page is probed once; "not available" (HTTP 404, or no clients in `array_traffic`) is
-//! said once, at info, with how to switch it on, and probed again every few hours. The counters
+//! said once, at info, with how to switch it on, and probed again every few hours. A page that
+//! was listing clients and suddenly lists none is a restarted engine (its table is empty until
+//! traffic flows), not a switched-off feature, unless it stays empty for a whole probe period. The counters
 //! belong to the DPI engine, which can restart (engine restart, router reboot), and may be 32
 //! bits wide on some models; neither is verified on hardware, so both are handled:
 //!
@@ -57,6 +59,8 @@ pub struct LiveCounters {
     seen_64_bit: bool,
     logged: BTreeSet<BadKind>,
     failing: bool,
+    /// Router time of the first empty reply of a page that was listing clients.
+    empty_since: Option<i64>,
     /// Requests made (one per poll while available).
     pub requests: u64,
     pub restarts: u64,
@@ -75,6 +79,7 @@ impl LiveCounters {
             seen_64_bit: false,
             logged: BTreeSet::new(),
             failing: false,
+            empty_since: None,
             requests: 0,
             restarts: 0,
         }
@@ -143,11 +148,16 @@ impl LiveCounters {
         let reply = live_parse::parse(text);
         let entries = match reply.entries {
             Some(ref e) if !e.is_empty() || !reply.bad.is_empty() => e.clone(),
+            Some(_) if self.availability == Availability::Available => {
+                self.emptied(clock_s);
+                return Vec::new();
+            }
             _ => {
                 self.not_available("getTraffic.asp lists no clients", clock_s);
                 return Vec::new();
             }
         };
+        self.empty_since = None;
         if self.availability != Availability::Available {
             tracing::info!(source = %self.source, device = %self.router, clients = entries.len(), "Live per-client counters found (getTraffic.asp): exact per-client totals and rates every poll.");
         }
@@ -177,6 +187,37 @@ impl LiveCounters {
             .collect()
     }
 
+    /// The page was listing clients and now lists none. A DPI engine that just restarted has an
+    /// empty table until traffic flows again, so this is a restart (the Traffic Analyzer fills in
+    /// what the old counters held), not a switched-off feature; only a table that stays empty for
+    /// a whole probe period means QoS was switched off.
+    fn emptied(&mut self, clock_s: i64) {
+        match self.empty_since {
+            None => {
+                self.empty_since = Some(clock_s);
+                self.new_life(false);
+            }
+            Some(since) if clock_s - since >= REPROBE_S || clock_s < since => {
+                self.not_available("getTraffic.asp has listed no clients for 3 hours", clock_s);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// A new counter life: the counters' next values are new bytes.
+    fn new_life(&mut self, rebooted: bool) {
+        self.cursor.generation += 1;
+        self.restarts += 1;
+        self.last.clear();
+        self.last_router = None;
+        tracing::info!(
+            source = %self.source,
+            device = %self.router,
+            reboot = rebooted,
+            "Live per-client counters restarted; counting on from the new values, the Traffic Analyzer fills in what they lost."
+        );
+    }
+
     fn not_available(&mut self, why: &str, clock_s: i64) {
         if self.availability != Availability::NotAvailable {
             tracing::info!(
@@ -188,6 +229,7 @@ impl LiveCounters {
         }
         self.availability = Availability::NotAvailable;
         self.next_probe = Some(clock_s + REPROBE_S);
+        self.empty_since = None;
         self.last.clear();
         self.last_router = None;
     }
@@ -228,15 +270,7 @@ impl LiveCounters {
             .count();
         let engine_restarted = dropped >= 2 && dropped * 2 >= common.len();
         if rebooted || router_dropped || engine_restarted {
-            self.cursor.generation += 1;
-            self.restarts += 1;
-            self.last.clear();
-            tracing::info!(
-                source = %self.source,
-                device = %self.router,
-                reboot = rebooted,
-                "Live per-client counters restarted; counting on from the new values, the Traffic Analyzer fills in what they lost."
-            );
+            self.new_life(rebooted);
         }
         if router.is_some() {
             self.last_router = router;
@@ -306,6 +340,37 @@ mod tests {
         let mut again = live();
         again.restore(&l.cursor());
         assert_eq!(again.epoch(&[entry(1, 30, 3)], None, Some(5001)), e2);
+    }
+
+    #[test]
+    fn an_emptied_table_is_a_restart_unless_it_stays_empty_for_a_probe_period() {
+        let mut l = live();
+        let known: BTreeSet<MacAddr> = [entry(1, 0, 0).mac, entry(2, 0, 0).mac].into();
+        let reply = "array_traffic = [[\"02:00:00:00:00:01\", 50, 5000], [\"02:00:00:00:00:02\", 70, 7000]];";
+        let empty = "array_traffic = [];";
+        let at = |s: i64| s * 1000;
+        let interval = Duration::from_secs(30);
+        let epoch_of = |samples: &[(MacAddr, LiveSample)]| samples[0].1.counter.epoch.clone();
+        let first = l.interpret(reply, &known, None, 1000, interval, at(1000));
+        assert_eq!(l.availability, Availability::Available);
+        // The engine restarted between two polls: an empty table, still available, a new life.
+        assert!(l.interpret(empty, &known, None, 1030, interval, at(1030)).is_empty());
+        assert_eq!(l.availability, Availability::Available);
+        assert_eq!(l.restarts, 1);
+        // A second empty reply is the same restart.
+        assert!(l.interpret(empty, &known, None, 1060, interval, at(1060)).is_empty());
+        assert_eq!(l.restarts, 1);
+        let again = l.interpret(reply, &known, None, 1090, interval, at(1090));
+        assert_ne!(epoch_of(&again), epoch_of(&first), "the counters' values are new bytes");
+        // Empty for a whole probe period: QoS was switched off.
+        l.interpret(empty, &known, None, 2000, interval, at(2000));
+        assert_eq!(l.availability, Availability::Available);
+        l.interpret(empty, &known, None, 2000 + REPROBE_S, interval, at(2000 + REPROBE_S));
+        assert_eq!(l.availability, Availability::NotAvailable);
+        // A router that never listed anyone is not available from the first reply.
+        let mut fresh = live();
+        fresh.interpret(empty, &known, None, 1000, interval, at(1000));
+        assert_eq!(fresh.availability, Availability::NotAvailable);
     }
 
     #[test]
