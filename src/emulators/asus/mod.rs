@@ -58,6 +58,7 @@ impl AsusEmulator {
 
     /// Down: nothing listens on the port (connection refused); up: serving again, same port.
     pub async fn set_down(&self, down: bool) -> std::io::Result<()> {
+        self.with(|s| s.down = down);
         let current = self.server.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(server) = current {
             server.stop();

@@ -88,6 +88,9 @@ pub async fn handle(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_owned();
+    if lock(&state).down {
+        return std::future::pending().await;
+    }
     let fault = {
         let mut s = lock(&state);
         *s.stats.requests.entry(path.clone()).or_default() += 1;
@@ -100,6 +103,9 @@ pub async fn handle(
     };
     if let Some(Fault::Slow(delay)) = fault {
         tokio::time::sleep(delay).await;
+        if lock(&state).down {
+            return std::future::pending().await;
+        }
     }
     if !matches!(method, Method::GET | Method::POST | Method::HEAD) {
         return reply(StatusCode::NOT_IMPLEMENTED, "Not Implemented".into(), false);

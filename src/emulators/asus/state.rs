@@ -168,6 +168,9 @@ pub struct RouterState {
     pub locked_until: Option<SystemTime>,
     pub fault: Option<Fault>,
     pub ta_fault: Option<TaFault>,
+    /// Powered off ([`super::AsusEmulator::set_down`]): a request already in flight gets no
+    /// answer, as from a router that just died, instead of racing the test's next change.
+    pub down: bool,
     pub stats: Stats,
     pub cpu_total: u64,
     pub cpu_busy: u64,
@@ -211,6 +214,7 @@ impl RouterState {
             locked_until: None,
             fault: None,
             ta_fault: None,
+            down: false,
             stats: Stats::default(),
             cpu_total: 1_000_000,
             cpu_busy: 50_000,
