@@ -211,3 +211,7 @@ fn advance(ch: &mut ChannelState, what: Idle, sample: &TrafficSample, now_ms: i6
         reconciler.note_idle(l.clock_s);
     }
 }
+
+#[cfg(test)]
+#[path = "ledger_fast_tests.rs"]
+mod tests;

@@ -38,15 +38,18 @@ impl Household {
         let previous_ms = self.skips.begin(source, now_ms);
         // A Deco mesh reconciled with its uplink spreads the router's hours over every member
         // on each poll (estimates.rs): all of its members go the full way.
-        let fast = !learnt && !self.meshes.reconcilers.values().any(|r| r.has_uplink());
+        let reconciled = self.meshes.reconcilers.values().any(|r| r.has_uplink());
+        // Not in a poll that taught who is who (routes may have changed), but its digests are
+        // kept for the next one.
+        let fast = !learnt && !reconciled;
         let rank = self.feeds.get(source).map_or(u8::MAX, |f| f.total_rank);
         let mut routed = Vec::with_capacity(if fast { 16 } else { observations.len() });
         // (device as reported, digest if it may take the fast path next time)
         let mut recorded: Vec<(DeviceId, Option<u64>)> = Vec::new();
         let mut group_online = None;
         for obs in observations {
-            let digest = (fast && obs.kind == DeviceKind::Client).then(|| skip::digest(&obs));
-            if let Some(d) = digest
+            let digest = (!reconciled && obs.kind == DeviceKind::Client).then(|| skip::digest(&obs));
+            if let Some(d) = digest.filter(|_| fast)
                 && self.skips.same(source, &obs.device, d)
             {
                 if self.ledger.apply_unchanged(source, &obs, now_ms) {
@@ -128,13 +131,19 @@ impl Household {
                 self.seen_online(id, now_ms);
             }
             // Periods add what the headline added; a device's first appearance (a restored
-            // total, a database's history) is not today's traffic.
-            if let (Some(old), Some(device)) = (before.get(id), self.ledger.device(id)) {
-                let delta = Totals {
-                    rx: device.totals.rx.saturating_sub(old.rx),
-                    tx: device.totals.tx.saturating_sub(old.tx),
+            // total, a database's history) is not today's traffic, but its periods start now
+            // (whether its next observation takes the fast path or not).
+            if let Some(device) = self.ledger.device(id) {
+                let (delta, hours) = match before.get(id) {
+                    Some(old) => (
+                        Totals {
+                            rx: device.totals.rx.saturating_sub(old.rx),
+                            tx: device.totals.tx.saturating_sub(old.tx),
+                        },
+                        dated.remove(id).unwrap_or_default(),
+                    ),
+                    None => (Totals::default(), Vec::new()),
                 };
-                let hours = dated.remove(id).unwrap_or_default();
                 periods::add_dated(
                     self.periods.entry(id.clone()).or_default(),
                     &self.calendar,

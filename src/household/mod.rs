@@ -380,3 +380,7 @@ mod tests;
 #[cfg(test)]
 #[path = "rules_tests.rs"]
 mod rules_tests;
+
+#[cfg(test)]
+#[path = "skip_tests.rs"]
+mod skip_tests;
