@@ -90,3 +90,7 @@ impl Core {
         self.saving.unsynced = false;
     }
 }
+
+#[cfg(test)]
+#[path = "save_tests.rs"]
+mod tests;
