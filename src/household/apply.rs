@@ -51,13 +51,12 @@ impl Household {
             let digest = (!reconciled && obs.kind == DeviceKind::Client).then(|| skip::digest(&obs));
             if let Some(d) = digest.filter(|_| fast)
                 && self.skips.same(source, &obs.device, d)
+                && self.ledger.apply_unchanged(source, &obs, now_ms)
             {
-                if self.ledger.apply_unchanged(source, &obs, now_ms) {
-                    if obs.online == Some(true) {
-                        self.seen_online(&obs.device, now_ms);
-                    }
-                    continue;
+                if obs.online == Some(true) {
+                    self.seen_online(&obs.device, now_ms);
                 }
+                continue;
             }
             let reported = obs.device.clone();
             let r = self.resolver.route(obs);
