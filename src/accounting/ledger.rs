@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::channel::{ChannelKind, ChannelState, CounterEvent, Rates, Step};
+use super::channel::{ChannelKind, ChannelState, Rates, Step};
 use super::reconcile;
-use super::store::{PersistedChannel, PersistedDevice, PersistedState};
+use super::store::{PersistedDevice, PersistedState};
 use crate::model::{DeviceId, DeviceInfo, DeviceKind, HourBucket, MacAddr, Observation, TrafficSample};
 
 /// Cumulative bytes; only ever increased.
@@ -262,6 +262,15 @@ impl Device {
     }
 }
 
+#[path = "ledger_fast.rs"]
+mod fast;
+#[path = "ledger_log.rs"]
+mod log;
+use log::log_counter_event;
+#[path = "ledger_persist.rs"]
+mod persist;
+pub use persist::{Persist, PersistedRef};
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct ChannelKey {
     device: DeviceId,
@@ -288,6 +297,9 @@ pub struct Ledger {
     renamed: BTreeMap<DeviceId, String>,
     /// Headline bytes of the last [`Ledger::apply`] that hourly buckets dated, by device.
     dated: BTreeMap<DeviceId, Vec<HourBucket>>,
+    persist: Persist,
+    /// A lookup key reused by the fast path (ledger_fast.rs), so it allocates nothing.
+    scratch: Option<ChannelKey>,
 }
 
 impl Ledger {
@@ -315,6 +327,8 @@ impl Ledger {
             friendly_names,
             renamed: BTreeMap::new(),
             dated: BTreeMap::new(),
+            persist: Persist::default(),
+            scratch: None,
         }
     }
 
@@ -326,11 +340,13 @@ impl Ledger {
 
     /// A source that appears while running (an agent on another machine).
     pub fn add_feed(&mut self, feed: Feed) {
+        self.mark_dirty();
         self.feeds.entry(feed.name.clone()).or_insert(feed);
     }
 
     /// The user's name for a device; applies now if the device is known, else when it appears.
     pub fn rename(&mut self, id: &DeviceId, name: &str) {
+        self.mark_dirty();
         self.renamed.insert(id.clone(), name.to_owned());
         if let Some(device) = self.devices.get_mut(id) {
             device.info.name = Some(name.to_owned());
@@ -344,6 +360,7 @@ impl Ledger {
     /// Forgets a device: its totals, baselines and name. A source that reports it again
     /// brings it back as a new device.
     pub fn forget(&mut self, id: &DeviceId) -> Option<Device> {
+        self.mark_dirty();
         self.restored.remove(id);
         self.renamed.remove(id);
         self.channels.retain(|k, _| &k.device != id);
@@ -388,6 +405,7 @@ impl Ledger {
     /// counts itself: it does not). Returns `from` as it was, for clearing it in HA; `None` if
     /// it was not known.
     pub fn merge_into(&mut self, from: &DeviceId, to: &DeviceId, carry_totals: bool) -> Option<Device> {
+        self.mark_dirty();
         let retired = match self.devices.remove(from) {
             Some(d) => d,
             None => {
@@ -438,6 +456,7 @@ impl Ledger {
 
     /// Forgets a device entirely: its totals, its views and every counter baseline.
     pub fn remove(&mut self, id: &DeviceId) -> bool {
+        self.mark_dirty();
         let known = self.devices.remove(id).is_some() | self.restored.remove(id).is_some();
         self.channels.retain(|k, _| &k.device != id);
         known
@@ -448,39 +467,69 @@ impl Ledger {
     }
 
     pub fn set_cursor(&mut self, source: &str, cursor: serde_json::Value) {
-        self.cursors.insert(source.to_owned(), cursor);
+        if self.cursors.get(source) != Some(&cursor) {
+            self.mark_dirty();
+            self.cursors.insert(source.to_owned(), cursor);
+        }
     }
 
     /// Folds one successful poll of `source` into the ledger; returns the devices it touched.
     pub fn apply(&mut self, source: &str, observations: Vec<Observation>, now_ms: i64) -> Vec<DeviceId> {
-        let mut touched = Vec::with_capacity(observations.len());
+        self.apply_changed(source, observations, now_ms, &|_| false);
+        self.devices
+            .values()
+            .filter(|d| d.sources.contains(source))
+            .map(|d| d.id.clone())
+            .collect()
+    }
+
+    /// [`Ledger::apply`] of the observations that changed; `also_seen` says which devices were
+    /// in the poll unchanged (the fast path took them). Returns the devices of `observations`
+    /// and those that dropped out of the source's list just now, in id order.
+    pub fn apply_changed(
+        &mut self,
+        source: &str,
+        observations: Vec<Observation>,
+        now_ms: i64,
+        also_seen: &dyn Fn(&DeviceId) -> bool,
+    ) -> Vec<DeviceId> {
         self.dated.clear();
-        let seen: BTreeSet<DeviceId> = observations.iter().map(|o| o.device.clone()).collect();
+        let mut touched: Vec<DeviceId> = observations.iter().map(|o| o.device.clone()).collect();
+        touched.sort();
+        touched.dedup();
         for obs in observations {
             self.apply_one(source, obs, now_ms);
         }
         // A client or mesh node that dropped out of its source's list is gone from the network
         // as far as that source knows, whatever it said last time.
+        let mut dropped = Vec::new();
         for (id, device) in &mut self.devices {
             if matches!(device.kind, DeviceKind::Client | DeviceKind::MeshNode)
-                && !seen.contains(id)
                 && let Some(online) = device.online_by_source.get_mut(source)
+                && *online
+                && touched.binary_search(id).is_err()
+                && !also_seen(id)
             {
                 *online = false;
+                dropped.push(id.clone());
             }
         }
-        // Collect after the fact: one device may appear in several observations.
-        for (id, device) in &self.devices {
-            if device.sources.contains(source) {
-                touched.push(id.clone());
-            }
+        if !dropped.is_empty() {
+            touched.extend(dropped);
+            touched.sort();
         }
         touched
+    }
+
+    /// How many devices `source` has reported in this run.
+    pub fn count_of(&self, source: &str) -> usize {
+        self.devices.values().filter(|d| d.sources.contains(source)).count()
     }
 
     fn apply_one(&mut self, source: &str, obs: Observation, now_ms: i64) {
         let id = obs.device.clone();
         if !self.devices.contains_key(&id) {
+            self.mark_dirty();
             let restored = self.restored.remove(&id);
             self.devices
                 .insert(id.clone(), Device::new(id.clone(), obs.kind, restored));
@@ -499,11 +548,13 @@ impl Ledger {
                 (TrafficSample::Counter(c), Some(ch)) => ch.update_counter(c, now_ms),
                 (TrafficSample::Rate(r), Some(ch)) => (ch.update_rate(r, now_ms), None),
                 (TrafficSample::Counter(c), None) => {
+                    self.persist.dirty = true;
                     let (ch, step) = ChannelState::start_counter(c, now_ms, target_is_new);
                     self.channels.insert(key.clone(), ch);
                     (step, None)
                 }
                 (TrafficSample::Rate(r), None) => {
+                    self.persist.dirty = true;
                     let (ch, step) = ChannelState::start_rate(r, now_ms);
                     self.channels.insert(key.clone(), ch);
                     (step, None)
@@ -524,11 +575,22 @@ impl Ledger {
                 (TrafficSample::Live(l), existing) => {
                     let ch = match existing {
                         Some(ch) => ch,
-                        None => self.channels.entry(key.clone()).or_default(),
+                        None => {
+                            self.persist.dirty = true;
+                            self.channels.entry(key.clone()).or_default()
+                        }
                     };
                     reconcile::live(ch, l, now_ms, target_is_new)
                 }
             };
+            // Bytes, a new baseline or an estimate moved: the state file must follow. A counter
+            // that only advanced its timestamp is recoverable from the baseline.
+            let counted = matches!(reading.sample, TrafficSample::Counter(_) | TrafficSample::Live(_));
+            if step.rx > 0 || step.tx > 0 || event.is_some() || !counted {
+                self.mark_dirty();
+            } else {
+                self.mark_stale();
+            }
             if let Some(event) = event {
                 log_counter_event(source, &id, reading.interface.as_deref(), event);
             }
@@ -698,40 +760,6 @@ impl Ledger {
         let best_per_interface = channels().any(|(k, _)| k.source == best.name && k.interface.is_some());
         per_interface && best_per_interface
     }
-
-    /// What must survive a restart: totals (also of devices not seen this run) and baselines.
-    pub fn to_persisted(&self) -> PersistedState {
-        let mut devices = self.restored.clone();
-        for (id, device) in &self.devices {
-            devices.insert(
-                id.clone(),
-                PersistedDevice {
-                    totals: device.totals,
-                    interfaces: device
-                        .interfaces
-                        .iter()
-                        .map(|(name, i)| (name.clone(), i.totals))
-                        .collect(),
-                    views: device.views.iter().map(|(s, v)| (s.clone(), v.totals)).collect(),
-                },
-            );
-        }
-        PersistedState {
-            version: 0,
-            devices,
-            channels: self
-                .channels
-                .iter()
-                .map(|(k, state)| PersistedChannel {
-                    device: k.device.clone(),
-                    interface: k.interface.clone(),
-                    source: k.source.clone(),
-                    state: state.clone(),
-                })
-                .collect(),
-            sources: self.cursors.clone(),
-        }
-    }
 }
 
 /// Device-level rates and owners follow from its interfaces.
@@ -756,45 +784,6 @@ fn roll_up_interfaces(device: &mut Device) {
     device.total_sources = total_sources;
     device.rate_sources = rate_sources;
     device.estimated = estimated;
-}
-
-fn log_counter_event(source: &str, device: &DeviceId, interface: Option<&str>, event: CounterEvent) {
-    let interface = interface.unwrap_or("-");
-    match event {
-        CounterEvent::Wrapped => {
-            tracing::debug!(source, %device, interface, "Counter wrapped at 2^32; counted across the wrap.")
-        }
-        CounterEvent::NewEpoch => tracing::info!(
-            source,
-            %device,
-            interface,
-            "Counter restarted (reboot, re-created interface or new database); total continues from where it was."
-        ),
-        CounterEvent::Dropped => tracing::warn!(
-            source,
-            %device,
-            interface,
-            "Counter went down without a restart; held: nothing counted, total kept, the next reading decides."
-        ),
-        CounterEvent::Reset => tracing::warn!(
-            source,
-            %device,
-            interface,
-            "Counter was reset without a restart; re-baselined, the bytes before the reset not counted, total kept."
-        ),
-        CounterEvent::Jumped => tracing::warn!(
-            source,
-            %device,
-            interface,
-            "Counter jumped implausibly and stayed there; re-baselined without counting the jump, total kept."
-        ),
-        CounterEvent::WentBackwards => tracing::warn!(
-            source,
-            %device,
-            interface,
-            "Sample is older than the previous one (clock stepped back?); bytes above the last reading counted, no rate, total kept."
-        ),
-    }
 }
 
 #[cfg(test)]

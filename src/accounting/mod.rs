@@ -10,6 +10,6 @@ mod store;
 mod store_load;
 
 pub use channel::{ChannelKind, ChannelState, CounterEvent, Rates, Step};
-pub use ledger::{Device, Feed, Interface, Ledger, Totals, View};
+pub use ledger::{Device, Feed, Interface, Ledger, Persist, PersistedRef, Totals, View};
 pub use state_dir::{StateDirLock, lock as lock_state_dir};
 pub use store::{PersistedChannel, PersistedDevice, PersistedState, StateStore, StoreError};

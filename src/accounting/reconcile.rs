@@ -164,15 +164,12 @@ impl Reconciler {
         }
     }
 
-    /// Recomputes the window's largest `D`; returns what it adds beyond what was added.
-    fn evaluate(&mut self) -> Step {
-        let mut step = Step {
-            no_rates: true,
-            ..Step::default()
-        };
+    /// The open window `(lo, end)` and its largest `D` per direction, without changing
+    /// anything; `None` without hours.
+    fn window(&self) -> Option<(i64, i64, [u64; 2])> {
         let (Some((&oldest, _)), Some((&newest, _))) = (self.hours.first_key_value(), self.hours.last_key_value())
         else {
-            return step;
+            return None;
         };
         let lo = self.from.map_or(oldest, |f| f.max(oldest));
         let end = newest + HOUR;
@@ -201,20 +198,32 @@ impl Reconciler {
             }
             h += HOUR;
         }
+        let target = best.map(|b| u64::try_from(b.max(0)).unwrap_or(u64::MAX));
+        Some((lo, end, target))
+    }
+
+    /// Recomputes the window's largest `D`; returns what it adds beyond what was added.
+    fn evaluate(&mut self) -> Step {
+        let mut step = Step {
+            no_rates: true,
+            ..Step::default()
+        };
+        let Some((lo, end, target)) = self.window() else {
+            return step;
+        };
         let mut add = [0u64; 2];
         for d in 0..2 {
-            let target = u64::try_from(best[d].max(0)).unwrap_or(u64::MAX);
-            if target > self.best[d] {
-                add[d] = target - self.best[d];
-                self.best[d] = target;
+            if target[d] > self.best[d] {
+                add[d] = target[d] - self.best[d];
+                self.best[d] = target[d];
                 self.added[d] = self.added[d].saturating_add(add[d]);
-            } else if target < self.best[d] {
+            } else if target[d] < self.best[d] {
                 // Only a boundary with no reading after it yet can shrink `D`: its "after" was
                 // the live total so far, and a newer reading showed that the counter did count
                 // some of what the hours had (bytes booked after our last reading). Those bytes
                 // were added once already; the counter's coming steps must not add them again.
-                self.ahead[d] = self.ahead[d].saturating_add(self.best[d] - target);
-                self.best[d] = target;
+                self.ahead[d] = self.ahead[d].saturating_add(self.best[d] - target[d]);
+                self.best[d] = target[d];
             }
         }
         step.rx = add[0];
@@ -234,10 +243,59 @@ impl Reconciler {
         step
     }
 
+    /// Whether a live reading at `clock_s` that adds no bytes would change nothing but the
+    /// time of the last reading: no hour boundary passed since the last one, and the window
+    /// neither moves nor closes (ledger_fast.rs). Reads only.
+    pub(super) fn idle_at(&self, clock_s: i64) -> bool {
+        let Some(last) = self.last_s else {
+            return false;
+        };
+        if clock_s < last {
+            return false;
+        }
+        let floor = self.from.unwrap_or(i64::MIN).max(clock_s - LONGEST_WINDOW_S);
+        let mut h = next_boundary(last.max(floor));
+        if h == last {
+            h += HOUR;
+        }
+        if h <= clock_s {
+            return false;
+        }
+        match self.window() {
+            None => true,
+            Some((lo, end, target)) => target == self.best && !self.would_close(lo, end),
+        }
+    }
+
+    /// Whether folding `sample` in would change nothing: every hour already seen at least
+    /// this large, and the window neither moves nor closes. Reads only.
+    pub(super) fn holds(&self, sample: &BucketSample) -> bool {
+        let known = sample.hours.iter().all(|b| {
+            self.from.is_some_and(|f| b.start_s < f)
+                || self
+                    .hours
+                    .get(&b.start_s)
+                    .is_some_and(|seen| seen[0] >= b.rx && seen[1] >= b.tx)
+        });
+        known
+            && self
+                .window()
+                .is_none_or(|(lo, end, target)| target == self.best && !self.would_close(lo, end))
+    }
+
+    /// What an idle reading (see [`Self::idle_at`]) changes.
+    pub(super) fn note_idle(&mut self, clock_s: i64) {
+        self.last_s = Some(clock_s);
+    }
+
+    fn would_close(&self, lo: i64, end: i64) -> bool {
+        let quiet_since = self.last_gap_s.unwrap_or(lo).max(lo);
+        end - quiet_since >= SETTLE_S || end - lo >= LONGEST_WINDOW_S
+    }
+
     /// Closes the window at `end` once its gaps are long settled; the next starts there.
     fn maybe_close(&mut self, lo: i64, end: i64) {
-        let quiet_since = self.last_gap_s.unwrap_or(lo).max(lo);
-        if end - quiet_since < SETTLE_S && end - lo < LONGEST_WINDOW_S {
+        if !self.would_close(lo, end) {
             return;
         }
         self.from = Some(end);

@@ -1,6 +1,7 @@
 //! The on-disk state: one JSON document under `state_dir`, replaced atomically (write a temp
-//! file, fsync, rename, fsync the directory) so a crash or `kill -9` leaves either the old or
-//! the new version, never a torn one.
+//! file, rename) so a crash or `kill -9` leaves either the old or the new version, never a
+//! torn one. The page cache is enough for that; `durable` saves also fsync the file and the
+//! directory, against power loss (the bridge decides how often: bridge/save.rs).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -32,13 +33,13 @@ fn first_version() -> u32 {
     1
 }
 
-/// [`PersistedState`] as written, with the current format version, without copying it.
+/// [`PersistedState`] as written, with the current format version, from borrowed parts.
 #[derive(Serialize)]
-struct Versioned<'a> {
+struct Versioned<'a, D, C, S> {
     version: u32,
-    devices: &'a BTreeMap<DeviceId, PersistedDevice>,
-    channels: &'a Vec<PersistedChannel>,
-    sources: &'a BTreeMap<String, serde_json::Value>,
+    devices: &'a D,
+    channels: &'a C,
+    sources: &'a S,
 }
 
 /// Everything that must survive a restart.
@@ -83,6 +84,7 @@ pub struct StateStore {
     dir: PathBuf,
     /// `once --dry-run`: read what is there, never move, copy or write anything.
     read_only: bool,
+    writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl StateStore {
@@ -90,6 +92,7 @@ impl StateStore {
         Self {
             dir: dir.into(),
             read_only: false,
+            writes: Default::default(),
         }
     }
 
@@ -98,6 +101,7 @@ impl StateStore {
         Self {
             dir: dir.into(),
             read_only: true,
+            writes: Default::default(),
         }
     }
 
@@ -113,7 +117,20 @@ impl StateStore {
         Ok(super::store_load::load(&self.path(), FORMAT_VERSION, self.read_only))
     }
 
+    /// Writes `state` durably (fsync'd).
     pub fn save(&self, state: &PersistedState) -> Result<(), StoreError> {
+        self.save_parts(&state.devices, &state.channels, &state.sources, true)
+    }
+
+    /// Writes the state file from its three parts, serialised as [`PersistedState`]'s fields
+    /// (the household lends its own maps: nothing is copied per save).
+    pub fn save_parts(
+        &self,
+        devices: &impl Serialize,
+        channels: &impl Serialize,
+        sources: &impl Serialize,
+        durable: bool,
+    ) -> Result<(), StoreError> {
         std::fs::create_dir_all(&self.dir).map_err(|source| StoreError::CreateDir {
             path: self.dir.clone(),
             source,
@@ -128,22 +145,43 @@ impl StateStore {
             let mut out = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&tmp)?);
             let versioned = Versioned {
                 version: FORMAT_VERSION,
-                devices: &state.devices,
-                channels: &state.channels,
-                sources: &state.sources,
+                devices,
+                channels,
+                sources,
             };
             serde_json::to_writer(&mut out, &versioned)?;
             out.write_all(b"\n")?;
             let file = out.into_inner().map_err(std::io::IntoInnerError::into_error)?;
-            file.sync_all()?;
+            if durable {
+                file.sync_all()?;
+            }
             std::fs::rename(&tmp, &path)?;
-            sync_dir(&self.dir)
+            if durable { sync_dir(&self.dir) } else { Ok(()) }
         };
         let result = write();
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         result.map_err(|source| StoreError::Write { path, source })
+    }
+
+    /// Makes what the last non-durable saves wrote durable: fsync of the file and the directory.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let path = self.path();
+        let sync = || -> std::io::Result<()> {
+            std::fs::File::open(&path)?.sync_all()?;
+            sync_dir(&self.dir)
+        };
+        sync().map_err(|source| StoreError::Write {
+            path: path.clone(),
+            source,
+        })
+    }
+
+    /// How many times the state file was written by this store (tests, metrics).
+    pub fn writes(&self) -> u64 {
+        self.writes.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -11,6 +11,7 @@ pub mod health;
 mod observe;
 mod poller;
 mod run;
+mod save;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -87,6 +88,8 @@ struct Core {
     failing_since: BTreeMap<String, i64>,
     persist: bool,
     save_failing: bool,
+    /// When the state file was last written and fsync'd (save.rs).
+    saving: save::Pacing,
     /// `bridge/info` without its timestamps, and when it was last put: timestamps alone
     /// change on every poll and are refreshed at most once a minute.
     info_published: Option<(String, Instant)>,
@@ -146,6 +149,7 @@ impl Core {
             failing_since: BTreeMap::new(),
             persist,
             save_failing: false,
+            saving: save::Pacing::default(),
             info_published: None,
             devices_index: DevicesIndex::new(),
             discovery_mode: config.settings.mqtt.discovery,
@@ -245,7 +249,8 @@ impl Core {
         let touched = match result {
             Ok(observations) => {
                 self.failing_since.remove(&source);
-                let touched = self.household.apply(&source, observations, at_ms);
+                let applied = self.household.apply_poll(&source, observations, at_ms);
+                let touched = applied.touched;
                 self.clear_retired();
                 if let Some(status) = self.statuses.get_mut(&source) {
                     if status.status == "error" {
@@ -253,7 +258,7 @@ impl Core {
                     }
                     status.status = "ok";
                     status.last_success = Some(now);
-                    status.devices = touched.len();
+                    status.devices = applied.devices;
                 }
                 self.outbox.put(
                     self.topics.source_availability(&source),
@@ -353,26 +358,6 @@ impl Core {
             }
             (false, _) => {
                 tracing::warn!(source, kind, error = %text, "Source failed; its entities are unavailable until it answers again.")
-            }
-        }
-    }
-
-    fn save(&mut self) {
-        if !self.persist {
-            return;
-        }
-        match self.store.save(&self.household.to_persisted()) {
-            Ok(()) => {
-                if self.save_failing {
-                    tracing::info!(path = %self.store.path().display(), "State file writable again.");
-                }
-                self.save_failing = false;
-            }
-            Err(e) => {
-                if !self.save_failing {
-                    tracing::error!(error = %e, "Cannot save totals; they will be lost on restart until this is fixed.");
-                }
-                self.save_failing = true;
             }
         }
     }

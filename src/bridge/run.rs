@@ -224,7 +224,7 @@ pub async fn run_until(parts: Parts, shutdown: CancellationToken) -> Result<Stop
     while let Ok(report) = reports.try_recv() {
         core.handle(report);
     }
-    core.save();
+    core.save_final();
     // Each poller ends its poll at once and gets 1 s to log out; never wait much longer.
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         while tasks.join_next().await.is_some() {}
@@ -325,6 +325,7 @@ pub async fn once(parts: Parts, dry_run: bool) -> Result<OnceOutcome, BridgeErro
         core.take(report);
     }
     core.flush_first_round();
+    core.save_final();
     core.render_bridge();
     core.outbox
         .put(core.topics.bridge_state(), "online", true, Priority::BridgeState);

@@ -7,6 +7,7 @@
 //! the best source, every other source's view kept as a secondary one.
 
 pub mod admission;
+mod apply;
 mod estimates;
 pub mod forget;
 mod hours;
@@ -14,15 +15,18 @@ pub mod identity;
 mod merge;
 pub mod names;
 pub mod periods;
+mod persist;
 pub mod plans;
 pub mod reconcile;
+mod skip;
+
+pub use apply::Applied;
 
 use std::collections::BTreeMap;
 
-use crate::accounting::{Device, Feed, Ledger, PersistedState, Totals};
+use crate::accounting::{Device, Feed, Ledger, PersistedState};
 use crate::config::Settings;
 use crate::model::{DeviceId, DeviceKind, MacAddr, Observation};
-use admission::Admission;
 use identity::Resolver;
 use names::{Candidate, Names};
 use periods::{Calendar, PeriodBook};
@@ -83,18 +87,27 @@ pub struct Household {
     retired: Vec<Device>,
     /// Whether restored devices were checked against the claims of this run.
     merged_once: bool,
+    /// What each source said last of each client (the fast path, skip.rs).
+    skips: skip::Skips,
+    /// `[bridge] consider_home`: how long an offline client's presence may still change.
+    consider_home: std::time::Duration,
+    /// The household's own persisted memory changed since the last save (persist.rs); `stale`:
+    /// only last-seen times did.
+    dirty: bool,
+    stale: bool,
 }
 
 impl Household {
     /// `sources`: (feed, kind) of every configured source.
-    pub fn new(settings: &Settings, sources: Vec<(Feed, &'static str)>, state: PersistedState) -> Self {
+    pub fn new(settings: &Settings, sources: Vec<(Feed, &'static str)>, mut state: PersistedState) -> Self {
         let mut resolver = Resolver::new(settings);
         let mut periods = PeriodBook::new();
         let mut last_seen = forget::LastSeen::new();
         let mut entity_slugs = BTreeMap::new();
         let mut meshes = estimates::Meshes::new(settings);
-        if let Some(saved) = state.sources.get(CURSOR_KEY) {
-            match serde_json::from_value::<Saved>(saved.clone()) {
+        // Taken out of the cursors: it is written from the household's own data (persist.rs).
+        if let Some(saved) = state.sources.remove(CURSOR_KEY) {
+            match serde_json::from_value::<Saved>(saved) {
                 Ok(saved) => {
                     resolver.restore(&serde_json::to_value(&saved.identity).unwrap_or_default());
                     periods = saved.periods;
@@ -140,6 +153,10 @@ impl Household {
             meshes,
             retired: Vec::new(),
             merged_once: false,
+            skips: skip::Skips::default(),
+            consider_home: bridge.consider_home,
+            dirty: false,
+            stale: false,
         }
     }
 
@@ -157,6 +174,7 @@ impl Household {
                 slug = format!("{slug}_{id}");
             }
             self.entity_slugs.insert(id.clone(), slug);
+            self.dirty = true;
         }
         device.entity_slug = self.entity_slugs.get(id).cloned();
     }
@@ -177,116 +195,10 @@ impl Household {
         self.ledger.set_cursor(source, cursor);
     }
 
-    pub fn to_persisted(&self) -> PersistedState {
-        let mut state = self.ledger.to_persisted();
-        let saved = serde_json::json!({
-            "identity": self.resolver.to_json(),
-            "periods": self.periods,
-            "last_seen": self.last_seen,
-            "entity_slugs": self.entity_slugs,
-            "reconcile": self.saved_reconcilers(),
-        });
-        state.sources.insert(CURSOR_KEY.to_owned(), saved);
-        state
-    }
-
     /// Learns who is who from polls not yet applied, so that the first published picture is
     /// already the right one whichever source answered first.
     pub fn learn(&mut self, observations: &[Observation]) {
         self.resolver.learn(observations);
-    }
-
-    /// Folds one successful poll in; returns the devices it touched.
-    pub fn apply(&mut self, source: &str, observations: Vec<Observation>, now_ms: i64) -> Vec<DeviceId> {
-        let learnt = self.resolver.learn(&observations);
-        if learnt || !self.merged_once {
-            self.merged_once = true;
-            self.merge_claimed();
-        }
-        let rank = self.feeds.get(source).map_or(u8::MAX, |f| f.total_rank);
-        let mut routed = Vec::with_capacity(observations.len());
-        let mut group_online = None;
-        for obs in observations {
-            let r = self.resolver.route(obs);
-            let mut obs = r.observation;
-            if !r.borrowed && obs.kind == DeviceKind::Client {
-                match self.admit(&obs) {
-                    Admission::Track => {}
-                    Admission::Drop => {
-                        self.evict(&obs.device);
-                        self.kept_out.insert(obs.device.clone());
-                        continue;
-                    }
-                    Admission::Group => {
-                        self.evict(&obs.device);
-                        obs = admission::into_group(obs);
-                        group_online = Some(group_online.unwrap_or(false) | (obs.online == Some(true)));
-                    }
-                }
-            }
-            if !r.borrowed {
-                let place = self.placement.entry(obs.device.clone()).or_default();
-                place.names.record(
-                    source,
-                    Candidate {
-                        rank,
-                        name: obs.info.name.clone(),
-                        vendor: obs.info.manufacturer.clone(),
-                    },
-                );
-                // An observation without `via` (a Traffic Analyzer entry) says nothing of it.
-                if let Some(via) = &obs.info.via {
-                    place.via.insert(source.to_owned(), via.clone());
-                }
-            }
-            // Names and `via` are the household's to decide (below), not first-come.
-            obs.info.name = None;
-            obs.info.via = None;
-            routed.push(obs);
-        }
-        // The group is online while any of its members is, whichever came last in the poll.
-        if let Some(online) = group_online {
-            for obs in routed.iter_mut().filter(|o| o.device.as_str() == admission::GROUP_ID) {
-                obs.online = Some(online);
-            }
-        }
-        let mut before: BTreeMap<DeviceId, Totals> = routed
-            .iter()
-            .filter_map(|o| Some((o.device.clone(), self.ledger.totals_of(&o.device)?)))
-            .collect();
-        let estimates = self.before_estimates(source, &routed);
-        let mut touched = self.ledger.apply(source, routed, now_ms);
-        // Reconciled headlines may move on any poll (the uplink's hours come from the router).
-        for (id, old) in self.after_estimates(source, estimates, now_ms) {
-            before.entry(id.clone()).or_insert(old);
-            if !touched.contains(&id) {
-                touched.push(id);
-            }
-        }
-        let mut dated = self.ledger.take_dated();
-        for id in &touched {
-            if self.ledger.device(id).and_then(Device::online) == Some(true) {
-                self.last_seen.insert(id.clone(), now_ms);
-            }
-            // Periods add what the headline added; a device's first appearance (a restored
-            // total, a database's history) is not today's traffic.
-            if let (Some(old), Some(device)) = (before.get(id), self.ledger.device(id)) {
-                let delta = Totals {
-                    rx: device.totals.rx.saturating_sub(old.rx),
-                    tx: device.totals.tx.saturating_sub(old.tx),
-                };
-                let hours = dated.remove(id).unwrap_or_default();
-                periods::add_dated(
-                    self.periods.entry(id.clone()).or_default(),
-                    &self.calendar,
-                    now_ms,
-                    delta,
-                    &hours,
-                );
-            }
-            self.settle(id);
-        }
-        touched
     }
 
     /// Rolls periods over when a day or month ended, even with no source answering; returns
@@ -301,11 +213,16 @@ impl Household {
         for id in &rolled {
             self.settle(id);
         }
+        if !rolled.is_empty() {
+            self.dirty = true;
+        }
         rolled
     }
 
     /// A source's poll failed.
     pub fn source_failed(&mut self, source: &str) -> Vec<DeviceId> {
+        // Back, its devices' availability changes: the first poll goes the full way.
+        self.skips.forget_source(source);
         self.ledger.source_failed(source)
     }
 
@@ -349,6 +266,7 @@ impl Household {
 
     /// A source that appears while running (an agent on another machine).
     pub fn add_feed(&mut self, feed: Feed, kind: &'static str) {
+        self.skips.clear();
         self.kinds.entry(feed.name.clone()).or_insert(kind);
         self.feeds.entry(feed.name.clone()).or_insert_with(|| feed.clone());
         self.ledger.add_feed(feed);
@@ -356,6 +274,8 @@ impl Household {
 
     /// Forgets a device: its totals and baselines go; the caller clears its HA configs.
     pub fn remove(&mut self, id: &DeviceId) -> bool {
+        self.dirty = true;
+        self.skips.forget_device(id);
         self.placement.remove(id);
         self.periods.remove(id);
         self.last_seen.remove(id);
@@ -460,3 +380,7 @@ mod tests;
 #[cfg(test)]
 #[path = "rules_tests.rs"]
 mod rules_tests;
+
+#[cfg(test)]
+#[path = "skip_tests.rs"]
+mod skip_tests;

@@ -9,9 +9,17 @@ use super::MacAddr;
 /// It ends up in MQTT topics, HA discovery object ids and `unique_id`s, so it must never change
 /// for the same physical thing: servers and routers use their configured name, network clients
 /// and mesh nodes their MAC as 12 hex digits.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
 pub struct DeviceId(String);
+
+/// Written as its string, borrowed: `into = "String"` cloned every id of the state file on
+/// every save.
+impl Serialize for DeviceId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not a valid device id: use lower-case letters, digits and `_` only")]
@@ -55,6 +63,11 @@ impl DeviceId {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Makes `self` equal to `other`, reusing its buffer (a lookup key built once per poll).
+    pub fn assign(&mut self, other: &DeviceId) {
+        self.0.clone_from(&other.0);
     }
 }
 

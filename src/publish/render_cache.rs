@@ -92,7 +92,7 @@ impl RenderCache {
 
 /// A JSON value's content, without serialising it (which cost more than the rest of a
 /// client's prints together in the 250-client profile).
-fn hash_value(h: &mut DefaultHasher, value: &serde_json::Value) {
+pub(crate) fn hash_value(h: &mut DefaultHasher, value: &serde_json::Value) {
     use serde_json::Value;
     std::mem::discriminant(value).hash(h);
     match value {
