@@ -2,7 +2,8 @@
 //! unknown hook leaves an empty member (`{ ,`, `,,`, `, }`), a key can have no value, strings
 //! can hold raw control characters, pages start with a BOM, and keys repeat (dual WAN). This
 //! module turns such a body into a JSON value; for repeated keys the last one wins, as in the
-//! router's own web UI.
+//! router's own web UI. (The poll reply itself is read without the tree, in [`super::reply`],
+//! on the same repaired text.)
 
 use std::borrow::Cow;
 
@@ -31,7 +32,15 @@ pub fn clean(text: &str) -> Cow<'_, str> {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if in_string {
-            // Bytes of multi-byte characters are all >= 0x80: none of these match them.
+            // Bytes of multi-byte characters are all >= 0x80: none of these match them. Most of
+            // a reply is string text: step over it to the next byte that matters.
+            if !escaped && b != b'\\' && b != b'"' && b >= 0x20 {
+                i += bytes[i..]
+                    .iter()
+                    .position(|&b| b == b'\\' || b == b'"' || b < 0x20)
+                    .unwrap_or(bytes.len() - i);
+                continue;
+            }
             if escaped {
                 escaped = false;
             } else if b == b'\\' {
@@ -220,8 +229,8 @@ mod tests {
         assert!(matches!(clean("\u{feff}{}"), Cow::Borrowed("{}")));
     }
 
-    /// The char-by-char repair this module had before (issue 11): the reference [`clean`] must
-    /// agree with on every input.
+    /// The char-by-char repair this module had before issue 11: [`clean`] must give the same
+    /// text for every input.
     fn reference_clean(text: &str) -> String {
         let text = text.trim_start_matches('\u{feff}');
         let mut out = String::with_capacity(text.len() + 8);

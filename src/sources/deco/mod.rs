@@ -9,6 +9,7 @@
 
 pub mod clientlist;
 pub mod crypto;
+mod envelope;
 pub mod etiquette;
 pub mod names;
 pub mod observe;

@@ -11,11 +11,12 @@ use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, SET_COOKIE};
 use serde_json::{Value, json};
 
 use super::crypto::{AesSession, CryptoError, RsaKey, auth_hash};
+pub(crate) use super::envelope::open_reply;
+use super::envelope::{decrypt_reply, not_json};
 use super::etiquette::{AfterLoss, Hold, LoginGate};
 use super::protocol::{Endpoint, ErrorCode, ReplyForm, lenient_json, lenient_text, request_body};
 use crate::config::Secret;
 use crate::sources::login_memory::LoginJournal;
-use crate::sources::scalar::{FromObject, Key, ObjectOrNot, Scalar, Skip};
 
 /// Every Deco client logs in as `admin`; the owner's TP-Link ID is not the username.
 const USERNAME: &str = "admin";
@@ -50,7 +51,7 @@ pub enum DecoError {
 }
 
 impl DecoError {
-    fn invalid(endpoint: Endpoint, detail: impl Into<String>) -> Self {
+    pub(super) fn invalid(endpoint: Endpoint, detail: impl Into<String>) -> Self {
         Self::Invalid {
             endpoint,
             detail: detail.into(),
@@ -477,62 +478,6 @@ struct Reply {
     body: Vec<u8>,
 }
 
-/// `{"data": "<base64>"}` → decrypted JSON. Empty `data` is the Deco's "session gone".
-/// Crate-visible for the fuzz entry points (src/fuzzing).
-pub(crate) fn open_reply(endpoint: Endpoint, body: &[u8], aes: &AesSession) -> Result<Value, DecoError> {
-    let plain = decrypt_reply(endpoint, body, aes)?;
-    lenient_json(&plain).map_err(|e| DecoError::invalid(endpoint, format!("the decrypted reply is not JSON: {e}")))
-}
-
-/// `{"data": "<base64>"}` → the decrypted bytes. The usual reply is read without copying its
-/// base64 text (2 MB for 5 000 clients); anything else goes the tree way, for its message.
-pub(crate) fn decrypt_reply(endpoint: Endpoint, body: &[u8], aes: &AesSession) -> Result<Vec<u8>, DecoError> {
-    let decrypt = |data: &str| {
-        aes.decrypt_b64(data)
-            .map_err(|e| DecoError::invalid(endpoint, format!("the reply does not decrypt: {e}")))
-    };
-    if let Ok(ObjectOrNot(Some(Envelope(Some(Scalar::Str(data)))))) = serde_json::from_slice(body)
-        && !data.is_empty()
-    {
-        return decrypt(&data);
-    }
-    let outer: Value = serde_json::from_slice(body).map_err(|_| DecoError::invalid(endpoint, not_json(body)))?;
-    match outer.get("data") {
-        Some(Value::String(data)) if data.is_empty() => Err(DecoError::SessionGone {
-            endpoint,
-            why: "empty data",
-        }),
-        Some(Value::String(data)) => decrypt(data),
-        _ => match ErrorCode::of(&outer) {
-            ErrorCode::Ok | ErrorCode::Missing => {
-                Err(DecoError::invalid(endpoint, "the reply has no encrypted data field"))
-            }
-            code => Err(DecoError::Refused {
-                endpoint,
-                code,
-                hint: " (before decryption)",
-            }),
-        },
-    }
-}
-
-/// The reply's (last) `data` member, borrowed.
-struct Envelope<'a>(Option<Scalar<'a>>);
-
-impl<'de> FromObject<'de> for Envelope<'de> {
-    fn from_object<A: serde::de::MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
-        let mut data = None;
-        while let Some(Key(key)) = map.next_key::<Key>()? {
-            if key == "data" {
-                data = Some(map.next_value()?);
-            } else {
-                map.next_value::<Skip>()?;
-            }
-        }
-        Ok(Self(data))
-    }
-}
-
 /// `Set-Cookie: sysauth=<v>; path=…` → `<v>`.
 fn sysauth_cookie(headers: &HeaderMap) -> Option<String> {
     headers
@@ -561,18 +506,6 @@ fn http_error(endpoint: Endpoint, status: StatusCode) -> DecoError {
 
 fn crypto_error(endpoint: Endpoint, e: CryptoError) -> DecoError {
     DecoError::invalid(endpoint, e.to_string())
-}
-
-/// A short, printable description of a body that is not JSON.
-fn not_json(body: &[u8]) -> String {
-    if body.is_empty() {
-        return "the reply is empty".into();
-    }
-    let start: String = String::from_utf8_lossy(&body[..body.len().min(40)])
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect();
-    format!("the reply is not JSON ({} bytes, starting `{start}`)", body.len())
 }
 
 /// A transport error without the URL, which holds the session's stok.
