@@ -1,8 +1,8 @@
-//! `get_clientlist()` (shared/protocols/asus.md §4.3): one object per client keyed by its MAC,
-//! beside `maclist` and `ClientAPILevel`. Read two ways that share one interpretation
-//! ([`client`]): straight from the reply text ([`ClientList`], every poll; issue 11: a 5 000
-//! client reply as a `Value` tree cost a third of the poll) and from an already parsed tree
-//! ([`clients`], the `update_clients.asp` page and the fallback path).
+//! `get_clientlist()` (shared/protocols/asus.md §4.3; framing §4.2): one object per client
+//! keyed by its MAC, beside `maclist` and `ClientAPILevel`. Read two ways that share one
+//! interpretation ([`client`]): straight from the reply text ([`ClientList`], every poll; issue
+//! 11: a 5 000-client reply as a `Value` tree cost a third of the poll) and from an already
+//! parsed tree ([`clients`], the `update_clients.asp` page and the fallback path).
 
 use std::borrow::Cow;
 

@@ -1,4 +1,4 @@
-//! `admin/client?form=client_list` (shared/protocols/deco.md §5.2) read straight from the
+//! `admin/client?form=client_list` (shared/protocols/deco.md §5.1) read straight from the
 //! decrypted text into [`ClientEntry`]s: the `error_code`, and of `result` only the members of
 //! each client the bridge uses; the rest is skipped unread. Issue 11: a 5 000-client list
 //! became a `Value` tree, was cloned out of the reply, then read field by field.
