@@ -103,6 +103,59 @@ fn bench(c: &mut Criterion) {
         b.iter(|| serde_json::to_vec(&ledger.to_persisted()).unwrap().len())
     });
     asus_poll(c);
+    parse_paths(c);
+}
+
+/// Issue 11: the typed readings of the per-poll replies against the `Value` tree readings
+/// they replaced (both still in the crate: the tree path is the fallback and the reference).
+fn parse_paths(c: &mut Criterion) {
+    use bandwidth2mqtt::emulators::asus::{AsusConfig, RouterState, app_get};
+    use bandwidth2mqtt::sources::asus::POLL_HOOKS;
+    use bandwidth2mqtt::sources::asus::hookjson::parse_object;
+    use bandwidth2mqtt::sources::asus::reply::PollReply;
+    use bandwidth2mqtt::sources::deco::clientlist::ClientListReply;
+    use bandwidth2mqtt::sources::deco::parse::client_list;
+    use bandwidth2mqtt::sources::deco::protocol::{lenient_json, lenient_text};
+    for n in [250, 5_000] {
+        let mut router = RouterState::new(AsusConfig {
+            clients: n,
+            ..AsusConfig::default()
+        });
+        router.add_traffic(123_456_789_012, 9_876_543_210);
+        let reply = app_get(&mut router, POLL_HOOKS);
+        c.bench_function(&format!("asus: appGet reply of {n} clients, typed"), |b| {
+            b.iter(|| PollReply::parse(black_box(&reply)).map(|r| r.clients.len()))
+        });
+        c.bench_function(&format!("asus: appGet reply of {n} clients, Value tree"), |b| {
+            b.iter(|| parse_object(black_box(&reply)).map(|m| PollReply::from_tree(&m).clients.len()))
+        });
+        // A decrypted `client_list` reply as the Deco emulator writes it.
+        let entries: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                serde_json::json!({
+                    "mac": format!("02:10:00:{:02x}:{:02x}:{:02x}", i >> 16 & 0xff, i >> 8 & 0xff, i & 0xff),
+                    "name": "Q2xpZW50IDE=", "ip": format!("10.0.{}.{}", i >> 8 & 0xff, i & 0xff),
+                    "online": true, "down_speed": 1234, "up_speed": 56, "wire_type": "wireless",
+                    "connection_type": "band5", "client_type": "pc", "access_host": "1", "space_id": "1",
+                    "owner_id": "", "remain_time": 0, "enable_priority": false, "client_mesh": true,
+                    "interface": "main"
+                })
+            })
+            .collect();
+        let plain = serde_json::json!({"error_code": 0, "result": {"client_list": entries}}).to_string();
+        c.bench_function(&format!("deco: client_list of {n} clients, typed"), |b| {
+            b.iter(|| {
+                ClientListReply::parse(&lenient_text(black_box(plain.as_bytes()))).map(|r| r.clients.map(|c| c.len()))
+            })
+        });
+        // What a poll did before: the tree, its `result` cloned out, then read.
+        c.bench_function(&format!("deco: client_list of {n} clients, Value tree"), |b| {
+            b.iter(|| {
+                lenient_json(black_box(plain.as_bytes()))
+                    .map(|doc| client_list(&doc.get("result").cloned().unwrap_or_default()).map(|c| c.len()))
+            })
+        });
+    }
 }
 
 /// Everything the bridge's CPU does for one ASUS poll with 250 clients, minus the network:

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::config::AsusSettings;
 use crate::model::TrafficSample;
+use crate::sources::asus::reply::PollReply;
 use crate::sources::asus::{AsusSource, hookjson, js, parse, traffic_analyzer};
 
 /// The hook-JSON repair alone: valid JSON must come through unchanged.
@@ -38,6 +39,14 @@ pub fn asus_appget(data: &[u8]) {
     let mut source = AsusSource::new("fuzz", &cfg);
     for (i, part) in std::iter::once(first).chain(second).enumerate() {
         let text = super::lossy(part);
+        // The typed reading of the poll and the tree reading agree on every input (issue 11).
+        let typed = PollReply::parse(&text);
+        let tree = hookjson::parse_object(&text).map(|map| PollReply::from_tree(&map));
+        assert_eq!(
+            format!("{typed:?}"),
+            format!("{tree:?}"),
+            "typed and tree readings differ"
+        );
         let Ok(observations) = source.interpret(&text, 1_700_000_000_000 + i as i64 * 30_000) else {
             continue;
         };

@@ -9,10 +9,11 @@ use serde_json::Value;
 use crate::accounting::{Ledger, PersistedState};
 use crate::config::SpeedUnit;
 use crate::sources::SourceKind;
+use crate::sources::deco::clientlist::ClientListReply;
 use crate::sources::deco::crypto::{AesSession, RsaKey};
 use crate::sources::deco::observe::{Observer, Snapshot};
 use crate::sources::deco::parse;
-use crate::sources::deco::protocol::{Endpoint, ErrorCode, lenient_json};
+use crate::sources::deco::protocol::{Endpoint, ErrorCode, lenient_json, lenient_text};
 use crate::sources::deco::session::open_reply;
 
 /// The AES key and IV the envelope target decrypts with; `fuzz/seed.sh` encrypts seeds with
@@ -51,6 +52,16 @@ pub fn deco_envelope(data: &[u8]) {
 /// polls through the observer, and the observations into a ledger whose state must survive
 /// the state file.
 pub fn deco_json(data: &[u8]) {
+    // The typed `client_list` reading and the tree reading agree on every input (issue 11).
+    let typed = ClientListReply::parse(&lenient_text(data)).map_err(|e| e.to_string());
+    let tree = lenient_json(data)
+        .map(|doc| ClientListReply::from_tree(&doc))
+        .map_err(|e| e.to_string());
+    assert_eq!(
+        format!("{typed:?}"),
+        format!("{tree:?}"),
+        "typed and tree readings differ"
+    );
     if let Ok(doc) = lenient_json(data) {
         results(&doc);
     }

@@ -40,17 +40,29 @@ impl MacAddr {
 impl FromStr for MacAddr {
     type Err = InvalidMac;
 
-    /// Accepts `aa:bb:cc:dd:ee:ff`, `AA-BB-CC-DD-EE-FF` and `aabbccddeeff`.
+    /// Accepts `aa:bb:cc:dd:ee:ff`, `AA-BB-CC-DD-EE-FF` and `aabbccddeeff`. Allocation-free:
+    /// every client of every poll is keyed by a MAC read from the router's reply.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let hex: String = s.trim().chars().filter(|c| *c != ':' && *c != '-').collect();
-        let separators = s.trim().len() - hex.len();
-        if hex.len() != 12 || !(separators == 0 || separators == 5) {
-            return Err(InvalidMac(s.to_owned()));
+        let invalid = || InvalidMac(s.to_owned());
+        // The text without its separators (at most 12 bytes), and how many separators it had.
+        let mut hex = [0u8; 12];
+        let (mut len, mut separators) = (0usize, 0usize);
+        for b in s.trim().bytes() {
+            if b == b':' || b == b'-' {
+                separators += 1;
+            } else {
+                *hex.get_mut(len).ok_or_else(invalid)? = b;
+                len += 1;
+            }
+        }
+        if len != 12 || !(separators == 0 || separators == 5) {
+            return Err(invalid());
         }
         let mut bytes = [0u8; 6];
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            let pair = hex.get(i * 2..i * 2 + 2).ok_or_else(|| InvalidMac(s.to_owned()))?;
-            *byte = u8::from_str_radix(pair, 16).map_err(|_| InvalidMac(s.to_owned()))?;
+        for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
+            // A pair inside a multi-byte character is not UTF-8 on its own: not a MAC.
+            let pair = std::str::from_utf8(pair).map_err(|_| invalid())?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|_| invalid())?;
         }
         Ok(Self(bytes))
     }
@@ -92,6 +104,17 @@ mod tests {
     }
 
     #[test]
+    fn separators_count_wherever_they_are() {
+        // The rule is "none or five separators, twelve hex digits", not their positions.
+        let odd: MacAddr = " a:ab-bc:cd:de:eff ".parse().unwrap();
+        assert_eq!(odd.to_string(), "aa:bb:cc:dd:ee:ff");
+        assert_eq!(
+            "aa:bb:cc:dd:ee:ff:".parse::<MacAddr>(),
+            Err(InvalidMac("aa:bb:cc:dd:ee:ff:".into()))
+        );
+    }
+
+    #[test]
     fn rejects_garbage() {
         for bad in [
             "",
@@ -100,6 +123,9 @@ mod tests {
             "aa:bb:cc:dd:ee:ff:00",
             "aabb:ccddeeff",
             "é:bb:cc:dd:ee:f",
+            "aabbccddeeff0",
+            "aa:bb:cc:dd:ee:f\u{e9}",
+            "aa:bb:cc:dd:eeff",
         ] {
             assert!(bad.parse::<MacAddr>().is_err(), "{bad}");
         }

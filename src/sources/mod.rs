@@ -8,6 +8,7 @@ pub mod deco;
 pub mod host;
 pub mod login_journal;
 pub mod login_memory;
+pub mod scalar;
 pub mod vnstat;
 
 use std::future::Future;

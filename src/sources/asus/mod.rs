@@ -5,6 +5,7 @@
 //! poll, asus.md §5) and the hourly Traffic Analyzer ([`traffic_analyzer`], §6); accounting
 //! combines them (accounting/reconcile.rs).
 
+pub mod clientlist;
 pub mod etiquette;
 pub mod hookjson;
 pub mod js;
@@ -12,6 +13,7 @@ pub mod live;
 pub mod live_parse;
 mod observe;
 pub mod parse;
+pub mod reply;
 pub mod session;
 pub mod traffic_analyzer;
 
@@ -26,7 +28,7 @@ use crate::config::AsusSettings;
 use crate::http::{TlsPolicy, build_client};
 use crate::model::{DeviceId, MacAddr, Observation};
 use crate::percent::encode as percent_encode;
-use parse::{CpuJiffies, Identity, Temperature};
+use parse::{CpuJiffies, Temperature};
 use session::{AsusError, Session};
 
 /// Everything one poll needs, in one request. `;` must travel as `%3B` (asus.md §4.1).
@@ -313,16 +315,25 @@ impl AsusSource {
 
     /// [`Self::interpret`] with the monotonic clock given (tests step the wall clock alone).
     pub fn interpret_at(&mut self, text: &str, at_ms: i64, mono_ms: i64) -> Result<Vec<Observation>, SourceError> {
-        let map = hookjson::parse_object(text).map_err(|e| SourceError::Invalid(format!("appGet.cgi: {e}")))?;
-        if !map.contains_key("netdev") && !map.contains_key("get_clientlist") {
+        let reply = reply::PollReply::parse(text).map_err(|e| SourceError::Invalid(format!("appGet.cgi: {e}")))?;
+        if !reply.has_netdev && !reply.has_clientlist {
             return Err(SourceError::Invalid(
                 "appGet.cgi: the reply has none of the requested hooks".into(),
             ));
         }
 
-        let identity: Identity = parse::identity(&map);
-        let (netdev, uptime_s, clients) = observe::parse_all(&map);
-        self.router_now = hookjson::text(&map, "uptime").and_then(|u| parse::router_time(&u));
+        let reply::PollReply {
+            identity,
+            netdev,
+            uptime_s,
+            router_clock_s,
+            cpu,
+            memory_percent,
+            wan_ip,
+            clients,
+            ..
+        } = reply;
+        self.router_now = router_clock_s;
         self.dns_analyzer = identity.dns_analyzer;
         self.ta_switch = if identity.dns_analyzer {
             identity.dns_traffic_analyzer
@@ -339,7 +350,6 @@ impl AsusSource {
                 self.warned_no_internet = true;
             }
         }
-        let cpu = parse::cpu(&map);
         let cpu_percent = match (self.last_cpu, cpu) {
             (Some(prev), Some(now)) => parse::cpu_percent(prev, now),
             _ => None,
@@ -357,9 +367,9 @@ impl AsusSource {
             router_clock_s: self.router_now,
             mono_ms,
             cpu_percent,
-            memory_percent: parse::memory_percent(&map),
+            memory_percent,
             temperatures: &self.temperatures,
-            wan_ip: hookjson::text(&map, "wan0_ipaddr").filter(|ip| !ip.is_empty() && ip != "0.0.0.0"),
+            wan_ip,
             clients: &clients,
             at_ms,
             interval: self.cfg.interval,

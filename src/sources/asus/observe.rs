@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::parse::{self, Client, Connection, Identity, Netdev, Temperature};
+use super::parse::{Client, Connection, Identity, Netdev, Temperature};
 use crate::model::{
     Boot, CounterSample, DeviceId, DeviceKind, Epoch, MacAddr, MetricUnit, Observation, TrafficReading, TrafficSample,
     WrapRule,
@@ -122,16 +122,4 @@ pub fn clients(p: &PollData, had_rssi: &mut BTreeSet<MacAddr>) -> Vec<Observatio
             obs
         })
         .collect()
-}
-
-/// Keeps the parsed pieces the poll did not fetch this time (temperature between reads).
-pub fn parse_all(map: &serde_json::Map<String, serde_json::Value>) -> (Option<Netdev>, Option<u64>, Vec<Client>) {
-    let netdev = parse::netdev(map);
-    let uptime = super::hookjson::text(map, "uptime").and_then(|u| parse::uptime_secs(&u));
-    let clients = map
-        .get("get_clientlist")
-        .and_then(|v| v.as_object())
-        .map(parse::clients)
-        .unwrap_or_default();
-    (netdev, uptime, clients)
 }

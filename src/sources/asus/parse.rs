@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+pub use super::clientlist::{Client, clients, clients_from_update_page};
 use super::hookjson::text;
 use crate::calendar::unix_seconds;
 use crate::model::MacAddr;
@@ -167,70 +168,6 @@ impl Connection {
             Self::Band5_2Or6 => "5 GHz",
         }
     }
-}
-
-/// One entry of `get_clientlist()`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Client {
-    pub mac: MacAddr,
-    pub ip: Option<String>,
-    /// nickName → name → vendor (asusrouter stops at name; a vendor reads better than a MAC).
-    pub name: Option<String>,
-    pub vendor: Option<String>,
-    pub online: bool,
-    /// `isWL` as sent; interpreted with the model's radios.
-    pub is_wl: Option<String>,
-    pub rssi: Option<f64>,
-    /// Current PHY link rates in Mbit/s (not traffic).
-    pub link_tx_mbps: Option<f64>,
-    pub link_rx_mbps: Option<f64>,
-    pub guest: Option<String>,
-    /// The AiMesh node the client hangs off, when it is not the router itself.
-    pub mesh_parent: Option<MacAddr>,
-    pub connected_for: Option<String>,
-    pub ip_method: Option<String>,
-}
-
-/// Clients in a `get_clientlist` object: keys that are MACs; `maclist` and
-/// `ClientAPILevel` sit beside them and are skipped.
-pub fn clients(list: &Map<String, Value>) -> Vec<Client> {
-    list.iter()
-        .filter_map(|(key, entry)| {
-            let mac: MacAddr = key.parse().ok()?;
-            let entry = entry.as_object()?;
-            let field = |k: &str| text(entry, k).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-            let float = |k: &str| field(k).and_then(|s| s.parse::<f64>().ok());
-            let name = field("nickName").or_else(|| field("name")).or_else(|| field("vendor"));
-            let ip = field("ip").filter(|ip| ip.parse::<std::net::IpAddr>().is_ok_and(|a| !a.is_unspecified()));
-            Some(Client {
-                mac,
-                ip,
-                name,
-                vendor: field("vendor"),
-                online: field("isOnline").as_deref() == Some("1"),
-                is_wl: field("isWL"),
-                // A signal is between -127 and 0 dBm; `-inf` (found by fuzzing) or -1e300 is
-                // not a reading.
-                rssi: float("rssi").filter(|r| (-127.0..0.0).contains(r)),
-                link_tx_mbps: float("curTx"),
-                link_rx_mbps: float("curRx"),
-                guest: field("isGN").filter(|g| g != "0"),
-                mesh_parent: field("amesh_papMac")
-                    .and_then(|m| m.parse::<MacAddr>().ok())
-                    .filter(MacAddr::is_meaningful),
-                connected_for: field("wlConnectTime"),
-                ip_method: field("ipMethod"),
-            })
-        })
-        .collect()
-}
-
-/// `update_clients.asp` on 386/388: the `get_clientlist` object sits inside
-/// `fromNetworkmapd : [ … ]`. 3.0.0.6 serves a stub without data (`None`).
-pub fn clients_from_update_page(js: &str) -> Option<Map<String, Value>> {
-    let literal = super::js::value(js, "fromNetworkmapd")?;
-    let list: Value = serde_json::from_str(&super::hookjson::clean(literal)).ok()?;
-    list.as_array()?.first()?.as_object().cloned()
 }
 
 /// A temperature from `ajax_coretmp.asp`.

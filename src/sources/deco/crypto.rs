@@ -151,13 +151,18 @@ impl AesSession {
         STANDARD.encode(cipher.encrypt_padded_vec::<Pkcs7>(plaintext))
     }
 
+    /// Decrypted in the buffer the base64 was decoded into: a 5 000-client list is ~1.5 MB,
+    /// and a second buffer for the plaintext was a copy per poll (issue 11).
     pub fn decrypt_b64(&self, data: &str) -> Result<Vec<u8>, CryptoError> {
-        let bytes = STANDARD.decode(data.trim()).map_err(|_| CryptoError::NotBase64)?;
+        let mut bytes = STANDARD.decode(data.trim()).map_err(|_| CryptoError::NotBase64)?;
         let (key, iv) = self.cipher_parts();
         let cipher = cbc::Decryptor::<aes::Aes128>::new(&key.into(), &iv.into());
-        cipher
-            .decrypt_padded_vec::<Pkcs7>(&bytes)
-            .map_err(|_| CryptoError::Decrypt)
+        let len = cipher
+            .decrypt_padded::<Pkcs7>(&mut bytes)
+            .map_err(|_| CryptoError::Decrypt)?
+            .len();
+        bytes.truncate(len);
+        Ok(bytes)
     }
 }
 

@@ -7,7 +7,9 @@
 //! average (tplinkrouterc6u makes 4), where it used to be 6.
 //! The Deco gives rates only; accounting integrates them into estimated totals.
 
+pub mod clientlist;
 pub mod crypto;
+mod envelope;
 pub mod etiquette;
 pub mod names;
 pub mod observe;
@@ -21,6 +23,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use self::clientlist::ClientListReply;
 use self::observe::{Observer, Snapshot};
 use self::parse::ParseError;
 use self::protocol::Endpoint;
@@ -123,9 +126,12 @@ impl DecoSource {
         };
 
         let all = json!({"operation": "read", "params": {"device_mac": "default"}});
-        let list = client.read(Endpoint::CLIENT_LIST, &all).await.map_err(source_error)?;
+        let list: ClientListReply = client
+            .read_as(Endpoint::CLIENT_LIST, &all)
+            .await
+            .map_err(source_error)?;
         let at_ms = self.clock.now_ms();
-        let clients = parse::client_list(&list).map_err(|e| invalid(Endpoint::CLIENT_LIST, e))?;
+        let clients = list.clients.map_err(|e| invalid(Endpoint::CLIENT_LIST, e))?;
         self.polls += 1;
 
         // Which node each client is on; a node whose list fails or is not due keeps its
@@ -146,9 +152,9 @@ impl DecoSource {
             let client = self.client.as_mut().map_err(|e| SourceError::Unavailable(e.clone()))?;
             for node in nodes.iter().filter(|n| n.mac.is_some()) {
                 let request = json!({"operation": "read", "params": {"device_mac": dash_mac(&node.raw_mac)}});
-                let macs = match client.read(Endpoint::CLIENT_LIST, &request).await {
-                    Ok(result) => Some(
-                        parse::client_list(&result)
+                let macs = match client.read_as::<ClientListReply>(Endpoint::CLIENT_LIST, &request).await {
+                    Ok(list) => Some(
+                        list.clients
                             .map_err(|e| invalid(Endpoint::CLIENT_LIST, e))?
                             .into_iter()
                             .filter_map(|c| c.mac)

@@ -6,8 +6,10 @@ use std::net::Ipv4Addr;
 
 use serde_json::Value;
 
+use super::clientlist::{ClientFields, client_entry};
 use super::names::{decode_name, humanize_nickname};
 use crate::model::MacAddr;
+use crate::sources::scalar::Scalar;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -67,6 +69,8 @@ pub struct Wan {
     pub lan_ip: Option<Ipv4Addr>,
 }
 
+/// `client_list` from a parsed `result` tree (the per-poll read goes through
+/// [`super::clientlist::ClientListReply`], which reads the same way without the tree).
 pub fn client_list(result: &Value) -> Result<Vec<ClientEntry>, ParseError> {
     let list = result
         .get("client_list")
@@ -75,24 +79,9 @@ pub fn client_list(result: &Value) -> Result<Vec<ClientEntry>, ParseError> {
         .ok_or_else(|| ParseError("client_list is not a list".into()))?;
     list.iter()
         .enumerate()
-        .map(|(i, entry)| {
-            if !entry.is_object() {
-                return Err(ParseError(format!("client_list[{i}] is not an object")));
-            }
-            let raw_mac = text(entry, "mac").unwrap_or_default();
-            Ok(ClientEntry {
-                mac: mac(&raw_mac),
-                name: text(entry, "name").and_then(|n| decode_name(&n)),
-                ip: text(entry, "ip").and_then(|ip| ipv4(&ip)),
-                online: boolean(entry.get("online")).unwrap_or(false),
-                down: number(entry.get("down_speed")),
-                up: number(entry.get("up_speed")),
-                wire_type: text(entry, "wire_type"),
-                connection_type: text(entry, "connection_type"),
-                interface: text(entry, "interface"),
-                client_type: text(entry, "client_type"),
-                raw_mac,
-            })
+        .map(|(i, entry)| match entry.as_object() {
+            Some(entry) => Ok(client_entry(&ClientFields::from_tree(entry))),
+            None => Err(ParseError(format!("client_list[{i}] is not an object"))),
         })
         .collect()
 }
@@ -186,31 +175,39 @@ pub fn mode(result: &Value) -> Option<String> {
 
 /// A string field, non-empty and trimmed; numbers are accepted as their text.
 fn text(obj: &Value, key: &str) -> Option<String> {
-    match obj.get(key)? {
-        Value::String(s) => {
+    scalar_text(&Scalar::from_value(obj.get(key)?))
+}
+
+pub(super) fn scalar_text(value: &Scalar) -> Option<String> {
+    match value {
+        Scalar::Str(s) => {
             let s = s.trim();
             (!s.is_empty()).then(|| s.to_owned())
         }
-        Value::Number(n) => Some(n.to_string()),
+        Scalar::Num(n) => Some(n.to_string()),
         _ => None,
     }
 }
 
 /// A number, or a numeric string (S7 firmware, [C6U] `_to_int`).
 fn number(value: Option<&Value>) -> Option<f64> {
-    match value? {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok(),
+    scalar_number(&Scalar::from_value(value?))
+}
+
+pub(super) fn scalar_number(value: &Scalar) -> Option<f64> {
+    match value {
+        Scalar::Num(n) => n.as_f64(),
+        Scalar::Str(s) => s.trim().parse::<f64>().ok(),
         _ => None,
     }
     .filter(|v| v.is_finite())
 }
 
-fn boolean(value: Option<&Value>) -> Option<bool> {
-    match value? {
-        Value::Bool(b) => Some(*b),
-        Value::Number(n) => n.as_i64().map(|v| v != 0),
-        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+pub(super) fn scalar_boolean(value: &Scalar) -> Option<bool> {
+    match value {
+        Scalar::Bool(b) => Some(*b),
+        Scalar::Num(n) => n.as_i64().map(|v| v != 0),
+        Scalar::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "online" => Some(true),
             "false" | "0" | "no" | "offline" => Some(false),
             _ => None,
@@ -220,12 +217,12 @@ fn boolean(value: Option<&Value>) -> Option<bool> {
 }
 
 /// Colon or dash, any case; the all-zero and broadcast addresses identify nothing.
-fn mac(raw: &str) -> Option<MacAddr> {
+pub(super) fn mac(raw: &str) -> Option<MacAddr> {
     raw.parse::<MacAddr>().ok().filter(MacAddr::is_meaningful)
 }
 
 /// `""`, `"0.0.0.0"` and `"UNKNOWN"` (AP mode) all mean "no IP".
-fn ipv4(raw: &str) -> Option<Ipv4Addr> {
+pub(super) fn ipv4(raw: &str) -> Option<Ipv4Addr> {
     raw.trim().parse::<Ipv4Addr>().ok().filter(|ip| !ip.is_unspecified())
 }
 

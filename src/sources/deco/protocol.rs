@@ -69,8 +69,15 @@ pub fn form_decode(text: &str) -> Vec<(String, String)> {
 /// Decrypted bytes to JSON, leniently: client names can hold invalid UTF-8 (X60, HA #374), and
 /// some firmware writes a bare `NaN` (tplink-deco-api's P9 probe). Both must not fail a poll.
 pub fn lenient_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
-    let text = String::from_utf8_lossy(bytes);
-    serde_json::from_str(&replace_nan(&text))
+    serde_json::from_str(&lenient_text(bytes))
+}
+
+/// The text [`lenient_json`] parses; borrowed from `bytes` when it is UTF-8 without `NaN`.
+pub fn lenient_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match String::from_utf8_lossy(bytes) {
+        std::borrow::Cow::Borrowed(text) => replace_nan(text),
+        std::borrow::Cow::Owned(text) => replace_nan(&text).into_owned().into(),
+    }
 }
 
 /// Replaces `NaN` and `Number.NaN` outside strings with `null`.
@@ -109,6 +116,27 @@ fn replace_nan(text: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
+/// What a call's decrypted reply is read into: the `result` tree ([`Value`]), or a typed reading
+/// of one form (`clientlist::ClientListReply`).
+pub trait ReplyForm: Sized {
+    /// The reply's `error_code` and its reading, from the decrypted text ([`lenient_text`]).
+    /// The error is `serde_json`'s for a `Value` of that text.
+    fn read(text: &str) -> Result<(ErrorCode, Self), serde_json::Error>;
+}
+
+impl ReplyForm for Value {
+    /// `result` (taken out of the reply, not copied); `{}` when there is none.
+    fn read(text: &str) -> Result<(ErrorCode, Self), serde_json::Error> {
+        let doc: Value = serde_json::from_str(text)?;
+        let code = ErrorCode::of(&doc);
+        let result = match doc {
+            Value::Object(mut map) => map.remove("result"),
+            _ => None,
+        };
+        Ok((code, result.unwrap_or_else(|| Value::Object(serde_json::Map::new()))))
+    }
+}
+
 /// `error_code` as the Deco writes it: a number, a numeric string, or a word (`"timeout"`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -120,7 +148,12 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     pub fn of(doc: &Value) -> Self {
-        match doc.get("error_code") {
+        Self::from_member(doc.get("error_code"))
+    }
+
+    /// From the `error_code` member itself (`None`: the reply has none).
+    pub fn from_member(member: Option<&Value>) -> Self {
+        match member {
             None | Some(Value::Null) => Self::Missing,
             Some(Value::Number(n)) => match n.as_i64() {
                 Some(0) => Self::Ok,

@@ -11,8 +11,10 @@ use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, SET_COOKIE};
 use serde_json::{Value, json};
 
 use super::crypto::{AesSession, CryptoError, RsaKey, auth_hash};
+pub(crate) use super::envelope::open_reply;
+use super::envelope::{decrypt_reply, not_json};
 use super::etiquette::{AfterLoss, Hold, LoginGate};
-use super::protocol::{Endpoint, ErrorCode, lenient_json, request_body};
+use super::protocol::{Endpoint, ErrorCode, ReplyForm, lenient_json, lenient_text, request_body};
 use crate::config::Secret;
 use crate::sources::login_memory::LoginJournal;
 
@@ -49,7 +51,7 @@ pub enum DecoError {
 }
 
 impl DecoError {
-    fn invalid(endpoint: Endpoint, detail: impl Into<String>) -> Self {
+    pub(super) fn invalid(endpoint: Endpoint, detail: impl Into<String>) -> Self {
         Self::Invalid {
             endpoint,
             detail: detail.into(),
@@ -125,6 +127,11 @@ impl DecoClient {
     /// An encrypted call with the current session, logging in first when there is none, and
     /// once more when the Deco has dropped the session.
     pub async fn read(&mut self, endpoint: Endpoint, request: &Value) -> Result<Value, DecoError> {
+        self.read_as(endpoint, request).await
+    }
+
+    /// [`Self::read`] into a typed reading of the reply instead of its `result` tree.
+    pub async fn read_as<F: ReplyForm>(&mut self, endpoint: Endpoint, request: &Value) -> Result<F, DecoError> {
         if self.session.is_none() {
             self.login().await?;
         }
@@ -156,7 +163,7 @@ impl DecoClient {
             return;
         }
         let request = json!({"operation": "logout"});
-        let result = tokio::time::timeout(LOGOUT_TIMEOUT, self.call(Endpoint::LOGOUT, &request)).await;
+        let result = tokio::time::timeout(LOGOUT_TIMEOUT, self.call::<Value>(Endpoint::LOGOUT, &request)).await;
         self.session = None;
         match result {
             Ok(Ok(_)) => {
@@ -342,7 +349,7 @@ impl DecoClient {
     }
 
     /// One encrypted call with the current session, no retries.
-    async fn call(&mut self, endpoint: Endpoint, request: &Value) -> Result<Value, DecoError> {
+    async fn call<F: ReplyForm>(&mut self, endpoint: Endpoint, request: &Value) -> Result<F, DecoError> {
         let session = self.session.as_ref().ok_or(DecoError::SessionGone {
             endpoint,
             why: "not logged in",
@@ -378,12 +385,18 @@ impl DecoClient {
             endpoint,
             why: "not logged in",
         })?;
-        let doc = open_reply(endpoint, &reply.body, &session.aes)?;
-        if tracing::enabled!(tracing::Level::TRACE) && endpoint != Endpoint::LOGOUT {
+        let plain = decrypt_reply(endpoint, &reply.body, &session.aes)?;
+        let text = lenient_text(&plain);
+        let (code, result) = F::read(&text)
+            .map_err(|e| DecoError::invalid(endpoint, format!("the decrypted reply is not JSON: {e}")))?;
+        if tracing::enabled!(tracing::Level::TRACE)
+            && endpoint != Endpoint::LOGOUT
+            && let Ok(doc) = serde_json::from_str::<Value>(&text)
+        {
             tracing::trace!(source = %self.source, endpoint = %endpoint, body = %doc, "Decrypted Deco reply.");
         }
-        match ErrorCode::of(&doc) {
-            ErrorCode::Ok => Ok(doc.get("result").cloned().unwrap_or_else(|| json!({}))),
+        match code {
+            ErrorCode::Ok => Ok(result),
             ErrorCode::Code(-40401) => Err(DecoError::SessionGone {
                 endpoint,
                 why: "error_code -40401",
@@ -440,7 +453,8 @@ impl DecoClient {
         Ok(Reply {
             status,
             headers,
-            body: body.to_vec(),
+            // Takes the buffer over instead of copying it when nothing else holds it.
+            body: body.into(),
         })
     }
 
@@ -462,35 +476,6 @@ struct Reply {
     status: StatusCode,
     headers: HeaderMap,
     body: Vec<u8>,
-}
-
-/// `{"data": "<base64>"}` → decrypted JSON. Empty `data` is the Deco's "session gone".
-/// Crate-visible for the fuzz entry points (src/fuzzing).
-pub(crate) fn open_reply(endpoint: Endpoint, body: &[u8], aes: &AesSession) -> Result<Value, DecoError> {
-    let outer: Value = serde_json::from_slice(body).map_err(|_| DecoError::invalid(endpoint, not_json(body)))?;
-    match outer.get("data") {
-        Some(Value::String(data)) if data.is_empty() => Err(DecoError::SessionGone {
-            endpoint,
-            why: "empty data",
-        }),
-        Some(Value::String(data)) => {
-            let plain = aes
-                .decrypt_b64(data)
-                .map_err(|e| DecoError::invalid(endpoint, format!("the reply does not decrypt: {e}")))?;
-            lenient_json(&plain)
-                .map_err(|e| DecoError::invalid(endpoint, format!("the decrypted reply is not JSON: {e}")))
-        }
-        _ => match ErrorCode::of(&outer) {
-            ErrorCode::Ok | ErrorCode::Missing => {
-                Err(DecoError::invalid(endpoint, "the reply has no encrypted data field"))
-            }
-            code => Err(DecoError::Refused {
-                endpoint,
-                code,
-                hint: " (before decryption)",
-            }),
-        },
-    }
 }
 
 /// `Set-Cookie: sysauth=<v>; path=…` → `<v>`.
@@ -521,18 +506,6 @@ fn http_error(endpoint: Endpoint, status: StatusCode) -> DecoError {
 
 fn crypto_error(endpoint: Endpoint, e: CryptoError) -> DecoError {
     DecoError::invalid(endpoint, e.to_string())
-}
-
-/// A short, printable description of a body that is not JSON.
-fn not_json(body: &[u8]) -> String {
-    if body.is_empty() {
-        return "the reply is empty".into();
-    }
-    let start: String = String::from_utf8_lossy(&body[..body.len().min(40)])
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect();
-    format!("the reply is not JSON ({} bytes, starting `{start}`)", body.len())
 }
 
 /// A transport error without the URL, which holds the session's stok.
