@@ -176,6 +176,7 @@ pub(crate) async fn stop_on_signal(shutdown: CancellationToken) {
 
 /// The process's runtime (two workers: the bridge is I/O-bound), with the TLS provider installed.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tune_malloc();
     // Every HTTP and MQTT client gets its TLS provider explicitly; this process-wide default
     // only guards against a client built without one (reqwest would panic).
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -187,6 +188,33 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
             eprintln!("bandwidth2mqtt: cannot start the async runtime: {e}");
             ExitCode::FAILURE
         })
+}
+
+/// glibc malloc tuned for a process whose memory use jumps once (the first round renders every
+/// device; a 5 000-client poll is a few MB of JSON) and then sits still. Unless the environment
+/// sets them (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`):
+/// - one arena: tasks move between the runtime's threads, so with an arena per thread the
+///   memory a poll frees lands in several arenas, each keeping its own high-water mark; the
+///   bridge is I/O-bound, so its threads hardly ever wait for the shared lock;
+/// - fixed 128 kB mmap and trim thresholds: by default glibc raises both after the first large
+///   buffer is freed (up to 32 and 64 MB), after which freed memory is never given back.
+///
+/// bench/run.py, Deco 5 000 clients: private memory 137 MB -> 80 MB (with the outbox keeping
+/// no sent discovery). Must run before any thread starts.
+fn tune_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    for (var, param, value) in [
+        ("MALLOC_ARENA_MAX", libc::M_ARENA_MAX, 1),
+        ("MALLOC_MMAP_THRESHOLD_", libc::M_MMAP_THRESHOLD, 128 * 1024),
+        ("MALLOC_TRIM_THRESHOLD_", libc::M_TRIM_THRESHOLD, 128 * 1024),
+    ] {
+        if std::env::var_os(var).is_none() {
+            // SAFETY: mallopt only changes a tunable; no other thread exists yet.
+            unsafe {
+                libc::mallopt(param, value);
+            }
+        }
+    }
 }
 
 /// Logs go to stderr (stdout is for `once --dry-run` and `check-config`); `RUST_LOG` wins over
