@@ -191,20 +191,17 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 }
 
 /// glibc malloc tuned for a process whose memory use jumps once (the first round renders every
-/// device; a 5 000-client poll is a few MB of JSON) and then sits still. Unless the environment
-/// sets them (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`):
-/// - one arena: tasks move between the runtime's threads, so with an arena per thread the
-///   memory a poll frees lands in several arenas, each keeping its own high-water mark; the
-///   bridge is I/O-bound, so its threads hardly ever wait for the shared lock;
-/// - fixed 128 kB mmap and trim thresholds: by default glibc raises both after the first large
-///   buffer is freed (up to 32 and 64 MB), after which freed memory is never given back.
-///
-/// bench/run.py, Deco 5 000 clients: private memory 137 MB -> 80 MB (with the outbox keeping
-/// no sent discovery). Must run before any thread starts.
+/// device; a 5 000-client poll is a few MB of JSON) and then sits still: fixed 128 kB mmap and
+/// trim thresholds. By default glibc raises both after the first large buffer is freed (up to
+/// 32 and 64 MB), after which memory the first round and each poll free is kept. bench/run.py,
+/// Deco 5 000 clients: private memory 100 -> 90 MB, CPU per poll unchanged. The environment
+/// (`MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`) still wins. One arena
+/// (`MALLOC_ARENA_MAX=1`) would save ~10 MB more but cost ~15 % more CPU per poll (lock
+/// contention between the runtime's threads), so it is left to the user (README).
+/// Must run before any thread starts.
 fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     for (var, param, value) in [
-        ("MALLOC_ARENA_MAX", libc::M_ARENA_MAX, 1),
         ("MALLOC_MMAP_THRESHOLD_", libc::M_MMAP_THRESHOLD, 128 * 1024),
         ("MALLOC_TRIM_THRESHOLD_", libc::M_TRIM_THRESHOLD, 128 * 1024),
     ] {
