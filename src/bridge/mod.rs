@@ -10,6 +10,7 @@ mod forgetting;
 pub mod health;
 mod observe;
 mod poller;
+mod replay;
 mod run;
 mod save;
 

@@ -104,6 +104,10 @@ pub async fn run_until(parts: Parts, shutdown: CancellationToken) -> Result<Stop
         );
     }
     core.render_bridge();
+    // Sent discovery configs are dropped and rendered again when a reconnect replays them
+    // (replay.rs): the loop below answers the outbox's requests.
+    core.outbox.forget_sent_discovery();
+    let outbox = core.outbox.clone();
 
     let (report_tx, mut reports) = mpsc::channel(64);
     let pollers = CancellationToken::new();
@@ -150,6 +154,7 @@ pub async fn run_until(parts: Parts, shutdown: CancellationToken) -> Result<Stop
         tokio::select! {
             _ = shutdown.cancelled() => break,
             Some(report) = reports.recv() => core.handle_report(report),
+            wanted = outbox.wanted() => core.render_again(wanted),
             Some(incoming) = incoming.recv() => {
                 if let Some(name) = crate::agent::agent_name(&core.topics.base, &incoming.topic) {
                     core.on_agent_message(name, &incoming.payload, Instant::now());

@@ -93,6 +93,15 @@ impl Packager {
         self.last_removed
     }
 
+    /// The config [`Packager::package`] made last for these entities, made again without
+    /// recording anything (a replay after the payload was dropped, outbox.rs). Components the
+    /// last one deleted are not repeated: the next config leaves them out anyway.
+    pub fn repackage(&self, topics: &Topics, entities: &[EntityConfig]) -> Option<(String, String)> {
+        let node = &entities.first()?.node;
+        let payload = device_config(entities, &BTreeMap::new())?;
+        Some((device_topic(topics, node), payload.to_string()))
+    }
+
     /// Topic and payload for one device's entities (all sharing one node).
     pub fn package(&mut self, topics: &Topics, entities: &[EntityConfig]) -> Option<(String, String)> {
         let node = &entities.first()?.node;

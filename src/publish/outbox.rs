@@ -9,11 +9,20 @@
 //! refresh asked for everything again). Fresh always goes first, so a republish of 20 000
 //! retained messages never holds up a state that just changed; the drain task paces the replay.
 //!
+//! Sent discovery configs are not kept (once [`Outbox::forget_sent_discovery`] is on): a Deco
+//! client's device config is ~7 kB, so 5 000 clients would hold ~35 MB of copies that are only
+//! read again on a reconnect. Only a print (hash and length) stays, enough to tell whether a
+//! new rendering changed anything. When a replay reaches such a topic the outbox asks the core
+//! to render it again ([`Outbox::wanted`], [`Outbox::restore`]), a batch at a time, and holds
+//! the replay at that point until it has the payload, so the order (discovery before states)
+//! stays what it was. HA's birth does not need them: it only asks for states (run.rs).
+//!
 //! The outbox also knows the packet limit (configured, lowered when the broker is seen refusing
 //! a size) and which topics were too big to send, so every such message is logged once and
 //! skipped instead of tearing the connection down.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -64,9 +73,55 @@ pub const DEFAULT_MAX_PACKET: usize = 256 * 1024;
 /// 20 kB), big enough that 10 000 devices stay around a hundred parts.
 pub const PART_AFTER_REFUSAL: usize = 16 * 1024;
 
+/// What a sent payload was, without its bytes: equal prints mean an unchanged payload (a 64-bit
+/// hash plus the length; a collision would need two configs of one length and one hash).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Print {
+    hash: u64,
+    len: usize,
+}
+
+impl Print {
+    fn of(payload: &str) -> Self {
+        let mut h = DefaultHasher::new();
+        payload.hash(&mut h);
+        Self {
+            hash: h.finish(),
+            len: payload.len(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Body {
+    Held(Arc<str>),
+    /// Sent and dropped; the core renders it again when a replay needs it.
+    Sent(Print),
+}
+
+impl Body {
+    fn is(&self, payload: &str) -> bool {
+        match self {
+            Body::Held(held) => &**held == payload,
+            Body::Sent(print) => *print == Print::of(payload),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    body: Body,
+    retain: bool,
+    priority: Priority,
+}
+
+/// How many dropped payloads one request asks the core for: the replay's own pace
+/// (connection.rs sends 200 per 50 ms), so at most a batch is held again at any time.
+const RENDER_BATCH: usize = 200;
+
 #[derive(Debug, Default)]
 struct Inner {
-    entries: BTreeMap<String, Message>,
+    entries: BTreeMap<String, Entry>,
     /// Payload changed since it was last sent.
     dirty: BTreeSet<(Priority, String)>,
     /// Asked to go out again (reconnect, HA birth, refresh); paced, after `dirty`.
@@ -77,6 +132,12 @@ struct Inner {
     hold_discovery: bool,
     /// Responses and events: plain messages, sent in order before everything else.
     messages: MessageQueue,
+    /// Drop retained discovery payloads once sent (the core can render them again).
+    forget_sent: bool,
+    /// Dropped payloads a replay needs, not yet handed to the core.
+    wanted: BTreeSet<String>,
+    /// Asked of the core and not answered yet: the replay waits for them.
+    asked: BTreeSet<String>,
 }
 
 /// The first key of `set`, skipping discovery while it is held.
@@ -94,6 +155,8 @@ fn first_key(set: &BTreeSet<(Priority, String)>, hold_discovery: bool) -> Option
 pub struct Outbox {
     inner: Mutex<Inner>,
     notify: Notify,
+    /// Wakes the core when a replay wants payloads rendered again.
+    wants: Notify,
     /// The largest packet that may be sent (bytes).
     limit: AtomicUsize,
     /// The largest part that content which can be split (`bridge/devices`) is cut into: once
@@ -116,6 +179,7 @@ impl Outbox {
         Self {
             inner: Mutex::default(),
             notify: Notify::new(),
+            wants: Notify::new(),
             limit: AtomicUsize::new(limit),
             part: AtomicUsize::new(usize::MAX),
         }
@@ -190,7 +254,7 @@ impl Outbox {
         let payload = payload.into();
         let mut inner = self.lock();
         if let Some(existing) = inner.entries.get(&topic)
-            && existing.payload == payload
+            && existing.body.is(&payload)
             && existing.retain == retain
         {
             return false;
@@ -198,10 +262,9 @@ impl Outbox {
         inner.replay.remove(&(priority, topic.clone()));
         inner.dirty.insert((priority, topic.clone()));
         inner.entries.insert(
-            topic.clone(),
-            Message {
-                topic,
-                payload,
+            topic,
+            Entry {
+                body: Body::Held(payload),
                 retain,
                 priority,
             },
@@ -245,13 +308,13 @@ impl Outbox {
         self.mark_where(|m| priorities.contains(&m.priority));
     }
 
-    fn mark_where(&self, pick: impl Fn(&Message) -> bool) {
+    fn mark_where(&self, pick: impl Fn(&Entry) -> bool) {
         let mut inner = self.lock();
         let Inner {
             entries, dirty, replay, ..
         } = &mut *inner;
-        for m in entries.values().filter(|m| pick(m)) {
-            let key = (m.priority, m.topic.clone());
+        for (topic, m) in entries.iter().filter(|(_, m)| pick(m)) {
+            let key = (m.priority, topic.clone());
             if !dirty.contains(&key) {
                 replay.insert(key);
             }
@@ -287,26 +350,135 @@ impl Outbox {
 
     /// Takes the most urgent changed message (never a replay).
     pub fn next(&self) -> Option<Message> {
-        let mut inner = self.lock();
+        self.next_of(Queue::Fresh)
+    }
+
+    /// Takes the most urgent message that is due for republishing. `None` also while the
+    /// next one waits for the core to render it again (the replay keeps its order).
+    pub fn next_replay(&self) -> Option<Message> {
+        self.next_of(Queue::Replay)
+    }
+
+    fn next_of(&self, queue: Queue) -> Option<Message> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         loop {
-            let key = first_key(&inner.dirty, inner.hold_discovery)?;
-            inner.dirty.remove(&key);
-            if let Some(message) = take(&mut inner, &key.1) {
+            let set = match queue {
+                Queue::Fresh => &inner.dirty,
+                Queue::Replay => &inner.replay,
+            };
+            let key = first_key(set, inner.hold_discovery)?;
+            if matches!(
+                inner.entries.get(&key.1),
+                Some(Entry {
+                    body: Body::Sent(_),
+                    ..
+                })
+            ) {
+                // Only a print is left: ask the core for this one and the next few.
+                if inner.asked.contains(&key.1) || inner.wanted.contains(&key.1) {
+                    return None;
+                }
+                let batch: Vec<String> = inner
+                    .replay
+                    .iter()
+                    .chain(inner.dirty.iter())
+                    .filter(|(_, t)| {
+                        matches!(
+                            inner.entries.get(t),
+                            Some(Entry {
+                                body: Body::Sent(_),
+                                ..
+                            })
+                        ) && !inner.asked.contains(t)
+                    })
+                    .map(|(_, t)| t.clone())
+                    .take(RENDER_BATCH)
+                    .collect();
+                inner.wanted.extend(batch);
+                inner.wanted.insert(key.1);
+                drop(guard);
+                self.wants.notify_one();
+                return None;
+            }
+            match queue {
+                Queue::Fresh => inner.dirty.remove(&key),
+                Queue::Replay => inner.replay.remove(&key),
+            };
+            if let Some(message) = take(inner, &key.1) {
                 return Some(message);
             }
         }
     }
 
-    /// Takes the most urgent message that is due for republishing.
-    pub fn next_replay(&self) -> Option<Message> {
-        let mut inner = self.lock();
+    /// Turns dropping sent discovery payloads on (the run loop, which answers [`Outbox::wanted`]).
+    pub fn forget_sent_discovery(&self) {
+        self.lock().forget_sent = true;
+    }
+
+    /// Topics whose payload a replay needs rendered again; each must be answered with
+    /// [`Outbox::restore`]. Resolves when there are some.
+    pub async fn wanted(&self) -> Vec<String> {
         loop {
-            let key = first_key(&inner.replay, inner.hold_discovery)?;
-            inner.replay.remove(&key);
-            if let Some(message) = take(&mut inner, &key.1) {
-                return Some(message);
+            let topics = self.take_wanted();
+            if !topics.is_empty() {
+                return topics;
+            }
+            self.wants.notified().await;
+        }
+    }
+
+    /// [`Outbox::wanted`] without waiting (empty when nothing is wanted).
+    pub fn take_wanted(&self) -> Vec<String> {
+        let mut inner = self.lock();
+        let topics = std::mem::take(&mut inner.wanted);
+        inner.asked.extend(topics.iter().cloned());
+        topics.into_iter().collect()
+    }
+
+    /// The core's answer for a wanted topic: its payload rendered again, or `None` when it has
+    /// none (then the topic leaves the replay). A payload that differs from what was sent (the
+    /// device changed and its new config was put meanwhile, or the last config deleted
+    /// components, which a later one leaves out) is what goes out: it is what the topic says now.
+    pub fn restore(&self, topic: &str, payload: Option<String>) {
+        let mut inner = self.lock();
+        inner.asked.remove(topic);
+        let Some(entry) = inner.entries.get_mut(topic) else {
+            return;
+        };
+        let Body::Sent(print) = entry.body else {
+            // A fresh payload was put meanwhile; it goes out instead.
+            return;
+        };
+        let key = (entry.priority, topic.to_owned());
+        if !inner.replay.contains(&key) && !inner.dirty.contains(&key) {
+            // Went out meanwhile (a fresh change of it was sent): nothing to hold it for.
+            return;
+        }
+        let Some(entry) = inner.entries.get_mut(topic) else {
+            return;
+        };
+        match payload {
+            Some(payload) => {
+                if print != Print::of(&payload) {
+                    tracing::debug!(
+                        topic,
+                        "Rendered again for a replay, the config differs from the one sent; sending the current one."
+                    );
+                }
+                entry.body = Body::Held(payload.into());
+            }
+            None => {
+                tracing::warn!(
+                    topic,
+                    "Nothing renders this sent config any more; it is not republished."
+                );
+                inner.replay.remove(&key);
+                inner.dirty.remove(&key);
             }
         }
+        drop(inner);
+        self.notify.notify_one();
     }
 
     /// Changed first, then the replay; what `once` and tests use when pacing does not matter.
@@ -317,9 +489,29 @@ impl Outbox {
     /// Puts a message back when sending failed, unless a newer payload arrived meanwhile.
     pub fn retry(&self, message: Message) {
         let mut inner = self.lock();
-        let topic = message.topic.clone();
-        let priority = message.priority;
-        inner.entries.entry(topic.clone()).or_insert(message);
+        let Message {
+            topic,
+            payload,
+            retain,
+            priority,
+        } = message;
+        match inner.entries.get_mut(&topic) {
+            // Dropped when taken: the payload comes back, the failed send is still the latest.
+            Some(entry) if matches!(entry.body, Body::Sent(print) if print == Print::of(&payload)) => {
+                entry.body = Body::Held(payload);
+            }
+            Some(_) => {}
+            None => {
+                inner.entries.insert(
+                    topic.clone(),
+                    Entry {
+                        body: Body::Held(payload),
+                        retain,
+                        priority,
+                    },
+                );
+            }
+        }
         inner.dirty.insert((priority, topic));
     }
 
@@ -339,10 +531,23 @@ impl Outbox {
         !inner.dirty.is_empty() || !inner.messages.is_empty()
     }
 
-    /// Every current message, most urgent first (for `once --dry-run`).
+    /// Every current message, most urgent first (for `once --dry-run`, where nothing was sent;
+    /// payloads dropped after sending are left out).
     pub fn snapshot(&self) -> Vec<Message> {
         let inner = self.lock();
-        let mut all: Vec<_> = inner.entries.values().cloned().collect();
+        let mut all: Vec<_> = inner
+            .entries
+            .iter()
+            .filter_map(|(topic, e)| match &e.body {
+                Body::Held(payload) => Some(Message {
+                    topic: topic.clone(),
+                    payload: payload.clone(),
+                    retain: e.retain,
+                    priority: e.priority,
+                }),
+                Body::Sent(_) => None,
+            })
+            .collect();
         all.sort_by(|a, b| (a.priority, &a.topic).cmp(&(b.priority, &b.topic)));
         all
     }
@@ -353,148 +558,34 @@ impl Outbox {
     }
 }
 
-/// The current message of `topic`; a sent deletion has done its job and is forgotten, so that it
-/// is not repeated forever.
+#[derive(Clone, Copy)]
+enum Queue {
+    Fresh,
+    Replay,
+}
+
+/// The current message of `topic` (held, see `next_of`); a sent deletion has done its job and
+/// is forgotten, so that it is not repeated forever; a sent discovery config leaves its print.
 fn take(inner: &mut Inner, topic: &str) -> Option<Message> {
-    let message = inner.entries.get(topic)?.clone();
+    let entry = inner.entries.get_mut(topic)?;
+    let Body::Held(payload) = &entry.body else {
+        return None;
+    };
+    let message = Message {
+        topic: topic.to_owned(),
+        payload: payload.clone(),
+        retain: entry.retain,
+        priority: entry.priority,
+    };
     if message.payload.is_empty() {
         inner.entries.remove(topic);
         inner.replay.retain(|(_, t)| t != topic);
+    } else if inner.forget_sent && entry.retain && entry.priority == Priority::Discovery {
+        entry.body = Body::Sent(Print::of(&message.payload));
     }
     Some(message)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sends_only_changes_in_priority_order() {
-        let o = Outbox::new();
-        assert!(o.put("b/state".into(), "1", false, Priority::State));
-        assert!(o.put("a/config".into(), "{}", true, Priority::Discovery));
-        assert!(
-            !o.put("a/config".into(), "{}", true, Priority::Discovery),
-            "unchanged payload"
-        );
-        assert_eq!(o.next().unwrap().topic, "a/config");
-        assert_eq!(o.next().unwrap().topic, "b/state");
-        assert!(o.next().is_none());
-        assert!(o.put("b/state".into(), "2", false, Priority::State));
-        assert_eq!(&*o.next().unwrap().payload, "2");
-    }
-
-    #[test]
-    fn coalesces_and_republishes() {
-        let o = Outbox::new();
-        o.put("s".into(), "1", false, Priority::State);
-        o.put("s".into(), "2", false, Priority::State);
-        o.put("c".into(), "{}", true, Priority::Discovery);
-        assert_eq!(&*o.next().unwrap().payload, "{}");
-        assert_eq!(&*o.next().unwrap().payload, "2", "only the latest state goes out");
-        assert!(o.next().is_none());
-        o.mark(&[Priority::State]);
-        assert!(o.next().is_none(), "a republish is not a change");
-        assert_eq!(o.next_replay().unwrap().topic, "s");
-        assert!(o.next_any().is_none());
-        o.mark_all();
-        assert_eq!(o.snapshot().len(), 2);
-        assert!(o.next_any().is_some() && o.next_any().is_some() && o.next_any().is_none());
-    }
-
-    #[test]
-    fn fresh_changes_overtake_a_replay() {
-        let o = Outbox::new();
-        for i in 0..100 {
-            o.put(format!("d/{i:03}"), "1", true, Priority::Discovery);
-        }
-        while o.next().is_some() {}
-        o.mark_all();
-        assert_eq!(o.next_replay().unwrap().topic, "d/000");
-        o.put("d/050".into(), "2", true, Priority::Discovery);
-        o.put("s/1".into(), "fresh", false, Priority::State);
-        assert_eq!(o.next().unwrap().topic, "d/050", "a change goes before the replay");
-        assert_eq!(&*o.next().unwrap().payload, "fresh");
-        assert!(o.next().is_none());
-        let replayed: Vec<_> = std::iter::from_fn(|| o.next_replay()).map(|m| m.topic).collect();
-        assert_eq!(replayed.len(), 98, "d/050 went out fresh and is not repeated");
-        assert!(!replayed.contains(&"d/050".to_owned()));
-    }
-
-    #[test]
-    fn oversized_messages_are_refused_once_and_fit_again() {
-        let o = Outbox::with_limit(100);
-        let small = Message {
-            topic: "t".into(),
-            payload: "x".repeat(10).into(),
-            retain: true,
-            priority: Priority::State,
-        };
-        let big = Message {
-            payload: "x".repeat(200).into(),
-            ..small.clone()
-        };
-        assert!(o.fits(&small));
-        assert!(!o.fits(&big));
-        assert!(!o.fits(&big));
-        assert_eq!(o.refused(), vec![("t".to_owned(), packet_size("t", 200))]);
-        assert!(o.fits(&small));
-        assert!(o.refused().is_empty());
-        o.lower_limit(500);
-        assert_eq!(o.packet_limit(), 100, "never raised");
-        o.lower_limit(17);
-        assert_eq!(o.packet_limit(), 16);
-        assert!(!o.fits(&small), "{} bytes", packet_size("t", 10));
-    }
-
-    #[test]
-    fn a_refusal_splits_content_to_a_size_known_to_pass() {
-        let o = Outbox::new();
-        assert_eq!(o.part_limit(), DEFAULT_MAX_PACKET);
-        o.learn_refusal(70_000, 500);
-        assert_eq!(o.packet_limit(), 69_999, "only what was refused is skipped");
-        assert_eq!(o.part_limit(), PART_AFTER_REFUSAL, "parts well under the refused size");
-        let o = Outbox::new();
-        o.learn_refusal(70_000, 40_000);
-        assert_eq!(o.part_limit(), 40_000, "a size the broker took");
-        let o = Outbox::new();
-        o.learn_refusal(10_000, 0);
-        assert_eq!(o.part_limit(), 5_000, "a small broker: half the refused size");
-    }
-
-    #[test]
-    fn packet_size_matches_the_wire_format() {
-        // 1 header + 1 length byte + 2 topic length + 1 topic + 2 packet id + 10 payload.
-        assert_eq!(packet_size("t", 10), 17);
-        // Remaining length 127 still takes one byte, 128 takes two.
-        assert_eq!(packet_size("t", 122), 1 + 1 + 127);
-        assert_eq!(packet_size("t", 123), 1 + 2 + 128);
-    }
-
-    #[test]
-    fn held_discovery_waits_while_everything_else_goes() {
-        let o = Outbox::new();
-        o.hold_discovery(true);
-        o.put("c".into(), "{}", true, Priority::Discovery);
-        o.put("s".into(), "1", false, Priority::State);
-        o.put("m".into(), "{}", true, Priority::Migrate);
-        assert_eq!(o.next().unwrap().topic, "m");
-        assert_eq!(o.next().unwrap().topic, "s");
-        assert!(o.next().is_none());
-        assert!(o.has_dirty());
-        o.hold_discovery(false);
-        assert_eq!(o.next().unwrap().topic, "c");
-    }
-
-    #[test]
-    fn deletions_are_sent_once() {
-        let o = Outbox::new();
-        o.put("c".into(), "{}", true, Priority::Discovery);
-        o.next();
-        o.clear("c".into(), Priority::Discovery);
-        let m = o.next().unwrap();
-        assert!(m.payload.is_empty() && m.retain);
-        o.mark_all();
-        assert!(o.next().is_none());
-    }
-}
+#[path = "outbox_tests.rs"]
+mod tests;
