@@ -13,6 +13,8 @@ mod poller;
 mod replay;
 mod run;
 mod save;
+#[cfg(test)]
+mod test_core;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

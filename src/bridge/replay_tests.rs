@@ -6,27 +6,13 @@ use std::time::Duration;
 
 use super::super::{Core, PollReport};
 use super::node_of;
-use crate::config::{ConfigSource, LoadedConfig, MqttUrl, Settings};
 use crate::model::{CounterSample, DeviceId, DeviceKind, Epoch, MacAddr, Observation, TrafficReading, TrafficSample};
 use crate::publish::{Message, Priority};
-use crate::sources::SourceKind;
 
 const T0: i64 = 1_795_000_000_000;
 
 fn core(dir: &std::path::Path, extra: &str) -> Core {
-    let text = format!(
-        "[host]\nenabled = false\n[bridge]\nstate_dir = {:?}\n{extra}",
-        dir.display().to_string()
-    );
-    let settings: Settings = toml::from_str(&text).unwrap();
-    let config = LoadedConfig {
-        settings,
-        source: ConfigSource::Defaults,
-        mqtt_url: MqttUrl::parse("mqtt://127.0.0.1:1883").unwrap(),
-    };
-    let mut core = Core::new(config, &mut [], false, crate::clock::ManualClock::new(T0).clock()).unwrap();
-    core.household.add_feed(SourceKind::Asus.feed("home"), "asus");
-    core
+    super::super::test_core::core(dir, extra, false, crate::clock::ManualClock::new(T0).clock())
 }
 
 fn poll(at_ms: i64, bytes: u64) -> PollReport {

@@ -5,25 +5,12 @@ use std::time::Duration;
 
 use super::super::{Core, PollReport};
 use crate::clock::ManualClock;
-use crate::config::{ConfigSource, LoadedConfig, MqttUrl, Settings};
 use crate::model::{CounterSample, DeviceId, DeviceKind, Epoch, MacAddr, Observation, TrafficReading, TrafficSample};
-use crate::sources::SourceKind;
 
 const T0: i64 = 1_795_000_000_000;
 
 fn core(dir: &std::path::Path, clock: &ManualClock) -> Core {
-    let text = format!(
-        "[host]\nenabled = false\n[bridge]\nstate_dir = {:?}\n",
-        dir.display().to_string()
-    );
-    let settings: Settings = toml::from_str(&text).unwrap();
-    let config = LoadedConfig {
-        settings,
-        source: ConfigSource::Defaults,
-        mqtt_url: MqttUrl::parse("mqtt://127.0.0.1:1883").unwrap(),
-    };
-    let mut core = Core::new(config, &mut [], true, clock.clock()).unwrap();
-    core.household.add_feed(SourceKind::Asus.feed("home"), "asus");
+    let mut core = super::super::test_core::core(dir, "", true, clock.clock());
     core.first_round = None;
     core
 }
