@@ -1,7 +1,5 @@
 //! Forgetting through the core, on explicit times: what HA is told, and the event.
 
-use std::time::Duration;
-
 use super::super::{Core, PollReport};
 use crate::model::{DeviceId, DeviceKind, MacAddr, Observation};
 use crate::sources::SourceKind;
@@ -27,14 +25,7 @@ fn poll(clients: Vec<Observation>, at_ms: i64) -> PollReport {
     router.online = Some(true);
     let mut observations = vec![router];
     observations.extend(clients);
-    PollReport {
-        source: "home".into(),
-        result: Ok(observations),
-        at_ms,
-        cursor: None,
-        details: Default::default(),
-        duration: Duration::ZERO,
-    }
+    super::super::test_core::report(observations, at_ms)
 }
 
 fn retained(core: &Core, topic: &str) -> Option<String> {

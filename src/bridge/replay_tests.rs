@@ -38,14 +38,7 @@ fn poll(at_ms: i64, bytes: u64) -> PollReport {
         });
         observations.push(o);
     }
-    PollReport {
-        source: "home".into(),
-        result: Ok(observations),
-        at_ms,
-        cursor: None,
-        details: Default::default(),
-        duration: Duration::ZERO,
-    }
+    super::super::test_core::report(observations, at_ms)
 }
 
 /// What the drain task would send, answering the outbox's render requests as the run loop does.

@@ -34,14 +34,7 @@ fn poll(rx: u64, at_ms: i64) -> PollReport {
             rate_window: Duration::from_secs(30),
         }),
     });
-    PollReport {
-        source: "home".into(),
-        result: Ok(vec![router, phone]),
-        at_ms,
-        cursor: None,
-        details: Default::default(),
-        duration: Duration::ZERO,
-    }
+    super::super::test_core::report(vec![router, phone], at_ms)
 }
 
 fn phone_rx(core: &Core) -> u64 {

@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
-use super::Core;
+use super::{Core, PollReport};
 use crate::clock::Clock;
 use crate::config::{ConfigSource, LoadedConfig, MqttUrl, Settings};
+use crate::model::Observation;
 use crate::sources::SourceKind;
 
 pub(super) fn core(dir: &Path, extra: &str, persist: bool, clock: Clock) -> Core {
@@ -22,4 +23,16 @@ pub(super) fn core(dir: &Path, extra: &str, persist: bool, clock: Clock) -> Core
     let mut core = Core::new(config, &mut [], persist, clock).unwrap();
     core.household.add_feed(SourceKind::Asus.feed("home"), "asus");
     core
+}
+
+/// A successful poll of the feed `home` at `at_ms`.
+pub(super) fn report(observations: Vec<Observation>, at_ms: i64) -> PollReport {
+    PollReport {
+        source: "home".into(),
+        result: Ok(observations),
+        at_ms,
+        cursor: None,
+        details: Default::default(),
+        duration: std::time::Duration::ZERO,
+    }
 }

@@ -177,6 +177,24 @@ pub fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
     Ok(())
 }
 
+/// The members of an object named in `names`, by position; every other member is skipped as
+/// strictly as a tree would read it. A repeated member keeps its last value, like the tree.
+pub fn named_scalars<'de, A: MapAccess<'de>, const N: usize>(
+    mut map: A,
+    names: &[&str; N],
+) -> Result<[Option<Scalar<'de>>; N], A::Error> {
+    let mut slots: [Option<Scalar<'de>>; N] = std::array::from_fn(|_| None);
+    while let Some(Key(key)) = map.next_key::<Key>()? {
+        match names.iter().position(|n| *n == key) {
+            Some(i) => slots[i] = Some(map.next_value()?),
+            None => {
+                map.next_value::<Skip>()?;
+            }
+        }
+    }
+    Ok(slots)
+}
+
 /// Reads the rest of an object, member by member, as [`Skip`].
 pub fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
     while map.next_entry::<Skip, Skip>()?.is_some() {}

@@ -10,7 +10,7 @@ use serde::de::MapAccess;
 use serde_json::{Map, Value};
 
 use crate::model::MacAddr;
-use crate::sources::scalar::{FromObject, Key, ObjectOrNot, Scalar, Skip};
+use crate::sources::scalar::{FromObject, Key, ObjectOrNot, Scalar, Skip, named_scalars};
 
 /// One entry of `get_clientlist()`.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,17 +95,8 @@ impl<'a> Fields<'a> {
 }
 
 impl<'de> FromObject<'de> for Fields<'de> {
-    fn from_object<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
-        let mut fields = Fields::default();
-        while let Some(Key(key)) = map.next_key::<Key>()? {
-            match FIELDS.iter().position(|f| *f == key) {
-                Some(i) => fields.0[i] = Some(map.next_value()?),
-                None => {
-                    map.next_value::<Skip>()?;
-                }
-            }
-        }
-        Ok(fields)
+    fn from_object<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        named_scalars(map, &FIELDS).map(Fields)
     }
 }
 

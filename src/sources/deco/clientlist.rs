@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::names::decode_name;
 use super::parse::{ClientEntry, ParseError, client_list, ipv4, mac, scalar_boolean, scalar_number, scalar_text};
 use super::protocol::{ErrorCode, ReplyForm};
-use crate::sources::scalar::{FromObject, Key, ObjectOrNot, Scalar, Skip};
+use crate::sources::scalar::{FromObject, Key, ObjectOrNot, Scalar, Skip, named_scalars};
 
 /// The members of a client entry the bridge reads.
 const FIELDS: [&str; 10] = [
@@ -56,17 +56,8 @@ impl<'a> ClientFields<'a> {
 }
 
 impl<'de> FromObject<'de> for ClientFields<'de> {
-    fn from_object<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
-        let mut fields = Self::default();
-        while let Some(Key(key)) = map.next_key::<Key>()? {
-            match FIELDS.iter().position(|f| *f == key) {
-                Some(i) => fields.0[i] = Some(map.next_value()?),
-                None => {
-                    map.next_value::<Skip>()?;
-                }
-            }
-        }
-        Ok(fields)
+    fn from_object<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        named_scalars(map, &FIELDS).map(Self)
     }
 }
 
