@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 pub use render::app_get;
 pub use routes::form_fields;
 pub use state::{AsusConfig, EmuClient, Fault, LiveFaults, RouterState, Stats, TaFault};
-pub use traffic::{APPS, RouterClock, TrafficDb};
+pub use traffic::{APPS, RouterClock, Stamping, TrafficDb};
 
 use super::{Server, TlsIdentity, serve_with};
 

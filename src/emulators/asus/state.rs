@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::traffic::{RouterClock, Talker, TrafficDb};
+use super::traffic::{RouterClock, Stamping, Talker, TrafficDb};
 use crate::model::MacAddr;
 
 /// How the emulated router is built.
@@ -55,6 +55,9 @@ pub struct AsusConfig {
     pub dns_analyzer: bool,
     /// The first this many clients send exactly their typical bytes every minute.
     pub steady_clients: usize,
+    /// How the Traffic Analyzer stamps its rows: at the end of their hour, as the router's GPL
+    /// sources say (the default), or at its start (asus.md §6.4).
+    pub ta_stamping: Stamping,
 }
 
 impl Default for AsusConfig {
@@ -88,6 +91,7 @@ impl Default for AsusConfig {
             live_counters_32_bit: false,
             dns_analyzer: false,
             steady_clients: 0,
+            ta_stamping: Stamping::End,
         }
     }
 }
@@ -224,7 +228,7 @@ impl RouterState {
                 (Some(start), None) => RouterClock::starting_at(start, config.clock_speed),
                 (None, None) => RouterClock::starting_at(RouterClock::real().now(), config.clock_speed),
             },
-            ta: TrafficDb::new(config.seed),
+            ta: TrafficDb::with_stamping(config.seed, config.ta_stamping),
             live_faults: LiveFaults::default(),
             truth_log: Vec::new(),
             rng: config.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
@@ -273,6 +277,8 @@ impl RouterState {
     /// Brings the live traffic model up to the router's current time.
     pub fn advance(&mut self) {
         if !self.config.live_traffic {
+            // Saves fall due with time, traffic or not.
+            self.ta.catch_up(self.clock.now());
             return;
         }
         let talkers: Vec<Talker> = self
@@ -311,8 +317,11 @@ impl RouterState {
         self.truth_log.push((now, truth));
     }
 
-    /// The DPI engine restarts: every live counter starts from zero (the rows stay).
+    /// The DPI engine restarts: every live counter starts from zero (the rows stay); the
+    /// statistics scheduler saves when it stops and 120 s after it starts again.
     pub fn dpi_restart(&mut self) {
+        self.advance();
+        self.ta.scheduler_restart(self.clock.now());
         self.ta.live.clear();
     }
 
@@ -368,7 +377,10 @@ impl RouterState {
     pub fn reboot(&mut self) {
         self.wan_rx = 0;
         self.wan_tx = 0;
-        // The DPI engine starts again with the router.
+        // The DPI engine starts again with the router; the statistics scheduler saved when it
+        // stopped and saves again 120 s after boot.
+        self.advance();
+        self.ta.scheduler_restart(self.clock.now());
         self.ta.live.clear();
         self.sessions.clear();
         self.booted_at = SystemTime::now();
