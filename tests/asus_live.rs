@@ -60,6 +60,17 @@ fn online_macs(emu: &AsusEmulator) -> Vec<MacAddr> {
     emu.with(|s| s.clients.iter().filter(|c| c.online).map(|c| c.mac).collect())
 }
 
+/// Moves the router's clock two minutes past the next hour: the Traffic Analyzer has written
+/// the row of the hour the traffic was in (rows are stamped at the end of their hour,
+/// asus.md §6.4).
+fn past_the_next_hour(emu: &AsusEmulator) {
+    emu.with(|s| {
+        let now = s.clock.now();
+        s.clock.advance(3600 - now.rem_euclid(3600) + 120);
+        s.advance();
+    });
+}
+
 fn router_time(emu: &AsusEmulator) -> i64 {
     emu.with(|s| s.clock.now())
 }
@@ -370,6 +381,7 @@ async fn once_finishes_a_whole_refresh_on_a_dns_analyzer() {
             s.add_client_traffic(*mac, "YouTube", 1_000_000 * (i as u64 + 1), 1000);
         }
     });
+    past_the_next_hour(&emu);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bw.toml");
     std::fs::write(&path, config(&broker, &emu, "30s")).unwrap();
@@ -410,6 +422,7 @@ async fn every_device_has_totals_within_two_polls_of_a_start() {
             s.add_client_traffic(*mac, "Zoom", 5_000_000, 50_000);
         }
     });
+    past_the_next_hour(&emu);
     let dir = tempfile::tempdir().unwrap();
     let watcher = Watcher::connect(&broker.host, broker.port, &["#"]).await;
     let _bridge = BridgeProc::spawn(dir.path(), &config(&broker, &emu, "3s"));

@@ -536,7 +536,25 @@ impl Ledger {
         }
         let friendly = obs.info.macs.iter().find_map(|m| self.friendly_names.get(m)).cloned();
 
-        for reading in &obs.traffic {
+        // A fresh live counter is read before the hours that came with it: its value is the
+        // total so far, and hours from before it must not count (reconcile.rs). An existing
+        // one after them: its step then knows which of its bytes belong to finished hours.
+        let fresh_live = |r: &crate::model::TrafficReading| {
+            matches!(r.sample, TrafficSample::Live(_))
+                && !self.channels.contains_key(&ChannelKey {
+                    device: id.clone(),
+                    interface: r.interface.clone(),
+                    source: source.to_owned(),
+                })
+        };
+        // Empty: as they came (the usual case, no allocation).
+        let mut order: Vec<usize> = Vec::new();
+        if obs.traffic.len() > 1 && obs.traffic.iter().any(fresh_live) {
+            order = (0..obs.traffic.len()).collect();
+            order.sort_by_key(|&i| !fresh_live(&obs.traffic[i]));
+        }
+        for n in 0..obs.traffic.len() {
+            let reading = &obs.traffic[order.get(n).copied().unwrap_or(n)];
             let key = ChannelKey {
                 device: id.clone(),
                 interface: reading.interface.clone(),
@@ -580,7 +598,9 @@ impl Ledger {
                             self.channels.entry(key.clone()).or_default()
                         }
                     };
-                    reconcile::live(ch, l, now_ms, target_is_new)
+                    let (step, event, dated) = reconcile::live(ch, l, now_ms, target_is_new);
+                    grown = dated;
+                    (step, event)
                 }
             };
             // Bytes, a new baseline or an estimate moved: the state file must follow. A counter

@@ -40,7 +40,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::channel::{ChannelKind, ChannelState, CounterEvent, Step};
-use crate::model::{BucketSample, LiveSample};
+use crate::model::{BucketSample, HourBucket, LiveSample};
 
 const HOUR: i64 = 3600;
 /// A window closes once its newest hour is this far past its last gap: every hour of the gap
@@ -48,6 +48,12 @@ const HOUR: i64 = 3600;
 const SETTLE_S: i64 = 26 * HOUR;
 /// Longest a window stays open whatever happens (bounds the memory per client).
 const LONGEST_WINDOW_S: i64 = 96 * HOUR;
+/// A reading this long after the previous one follows a stop (the bridge, the router or the
+/// page was away): the counter may have restarted and grown past its old value unseen.
+const STOP_S: i64 = 600;
+/// Gaps remembered per window (older ones only widen what the hours may fill: dropping them
+/// can only make the correction smaller).
+const MAX_GAPS: usize = 64;
 
 /// Per-channel memory of the reconciliation; persisted with the channel.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -69,6 +75,11 @@ pub struct Reconciler {
     /// Start of the open window; `None` = from the earliest hour known.
     from: Option<i64>,
     last_gap_s: Option<i64>,
+    /// Readings of this window before which the counter may have lost bytes (restart, reset,
+    /// drop, stop). Hours only fill a span that holds one: where the counter ran without a
+    /// gap it counted everything, and no analyzer figure may push the total past it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    gaps: Vec<i64>,
     /// What this window has added so far, per direction.
     best: [u64; 2],
     /// Everything the hours have added over the channel's life, net of what was repaid (for
@@ -98,6 +109,7 @@ impl Reconciler {
         self.live[1] = self.live[1].saturating_add(step.tx);
         let now = self.live;
         let mark = |b: [u64; 2], a: [u64; 2]| [b[0], b[1], a[0], a[1]];
+        let previous = self.last_s;
         match self.last_s {
             Some(last) if clock_s >= last => {
                 let floor = self.from.unwrap_or(i64::MIN).max(clock_s - LONGEST_WINDOW_S);
@@ -122,11 +134,69 @@ impl Reconciler {
                 if clock_s.rem_euclid(HOUR) == 0 {
                     self.marks.insert(clock_s, mark(now, now));
                 }
+                // A fresh counter's first value is the total so far (or where it starts): every
+                // byte before it is counted or not ours, so no earlier hour may add to it.
+                if self.from.is_none() {
+                    self.from = Some(next_boundary(clock_s));
+                }
             }
         }
-        if gap {
+        let stopped = previous.is_some_and(|last| clock_s - last > STOP_S);
+        if gap || stopped {
             self.last_gap_s = Some(self.last_gap_s.map_or(clock_s, |g| g.max(clock_s)));
+            if self.gaps.len() >= MAX_GAPS {
+                self.gaps.remove(0);
+            }
+            self.gaps.push(clock_s);
         }
+    }
+
+    /// Whether a reading in `(lo, hi]` followed a gap. A state file from before gaps were kept
+    /// has only the last one.
+    fn gap_in(&self, lo: i64, hi: i64) -> bool {
+        let inside = |g: &i64| lo < *g && *g <= hi;
+        self.gaps.iter().any(inside) || (self.gaps.is_empty() && self.last_gap_s.as_ref().is_some_and(inside))
+    }
+
+    /// The parts of a counter step `[rx, tx]` up to a reading at `clock_s` that belong to
+    /// finished hours the analyzer already knows (a reading after a stop across midnight
+    /// holds yesterday's last hour): for the periods of those hours. Call before
+    /// [`Self::reading`]. Each part is a lower bound: the hour's bytes less all the counter
+    /// had counted since the hour began.
+    fn dated(&self, clock_s: i64, step: [u64; 2]) -> Vec<HourBucket> {
+        let Some(last) = self.last_s else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut left = step;
+        let mut h = last - last.rem_euclid(HOUR);
+        while h + HOUR <= clock_s && left != [0, 0] {
+            if let Some(seen) = self.hours.get(&h) {
+                let counted = if h <= last {
+                    let before = self.before(h).unwrap_or([0, 0]);
+                    [
+                        self.live[0].saturating_sub(before[0]),
+                        self.live[1].saturating_sub(before[1]),
+                    ]
+                } else {
+                    [0, 0]
+                };
+                let part = [
+                    seen[0].saturating_sub(counted[0]).min(left[0]),
+                    seen[1].saturating_sub(counted[1]).min(left[1]),
+                ];
+                if part != [0, 0] {
+                    left = [left[0] - part[0], left[1] - part[1]];
+                    out.push(HourBucket {
+                        start_s: h,
+                        rx: part[0],
+                        tx: part[1],
+                    });
+                }
+            }
+            h += HOUR;
+        }
+        out
     }
 
     fn fold_hours(&mut self, sample: &BucketSample) {
@@ -174,10 +244,20 @@ impl Reconciler {
         let lo = self.from.map_or(oldest, |f| f.max(oldest));
         let end = newest + HOUR;
         let mut prefix = [0i128; 2];
+        // Smallest `prefix − before` over every boundary A so far, and over those with a gap
+        // after them up to the current boundary: only a span `[A, H)` with a gap in it may add.
+        let mut min_all: [Option<i128>; 2] = [None, None];
         let mut min_g: [Option<i128>; 2] = [None, None];
         let mut best = [0i128; 2];
         let mut h = lo;
         while h <= end {
+            if self.gap_in(h - HOUR, h) {
+                for d in 0..2 {
+                    if let Some(a) = min_all[d] {
+                        min_g[d] = Some(min_g[d].map_or(a, |m| m.min(a)));
+                    }
+                }
+            }
             if let Some(after) = self.after(h) {
                 for d in 0..2 {
                     if let Some(g) = min_g[d] {
@@ -188,7 +268,7 @@ impl Reconciler {
             if let Some(before) = self.before(h) {
                 for d in 0..2 {
                     let g = prefix[d] - before[d] as i128;
-                    min_g[d] = Some(min_g[d].map_or(g, |m| m.min(g)));
+                    min_all[d] = Some(min_all[d].map_or(g, |m| m.min(g)));
                 }
             }
             let seen = self.hours.get(&h).copied().unwrap_or([0, 0]);
@@ -301,6 +381,7 @@ impl Reconciler {
         self.from = Some(end);
         self.best = [0, 0];
         self.last_gap_s = None;
+        self.gaps.clear();
         self.hours = self.hours.split_off(&end);
         self.counted = self.counted.split_off(&end);
         self.marks = self.marks.split_off(&end);
@@ -315,13 +396,14 @@ fn next_boundary(t: i64) -> i64 {
 
 /// A live reading on `ch`: counts the counter, marks the hour boundaries it passed, and adds
 /// whatever the hours now show was missed. `target_is_new`: nothing counted this device yet,
-/// so the counter's current value is its total so far.
+/// so the counter's current value is its total so far. Also returns the parts of the counted
+/// bytes that belong to finished hours (for the periods, see [`Reconciler::dated`]).
 pub fn live(
     ch: &mut ChannelState,
     sample: &LiveSample,
     now_ms: i64,
     target_is_new: bool,
-) -> (Step, Option<CounterEvent>) {
+) -> (Step, Option<CounterEvent>, Vec<HourBucket>) {
     if ch.reconciler.is_none() {
         // Hours counted directly until now (the counter appeared later): they stay counted and
         // the live counter starts from here. A fresh channel counts the counter as vnstat would.
@@ -337,18 +419,20 @@ pub fn live(
         let extra = reconciler.evaluate();
         fresh.reconciler = Some(reconciler);
         *ch = fresh;
-        return (combine(step, extra), None);
+        return (combine(step, extra), None, Vec::new());
     }
     let (step, event) = ch.update_counter(&sample.counter, now_ms);
     // Anything but a plain increase or a counted wrap may have left bytes uncounted.
     let gap = event.is_some_and(|e| e != CounterEvent::Wrapped);
     let Some(reconciler) = ch.reconciler.as_mut() else {
-        return (step, event);
+        return (step, event, Vec::new());
     };
+    let dated = reconciler.dated(sample.clock_s, [step.rx, step.tx]);
     reconciler.reading(sample.clock_s, &step, gap);
     let extra = reconciler.evaluate();
+    // The periods take the dated parts out of what the total grew by, never more.
     let step = reconciler.repay(step);
-    (combine(step, extra), event)
+    (combine(step, extra), event, dated)
 }
 
 /// Hourly buckets on a channel that has a live counter: they only add what it missed.

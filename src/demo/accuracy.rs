@@ -19,9 +19,11 @@ use crate::emulators::asus::TrafficDb;
 use crate::emulators::deco::{self, Clock, DecoEmulator, EmulatorConfig};
 use crate::household::Household;
 use crate::model::{
-    BucketSample, CounterSample, DeviceId, DeviceKind, HourBucket, LiveSample, MacAddr, Observation, TrafficReading,
-    TrafficSample, WrapRule,
+    BucketSample, CounterSample, DeviceId, DeviceKind, LiveSample, MacAddr, Observation, TrafficReading, TrafficSample,
+    WrapRule,
 };
+use crate::sources::asus::row_stamps::RowStamps;
+use crate::sources::asus::traffic_analyzer::label_hours;
 use crate::sources::deco::DecoSource;
 use crate::sources::deco::names::decode_name;
 use crate::sources::{Source, SourceKind};
@@ -224,16 +226,10 @@ fn asus(db: &TrafficDb, now_ms: i64, live: Option<(u64, u64)>, hours: bool) -> V
     let now_s = now_ms / 1000;
     let end = now_s - now_s.rem_euclid(3600);
     let wan = DECO_WAN.to_string().to_uppercase();
-    let hours = db
-        .hour_buckets_dns(Some(&wan), now_s)
-        .into_iter()
-        .enumerate()
-        .map(|(i, [tx, rx])| HourBucket {
-            start_s: end - 3600 * (24 - i as i64),
-            rx,
-            tx,
-        })
-        .collect();
+    // The DNS pages' buckets end on the hour; filed as the bridge files them (rows stamped at
+    // the end of their hour, asus.md §6.4).
+    let pairs = db.hour_buckets_dns(Some(&wan), now_s);
+    let hours = label_hours(&pairs, end - 31, RowStamps::End).unwrap_or_default();
     deco.traffic.push(TrafficReading {
         interface: None,
         sample: TrafficSample::Buckets(BucketSample { hours }),
@@ -316,6 +312,7 @@ pub async fn simulate_day(options: DayOptions) -> Result<DayReport, DayError> {
         let ta = now >= ta_at || now >= end_ms;
         let live = options.live_uplink && now >= live_at;
         if ta || live {
+            db.catch_up(now / 1000);
             household.apply("home", asus(&db, now, live.then_some(uplink), ta), now);
             if ta {
                 ta_at += 10 * 60_000;

@@ -102,7 +102,8 @@ pub fn asus_traffic_analyzer(data: &[u8]) {
     };
     let text = super::lossy(page);
     let _ = traffic_analyzer::statistics(&text);
-    if let Some(buckets) = traffic_analyzer::hour_buckets(&text, date) {
+    if let Some(buckets) = traffic_analyzer::hour_buckets(&text, date, crate::sources::asus::row_stamps::RowStamps::End)
+    {
         assert_eq!(buckets.len(), 24);
         for pair in buckets.windows(2) {
             assert!(pair[0].start_s < pair[1].start_s, "buckets are in order");

@@ -384,3 +384,7 @@ mod rules_tests;
 #[cfg(test)]
 #[path = "skip_tests.rs"]
 mod skip_tests;
+
+#[cfg(test)]
+#[path = "first_day_tests.rs"]
+mod first_day_tests;

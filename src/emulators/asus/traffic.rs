@@ -429,7 +429,11 @@ mod tests {
         db.catch_up(h + 1500 + FIRST_SAVE_AFTER_START_S);
         db.record(mac, "Zoom", h + 1700, 11, 0);
         let b = db.hour_buckets(Some(mac), window);
-        assert_eq!(b[23], [6, 80 + 100 + 7 + 9], "the irregular rows are in the hour they were written");
+        assert_eq!(
+            b[23],
+            [6, 80 + 100 + 7 + 9],
+            "the irregular rows are in the hour they were written"
+        );
         db.catch_up(h + 3600 + WRITE_DELAY_S);
         let b = db.hour_buckets(Some(mac), window + 3600);
         assert_eq!(b[23], [0, 11]);

@@ -14,6 +14,7 @@ pub mod live_parse;
 mod observe;
 pub mod parse;
 pub mod reply;
+pub mod row_stamps;
 pub mod session;
 pub mod traffic_analyzer;
 
@@ -176,6 +177,32 @@ fn attach_live(observations: &mut [Observation], samples: Vec<(MacAddr, crate::m
     }
 }
 
+/// Puts the analyzer's hours of a client on the client list's observation, before its live
+/// counter, and keeps the rest (clients the list does not show) in front: a live reading after
+/// a stop then knows which of its bytes belong to finished hours (a stop across midnight puts
+/// the last hour in yesterday). Accounting still reads a fresh counter first (its value is the
+/// total so far, which no earlier hour may add to).
+fn merge_hours(observations: Vec<Observation>, hours: Vec<Observation>) -> Vec<Observation> {
+    if hours.is_empty() {
+        return observations;
+    }
+    let mut by_device: std::collections::BTreeMap<DeviceId, Observation> =
+        hours.into_iter().map(|o| (o.device.clone(), o)).collect();
+    let mut merged: Vec<Observation> = Vec::with_capacity(observations.len() + by_device.len());
+    let mut rest = Vec::with_capacity(observations.len());
+    for mut obs in observations {
+        if let Some(mut h) = by_device.remove(&obs.device) {
+            h.traffic.append(&mut obs.traffic);
+            obs.traffic = h.traffic;
+            obs.attributes.append(&mut h.attributes);
+        }
+        rest.push(obs);
+    }
+    merged.extend(by_device.into_values());
+    merged.extend(rest);
+    merged
+}
+
 fn to_source_error(e: AsusError) -> SourceError {
     match e {
         AsusError::Auth(m) => SourceError::Auth(m),
@@ -232,14 +259,20 @@ impl Source for AsusSource {
                     &self.clock,
                 )
                 .await;
+            if let Some(ta) = self.traffic_analyzer.as_mut() {
+                ta.observe_live(&samples);
+            }
             attach_live(&mut observations, samples);
         }
         self.read_temperatures().await;
         if let (Some(ta), Ok(session)) = (self.traffic_analyzer.as_mut(), self.session.as_mut()) {
             ta.set_enabled_on_router(self.ta_switch);
             ta.set_dns(self.dns_analyzer);
-            // The analyzer stamps rows with the router's clock; ask in its terms.
-            observations.extend(ta.run(session, router_now, &self.online, self.cfg.interval).await);
+            // The analyzer stamps rows with the router's clock; ask in its terms. Its hours go
+            // first: a live reading after a stop then knows which of its bytes belong to
+            // finished hours (a stop across midnight puts the last hour in yesterday).
+            let hours = ta.run(session, router_now, &self.online, self.cfg.interval).await;
+            observations = merge_hours(observations, hours);
         }
         Ok(observations)
     }
@@ -283,6 +316,7 @@ impl Source for AsusSource {
         map.insert("live_counter_requests".into(), self.live.requests.into());
         if let Some(ta) = &self.traffic_analyzer {
             map.insert("traffic_analyzer_requests".into(), ta.requests.into());
+            map.insert("traffic_analyzer_rows_stamped".into(), ta.row_stamps().into());
             if let Some(hour) = ta.last_refresh() {
                 let at = std::time::UNIX_EPOCH + Duration::from_secs(hour.max(0) as u64);
                 map.insert(

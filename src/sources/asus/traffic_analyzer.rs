@@ -1,11 +1,15 @@
 //! The Traffic Analyzer: exact per-device bytes per hour from the router's own statistics
 //! database (asus.md §6), which no other Home Assistant integration reads on stock firmware.
 //!
-//! Once per router hour the refresh finds the devices with data (`getAppTraffic.asp`, which
-//! also tells how the router spells their MACs) and asks each for its last 24 hourly buckets
-//! (`getWanTraffic.asp … mode=hour`), with the window ending 31 s before the next hour so every
-//! row lands in exactly one bucket and the still-open hour is included. The requests are spread
-//! over the polls of the first 20 minutes, one or a few at a time. Accounting folds the buckets
+//! Once per router hour, a minute after the hour's row is written, the refresh finds the devices
+//! with data (`getAppTraffic.asp`, which also tells how the router spells their MACs) and asks
+//! each for its last 24 hourly buckets (`getWanTraffic.asp … mode=hour`), with the window ending
+//! 31 s before the next hour so every row lands in exactly one bucket. A row is stamped when it
+//! is written and holds the bytes since the previous write (asus.md §6.4), so the bucket of rows
+//! stamped in `[H, H + 1 h)` is filed under the hour before `H`; the hour in progress comes from
+//! the live counters only. Where live counters run, they check that convention first
+//! ([`row_stamps`](super::row_stamps)), and hours wait until they have. The requests are
+//! spread over the polls of the first 20 minutes, one or a few at a time. Accounting folds the buckets
 //! in by growth, so re-reading hours never counts twice. After an outage longer than a day,
 //! earlier windows are fetched too (up to 30 days). Every 6 hours the per-app split of each device
 //! is read for its `top_apps` attribute.
@@ -17,9 +21,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::js;
+use super::row_stamps::{RowStamps, StampJudge, Verdict};
 use super::session::{AsusError, Session};
 use crate::model::{
-    BucketSample, DeviceId, DeviceKind, HourBucket, MacAddr, Observation, TrafficReading, TrafficSample,
+    BucketSample, DeviceId, DeviceKind, HourBucket, LiveSample, MacAddr, Observation, TrafficReading, TrafficSample,
 };
 
 const HOUR: i64 = 3600;
@@ -28,6 +33,13 @@ const MAX_CATCH_UP_WINDOWS: i64 = 30;
 /// The refresh of one hour should be done within this much of it.
 const SPREAD: Duration = Duration::from_secs(20 * 60);
 const TOP_APPS: usize = 5;
+/// The hour's row is written a few seconds after the top of the hour (+15 s in DST zones):
+/// its refresh starts this long after.
+const AFTER_WRITE_S: i64 = 60;
+/// Refreshes whose hours wait for the live counters to confirm the row stamps (with a poll
+/// every 30 s the first refresh after an hour boundary settles it); after this many without a
+/// verdict (a quiet home), the router sources' convention is used.
+const MAX_WITHHELD: u32 = 3;
 
 /// What survives a restart.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -39,6 +51,12 @@ pub struct Cursor {
     #[serde(default)]
     pub pending_since: Option<i64>,
     pub apps_hour: Option<i64>,
+    /// What the live counters showed about the row stamps.
+    #[serde(default)]
+    pub stamps: Verdict,
+    /// Refreshes whose hours waited for that evidence.
+    #[serde(default)]
+    pub withheld: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -84,6 +102,8 @@ pub struct TrafficAnalyzer {
     catching_up: bool,
     /// `once`: every poll finishes the whole refresh.
     complete: bool,
+    /// How the router stamps its rows, from the live counters.
+    judge: StampJudge,
 }
 
 /// Between two requests of a catch-up: the router's web server does one thing at a time.
@@ -106,17 +126,41 @@ impl TrafficAnalyzer {
             dns: false,
             catching_up: true,
             complete: false,
+            judge: StampJudge::default(),
         }
     }
 
     pub fn cursor(&self) -> Value {
-        serde_json::to_value(&self.cursor).unwrap_or(Value::Null)
+        let cursor = Cursor {
+            stamps: self.judge.verdict.clone(),
+            ..self.cursor.clone()
+        };
+        serde_json::to_value(&cursor).unwrap_or(Value::Null)
     }
 
     pub fn restore(&mut self, cursor: &Value) {
         if let Ok(c) = serde_json::from_value::<Cursor>(cursor.clone()) {
+            self.judge.verdict = c.stamps.clone();
             self.cursor = c;
         }
+    }
+
+    /// This poll's live counter samples: the evidence of how rows are stamped.
+    pub fn observe_live(&mut self, samples: &[(MacAddr, LiveSample)]) {
+        self.judge.observe(samples);
+    }
+
+    /// How rows are stamped as far as we know, for `bridge/info`.
+    pub fn row_stamps(&self) -> &'static str {
+        self.judge.describe()
+    }
+
+    /// Whether this refresh's hours wait for the live counters to confirm the row stamps.
+    fn withholding(&self) -> bool {
+        !self.complete
+            && self.judge.verdict.seen.is_none()
+            && self.judge.watching()
+            && self.cursor.withheld < MAX_WITHHELD
     }
 
     /// Whether the router uses the DNS-based analyzer (its pages end in `_Dns`).
@@ -156,6 +200,10 @@ impl TrafficAnalyzer {
     fn schedule(&mut self, router_now: i64, online: &[MacAddr]) {
         let hour = router_now - router_now.rem_euclid(HOUR);
         if self.refreshing.is_some() || self.cursor.refreshed_hour == Some(hour) {
+            return;
+        }
+        // The hour's row is not written yet (`once` takes what there is).
+        if router_now - hour < AFTER_WRITE_S && !self.complete {
             return;
         }
         self.refreshing = Some(hour);
@@ -252,9 +300,22 @@ impl TrafficAnalyzer {
                 }
             }
         }
+        if self.withholding() {
+            out.retain(|obs| {
+                !obs.traffic
+                    .iter()
+                    .any(|t| matches!(t.sample, TrafficSample::Buckets(_)))
+            });
+        }
         if self.queue.is_empty()
             && let Some(hour) = self.refreshing.take()
         {
+            if self.withholding() {
+                self.cursor.withheld += 1;
+            }
+            if let Some(stamps) = self.judge.finish(hour) {
+                self.said_stamps(stamps);
+            }
             self.catching_up = false;
             self.cursor.refreshed_hour = Some(hour);
             self.cursor.pending_since = None;
@@ -300,9 +361,19 @@ impl TrafficAnalyzer {
                 let text = session
                     .get(&format!("/{page}?client={client}&mode=hour&dura=24&date={query_date}"))
                     .await?;
-                let hours = hour_buckets(&text, *date).ok_or_else(|| AsusError::Invalid {
+                let pairs = hour_pairs(&text).ok_or_else(|| AsusError::Invalid {
                     endpoint: format!("getWanTraffic.asp (client {client})"),
                     detail: "not 24 hourly [tx, rx] pairs".into(),
+                })?;
+                // The newest bucket of this hour's window is the evidence of how rows are stamped.
+                if let (Some(hour), Some([tx, rx])) = (self.refreshing, pairs.last())
+                    && *date == hour + HOUR - 31
+                {
+                    self.judge.judge(mac, hour, tx.saturating_add(*rx));
+                }
+                let hours = label_hours(&pairs, *date, self.judge.stamps()).ok_or_else(|| AsusError::Invalid {
+                    endpoint: format!("getWanTraffic.asp (client {client})"),
+                    detail: "a window outside the clock's range".into(),
                 })?;
                 let mut obs = self.client_observation(*mac);
                 obs.traffic.push(TrafficReading {
@@ -340,6 +411,22 @@ impl TrafficAnalyzer {
         }
     }
 
+    /// The live counters settled (or changed) how rows are stamped: said once.
+    fn said_stamps(&self, stamps: RowStamps) {
+        match stamps {
+            RowStamps::End => tracing::info!(
+                source = %self.source,
+                device = %self.router,
+                "Traffic Analyzer rows are stamped at the end of their hour (seen in the live counters), as the router's sources say; each row is filed under the hour before its stamp."
+            ),
+            RowStamps::Start => tracing::warn!(
+                source = %self.source,
+                device = %self.router,
+                "Traffic Analyzer rows are stamped at the start of their hour on this router (seen in the live counters), unlike the router's sources; each row is filed under the hour of its stamp."
+            ),
+        }
+    }
+
     /// The page and the `date` to ask for a window whose last bucket ends at `date` + 30 s
     /// (just before the next hour). The DNS-based pages round `date` down to the hour and
     /// align their buckets to it, so they are asked for the next hour itself.
@@ -372,28 +459,47 @@ pub fn statistics(text: &str) -> Option<Value> {
     serde_json::from_str(literal).ok()
 }
 
-/// The 24 `[tx, rx]` pairs of a window ending at `date` + 30 as buckets starting on the hour.
-pub fn hour_buckets(text: &str, date: i64) -> Option<Vec<HourBucket>> {
+/// The 24 `[tx, rx]` pairs of a `mode=hour` reply.
+pub fn hour_pairs(text: &str) -> Option<Vec<[u64; 2]>> {
     let Value::Array(pairs) = statistics(text)? else {
         return None;
     };
     if pairs.len() != 24 {
         return None;
     }
-    // Bucket 23 ends at date + 30, one second before an hour boundary: it is that hour.
-    // Checked: `date` derives from the router's clock (found by fuzzing at i64 extremes).
-    let last_hour = date.checked_add(31 - HOUR)?;
+    pairs
+        .iter()
+        .map(|pair| Some([pair.get(0)?.as_u64()?, pair.get(1)?.as_u64()?]))
+        .collect()
+}
+
+/// The pairs of a window ending at `date` + 30 (one second before an hour boundary) as the
+/// hours their bytes belong to. Bucket 23 holds the rows stamped in the hour that ends there;
+/// stamped at the end of their hour (asus.md §6.4), those are the hour before it.
+/// Checked: `date` derives from the router's clock (found by fuzzing at i64 extremes).
+pub fn label_hours(pairs: &[[u64; 2]], date: i64, stamps: RowStamps) -> Option<Vec<HourBucket>> {
+    let stamped_hour = date.checked_add(31 - HOUR)?;
+    let last_hour = match stamps {
+        RowStamps::End => stamped_hour.checked_sub(HOUR)?,
+        RowStamps::Start => stamped_hour,
+    };
+    let n = pairs.len() as i64;
     pairs
         .iter()
         .enumerate()
-        .map(|(i, pair)| {
+        .map(|(i, [tx, rx])| {
             Some(HourBucket {
-                start_s: last_hour.checked_sub((23 - i as i64) * HOUR)?,
-                tx: pair.get(0)?.as_u64()?,
-                rx: pair.get(1)?.as_u64()?,
+                start_s: last_hour.checked_sub((n - 1 - i as i64) * HOUR)?,
+                tx: *tx,
+                rx: *rx,
             })
         })
         .collect()
+}
+
+/// [`hour_pairs`] then [`label_hours`].
+pub fn hour_buckets(text: &str, date: i64, stamps: RowStamps) -> Option<Vec<HourBucket>> {
+    label_hours(&hour_pairs(text)?, date, stamps)
 }
 
 #[cfg(test)]
@@ -448,7 +554,7 @@ mod tests {
         // An unfinished refresh still anchors the catch-up after a restart.
         let mut fresh = TrafficAnalyzer::new("home", DeviceId::new("home").unwrap());
         fresh.restore(&json!({"refreshed_hour": null, "pending_since": start, "apps_hour": null}));
-        fresh.schedule(start + 30 * HOUR, &online);
+        fresh.schedule(start + 30 * HOUR + 300, &online);
         assert_eq!(fresh.catch_up_from, Some(start - 24 * HOUR));
     }
 
@@ -463,20 +569,25 @@ mod tests {
         let pairs: Vec<String> = (0..24).map(|i| format!("[{i},{}]", i * 10)).collect();
         let page = format!("array_statistics = [{}];", pairs.join(","));
         let date = 1_795_557_600 + 3600 - 31;
-        let hours = hour_buckets(&page, date).unwrap();
+        // Rows stamped at the end of their hour: the newest bucket is the hour before.
+        let hours = hour_buckets(&page, date, RowStamps::End).unwrap();
         assert_eq!(
             hours[23],
             HourBucket {
-                start_s: 1_795_557_600,
+                start_s: 1_795_557_600 - 3600,
                 tx: 23,
                 rx: 230
             }
         );
+        assert_eq!(hours[0].start_s, 1_795_557_600 - 24 * 3600);
+        // Rows stamped at the start: the newest bucket is the hour in progress.
+        let hours = hour_buckets(&page, date, RowStamps::Start).unwrap();
+        assert_eq!(hours[23].start_s, 1_795_557_600);
         assert_eq!(hours[0].start_s, 1_795_557_600 - 23 * 3600);
-        assert!(hour_buckets("array_statistics = [[1,2]];", date).is_none());
-        assert!(hour_buckets("array_statistics = [];", date).is_none());
+        assert!(hour_buckets("array_statistics = [[1,2]];", date, RowStamps::End).is_none());
+        assert!(hour_buckets("array_statistics = [];", date, RowStamps::End).is_none());
         // Found by fuzzing: a window at the end of time overflowed instead of being refused.
-        assert!(hour_buckets(&page, i64::MIN).is_none());
-        assert!(hour_buckets(&page, i64::MAX).is_some());
+        assert!(hour_buckets(&page, i64::MIN, RowStamps::End).is_none());
+        assert!(hour_buckets(&page, i64::MAX, RowStamps::End).is_some());
     }
 }

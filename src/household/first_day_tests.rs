@@ -1,0 +1,277 @@
+//! Right from the first day (issue 16 §1): an ASUS client read through its live counter and
+//! the Traffic Analyzer, whose rows the emulator's database stamps as the router does (at the
+//! end of their hour, asus.md §6.4). Observations are made the way the ASUS source makes them:
+//! the analyzer's hours first, filed by `label_hours`, then the client list with the counter.
+//! Bytes that a reading already holds are never added again, whichever source reports them
+//! later: after a first reading at 23:50 following a busy evening, after an hour's stop, and
+//! after a stop across midnight, whose last hour must land in yesterday, once.
+
+use std::time::Duration;
+
+use super::*;
+use crate::emulators::asus::{Stamping, TrafficDb};
+use crate::model::{BucketSample, CounterSample, Epoch, LiveSample, TrafficReading, TrafficSample, WrapRule};
+use crate::sources::SourceKind;
+use crate::sources::asus::row_stamps::RowStamps;
+use crate::sources::asus::traffic_analyzer::label_hours;
+
+const HOUR: i64 = 3600;
+/// 2026-11-20 00:00 UTC: the evening is the 19th's.
+const MIDNIGHT: i64 = 1_795_132_800;
+const PC: &str = "AA:BB:CC:00:00:0A";
+const TV: &str = "AA:BB:CC:00:00:0B";
+
+/// The router, its two clients' traffic minute by minute, and the bridge's household.
+struct Rig {
+    db: TrafficDb,
+    stamps: RowStamps,
+    /// Router time up to which traffic was generated.
+    t: i64,
+    household: Household,
+}
+
+impl Rig {
+    fn new(stamping: Stamping, start: i64) -> Self {
+        let mut settings = Settings::default();
+        settings.bridge.timezone = Some("UTC".into());
+        let feeds = vec![(SourceKind::Asus.feed("home"), "asus")];
+        let stamps = match stamping {
+            Stamping::End => RowStamps::End,
+            Stamping::Start => RowStamps::Start,
+        };
+        let mut db = TrafficDb::with_stamping(1, stamping);
+        db.catch_up(start);
+        Self {
+            db,
+            stamps,
+            t: start,
+            household: Household::new(&settings, feeds, PersistedState::default()),
+        }
+    }
+
+    /// The PC pulls 1.8 MB/s from 20:00 to 23:30 and idles at 15 kB/s; the TV streams a
+    /// steady 29 kB/s. Generated up to router time `to`.
+    fn run_to(&mut self, to: i64) {
+        while self.t + 60 <= to {
+            let minute = self.t - MIDNIGHT;
+            let busy = (-4 * HOUR..-HOUR / 2).contains(&minute);
+            let pc = if busy { 108_000_000 } else { 900_000 };
+            self.db.record(PC, "Steam", self.t, pc, pc / 20);
+            self.db.record(TV, "Netflix", self.t, 1_740_000, 30_000);
+            self.t += 60;
+        }
+        self.db.catch_up(to);
+    }
+
+    /// One poll at router time `at` (the bridge's clock agrees): the analyzer's window of this
+    /// hour for each client, then the client list with the live counters.
+    fn poll(&mut self, at: i64) {
+        self.run_to(at);
+        let router = DeviceId::new("home").unwrap();
+        let hour = at - at.rem_euclid(HOUR);
+        let mut observations = Vec::new();
+        let mut router_obs = Observation::new(router.clone(), DeviceKind::Router);
+        router_obs.online = Some(true);
+        observations.push(router_obs);
+        for mac in [PC, TV] {
+            // As the ASUS source merges them: the hours, then the live counter.
+            let pairs = self.db.hour_buckets(Some(mac), hour + HOUR - 31);
+            let hours = label_hours(&pairs, hour + HOUR - 31, self.stamps).unwrap();
+            let [tx, rx] = self.db.live.get(mac).copied().unwrap_or_default();
+            let mut obs = client(mac, &router);
+            obs.traffic.push(TrafficReading {
+                interface: None,
+                sample: TrafficSample::Buckets(BucketSample { hours }),
+            });
+            obs.traffic.push(TrafficReading {
+                interface: None,
+                sample: TrafficSample::Live(LiveSample {
+                    counter: CounterSample {
+                        rx,
+                        tx,
+                        epoch: Some(Epoch::Id("dpi-0".into())),
+                        at_ms: at * 1000,
+                        wrap: WrapRule::Never,
+                        rate_window: Duration::from_secs(90),
+                    },
+                    clock_s: at,
+                }),
+            });
+            observations.push(obs);
+        }
+        self.household.apply("home", observations, at * 1000);
+    }
+
+    /// Polls every 30 s from `from` to `to` (both included).
+    fn poll_every_30_s(&mut self, from: i64, to: i64) {
+        for t in (from..=to).step_by(30) {
+            self.poll(t);
+        }
+    }
+
+    fn total(&self, mac: &str) -> [u64; 2] {
+        let t = self.household.device(&id(mac)).map(|d| d.totals).unwrap_or_default();
+        [t.rx, t.tx]
+    }
+
+    fn periods(&self, mac: &str) -> periods::Periods {
+        self.household.periods.get(&id(mac)).cloned().unwrap_or_default()
+    }
+
+    /// The router's bytes of `mac` booked between readings at `from` and `to` (a minute's
+    /// bytes are booked at its end; both on the minute).
+    fn truth(&self, mac: &str, from: i64, to: i64) -> [u64; 2] {
+        let _ = self;
+        let mut sum = [0u64; 2];
+        for m in (from..to).step_by(60) {
+            let minute = m - MIDNIGHT;
+            let [rx, tx] = match mac {
+                PC if (-4 * HOUR..-HOUR / 2).contains(&minute) => [108_000_000, 5_400_000],
+                PC => [900_000, 45_000],
+                _ => [1_740_000, 30_000],
+            };
+            sum = [sum[0] + rx, sum[1] + tx];
+        }
+        sum
+    }
+}
+
+/// A minute's bytes are booked at its end: what a reading at `t` holds ends at the minute.
+fn on_minute(t: i64) -> i64 {
+    t - t.rem_euclid(60)
+}
+
+fn id(mac: &str) -> DeviceId {
+    DeviceId::from_mac(mac.parse().unwrap())
+}
+
+fn client(mac: &str, router: &DeviceId) -> Observation {
+    let m: MacAddr = mac.parse().unwrap();
+    let mut obs = Observation::new(DeviceId::from_mac(m), DeviceKind::Client);
+    obs.info.macs.push(m);
+    obs.info.via = Some(router.clone());
+    obs.online = Some(true);
+    obs
+}
+
+fn grew(after: [u64; 2], before: [u64; 2]) -> [u64; 2] {
+    [after[0] - before[0], after[1] - before[1]]
+}
+
+#[test]
+fn a_first_reading_after_a_busy_evening_then_hours_later_counts_each_byte_once() {
+    for stamping in [Stamping::End, Stamping::Start] {
+        // The router (and its engine) came up at noon; the bridge is installed at 23:50.
+        let mut rig = Rig::new(stamping, MIDNIGHT - 12 * HOUR);
+        let first = MIDNIGHT - 600;
+        rig.poll(first);
+        let at_first = rig.total(PC);
+        assert_eq!(
+            at_first,
+            rig.truth(PC, MIDNIGHT - 12 * HOUR, first),
+            "{stamping:?}: the since-boot counter"
+        );
+        // The next reading three hours later (another `once`): exactly what the counter moved.
+        let next = first + 3 * HOUR;
+        rig.poll(next);
+        for mac in [PC, TV] {
+            let before = if mac == PC {
+                at_first
+            } else {
+                rig.truth(TV, MIDNIGHT - 12 * HOUR, first)
+            };
+            assert_eq!(
+                grew(rig.total(mac), before),
+                rig.truth(mac, first, next),
+                "{stamping:?} {mac}: the 23:00 hour counted again"
+            );
+            // The periods started at the first reading and add what the total added.
+            let p = rig.periods(mac);
+            assert_eq!(
+                [p.today.rx + p.yesterday.rx, p.today.tx + p.yesterday.tx],
+                rig.truth(mac, first, next),
+                "{stamping:?} {mac}"
+            );
+            // The whole hours after midnight are today's.
+            assert!(p.today.rx >= rig.truth(mac, MIDNIGHT, MIDNIGHT + 2 * HOUR)[0]);
+        }
+        // Polls every 30 s for two more hours: still exact, never ahead.
+        let mut last = rig.total(PC);
+        for t in (next + 30..next + 2 * HOUR).step_by(30) {
+            rig.poll(t);
+            let total = rig.total(PC);
+            let moved = rig.truth(PC, first, on_minute(t));
+            let exact = [at_first[0] + moved[0], at_first[1] + moved[1]];
+            assert_eq!(total, exact, "{stamping:?} at {t}");
+            assert!(total[0] >= last[0] && total[1] >= last[1]);
+            last = total;
+        }
+    }
+}
+
+#[test]
+fn a_restart_after_an_hours_stop_counts_the_stop_once() {
+    for stamping in [Stamping::End, Stamping::Start] {
+        let start = MIDNIGHT - 6 * HOUR;
+        let mut rig = Rig::new(stamping, start - 6 * HOUR);
+        rig.poll_every_30_s(start, start + 2 * HOUR);
+        let before = rig.total(PC);
+        // Stopped from 20:00 + 10 min for an hour and a quarter, across the busy evening.
+        let back = start + 2 * HOUR + 75 * 60;
+        rig.poll_every_30_s(back, back + 3 * HOUR);
+        let end = back + 3 * HOUR;
+        assert_eq!(
+            grew(rig.total(PC), before),
+            rig.truth(PC, start + 2 * HOUR, end),
+            "{stamping:?}"
+        );
+        let tv_first = rig.truth(TV, start - 6 * HOUR, start);
+        assert_eq!(
+            rig.total(TV),
+            {
+                let t = rig.truth(TV, start, end);
+                [tv_first[0] + t[0], tv_first[1] + t[1]]
+            },
+            "{stamping:?}"
+        );
+    }
+}
+
+#[test]
+fn a_stop_across_midnight_puts_the_last_hour_in_yesterday_once() {
+    let start = MIDNIGHT - 3 * HOUR;
+    let mut rig = Rig::new(Stamping::End, start - 6 * HOUR);
+    rig.poll_every_30_s(start, MIDNIGHT - 40 * 60);
+    let before = rig.total(PC);
+    let yesterday_before = rig.periods(PC).today;
+    // Stopped at 23:20, back at 00:40: the analyzer's 23:00 hour is written by then.
+    let back = MIDNIGHT + 40 * 60;
+    rig.poll(back);
+    let p = rig.periods(PC);
+    let truth_yesterday = rig.truth(PC, MIDNIGHT - 40 * 60, MIDNIGHT);
+    assert_eq!(
+        [
+            p.yesterday.rx - yesterday_before.rx,
+            p.yesterday.tx - yesterday_before.tx
+        ],
+        truth_yesterday,
+        "the last hour's part after the stop lands in yesterday"
+    );
+    assert_eq!(
+        [p.today.rx, p.today.tx],
+        rig.truth(PC, MIDNIGHT, back),
+        "today only after midnight"
+    );
+    assert_eq!(grew(rig.total(PC), before), rig.truth(PC, MIDNIGHT - 40 * 60, back));
+    // Later polls add nothing twice to either day.
+    rig.poll_every_30_s(back + 30, back + 2 * HOUR);
+    let p = rig.periods(PC);
+    assert_eq!(
+        [
+            p.yesterday.rx - yesterday_before.rx,
+            p.yesterday.tx - yesterday_before.tx
+        ],
+        truth_yesterday
+    );
+    assert_eq!([p.today.rx, p.today.tx], rig.truth(PC, MIDNIGHT, back + 2 * HOUR));
+}
