@@ -312,7 +312,9 @@ async fn not_available_then_switched_on_bad_input_wraps_and_an_engine_restart() 
     emu.with(|s| s.add_client_traffic(first, "Steam", 2_200_000_000, 1_000));
     until_router_time(&emu, router_time(&emu) + 2 * STEP).await;
     emu.with(|s| s.add_client_traffic(first, "Steam", 2_100_000_000, 1_000));
-    until_router_time(&emu, router_time(&emu) + 2 * STEP).await;
+    // Two router hours: the analyzer's rows of the hours before the counters were found are
+    // written, checked against the counters and folded in by then.
+    until_router_time(&emu, router_time(&emu) + 4 * STEP).await;
     let (truth_rx, _) = emu.with(|s| s.ta.truth(&first.to_string()));
     let wrapped = published(&watcher, &first).last().map(|v| v.0).unwrap_or(0);
     assert!(

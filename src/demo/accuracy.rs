@@ -226,10 +226,11 @@ fn asus(db: &TrafficDb, now_ms: i64, live: Option<(u64, u64)>, hours: bool) -> V
     let now_s = now_ms / 1000;
     let end = now_s - now_s.rem_euclid(3600);
     let wan = DECO_WAN.to_string().to_uppercase();
-    // The DNS pages' buckets end on the hour; filed as the bridge files them (rows stamped at
-    // the end of their hour, asus.md §6.4).
-    let pairs = db.hour_buckets_dns(Some(&wan), now_s);
-    let hours = label_hours(&pairs, end - 31, RowStamps::End).unwrap_or_default();
+    // Asked as the bridge asks the DNS pages (the window's last bucket holds the rows written
+    // in this hour) and filed as it files them (rows stamped at the end of their hour,
+    // asus.md §6.4).
+    let pairs = db.hour_buckets_dns(Some(&wan), end + 3600);
+    let hours = label_hours(&pairs, end + 3600 - 31, RowStamps::End).unwrap_or_default();
     deco.traffic.push(TrafficReading {
         interface: None,
         sample: TrafficSample::Buckets(BucketSample { hours }),
@@ -348,6 +349,15 @@ pub async fn simulate_day(options: DayOptions) -> Result<DayReport, DayError> {
         clock.advance(Duration::from_millis(u64::try_from(next - now).unwrap_or(0)));
         now = next;
     }
+    // The analyzer writes the last hour's row at the top of the next hour (asus.md §6.4): read
+    // it two minutes later, with no traffic since, so the day is reconciled to its end.
+    let after = end_ms + 120_000;
+    db.catch_up(after / 1000);
+    household.apply(
+        "home",
+        asus(&db, after, options.live_uplink.then_some(uplink), true),
+        after,
+    );
     source.close().await;
     drop(server);
 

@@ -186,8 +186,19 @@ fn merge_hours(observations: Vec<Observation>, hours: Vec<Observation>) -> Vec<O
     if hours.is_empty() {
         return observations;
     }
-    let mut by_device: std::collections::BTreeMap<DeviceId, Observation> =
-        hours.into_iter().map(|o| (o.device.clone(), o)).collect();
+    // One device may have several (its hours, its apps).
+    let mut by_device: std::collections::BTreeMap<DeviceId, Observation> = std::collections::BTreeMap::new();
+    for mut o in hours {
+        match by_device.get_mut(&o.device) {
+            Some(kept) => {
+                kept.traffic.append(&mut o.traffic);
+                kept.attributes.append(&mut o.attributes);
+            }
+            None => {
+                by_device.insert(o.device.clone(), o);
+            }
+        }
+    }
     let mut merged: Vec<Observation> = Vec::with_capacity(observations.len() + by_device.len());
     let mut rest = Vec::with_capacity(observations.len());
     for mut obs in observations {
@@ -411,5 +422,51 @@ impl AsusSource {
         let mut observations = vec![observe::router(&data)];
         observations.extend(observe::clients(&data, &mut self.had_rssi));
         Ok(observations)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{BucketSample, DeviceKind, TrafficReading, TrafficSample};
+
+    fn obs(i: u8) -> Observation {
+        Observation::new(DeviceId::from_mac(MacAddr::new([2, 0, 0, 0, 0, i])), DeviceKind::Client)
+    }
+
+    fn with_hours(i: u8) -> Observation {
+        let mut o = obs(i);
+        o.traffic.push(TrafficReading {
+            interface: None,
+            sample: TrafficSample::Buckets(BucketSample { hours: Vec::new() }),
+        });
+        o
+    }
+
+    #[test]
+    fn a_clients_hours_and_apps_join_its_list_entry_ahead_of_its_counter() {
+        let mut listed = obs(1);
+        listed.traffic.push(TrafficReading {
+            interface: None,
+            sample: TrafficSample::Rate(crate::model::RateSample {
+                rx_bps: 0.0,
+                tx_bps: 0.0,
+                at_ms: 0,
+                max_gap: Duration::from_secs(60),
+            }),
+        });
+        let mut apps = obs(1);
+        apps.attributes.insert("top_apps_24h".into(), serde_json::json!([]));
+        // Client 2 is not in the list (offline, or the list is partial): kept, in front.
+        let merged = merge_hours(vec![listed, obs(3)], vec![with_hours(1), apps, with_hours(2)]);
+        let devices: Vec<&DeviceId> = merged.iter().map(|o| &o.device).collect();
+        assert_eq!(devices, [&obs(2).device, &obs(1).device, &obs(3).device]);
+        let one = &merged[1];
+        assert!(
+            matches!(one.traffic[0].sample, TrafficSample::Buckets(_)),
+            "hours first"
+        );
+        assert!(matches!(one.traffic[1].sample, TrafficSample::Rate(_)));
+        assert!(one.attributes.contains_key("top_apps_24h"), "the apps are kept too");
     }
 }

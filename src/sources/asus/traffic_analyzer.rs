@@ -198,12 +198,13 @@ impl TrafficAnalyzer {
     /// Queues the refresh of the router hour containing `router_now` if it has not been done.
     /// `online` are the MACs the client list shows online now.
     fn schedule(&mut self, router_now: i64, online: &[MacAddr]) {
-        let hour = router_now - router_now.rem_euclid(HOUR);
-        if self.refreshing.is_some() || self.cursor.refreshed_hour == Some(hour) {
-            return;
-        }
-        // The hour's row is not written yet (`once` takes what there is).
+        let mut hour = router_now - router_now.rem_euclid(HOUR);
+        // This hour's row is not written yet: the hour before is what can be read now (a poll
+        // every hour on the hour still refreshes every hour; `once` takes what there is).
         if router_now - hour < AFTER_WRITE_S && !self.complete {
+            hour -= HOUR;
+        }
+        if self.refreshing.is_some() || self.cursor.refreshed_hour.is_some_and(|done| done >= hour) {
             return;
         }
         self.refreshing = Some(hour);
