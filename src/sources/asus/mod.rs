@@ -11,6 +11,7 @@ pub mod hookjson;
 pub mod js;
 pub mod live;
 pub mod live_parse;
+mod live_table;
 mod observe;
 pub mod parse;
 pub mod reply;
