@@ -185,7 +185,7 @@ fn to_source_error(e: AsusError) -> SourceError {
         {
             SourceError::Auth(AsusError::Deferred(d).to_string())
         }
-        AsusError::Invalid { .. } => SourceError::Invalid(e.to_string()),
+        AsusError::Invalid { .. } | AsusError::TooLarge { .. } => SourceError::Invalid(e.to_string()),
         other => SourceError::Unavailable(other.to_string()),
     }
 }
