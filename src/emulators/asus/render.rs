@@ -331,6 +331,11 @@ pub fn live_traffic(state: &RouterState, odd: Option<super::state::OddTable>) ->
     {
         body.truncate(cut - 3);
     }
+    if state.live_faults.padding > 0 {
+        body.push_str("/*");
+        body.extend(std::iter::repeat_n(' ', state.live_faults.padding));
+        body.push_str("*/\n");
+    }
     body
 }
 

@@ -150,6 +150,8 @@ pub struct LiveFaults {
     pub truncated: bool,
     /// The next reply only is odd this way (issue 22 §1); the one after is normal again.
     pub odd_once: Option<OddTable>,
+    /// Bytes of JavaScript comment appended to the page (a router serving a huge reply).
+    pub padding: usize,
 }
 
 /// One odd `getTraffic.asp` table between normal ones, as a half-initialised page after a

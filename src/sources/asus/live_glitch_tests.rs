@@ -253,3 +253,55 @@ fn a_real_engine_restart_with_an_empty_table_first_and_between_counts_every_byte
     assert_eq!(home.live.restarts, 1);
     home.exact("confirmed restart");
 }
+
+/// A 60 MB `getTraffic.asp` is refused at the page's cap: the read fails like an unreadable
+/// reply (no samples, totals hold), the next normal page is read again.
+#[tokio::test]
+async fn a_huge_live_page_is_refused_at_the_cap_and_the_next_one_is_read() {
+    use crate::emulators::asus::{AsusConfig, AsusEmulator};
+    use crate::http::{TlsPolicy, build_client};
+    use crate::sources::asus::session::body_cap;
+
+    let emu = AsusEmulator::start(
+        AsusConfig {
+            clients: 3,
+            live_traffic: true,
+            traffic_monitor: true,
+            ..AsusConfig::default()
+        },
+        false,
+    )
+    .await
+    .unwrap();
+    emu.with(|s| {
+        s.advance();
+        s.clock.advance(600);
+        s.advance();
+    });
+    let http = build_client(&TlsPolicy::Insecure, Duration::from_secs(60)).unwrap();
+    let secret = crate::config::Secret::new("router-pass");
+    let mut session = Session::new(http, &emu.url(), "home", "admin", secret);
+    let known: BTreeSet<MacAddr> = emu.with(|s| s.clients.iter().map(|c| c.mac).collect());
+    let mut live = LiveCounters::new("home", DeviceId::new("home").unwrap());
+    let clock = crate::clock::Clock::system();
+    let interval = Duration::from_secs(30);
+
+    emu.with(|s| s.live_faults.padding = 60 << 20);
+    let err = session.get("/getTraffic.asp").await.unwrap_err();
+    assert_eq!(
+        err,
+        AsusError::TooLarge {
+            endpoint: "getTraffic.asp".into(),
+            cap: body_cap("/getTraffic.asp")
+        }
+    );
+    assert!(err.to_string().contains("larger than 4 MiB"), "{err}");
+    assert!(
+        live.read(&mut session, &known, None, 0, interval, &clock)
+            .await
+            .is_empty()
+    );
+    emu.with(|s| s.live_faults.padding = 0);
+    let samples = live.read(&mut session, &known, None, 0, interval, &clock).await;
+    assert!(!samples.is_empty(), "read again once the page is normal");
+}
