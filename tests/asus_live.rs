@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use std::time::Duration;
 
-use bandwidth2mqtt::emulators::asus::{AsusConfig, AsusEmulator};
+use bandwidth2mqtt::emulators::asus::{AsusConfig, AsusEmulator, OddTable};
 use bandwidth2mqtt::model::MacAddr;
 use serde_json::Value;
 use support::broker::Broker;
@@ -359,6 +359,56 @@ async fn not_available_then_switched_on_bad_input_wraps_and_an_engine_restart() 
     for mac in online_macs(&emu) {
         never_decreases(&published(&watcher, &mac), &mac);
     }
+    settles_on_the_truth(&watcher, &emu).await;
+    assert!(bridge.is_running());
+    bridge.terminate();
+}
+
+/// Issue 22 §1: one empty, one low (1/1000) and one doubled table, each between normal ones,
+/// were taken for an engine restart and every client's since-boot bytes counted again.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_odd_live_table_between_normal_ones_counts_nothing_twice() {
+    let Some(broker) = Broker::start() else { return };
+    let emu = stepping_router(6, 0, STEP).await;
+    let dir = tempfile::tempdir().unwrap();
+    let watcher = Watcher::connect(&broker.host, broker.port, &["#"]).await;
+    let mut bridge = BridgeProc::spawn(dir.path(), &config(&broker, &emu, "1s"));
+    until_router_time(&emu, router_time(&emu) + 2 * STEP).await;
+    for odd in [OddTable::Empty, OddTable::Thousandth, OddTable::Twice] {
+        emu.with(|s| s.live_faults.odd_once = Some(odd));
+        tokio::time::timeout(support::WAIT, async {
+            while emu.with(|s| s.live_faults.odd_once.is_some()) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("the odd table is served");
+        until_router_time(&emu, router_time(&emu) + 3 * STEP).await;
+        // Nothing published so far is above what the client has really moved by now.
+        for mac in online_macs(&emu) {
+            let (rx, tx) = emu.with(|s| s.ta.truth(&mac.to_string()));
+            let values = published(&watcher, &mac);
+            never_decreases(&values, &mac);
+            for (prx, ptx, _) in values {
+                assert!(
+                    prx <= rx && ptx <= tx,
+                    "{odd:?}: {mac} published ({prx}, {ptx}), but only ({rx}, {tx}) passed"
+                );
+            }
+        }
+    }
+    let log = bridge.log();
+    assert!(!log.contains("Live per-client counters restarted"), "{log}");
+    assert_eq!(
+        log.matches("was a glitch").count(),
+        2,
+        "empty and 1/1000 were held:\n{log}"
+    );
+    assert_eq!(
+        log.matches("MACs listed twice").count(),
+        0,
+        "each MAC's copy was resolved:\n{log}"
+    );
     settles_on_the_truth(&watcher, &emu).await;
     assert!(bridge.is_running());
     bridge.terminate();

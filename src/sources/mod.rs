@@ -4,6 +4,7 @@
 //! objects: adding a source is a folder here, a variant and a match arm in [`build`].
 
 pub mod asus;
+pub mod body;
 pub mod deco;
 pub mod host;
 pub mod login_journal;

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 pub use render::app_get;
 pub use routes::form_fields;
-pub use state::{AsusConfig, EmuClient, Fault, LiveFaults, RouterState, Stats, TaFault};
+pub use state::{AsusConfig, EmuClient, Fault, LiveFaults, OddTable, RouterState, Stats, TaFault};
 pub use traffic::{APPS, RouterClock, Stamping, TrafficDb};
 
 use super::{Server, TlsIdentity, serve_with};

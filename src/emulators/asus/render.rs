@@ -290,13 +290,27 @@ pub fn traffic(state: &RouterState, app_page: bool, fields: &[(String, String)])
 }
 
 /// `getTraffic.asp`: the template's two lists (asus.md §5), from the same traffic model as
-/// the Traffic Analyzer's rows, plus whatever bad entries a test injects.
-pub fn live_traffic(state: &RouterState) -> String {
-    let counters = state.live_counters();
+/// the Traffic Analyzer's rows, plus whatever bad entries a test injects; `odd`: this reply's
+/// table is odd that way.
+pub fn live_traffic(state: &RouterState, odd: Option<super::state::OddTable>) -> String {
+    use super::state::OddTable;
+    let mut counters = state.live_counters();
+    match odd {
+        Some(OddTable::Empty) => counters.clear(),
+        Some(OddTable::Thousandth) => counters.iter_mut().for_each(|(_, c)| *c = [c[0] / 1000, c[1] / 1000]),
+        Some(OddTable::Twice) | None => {}
+    }
     let mut entries: Vec<String> = counters
         .iter()
         .map(|(mac, [tx, rx])| format!("[\"{mac}\",{tx},{rx}]"))
         .collect();
+    if odd == Some(OddTable::Twice) {
+        entries.extend(
+            counters
+                .iter()
+                .map(|(mac, [tx, rx])| format!("[\"{mac}\",{},{}]", tx / 2, rx / 2)),
+        );
+    }
     entries.extend(state.live_faults.extra_entries.iter().cloned());
     let (tx, rx) = counters.iter().fold((0u64, 0u64), |(t, r), (_, v)| {
         (t.wrapping_add(v[0]), r.wrapping_add(v[1]))
@@ -316,6 +330,11 @@ pub fn live_traffic(state: &RouterState) -> String {
         && let Some(cut) = body.rfind("],")
     {
         body.truncate(cut - 3);
+    }
+    if state.live_faults.padding > 0 {
+        body.push_str("/*");
+        body.extend(std::iter::repeat_n(' ', state.live_faults.padding));
+        body.push_str("*/\n");
     }
     body
 }

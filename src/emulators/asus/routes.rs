@@ -189,7 +189,10 @@ fn route(state: &Shared, path: &str, body: &str, query: &str, headers: &HeaderMa
                         app,
                     )
                 }
-                "/getTraffic.asp" if s.config.traffic_monitor => reply(StatusCode::OK, render::live_traffic(&s), app),
+                "/getTraffic.asp" if s.config.traffic_monitor => {
+                    let odd = s.live_faults.odd_once.take();
+                    reply(StatusCode::OK, render::live_traffic(&s, odd), app)
+                }
                 _ => not_found(),
             }
         }

@@ -152,6 +152,22 @@ pub struct LiveFaults {
     pub extra_entries: Vec<String>,
     /// The reply is cut in the middle of its last entry.
     pub truncated: bool,
+    /// The next reply only is odd this way (issue 22 §1); the one after is normal again.
+    pub odd_once: Option<OddTable>,
+    /// Bytes of JavaScript comment appended to the page (a router serving a huge reply).
+    pub padding: usize,
+}
+
+/// One odd `getTraffic.asp` table between normal ones, as a half-initialised page after a
+/// service restart might serve it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OddTable {
+    /// `array_traffic = []` (and the router's pair at zero).
+    Empty,
+    /// Every counter, and the router's pair, at a thousandth of its value.
+    Thousandth,
+    /// Every MAC listed twice, the second copy at half its counters.
+    Twice,
 }
 
 /// Every client's lifetime `(rx, tx)` by upper-case MAC.

@@ -4,15 +4,22 @@
 //!
 //! The page is probed once; "not available" (HTTP 404, or no clients in `array_traffic`) is
 //! said once, at info, with how to switch it on, and probed again every few hours. A page that
-//! was listing clients and suddenly lists none is a restarted engine (its table is empty until
-//! traffic flows), not a switched-off feature, unless it stays empty for a whole probe period. The counters
-//! belong to the DPI engine, which can restart (engine restart, router reboot), and may be 32
-//! bits wide on some models; neither is verified on hardware, so both are handled:
+//! was listing clients and suddenly lists none is not a switched-off feature unless it stays
+//! empty for a whole probe period. The counters belong to the DPI engine, which can restart
+//! (engine restart, router reboot), and may be 32 bits wide on some models; neither is verified
+//! on hardware, so both are handled:
 //!
-//! - a reboot (boot time moved) or an engine restart (the router's own pair went down, or at
-//!   least half the clients went down at once) starts a new counter epoch: the counters' new
+//! - a reboot (the boot time moved) starts a new counter epoch at once: the counters' new
 //!   values are new bytes, and what they lost is taken from the Traffic Analyzer's hours
 //!   (accounting/reconcile.rs);
+//! - a reply that only *looks* like an engine restart (an emptied table, at least half the
+//!   clients lower at once, or the router's own pair lower when too few clients can tell) is
+//!   held, counting nothing, and the next reply decides (live_table.rs): if it goes on from the
+//!   old values the odd one was a glitch (a half-initialised table, every counter at a fraction)
+//!   and counting goes on exactly; if it goes on from the held values the engine did restart,
+//!   and the new epoch starts there. A new epoch on one odd reply would count every client's
+//!   since-boot bytes again when the next reply goes on from the old values (issue 22 §1);
+//! - a MAC listed twice is one client (live_table.rs [`dedupe`](super::live_table::dedupe));
 //! - a single counter that drops from the top half of the 32-bit range to the bottom half,
 //!   on a router never seen above 2^32, wrapped: counted across the wrap;
 //! - any other drop counts nothing for that interval (never a spike) and is reconciled later.
@@ -23,6 +30,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::live_parse::{self, BadKind, Entry};
+use super::live_table::{self, Held};
 use super::session::{AsusError, Session};
 use crate::model::{CounterSample, DeviceId, Epoch, LiveSample, MacAddr, WrapRule};
 
@@ -61,6 +69,8 @@ pub struct LiveCounters {
     failing: bool,
     /// Router time of the first empty reply of a page that was listing clients.
     empty_since: Option<i64>,
+    /// A reply that looked like an engine restart, until the next one says whether it was.
+    held: Option<Held>,
     /// Requests made (one per poll while available).
     pub requests: u64,
     pub restarts: u64,
@@ -80,6 +90,7 @@ impl LiveCounters {
             logged: BTreeSet::new(),
             failing: false,
             empty_since: None,
+            held: None,
             requests: 0,
             restarts: 0,
         }
@@ -163,12 +174,20 @@ impl LiveCounters {
         }
         self.availability = Availability::Available;
         let mut bad = reply.bad.clone();
+        let empty = Default::default();
+        let held = self.held.as_ref().map_or(&empty, |h| &h.clients);
+        let (entries, twice) = live_table::dedupe(entries, &[&self.last, held]);
+        if let Some(first) = twice.first() {
+            bad.insert(BadKind::Duplicate, (twice.len(), first.to_string()));
+        }
         let (entries, unknown): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| known.contains(&e.mac));
         if let Some(first) = unknown.first() {
             bad.insert(BadKind::UnknownMac, (unknown.len(), first.mac.to_string()));
         }
         self.log_bad(&bad);
-        let epoch = self.epoch(&entries, reply.router, booted_at);
+        let Some(epoch) = self.epoch(&entries, reply.router, booted_at) else {
+            return Vec::new();
+        };
         entries
             .iter()
             .map(|e| {
@@ -188,14 +207,18 @@ impl LiveCounters {
     }
 
     /// The page was listing clients and now lists none. A DPI engine that just restarted has an
-    /// empty table until traffic flows again, so this is a restart (the Traffic Analyzer fills in
-    /// what the old counters held), not a switched-off feature; only a table that stays empty for
+    /// empty table until traffic flows again, but so has a half-initialised page that then goes
+    /// on from the old values: held like any reply that looks like a restart (an emptied table
+    /// never confirms one; a reply already held stays held). Only a table that stays empty for
     /// a whole probe period means QoS was switched off.
     fn emptied(&mut self, clock_s: i64) {
         match self.empty_since {
             None => {
                 self.empty_since = Some(clock_s);
-                self.new_life(false);
+                if self.held.is_none() {
+                    tracing::debug!(source = %self.source, device = %self.router, "getTraffic.asp lists no clients; holding the old counters until the next reply.");
+                    self.held = Some(Held::default());
+                }
             }
             Some(since) if clock_s - since >= REPROBE_S || clock_s < since => {
                 self.not_available("getTraffic.asp has listed no clients for 3 hours", clock_s);
@@ -210,6 +233,7 @@ impl LiveCounters {
         self.restarts += 1;
         self.last.clear();
         self.last_router = None;
+        self.held = None;
         tracing::info!(
             source = %self.source,
             device = %self.router,
@@ -230,6 +254,7 @@ impl LiveCounters {
         self.availability = Availability::NotAvailable;
         self.next_probe = Some(clock_s + REPROBE_S);
         self.empty_since = None;
+        self.held = None;
         self.last.clear();
         self.last_router = None;
     }
@@ -244,8 +269,10 @@ impl LiveCounters {
         }
     }
 
-    /// The counter life this reply belongs to; a reboot or an engine restart starts a new one.
-    fn epoch(&mut self, entries: &[Entry], router: Option<[u64; 2]>, booted_at: Option<i64>) -> Epoch {
+    /// The counter life this reply belongs to; `None`: the reply is held (it looks like an
+    /// engine restart, and only the next reply can say whether it was one). A reboot starts a
+    /// new life at once; an engine restart only once the reply after it goes on from it.
+    fn epoch(&mut self, entries: &[Entry], router: Option<[u64; 2]>, booted_at: Option<i64>) -> Option<Epoch> {
         let big = entries.iter().any(|e| e.rx >= TWO_POW_32 || e.tx >= TWO_POW_32)
             || router.is_some_and(|r| r[0] >= TWO_POW_32 || r[1] >= TWO_POW_32);
         self.seen_64_bit |= big;
@@ -256,26 +283,28 @@ impl LiveCounters {
         if booted_at.is_some() {
             self.cursor.booted_at = booted_at;
         }
-        let router_dropped = match (self.last_router, router) {
-            (Some(old), Some(new)) => (0..2).any(|d| new[d] < old[d] && !self.wrapped(old[d], new[d])),
-            _ => false,
-        };
-        let common: Vec<&Entry> = entries.iter().filter(|e| self.last.contains_key(&e.mac)).collect();
-        let dropped = common
-            .iter()
-            .filter(|e| {
-                let old = self.last[&e.mac];
-                e.rx < old[0] || e.tx < old[1]
-            })
-            .count();
-        let engine_restarted = dropped >= 2 && dropped * 2 >= common.len();
-        if rebooted || router_dropped || engine_restarted {
-            self.new_life(rebooted);
+        if rebooted {
+            self.new_life(true);
+        } else if live_table::fell(entries, router, &self.last, self.last_router, |o, n| self.wrapped(o, n)) {
+            match self.held.take() {
+                Some(held) if live_table::goes_on_from(entries, router, &held) => self.new_life(false),
+                _ => {
+                    tracing::debug!(source = %self.source, device = %self.router, clients = entries.len(), "getTraffic.asp counters fell as a whole; holding them until the next reply says whether the engine restarted.");
+                    self.held = Some(Held::of(entries, router));
+                    return None;
+                }
+            }
+        } else if self.held.take().is_some() {
+            tracing::info!(
+                source = %self.source,
+                device = %self.router,
+                "One odd getTraffic.asp reply (emptied or fallen table) was a glitch: the next one went on from the old counters; nothing was counted for it."
+            );
         }
         if router.is_some() {
             self.last_router = router;
         }
-        Epoch::Id(format!("dpi-{}", self.cursor.generation))
+        Some(Epoch::Id(format!("dpi-{}", self.cursor.generation)))
     }
 
     /// A drop of one counter from the top half of 2^32 to the bottom half is a 32-bit wrap on
@@ -297,103 +326,9 @@ impl LiveCounters {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
+#[path = "live_tests.rs"]
+mod tests;
 
-    fn entry(i: u8, rx: u64, tx: u64) -> Entry {
-        Entry {
-            mac: MacAddr::new([2, 0, 0, 0, 0, i]),
-            rx,
-            tx,
-        }
-    }
-
-    fn live() -> LiveCounters {
-        LiveCounters::new("home", DeviceId::new("home").unwrap())
-    }
-
-    fn remember(l: &mut LiveCounters, entries: &[Entry]) {
-        for e in entries {
-            l.last.insert(e.mac, [e.rx, e.tx]);
-        }
-    }
-
-    #[test]
-    fn a_reboot_or_an_engine_restart_starts_a_new_epoch() {
-        let mut l = live();
-        let first = [entry(1, 5000, 50), entry(2, 7000, 70), entry(3, 9000, 90)];
-        let e0 = l.epoch(&first, Some([21000, 210]), Some(1000));
-        remember(&mut l, &first);
-        // Growth: same life.
-        let grown = [entry(1, 6000, 60), entry(2, 8000, 80), entry(3, 9500, 95)];
-        assert_eq!(l.epoch(&grown, Some([23500, 235]), Some(1001)), e0);
-        remember(&mut l, &grown);
-        // Everyone back near zero, the router's pair too: the DPI engine restarted.
-        let restarted = [entry(1, 10, 1), entry(2, 20, 2), entry(3, 30, 3)];
-        let e1 = l.epoch(&restarted, Some([60, 6]), Some(1001));
-        assert_ne!(e1, e0);
-        remember(&mut l, &restarted);
-        // The boot time moved: a reboot, even if the counters happen to be higher.
-        let e2 = l.epoch(&[entry(1, 20, 2)], None, Some(5000));
-        assert_ne!(e2, e1);
-        // A restart is remembered across a bridge restart.
-        let mut again = live();
-        again.restore(&l.cursor());
-        assert_eq!(again.epoch(&[entry(1, 30, 3)], None, Some(5001)), e2);
-    }
-
-    #[test]
-    fn an_emptied_table_is_a_restart_unless_it_stays_empty_for_a_probe_period() {
-        let mut l = live();
-        let known: BTreeSet<MacAddr> = [entry(1, 0, 0).mac, entry(2, 0, 0).mac].into();
-        let reply = "array_traffic = [[\"02:00:00:00:00:01\", 50, 5000], [\"02:00:00:00:00:02\", 70, 7000]];";
-        let empty = "array_traffic = [];";
-        let at = |s: i64| s * 1000;
-        let interval = Duration::from_secs(30);
-        let epoch_of = |samples: &[(MacAddr, LiveSample)]| samples[0].1.counter.epoch.clone();
-        let first = l.interpret(reply, &known, None, 1000, interval, at(1000));
-        assert_eq!(l.availability, Availability::Available);
-        // The engine restarted between two polls: an empty table, still available, a new life.
-        assert!(l.interpret(empty, &known, None, 1030, interval, at(1030)).is_empty());
-        assert_eq!(l.availability, Availability::Available);
-        assert_eq!(l.restarts, 1);
-        // A second empty reply is the same restart.
-        assert!(l.interpret(empty, &known, None, 1060, interval, at(1060)).is_empty());
-        assert_eq!(l.restarts, 1);
-        let again = l.interpret(reply, &known, None, 1090, interval, at(1090));
-        assert_ne!(epoch_of(&again), epoch_of(&first), "the counters' values are new bytes");
-        // Empty for a whole probe period: QoS was switched off.
-        l.interpret(empty, &known, None, 2000, interval, at(2000));
-        assert_eq!(l.availability, Availability::Available);
-        l.interpret(empty, &known, None, 2000 + REPROBE_S, interval, at(2000 + REPROBE_S));
-        assert_eq!(l.availability, Availability::NotAvailable);
-        // A router that never listed anyone is not available from the first reply.
-        let mut fresh = live();
-        fresh.interpret(empty, &known, None, 1000, interval, at(1000));
-        assert_eq!(fresh.availability, Availability::NotAvailable);
-    }
-
-    #[test]
-    fn one_client_at_the_top_of_32_bits_wrapped() {
-        let mut l = live();
-        let before = [
-            entry(1, u32::MAX as u64 - 100, 10),
-            entry(2, 1000, 10),
-            entry(3, 1000, 10),
-        ];
-        let e0 = l.epoch(&before, None, None);
-        remember(&mut l, &before);
-        let after = [entry(1, 400, 11), entry(2, 1200, 12), entry(3, 1300, 13)];
-        assert_eq!(l.epoch(&after, None, None), e0, "one wrap is not a restart");
-        assert_eq!(l.wrap_rule(&after[0]), WrapRule::At32);
-        assert_eq!(l.wrap_rule(&after[1]), WrapRule::Never);
-        // A single drop from low values is a reset of that client: counted as nothing.
-        remember(&mut l, &after);
-        let reset = entry(2, 5, 12);
-        assert_eq!(l.wrap_rule(&reset), WrapRule::Never);
-        // Once a counter is seen past 2^32, no drop is ever a wrap.
-        l.epoch(&[entry(4, 5_000_000_000, 0)], None, None);
-        l.last.insert(entry(1, 0, 0).mac, [u32::MAX as u64 - 5, 0]);
-        assert_eq!(l.wrap_rule(&entry(1, 3, 0)), WrapRule::Never);
-    }
-}
+#[cfg(test)]
+#[path = "live_glitch_tests.rs"]
+mod glitch_tests;

@@ -19,6 +19,9 @@ pub enum BadKind {
     Negative,
     /// A MAC that the client list does not show.
     UnknownMac,
+    /// A MAC listed more than once with different counters, none of which continues what we
+    /// last read (live_table.rs).
+    Duplicate,
 }
 
 impl BadKind {
@@ -29,6 +32,7 @@ impl BadKind {
             Self::NonNumeric => "counters that are not numbers",
             Self::Negative => "negative counters",
             Self::UnknownMac => "MACs that are not in the client list",
+            Self::Duplicate => "MACs listed twice with different counters (skipped this poll)",
         }
     }
 }

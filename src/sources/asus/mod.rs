@@ -11,6 +11,7 @@ pub mod hookjson;
 pub mod js;
 pub mod live;
 pub mod live_parse;
+mod live_table;
 mod observe;
 pub mod parse;
 pub mod reply;
@@ -222,7 +223,7 @@ fn to_source_error(e: AsusError) -> SourceError {
         {
             SourceError::Auth(AsusError::Deferred(d).to_string())
         }
-        AsusError::Invalid { .. } => SourceError::Invalid(e.to_string()),
+        AsusError::Invalid { .. } | AsusError::TooLarge { .. } => SourceError::Invalid(e.to_string()),
         other => SourceError::Unavailable(other.to_string()),
     }
 }

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::etiquette::{Deferred, LoginGuard};
 use super::hookjson;
 use crate::config::Secret;
+use crate::sources::body::{self, BodyError, MIB};
 use crate::sources::login_memory::LoginJournal;
 
 /// What the ASUS app sends; only the `asusrouter` prefix and the `DUTUtil` marker matter.
@@ -23,6 +24,9 @@ pub enum AsusError {
     Http { endpoint: String, status: u16 },
     #[error("{endpoint}: {detail}")]
     Invalid { endpoint: String, detail: String },
+    /// The reply passed the page's size cap ([`body_cap`]); treated like an invalid reply.
+    #[error("{endpoint}: the reply is larger than {} (refused without reading the rest)", body::human(*.cap))]
+    TooLarge { endpoint: String, cap: usize },
     /// The router refused the credentials (or demands a captcha, or is locked).
     #[error("login refused: {0}")]
     Auth(String),
@@ -30,6 +34,20 @@ pub enum AsusError {
     /// the same on every poll (a changing countdown would log a "new" error each time).
     #[error("not logging in before {}: {}", humantime::format_rfc3339_seconds(.0.until_wall), .0.reason)]
     Deferred(Deferred),
+}
+
+/// The largest body accepted from a page (sources/body.rs), several times its largest real
+/// reply, so that a broken router serving a huge one costs neither memory nor a whole read.
+pub fn body_cap(path: &str) -> usize {
+    match path.split('?').next().unwrap_or(path).trim_start_matches('/') {
+        // A token or an error_status object: a few hundred bytes.
+        "login.cgi" | "get_Nonce.cgi" | "login_v2.cgi" | "Logout.asp" => body::SMALL,
+        // The client list: under 1 kB per client, about 3 MB for 5,000 clients.
+        "appGet.cgi" => 16 * MIB,
+        // getTraffic.asp (about 50 bytes a client: over 80,000 clients), the Traffic Analyzer
+        // pages (an 8,000-byte output buffer on the router, asus.md §6.4) and the rest.
+        _ => 4 * MIB,
+    }
 }
 
 /// The session cookie; newer firmware over HTTPS names it `asus_s_token`.
@@ -157,7 +175,7 @@ impl Session {
                 status: status.as_u16(),
             });
         }
-        let bytes = response.bytes().await.map_err(|e| transport(path, &e))?;
+        let bytes = read_body(path, response).await?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
@@ -202,7 +220,7 @@ impl Session {
             .map_err(|e| transport("login.cgi", &e))?;
         let status = response.status();
         let cookie = token_cookie(response.headers());
-        let text = response.text().await.map_err(|e| transport("login.cgi", &e))?;
+        let text = read_text("login.cgi", response).await?;
         if status.as_u16() == 404 {
             return self.nonce_login().await;
         }
@@ -254,7 +272,7 @@ impl Session {
                 status: nonce_reply.status().as_u16(),
             });
         }
-        let text = nonce_reply.text().await.map_err(|e| transport("get_Nonce.cgi", &e))?;
+        let text = read_text("get_Nonce.cgi", nonce_reply).await?;
         let nonce = hookjson::parse_object(&text)
             .ok()
             .and_then(|m| hookjson::text(&m, "nonce"))
@@ -278,7 +296,7 @@ impl Session {
             .await
             .map_err(|e| transport("login_v2.cgi", &e))?;
         let cookie = token_cookie(response.headers());
-        let text = response.text().await.map_err(|e| transport("login_v2.cgi", &e))?;
+        let text = read_text("login_v2.cgi", response).await?;
         if let Some(code) = error_status(&text) {
             return Err(self.login_refused(code, &text));
         }
@@ -389,6 +407,21 @@ fn token_cookie(headers: &reqwest::header::HeaderMap) -> Option<Token> {
                 value: value.to_owned(),
             })
         })
+}
+
+/// A reply's body, refused past the page's cap.
+async fn read_body(path: &str, response: reqwest::Response) -> Result<Vec<u8>, AsusError> {
+    body::read_capped(response, body_cap(path)).await.map_err(|e| match e {
+        BodyError::TooLarge { cap } => AsusError::TooLarge {
+            endpoint: path.trim_start_matches('/').to_owned(),
+            cap,
+        },
+        BodyError::Transport(e) => transport(path, &e),
+    })
+}
+
+async fn read_text(path: &str, response: reqwest::Response) -> Result<String, AsusError> {
+    Ok(String::from_utf8_lossy(&read_body(path, response).await?).into_owned())
 }
 
 fn transport(endpoint: &str, e: &reqwest::Error) -> AsusError {

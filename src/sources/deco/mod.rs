@@ -292,7 +292,9 @@ fn is_transient(e: &DecoError) -> bool {
 fn source_error(e: DecoError) -> SourceError {
     match &e {
         DecoError::Held(hold) if hold.credentials => SourceError::Auth(e.to_string()),
-        DecoError::Invalid { .. } | DecoError::Unsupported { .. } => SourceError::Invalid(e.to_string()),
+        DecoError::Invalid { .. } | DecoError::TooLarge { .. } | DecoError::Unsupported { .. } => {
+            SourceError::Invalid(e.to_string())
+        }
         _ => SourceError::Unavailable(e.to_string()),
     }
 }

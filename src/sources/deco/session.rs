@@ -16,6 +16,7 @@ use super::envelope::{decrypt_reply, not_json};
 use super::etiquette::{AfterLoss, Hold, LoginGate};
 use super::protocol::{Endpoint, ErrorCode, ReplyForm, lenient_json, lenient_text, request_body};
 use crate::config::Secret;
+use crate::sources::body::{self, BodyError, MIB};
 use crate::sources::login_memory::LoginJournal;
 
 /// Every Deco client logs in as `admin`; the owner's TP-Link ID is not the username.
@@ -35,6 +36,9 @@ pub enum DecoError {
     },
     #[error("{endpoint}: {detail}")]
     Invalid { endpoint: Endpoint, detail: String },
+    /// The reply passed the endpoint's size cap ([`body_cap`]); treated like an invalid reply.
+    #[error("{endpoint}: the reply is larger than {} (refused without reading the rest)", body::human(*.cap))]
+    TooLarge { endpoint: Endpoint, cap: usize },
     #[error("{endpoint}: the Deco answered error_code {code}{hint}")]
     Refused {
         endpoint: Endpoint,
@@ -48,6 +52,20 @@ pub enum DecoError {
     /// Logins are paused (wrong password, lockout, contested session).
     #[error("{}", .0.message)]
     Held(Hold),
+}
+
+/// The largest body accepted from an endpoint (sources/body.rs), several times its largest
+/// real reply, so that a broken Deco serving a huge one costs neither memory nor a whole read.
+pub fn body_cap(endpoint: Endpoint) -> usize {
+    match endpoint {
+        // Encrypted JSON, base64 in a JSON string: about 450 bytes a client, some 4.5 MB for
+        // 10,000 clients.
+        Endpoint::CLIENT_LIST => 16 * MIB,
+        // Keys, a session token, an error code.
+        Endpoint::KEYS | Endpoint::AUTH | Endpoint::LOGIN | Endpoint::LOGOUT => body::SMALL,
+        // The mesh nodes, the WAN, the load: a few kB.
+        _ => 4 * MIB,
+    }
 }
 
 impl DecoError {
@@ -446,16 +464,16 @@ impl DecoClient {
         self.follow_scheme(response.url());
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| DecoError::Unreachable {
-            endpoint,
-            detail: describe(&e, self.timeout),
-        })?;
-        Ok(Reply {
-            status,
-            headers,
-            // Takes the buffer over instead of copying it when nothing else holds it.
-            body: body.into(),
-        })
+        let body = body::read_capped(response, body_cap(endpoint))
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge { cap } => DecoError::TooLarge { endpoint, cap },
+                BodyError::Transport(e) => DecoError::Unreachable {
+                    endpoint,
+                    detail: describe(&e, self.timeout),
+                },
+            })?;
+        Ok(Reply { status, headers, body })
     }
 
     /// Newer firmware redirects http:// to https:// (deco.md §1); stay on https from then on,
