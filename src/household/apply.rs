@@ -5,9 +5,11 @@
 
 use std::collections::BTreeMap;
 
+use std::collections::BTreeSet;
+
 use super::admission::{self, Admission};
 use super::names::Candidate;
-use super::{Household, periods, skip};
+use super::{Household, churn, periods, skip};
 use crate::accounting::{Device, Totals};
 use crate::model::{DeviceId, DeviceKind, Observation};
 
@@ -47,7 +49,30 @@ impl Household {
         // (device as reported, digest if it may take the fast path next time)
         let mut recorded: Vec<(DeviceId, Option<u64>)> = Vec::new();
         let mut group_online = None;
-        for obs in observations {
+        // Group members in this poll, online or not (churn.rs).
+        let mut members_listed = BTreeSet::new();
+        for mut obs in observations {
+            // A device forgotten lately: its old hours never count nor bring it back.
+            let mut back = false;
+            let known = |h: &Self, id: &DeviceId| h.ledger.totals_of(id).is_some() || h.members.contains_key(id);
+            let claimed = |h: &Self, o: &Observation| o.info.macs.iter().any(|m| h.resolver.owner_of(m).is_some());
+            if obs.kind == DeviceKind::Client
+                && churn::says_nothing(&obs)
+                && !known(self, &obs.device)
+                && !claimed(self, &obs)
+            {
+                continue;
+            }
+            if let Some(&churn::Mark(at, _)) = self.forgotten.get(&obs.device) {
+                let known = known(self, &obs.device);
+                match churn::since_forgetting(obs, at, known) {
+                    Some(o) => {
+                        back = !known;
+                        obs = o;
+                    }
+                    None => continue,
+                }
+            }
             let digest = (!reconciled && obs.kind == DeviceKind::Client).then(|| skip::digest(&obs));
             if let Some(d) = digest.filter(|_| fast)
                 && self.skips.same(source, &obs.device, d)
@@ -73,6 +98,10 @@ impl Household {
                     }
                     Admission::Group => {
                         self.evict(&obs.device);
+                        self.member_seen(source, &obs.device, obs.online, now_ms);
+                        if obs.online.is_some() {
+                            members_listed.insert(obs.device.clone());
+                        }
                         obs = admission::into_group(obs);
                         group_online = Some(group_online.unwrap_or(false) | (obs.online == Some(true)));
                         plain = false;
@@ -80,6 +109,13 @@ impl Household {
                 }
             }
             recorded.push((reported, digest.filter(|_| plain)));
+            if back {
+                // Back after being forgotten: its counter's old bytes were counted before.
+                for reading in &obs.traffic {
+                    self.ledger
+                        .count_from_now(obs.device.clone(), reading.interface.clone());
+                }
+            }
             if !r.borrowed {
                 let place = self.placement.entry(obs.device.clone()).or_default();
                 place.names.record(
@@ -102,6 +138,9 @@ impl Household {
         }
         for (reported, digest) in &recorded {
             self.skips.record(source, reported, *digest);
+        }
+        if !self.members.is_empty() {
+            self.members_listed(source, &members_listed);
         }
         // The group is online while any of its members is, whichever came last in the poll.
         if let Some(online) = group_online {

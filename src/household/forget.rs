@@ -39,10 +39,14 @@ impl super::Household {
     /// Devices to remove from HA and the state file now: network clients and mesh nodes
     /// unseen for `forget_after`, and those the include/exclude/random-MAC rules keep out.
     pub fn forget_due(&mut self, now_ms: i64) -> Vec<DeviceId> {
+        // A device a source still lists, even as offline (the Deco keeps offline clients in
+        // its list), is not forgotten: it would come back at the next poll as a new device.
+        // Its clock is not restarted by such a listing, so once no source lists it any more it
+        // goes as soon as it has been unseen online for `forget_after`.
         let dynamic = self
             .ledger
             .devices()
-            .filter(|d| matches!(d.kind, DeviceKind::Client | DeviceKind::MeshNode))
+            .filter(|d| matches!(d.kind, DeviceKind::Client | DeviceKind::MeshNode) && !d.listed())
             .map(|d| &d.id);
         // Restored devices not reported yet: clients and mesh nodes are the MAC-named ones
         // (and the private-address group).
