@@ -449,6 +449,18 @@ impl Ledger {
         self.devices.values()
     }
 
+    /// Sizes of the ledger's per-device maps (tests: nothing stays of a forgotten device).
+    #[cfg(test)]
+    pub fn footprint(&self) -> [(&'static str, usize); 5] {
+        [
+            ("ledger.devices", self.devices.len()),
+            ("ledger.channels", self.channels.len()),
+            ("ledger.restored", self.restored.len()),
+            ("ledger.renamed", self.renamed.len()),
+            ("ledger.dated", self.dated.len()),
+        ]
+    }
+
     /// Devices of the state file that no source has reported in this run yet.
     pub fn restored_ids(&self) -> impl Iterator<Item = &DeviceId> {
         self.restored.keys()

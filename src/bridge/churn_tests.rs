@@ -236,3 +236,70 @@ fn the_private_address_group_forgets_members_and_stays_bounded() {
     let marks = 26 * 120 * 46;
     assert!(file_27 < sizes[2].3 + marks, "{sizes:?}");
 }
+
+/// Sizes of every per-device map of the core, the household and the ledger, with the outbox
+/// drained as the link would (a sent clear is not kept).
+fn footprint(core: &Core) -> Vec<(&'static str, usize)> {
+    while core.outbox.next().is_some() {}
+    let (known, online) = core.events.len();
+    let mut out = core.household.footprint();
+    out.extend([
+        ("renders", core.renders.len()),
+        ("events.known", known),
+        ("events.online", online),
+        ("devices_index", core.devices_index.len()),
+        ("packager", core.packager.len()),
+        ("outbox", core.outbox.snapshot().len()),
+    ]);
+    out
+}
+
+/// Two rounds of churn, each followed by a quiet day: every map is back to the same size.
+fn nothing_stays(random_macs: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!("forget_after = \"1h\"\nrandom_macs = \"{random_macs}\"\n");
+    let mut core = core(dir.path(), &extra);
+    let mut at = T0;
+    let mut sizes = Vec::new();
+    for round in 0..2u32 {
+        for p in 0..24 {
+            // Five new private MACs every 5 minutes, online 15 minutes, for 2 hours.
+            let clients = (p.max(2) - 2..=p)
+                .flat_map(|q| (0..5).map(move |k| (q, k)))
+                .map(|(q, k)| {
+                    client(
+                        mac(round * 1_000 + q * 5 + k, true),
+                        true,
+                        (p - q + 1) as u64 * 1_000,
+                        at,
+                    )
+                })
+                .collect();
+            core.handle_report(poll(clients, at));
+            core.tick_periods(at);
+            at += 5 * MIN_MS;
+        }
+        for _ in 0..(27 * 12) {
+            core.handle_report(poll(vec![], at));
+            core.tick_periods(at);
+            at += 5 * MIN_MS;
+        }
+        sizes.push(footprint(&core));
+    }
+    assert_eq!(sizes[0], sizes[1], "random_macs = {random_macs}");
+}
+
+#[test]
+fn nothing_stays_of_forgotten_private_macs_when_tracked() {
+    nothing_stays("track");
+}
+
+#[test]
+fn nothing_stays_of_ignored_private_macs() {
+    nothing_stays("ignore");
+}
+
+#[test]
+fn nothing_stays_of_forgotten_group_members() {
+    nothing_stays("group");
+}

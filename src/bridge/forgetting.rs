@@ -55,6 +55,8 @@ impl Core {
         self.outbox.clear(self.topics.device_state(id), Priority::State);
         self.outbox.clear(self.topics.device_attributes(id), Priority::State);
         self.renders.forget(id);
+        let config = crate::publish::device_discovery::device_topic(&self.topics, id.as_str());
+        self.packager.forget(&config);
         if let Some(hub) = &self.metrics {
             hub.remove_device(id.as_str());
         }

@@ -92,7 +92,12 @@ impl Household {
                     Admission::Track => {}
                     Admission::Drop => {
                         self.evict(&obs.device);
-                        self.kept_out.insert(obs.device.clone());
+                        // Remembered only when a name decided it (a source that does not know
+                        // the name must not bring it back); a MAC decides the same every time,
+                        // and a set of every private MAC ever seen would only grow.
+                        if !self.dropped_by_mac(&obs) {
+                            self.kept_out.insert(obs.device.clone());
+                        }
                         recorded.push((reported, None));
                         continue;
                     }

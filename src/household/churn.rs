@@ -162,14 +162,11 @@ impl super::Household {
             .map(|d| d.interfaces.keys().filter_map(|n| member_of(n)).collect())
             .unwrap_or_default();
         for id in parts {
-            if !self.members.contains_key(&id) {
-                self.members.insert(
-                    id,
-                    Member {
-                        last_online_ms: now_ms,
-                        listed_by: BTreeSet::new(),
-                    },
-                );
+            if let std::collections::btree_map::Entry::Vacant(slot) = self.members.entry(id) {
+                slot.insert(Member {
+                    last_online_ms: now_ms,
+                    listed_by: BTreeSet::new(),
+                });
                 self.dirty = true;
             }
         }
@@ -200,6 +197,29 @@ impl super::Household {
         tracing::info!(device = %group, members = due.len(), left = self.members.len(), "Private-address group members unseen for forget_after forgotten; their bytes stay in the group's total.");
         self.settle(&group);
         Some(group)
+    }
+}
+
+impl super::Household {
+    /// Sizes of every per-device map of the household and its ledger (tests: after churn
+    /// and forgetting they are back where they were).
+    #[cfg(test)]
+    pub fn footprint(&self) -> Vec<(&'static str, usize)> {
+        let mut out = vec![
+            ("placement", self.placement.len()),
+            ("periods", self.periods.len()),
+            ("last_seen", self.last_seen.len()),
+            ("entity_slugs", self.entity_slugs.len()),
+            ("kept_out", self.kept_out.len()),
+            ("evicted", self.evicted.len()),
+            ("forgotten", self.forgotten.len()),
+            ("members", self.members.len()),
+            ("skips", self.skips.len()),
+            ("retired", self.retired.len()),
+            ("meshes.last_exact_ms", self.meshes.footprint()),
+        ];
+        out.extend(self.ledger.footprint());
+        out
     }
 }
 

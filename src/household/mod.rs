@@ -298,9 +298,7 @@ impl Household {
         self.last_seen.remove(id);
         self.entity_slugs.remove(id);
         // Back later, it starts from nothing, not from what it was reconciled to.
-        for rec in self.meshes.reconcilers.values_mut() {
-            rec.leave(id);
-        }
+        self.meshes.forget(id);
         self.ledger.forget(id).is_some() | self.ledger.remove(id)
     }
 
