@@ -110,3 +110,7 @@ mod tests;
 #[cfg(test)]
 #[path = "churn_tests.rs"]
 mod churn_tests;
+
+#[cfg(test)]
+#[path = "churn_measure.rs"]
+mod churn_measure;
