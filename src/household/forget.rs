@@ -1,6 +1,8 @@
 //! Forgetting (issue 9, rule 7): a network client or mesh node that no source has seen online
 //! for `[bridge] forget_after` (default 30 days) is removed from Home Assistant and from the
-//! state file, so phones of past guests do not pile up. A device named under `[devices]` is
+//! state file, so phones of past guests do not pile up — unless a source still lists it,
+//! offline (issue 22 §3: the Deco lists offline clients; forgetting one it lists would bring it
+//! back at the next poll). What is remembered of it afterwards is churn.rs's. A device named under `[devices]` is
 //! kept: the user said it matters. Pure: the caller says what time it is.
 
 use std::collections::{BTreeMap, BTreeSet};
