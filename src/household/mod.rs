@@ -292,6 +292,9 @@ impl Household {
     pub fn remove(&mut self, id: &DeviceId, now_ms: i64) -> bool {
         self.dirty = true;
         self.mark_forgotten(id, now_ms);
+        if id.as_str() == admission::GROUP_ID {
+            self.members.clear();
+        }
         self.skips.forget_device(id);
         self.placement.remove(id);
         self.periods.remove(id);
