@@ -3,13 +3,11 @@
 //! in full. Time still passes for the untouched: their timestamps move (ledger), and clients
 //! whose presence may have just turned `not_home` are touched so the bridge renders them.
 
-use std::collections::BTreeMap;
-
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::admission::{self, Admission};
 use super::names::Candidate;
-use super::{Household, churn, periods, skip};
+use super::{Household, periods, skip};
 use crate::accounting::{Device, Totals};
 use crate::model::{DeviceId, DeviceKind, Observation};
 
@@ -51,28 +49,11 @@ impl Household {
         let mut group_online = None;
         // Group members in this poll, online or not (churn.rs).
         let mut members_listed = BTreeSet::new();
-        for mut obs in observations {
+        for obs in observations {
             // A device forgotten lately: its old hours never count nor bring it back.
-            let mut back = false;
-            let known = |h: &Self, id: &DeviceId| h.ledger.totals_of(id).is_some() || h.members.contains_key(id);
-            let claimed = |h: &Self, o: &Observation| o.info.macs.iter().any(|m| h.resolver.owner_of(m).is_some());
-            if obs.kind == DeviceKind::Client
-                && churn::says_nothing(&obs)
-                && !known(self, &obs.device)
-                && !claimed(self, &obs)
-            {
+            let Some((obs, back)) = self.after_forgetting(obs) else {
                 continue;
-            }
-            if let Some(&churn::Mark(at, _)) = self.forgotten.get(&obs.device) {
-                let known = known(self, &obs.device);
-                match churn::since_forgetting(obs, at, known) {
-                    Some(o) => {
-                        back = !known;
-                        obs = o;
-                    }
-                    None => continue,
-                }
-            }
+            };
             let digest = (!reconciled && obs.kind == DeviceKind::Client).then(|| skip::digest(&obs));
             if let Some(d) = digest.filter(|_| fast)
                 && self.skips.same(source, &obs.device, d)

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::admission::GROUP_ID;
-use crate::model::{DeviceId, Observation, TrafficSample};
+use crate::model::{DeviceId, DeviceKind, Observation, TrafficSample};
 
 /// How long after a forgotten device was last online its mark is kept: the analyzer's 24 rows,
 /// the hour the last of them spans, and one more for a router clock that is off.
@@ -115,6 +115,26 @@ impl super::Household {
         if until > now_ms && counted {
             self.forgotten.insert(id.clone(), Mark(now_ms, until));
             self.dirty = true;
+        }
+    }
+
+    /// What of `obs` may be applied (see the module header); `None`: nothing. The flag: a
+    /// device forgotten lately comes back (its counters start as baselines).
+    pub(super) fn after_forgetting(&self, obs: Observation) -> Option<(Observation, bool)> {
+        let known = |id: &DeviceId| self.ledger.totals_of(id).is_some() || self.members.contains_key(id);
+        if obs.kind == DeviceKind::Client
+            && says_nothing(&obs)
+            && !known(&obs.device)
+            && !obs.info.macs.iter().any(|m| self.resolver.owner_of(m).is_some())
+        {
+            return None;
+        }
+        match self.forgotten.get(&obs.device) {
+            Some(&Mark(at, _)) => {
+                let known = known(&obs.device);
+                since_forgetting(obs, at, known).map(|o| (o, !known))
+            }
+            None => Some((obs, false)),
         }
     }
 
@@ -226,7 +246,7 @@ impl super::Household {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{BucketSample, DeviceKind, HourBucket, TrafficReading};
+    use crate::model::{BucketSample, HourBucket, TrafficReading};
 
     fn analyzer_rows(hours: &[(i64, u64)]) -> Observation {
         let mut o = Observation::new(DeviceId::new("daa119000001").unwrap(), DeviceKind::Client);
