@@ -76,6 +76,16 @@ impl View {
             return;
         }
         self.target_rates.insert(interface.cloned(), step.rates);
+        self.sum_rates();
+    }
+
+    /// Forgets the rates of the targets `part` says (a group member that left).
+    fn forget_targets(&mut self, part: &dyn Fn(&str) -> bool) {
+        self.target_rates.retain(|k, _| !k.as_deref().is_some_and(part));
+        self.sum_rates();
+    }
+
+    fn sum_rates(&mut self) {
         let sum = |f: fn(&Rates) -> Option<f64>| {
             self.target_rates
                 .values()
@@ -130,6 +140,9 @@ pub struct Device {
     /// writes them); the raw estimate stays a secondary view.
     pub reconciled: bool,
     online_by_source: BTreeMap<String, bool>,
+    /// Sources whose latest poll listed this client or mesh node, online or not (a Deco keeps
+    /// offline clients in its list): such a device is not forgotten (forget.rs).
+    listed_by: BTreeSet<String>,
     field_owners: BTreeMap<&'static str, String>,
 }
 
@@ -188,6 +201,7 @@ impl Device {
             quota: None,
             reconciled: false,
             online_by_source: BTreeMap::new(),
+            listed_by: BTreeSet::new(),
             field_owners: BTreeMap::new(),
         }
     }
@@ -203,6 +217,11 @@ impl Device {
 
     pub fn name(&self) -> &str {
         self.info.name.as_deref().unwrap_or(self.id.as_str())
+    }
+
+    /// Whether some source's latest poll still listed the device (online or offline).
+    pub fn listed(&self) -> bool {
+        !self.listed_by.is_empty()
     }
 
     /// `home` while online or seen online within `consider_home`, like HA's own trackers;
@@ -300,6 +319,9 @@ pub struct Ledger {
     persist: Persist,
     /// A lookup key reused by the fast path (ledger_fast.rs), so it allocates nothing.
     scratch: Option<ChannelKey>,
+    /// Targets whose next first counter reading is a baseline only (a client forgotten and
+    /// back: its counter's old bytes were counted before); cleared after each apply.
+    from_now: BTreeSet<(DeviceId, Option<String>)>,
 }
 
 impl Ledger {
@@ -329,6 +351,7 @@ impl Ledger {
             dated: BTreeMap::new(),
             persist: Persist::default(),
             scratch: None,
+            from_now: BTreeSet::new(),
         }
     }
 
@@ -371,8 +394,71 @@ impl Ledger {
         self.devices.get(id)
     }
 
+    /// In the next apply, a counter of this target that has no baseline yet starts one and
+    /// counts nothing of what it already shows.
+    pub fn count_from_now(&mut self, device: DeviceId, interface: Option<String>) {
+        self.from_now.insert((device, interface));
+    }
+
+    /// Whether a target of `device` (its interfaces that `part` says, or the whole device when
+    /// `part` takes `None`) was counted from a counter or hourly history — something a source
+    /// may report again after it is forgotten — rather than from rates alone.
+    pub fn counted_exactly(&self, device: &DeviceId, part: &dyn Fn(Option<&str>) -> bool) -> bool {
+        let start = ChannelKey {
+            device: device.clone(),
+            interface: None,
+            source: String::new(),
+        };
+        self.channels
+            .range(start..)
+            .take_while(|(k, _)| &k.device == device)
+            .any(|(k, c)| c.kind != ChannelKind::Rate && part(k.interface.as_deref()))
+    }
+
+    /// Forgets the interfaces of `device` that `part` says (a group member gone for good):
+    /// their baselines, rates and per-interface totals go; the device's total keeps their
+    /// bytes (a total never goes down). Returns whether any was known.
+    pub fn forget_interfaces(&mut self, device: &DeviceId, part: &dyn Fn(&str) -> bool) -> bool {
+        let before = self.channels.len();
+        self.channels
+            .retain(|k, _| &k.device != device || !k.interface.as_deref().is_some_and(part));
+        let mut known = self.channels.len() != before;
+        if let Some(d) = self.devices.get_mut(device) {
+            let before = d.interfaces.len();
+            d.interfaces.retain(|name, _| !part(name));
+            known |= d.interfaces.len() != before;
+            for view in d.views.values_mut() {
+                view.forget_targets(part);
+            }
+            if !d.interfaces.is_empty() {
+                roll_up_interfaces(d);
+            }
+        }
+        if let Some(saved) = self.restored.get_mut(device) {
+            let before = saved.interfaces.len();
+            saved.interfaces.retain(|name, _| !part(name));
+            known |= saved.interfaces.len() != before;
+        }
+        if known {
+            self.mark_dirty();
+        }
+        known
+    }
+
     pub fn devices(&self) -> impl Iterator<Item = &Device> {
         self.devices.values()
+    }
+
+    /// Sizes of the ledger's per-device maps (tests: nothing stays of a forgotten device).
+    #[cfg(test)]
+    pub fn footprint(&self) -> [(&'static str, usize); 5] {
+        [
+            ("ledger.devices", self.devices.len()),
+            ("ledger.channels", self.channels.len()),
+            ("ledger.restored", self.restored.len()),
+            ("ledger.renamed", self.renamed.len()),
+            ("ledger.dated", self.dated.len()),
+        ]
     }
 
     /// Devices of the state file that no source has reported in this run yet.
@@ -504,11 +590,15 @@ impl Ledger {
         // as far as that source knows, whatever it said last time.
         let mut dropped = Vec::new();
         for (id, device) in &mut self.devices {
-            if matches!(device.kind, DeviceKind::Client | DeviceKind::MeshNode)
-                && let Some(online) = device.online_by_source.get_mut(source)
+            if !matches!(device.kind, DeviceKind::Client | DeviceKind::MeshNode)
+                || touched.binary_search(id).is_ok()
+                || also_seen(id)
+            {
+                continue;
+            }
+            device.listed_by.remove(source);
+            if let Some(online) = device.online_by_source.get_mut(source)
                 && *online
-                && touched.binary_search(id).is_err()
-                && !also_seen(id)
             {
                 *online = false;
                 dropped.push(id.clone());
@@ -518,6 +608,7 @@ impl Ledger {
             touched.extend(dropped);
             touched.sort();
         }
+        self.from_now.clear();
         touched
     }
 
@@ -561,13 +652,14 @@ impl Ledger {
                 source: source.to_owned(),
             };
             let target_is_new = !self.target_has_history(&id, reading.interface.as_deref());
+            let count_existing = target_is_new && !self.starts_from_now(&key);
             let mut grown = Vec::new();
             let (step, event) = match (&reading.sample, self.channels.get_mut(&key)) {
                 (TrafficSample::Counter(c), Some(ch)) => ch.update_counter(c, now_ms),
                 (TrafficSample::Rate(r), Some(ch)) => (ch.update_rate(r, now_ms), None),
                 (TrafficSample::Counter(c), None) => {
                     self.persist.dirty = true;
-                    let (ch, step) = ChannelState::start_counter(c, now_ms, target_is_new);
+                    let (ch, step) = ChannelState::start_counter(c, now_ms, count_existing);
                     self.channels.insert(key.clone(), ch);
                     (step, None)
                 }
@@ -598,7 +690,7 @@ impl Ledger {
                             self.channels.entry(key.clone()).or_default()
                         }
                     };
-                    let (step, event, dated) = reconcile::live(ch, l, now_ms, target_is_new);
+                    let (step, event, dated) = reconcile::live(ch, l, now_ms, count_existing);
                     grown = dated;
                     (step, event)
                 }
@@ -676,6 +768,11 @@ impl Ledger {
             device.info.name = Some(name.clone());
         }
         if let Some(online) = obs.online {
+            // Only a client list says online or not; an hourly history (online unknown) does
+            // not list a device.
+            if !device.listed_by.contains(source) {
+                device.listed_by.insert(source.to_owned());
+            }
             device.online_by_source.insert(source.to_owned(), online);
             if online {
                 device.last_online_ms = Some(now_ms);
@@ -708,6 +805,11 @@ impl Ledger {
             }
         }
         touched
+    }
+
+    /// Whether [`Ledger::count_from_now`] named this channel's target.
+    fn starts_from_now(&self, key: &ChannelKey) -> bool {
+        !self.from_now.is_empty() && self.from_now.contains(&(key.device.clone(), key.interface.clone()))
     }
 
     fn target_has_history(&self, device: &DeviceId, interface: Option<&str>) -> bool {

@@ -172,7 +172,7 @@ impl Core {
         if self.household.device(&id).is_none() {
             return Err(format!("no device `{id}`"));
         }
-        let event = self.drop_device(&id);
+        let event = self.drop_device(&id, self.clock.now_ms());
         self.save();
         if self.persist {
             save_names(&self.household, &self.config.settings.bridge.state_dir)?;

@@ -46,6 +46,12 @@ impl EventTracker {
         events
     }
 
+    /// Devices known and online states kept (tests).
+    #[cfg(test)]
+    pub fn len(&self) -> (usize, usize) {
+        (self.known.len(), self.online.len())
+    }
+
     pub fn removed(&mut self, device: &Device) -> Value {
         self.known.remove(&device.id);
         self.online.remove(&device.id);

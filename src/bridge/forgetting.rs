@@ -32,7 +32,7 @@ const USUAL_ENTITIES: [(&str, &str); 14] = [
 
 impl Core {
     /// Clears everything HA holds of `id` and forgets it; returns the `device_removed` event.
-    pub(super) fn drop_device(&mut self, id: &DeviceId) -> Value {
+    pub(super) fn drop_device(&mut self, id: &DeviceId, now_ms: i64) -> Value {
         let event = match self.household.device(id) {
             Some(device) => {
                 let entities = self.context().device_entities(device);
@@ -45,7 +45,7 @@ impl Core {
             }
         };
         self.unpublish(id);
-        self.household.remove(id);
+        self.household.remove(id, now_ms);
         event
     }
 
@@ -55,6 +55,8 @@ impl Core {
         self.outbox.clear(self.topics.device_state(id), Priority::State);
         self.outbox.clear(self.topics.device_attributes(id), Priority::State);
         self.renders.forget(id);
+        let config = crate::publish::device_discovery::device_topic(&self.topics, id.as_str());
+        self.packager.forget(&config);
         if let Some(hub) = &self.metrics {
             hub.remove_device(id.as_str());
         }
@@ -78,13 +80,17 @@ impl Core {
 
     /// Removes what the household says is due (the bridge's period tick calls this).
     pub(super) fn forget_due(&mut self, now_ms: i64) {
+        if let Some(group) = self.household.forget_members(now_ms) {
+            self.render_device(&group);
+            self.save();
+        }
         let due = self.household.forget_due(now_ms);
         if due.is_empty() {
             return;
         }
         for id in &due {
             tracing::info!(device = %id, "Device removed: unseen for forget_after, or excluded by [bridge] include/exclude/random_macs.");
-            let event = self.drop_device(id);
+            let event = self.drop_device(id, now_ms);
             self.messages.push((self.topics.bridge_event(), event.to_string()));
         }
         self.save();
@@ -100,3 +106,11 @@ impl Core {
 #[cfg(test)]
 #[path = "forgetting_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "churn_tests.rs"]
+mod churn_tests;
+
+#[cfg(test)]
+#[path = "churn_measure.rs"]
+mod churn_measure;

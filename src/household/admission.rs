@@ -107,6 +107,17 @@ impl super::Household {
         self.admission.admit(mac, &names)
     }
 
+    /// Whether the rules keep this client out by its MAC alone, whatever it is called.
+    pub(super) fn dropped_by_mac(&self, obs: &Observation) -> bool {
+        let mac = obs
+            .info
+            .macs
+            .first()
+            .copied()
+            .or_else(|| obs.device.as_str().parse().ok());
+        mac.is_some() && self.admission.admit(mac, &[]) == Admission::Drop
+    }
+
     /// A device the rules keep out: if it was ever published (or is in the state file), the
     /// bridge removes it from HA and the state file.
     pub(super) fn evict(&mut self, id: &DeviceId) {

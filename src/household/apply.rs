@@ -3,7 +3,7 @@
 //! in full. Time still passes for the untouched: their timestamps move (ledger), and clients
 //! whose presence may have just turned `not_home` are touched so the bridge renders them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::admission::{self, Admission};
 use super::names::Candidate;
@@ -47,7 +47,13 @@ impl Household {
         // (device as reported, digest if it may take the fast path next time)
         let mut recorded: Vec<(DeviceId, Option<u64>)> = Vec::new();
         let mut group_online = None;
+        // Group members in this poll, online or not (churn.rs).
+        let mut members_listed = BTreeSet::new();
         for obs in observations {
+            // A device forgotten lately: its old hours never count nor bring it back.
+            let Some((obs, back)) = self.after_forgetting(obs) else {
+                continue;
+            };
             let digest = (!reconciled && obs.kind == DeviceKind::Client).then(|| skip::digest(&obs));
             if let Some(d) = digest.filter(|_| fast)
                 && self.skips.same(source, &obs.device, d)
@@ -67,12 +73,21 @@ impl Household {
                     Admission::Track => {}
                     Admission::Drop => {
                         self.evict(&obs.device);
-                        self.kept_out.insert(obs.device.clone());
+                        // Remembered only when a name decided it (a source that does not know
+                        // the name must not bring it back); a MAC decides the same every time,
+                        // and a set of every private MAC ever seen would only grow.
+                        if !self.dropped_by_mac(&obs) {
+                            self.kept_out.insert(obs.device.clone());
+                        }
                         recorded.push((reported, None));
                         continue;
                     }
                     Admission::Group => {
                         self.evict(&obs.device);
+                        self.member_seen(source, &obs.device, obs.online, now_ms);
+                        if obs.online.is_some() {
+                            members_listed.insert(obs.device.clone());
+                        }
                         obs = admission::into_group(obs);
                         group_online = Some(group_online.unwrap_or(false) | (obs.online == Some(true)));
                         plain = false;
@@ -80,6 +95,13 @@ impl Household {
                 }
             }
             recorded.push((reported, digest.filter(|_| plain)));
+            if back {
+                // Back after being forgotten: its counter's old bytes were counted before.
+                for reading in &obs.traffic {
+                    self.ledger
+                        .count_from_now(obs.device.clone(), reading.interface.clone());
+                }
+            }
             if !r.borrowed {
                 let place = self.placement.entry(obs.device.clone()).or_default();
                 place.names.record(
@@ -102,6 +124,9 @@ impl Household {
         }
         for (reported, digest) in &recorded {
             self.skips.record(source, reported, *digest);
+        }
+        if !self.members.is_empty() {
+            self.members_listed(source, &members_listed);
         }
         // The group is online while any of its members is, whichever came last in the poll.
         if let Some(online) = group_online {

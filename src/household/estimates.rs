@@ -33,6 +33,21 @@ pub(super) struct Meshes {
     last_exact_ms: BTreeMap<(DeviceId, String), i64>,
 }
 
+impl Meshes {
+    /// A device forgotten: nothing of it stays (its counters' last times).
+    pub(super) fn forget(&mut self, id: &DeviceId) {
+        self.last_exact_ms.retain(|(d, _), _| d != id);
+        for rec in self.reconcilers.values_mut() {
+            rec.leave(id);
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn footprint(&self) -> usize {
+        self.last_exact_ms.len()
+    }
+}
+
 /// A counter's own time is trusted as wall-clock time this close to ours (vnstat before 2.10
 /// stamps local time; then the span ends now).
 const SAMPLE_CLOCK_SLACK_MS: i64 = 10 * 60_000;

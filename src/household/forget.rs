@@ -1,6 +1,8 @@
 //! Forgetting (issue 9, rule 7): a network client or mesh node that no source has seen online
 //! for `[bridge] forget_after` (default 30 days) is removed from Home Assistant and from the
-//! state file, so phones of past guests do not pile up. A device named under `[devices]` is
+//! state file, so phones of past guests do not pile up — unless a source still lists it,
+//! offline (issue 22 §3: the Deco lists offline clients; forgetting one it lists would bring it
+//! back at the next poll). What is remembered of it afterwards is churn.rs's. A device named under `[devices]` is
 //! kept: the user said it matters. Pure: the caller says what time it is.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,10 +41,14 @@ impl super::Household {
     /// Devices to remove from HA and the state file now: network clients and mesh nodes
     /// unseen for `forget_after`, and those the include/exclude/random-MAC rules keep out.
     pub fn forget_due(&mut self, now_ms: i64) -> Vec<DeviceId> {
+        // A device a source still lists, even as offline (the Deco keeps offline clients in
+        // its list), is not forgotten: it would come back at the next poll as a new device.
+        // Its clock is not restarted by such a listing, so once no source lists it any more it
+        // goes as soon as it has been unseen online for `forget_after`.
         let dynamic = self
             .ledger
             .devices()
-            .filter(|d| matches!(d.kind, DeviceKind::Client | DeviceKind::MeshNode))
+            .filter(|d| matches!(d.kind, DeviceKind::Client | DeviceKind::MeshNode) && !d.listed())
             .map(|d| &d.id);
         // Restored devices not reported yet: clients and mesh nodes are the MAC-named ones
         // (and the private-address group).

@@ -266,7 +266,7 @@ fn configured_names_and_renames_change_only_the_name() {
     assert_eq!(phone.name(), "Phone 2");
     assert_eq!(phone.id, mac_id(PHONE));
     assert!(!h.rename(&id("nope"), "x"));
-    assert!(h.remove(&mac_id(PHONE)));
+    assert!(h.remove(&mac_id(PHONE), 10_000));
     assert!(h.device(&mac_id(PHONE)).is_none());
 }
 

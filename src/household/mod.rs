@@ -8,6 +8,7 @@
 
 pub mod admission;
 mod apply;
+pub mod churn;
 mod estimates;
 pub mod forget;
 mod hours;
@@ -54,6 +55,10 @@ struct Saved {
     last_seen: forget::LastSeen,
     #[serde(default)]
     entity_slugs: BTreeMap<DeviceId, String>,
+    #[serde(default)]
+    forgotten: churn::Forgotten,
+    #[serde(default)]
+    group_members: churn::Members,
     /// Per uplink (the mesh node an upstream router counts): the Deco's reconciliation.
     #[serde(default)]
     reconcile: BTreeMap<DeviceId, reconcile::Reconciler>,
@@ -79,6 +84,10 @@ pub struct Household {
     kept_out: std::collections::BTreeSet<DeviceId>,
     last_seen: forget::LastSeen,
     forget_after: std::time::Duration,
+    /// Devices forgotten lately, and when (churn.rs).
+    forgotten: churn::Forgotten,
+    /// The private-address group's members (churn.rs).
+    members: churn::Members,
     /// The device part of each device's suggested entity ids, fixed when it was first
     /// published: a rename (config or command) changes the HA name only, never the ids.
     entity_slugs: BTreeMap<DeviceId, String>,
@@ -104,6 +113,8 @@ impl Household {
         let mut periods = PeriodBook::new();
         let mut last_seen = forget::LastSeen::new();
         let mut entity_slugs = BTreeMap::new();
+        let mut forgotten = churn::Forgotten::new();
+        let mut members = churn::Members::new();
         let mut meshes = estimates::Meshes::new(settings);
         // Taken out of the cursors: it is written from the household's own data (persist.rs).
         if let Some(saved) = state.sources.remove(CURSOR_KEY) {
@@ -113,6 +124,8 @@ impl Household {
                     periods = saved.periods;
                     last_seen = saved.last_seen;
                     entity_slugs = saved.entity_slugs;
+                    forgotten = saved.forgotten;
+                    members = saved.group_members;
                     meshes.reconcilers = saved.reconcile;
                 }
                 Err(e) => {
@@ -149,6 +162,8 @@ impl Household {
             kept_out: Default::default(),
             last_seen,
             forget_after: settings.bridge.forget_after,
+            forgotten,
+            members,
             entity_slugs,
             meshes,
             retired: Vec::new(),
@@ -272,18 +287,21 @@ impl Household {
         self.ledger.add_feed(feed);
     }
 
-    /// Forgets a device: its totals and baselines go; the caller clears its HA configs.
-    pub fn remove(&mut self, id: &DeviceId) -> bool {
+    /// Forgets a device at `now_ms`: its totals and baselines go; the caller clears its HA
+    /// configs. Its history read again later does not bring it back (churn.rs).
+    pub fn remove(&mut self, id: &DeviceId, now_ms: i64) -> bool {
         self.dirty = true;
+        self.mark_forgotten(id, now_ms);
+        if id.as_str() == admission::GROUP_ID {
+            self.members.clear();
+        }
         self.skips.forget_device(id);
         self.placement.remove(id);
         self.periods.remove(id);
         self.last_seen.remove(id);
         self.entity_slugs.remove(id);
         // Back later, it starts from nothing, not from what it was reconciled to.
-        for rec in self.meshes.reconcilers.values_mut() {
-            rec.leave(id);
-        }
+        self.meshes.forget(id);
         self.ledger.forget(id).is_some() | self.ledger.remove(id)
     }
 

@@ -120,9 +120,13 @@ impl Periods {
         rolled
     }
 
-    /// Bytes that moved just now.
+    /// Bytes that moved just now: always in the current day and month. After the clock steps
+    /// back across midnight (an NTP correction) "now" reads as yesterday, but the periods never
+    /// roll back, so these bytes still belong to the day that is open.
     pub fn add(&mut self, calendar: &Calendar, now_ms: i64, delta: Totals) {
-        self.add_at(calendar, now_ms, now_ms, delta);
+        self.roll(calendar, now_ms);
+        grow(&mut self.today, delta);
+        grow(&mut self.this_month, delta);
     }
 
     /// Bytes that moved at `happened_ms` (the start of a Traffic Analyzer hour), learnt at
@@ -294,5 +298,24 @@ mod tests {
         // A clock stepping back an hour does not reopen January.
         assert!(!p.roll(&cal, ms("2026-01-31T23:30:00Z")));
         assert_eq!(p.this_month.rx, 7);
+    }
+
+    #[test]
+    fn bytes_read_after_the_clock_stepped_back_past_midnight_count_today() {
+        let cal = Calendar::new(Some("UTC"), 1).unwrap();
+        let mut p = Periods::default();
+        p.add(&cal, ms("2026-01-31T23:50:00Z"), Totals { rx: 100, tx: 10 });
+        p.add(&cal, ms("2026-02-01T00:05:00Z"), Totals { rx: 7, tx: 1 });
+        // NTP steps the clock back an hour: it reads 23:06 on 31 January again.
+        p.add(&cal, ms("2026-01-31T23:06:00Z"), Totals { rx: 20, tx: 2 });
+        add_dated(&mut p, &cal, ms("2026-01-31T23:07:00Z"), Totals { rx: 30, tx: 3 }, &[]);
+        assert_eq!(p.day.unwrap().to_string(), "2026-02-01", "the open day stays open");
+        assert_eq!(p.today, Totals { rx: 57, tx: 6 }, "bytes moved now count today");
+        assert_eq!(p.this_month, Totals { rx: 57, tx: 6 });
+        assert_eq!(p.yesterday, Totals { rx: 100, tx: 10 }, "yesterday is closed");
+        assert_eq!(p.last_month, Totals { rx: 100, tx: 10 });
+        // The clock catches up to the real midnight again: the same day goes on.
+        p.add(&cal, ms("2026-02-01T00:01:00Z"), Totals { rx: 3, tx: 0 });
+        assert_eq!(p.today.rx, 60);
     }
 }

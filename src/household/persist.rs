@@ -18,6 +18,10 @@ use crate::model::DeviceId;
 #[derive(Serialize)]
 struct SavedRef<'a> {
     entity_slugs: &'a BTreeMap<DeviceId, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    forgotten: &'a super::churn::Forgotten,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    group_members: &'a super::churn::Members,
     identity: &'a super::identity::Resolver,
     last_seen: &'a super::forget::LastSeen,
     periods: &'a super::periods::PeriodBook,
@@ -56,6 +60,8 @@ impl Household {
     fn saved_ref(&self) -> SavedRef<'_> {
         SavedRef {
             entity_slugs: &self.entity_slugs,
+            forgotten: &self.forgotten,
+            group_members: &self.members,
             identity: &self.resolver,
             last_seen: &self.last_seen,
             periods: &self.periods,

@@ -112,7 +112,7 @@ fn last_seen_survives_a_restart_and_drives_forgetting() {
         .map(ToString::to_string)
         .collect();
     assert_eq!(due, ["f60000000002"]);
-    h.remove(&DeviceId::new("f60000000002").unwrap());
+    h.remove(&DeviceId::new("f60000000002").unwrap(), 2 * 86_400_000 + 1);
     assert!(
         !h.to_persisted()
             .devices
@@ -133,7 +133,7 @@ fn a_device_excluded_by_a_name_one_source_knows_stays_out() {
     assert!(h.device(&DeviceId::from_mac(GLOBAL.parse().unwrap())).is_some());
     h.apply("mesh", vec![client(GLOBAL, "Guest TV", true, 10)], 1_000);
     assert_eq!(h.forget_due(1_000).len(), 1);
-    h.remove(&DeviceId::from_mac(GLOBAL.parse().unwrap()));
+    h.remove(&DeviceId::from_mac(GLOBAL.parse().unwrap()), 1_000);
     // The nameless entry comes again: it stays out.
     h.apply("home", nameless(2_000), 2_000);
     assert!(h.device(&DeviceId::from_mac(GLOBAL.parse().unwrap())).is_none());

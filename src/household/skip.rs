@@ -94,6 +94,12 @@ impl Skips {
             .unwrap_or(false)
     }
 
+    /// Entries over every source (tests).
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.sources.values().map(|b| b.entries.len()).sum()
+    }
+
     pub fn forget_device(&mut self, device: &DeviceId) {
         for book in self.sources.values_mut() {
             book.entries.remove(device);

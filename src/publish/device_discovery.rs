@@ -88,6 +88,21 @@ impl Packager {
         Self::default()
     }
 
+    /// A device removed: what its config carried is no longer needed (should it come back, its
+    /// first config deletes nothing).
+    pub fn forget(&mut self, topic: &str) {
+        self.sent.remove(topic);
+    }
+
+    /// Device configs remembered (tests).
+    pub fn len(&self) -> usize {
+        self.sent.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sent.is_empty()
+    }
+
     /// Whether the last [`Packager::package`] carried component deletions.
     pub fn last_removed(&self) -> bool {
         self.last_removed

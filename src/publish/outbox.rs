@@ -213,8 +213,8 @@ impl Outbox {
         self.packet_limit().min(self.part.load(Ordering::Relaxed))
     }
 
-    /// Whether a message fits the packet limit. One that does not is logged once (per topic and
-    /// size) and must be skipped; a topic that fits again after being refused is logged too.
+    /// Whether a message fits the packet limit. One that does not is logged once per topic
+    /// (until it fits again) and must be skipped; a topic that fits again after being refused is logged too.
     pub fn fits(&self, message: &Message) -> bool {
         let size = packet_size(&message.topic, message.payload.len());
         let limit = self.packet_limit();
@@ -225,7 +225,8 @@ impl Outbox {
             }
             return true;
         }
-        if inner.refused.insert(message.topic.clone(), size) != Some(size) {
+        // Once per topic: a message that grows on every poll (a long list) is not news each time.
+        if inner.refused.insert(message.topic.clone(), size).is_none() {
             tracing::warn!(
                 topic = %message.topic,
                 size,

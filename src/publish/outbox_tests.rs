@@ -212,3 +212,46 @@ fn without_forgetting_configs_stay_held() {
     assert_eq!(o.next_replay().unwrap().topic, "d/config");
     assert!(o.take_wanted().is_empty());
 }
+
+/// Log lines written while `f` runs on this thread.
+fn logged(f: impl FnOnce()) -> String {
+    #[derive(Clone, Default)]
+    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+}
+
+#[test]
+fn a_message_that_grows_past_the_limit_on_every_poll_is_logged_once() {
+    // Issue 22 §3: the private-address group's state grew by a member each poll, and each new
+    // size was logged again (295 warnings).
+    let o = Outbox::with_limit(100);
+    let log = logged(|| {
+        for n in 200..260 {
+            let m = Message {
+                topic: "bandwidth2mqtt/private_devices".into(),
+                payload: "x".repeat(n).into(),
+                retain: true,
+                priority: Priority::State,
+            };
+            assert!(!o.fits(&m));
+        }
+    });
+    assert_eq!(log.matches("larger than the packet limit").count(), 1, "{log}");
+    assert_eq!(o.refused()[0].1, packet_size("bandwidth2mqtt/private_devices", 259));
+}

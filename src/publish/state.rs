@@ -16,6 +16,10 @@ pub struct StateClock {
     pub sources_down_ms: Option<i64>,
 }
 
+/// How many members of the private-address group its state lists (by total bytes): the
+/// message stays a few kB however many private MACs the household has seen.
+pub const MEMBERS_LISTED: usize = 20;
+
 /// The state document of one device.
 pub fn device_state(device: &Device, clock: StateClock) -> Value {
     let mut state = Map::new();
@@ -64,8 +68,16 @@ pub fn device_state(device: &Device, clock: StateClock) -> Value {
         // Under their own key: an interface named `rx_bytes`, `online` or `estimated` must not
         // replace the device's own value.
         if !device.interfaces.is_empty() {
+            let mut listed: Vec<(&String, &crate::accounting::Interface)> = device.interfaces.iter().collect();
+            // A client's parts are the private-address group's members: however many MACs
+            // came and went, its message lists the busiest few and counts them all.
+            if device.kind == DeviceKind::Client {
+                state.insert("members".into(), json!(listed.len()));
+                listed.sort_by_key(|(name, i)| (std::cmp::Reverse(i.totals.rx.saturating_add(i.totals.tx)), *name));
+                listed.truncate(MEMBERS_LISTED);
+            }
             let mut interfaces = Map::new();
-            for (name, iface) in &device.interfaces {
+            for (name, iface) in listed {
                 let mut inner = Map::new();
                 insert_traffic(&mut inner, iface.totals, iface.rates);
                 interfaces.insert(name.clone(), Value::Object(inner));

@@ -388,6 +388,9 @@ impl AsusSource {
         };
         self.online = clients.iter().filter(|c| c.online).map(|c| c.mac).collect();
         self.listed = clients.iter().map(|c| c.mac).collect();
+        // Only listed clients keep their signal entity's memory (private MACs come and go).
+        let listed = &self.listed;
+        self.had_rssi.retain(|m| listed.contains(m));
         self.booted_at = uptime_s.map(|up| at_ms / 1000 - up as i64);
         if let Some(n) = &netdev {
             self.counters_64_bit |= n.proves_64_bit();

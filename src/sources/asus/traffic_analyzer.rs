@@ -337,6 +337,9 @@ impl TrafficAnalyzer {
                     .await?;
                 match statistics(&text) {
                     Some(Value::Array(rows)) => {
+                        // The devices of this day only: a MAC the analyzer no longer lists is
+                        // neither asked for nor remembered (issue 22 §3: private MACs).
+                        self.stored.clear();
                         for row in rows {
                             if let Some(spelling) = row.get(0).and_then(Value::as_str)
                                 && let Ok(mac) = spelling.parse::<MacAddr>()

@@ -128,6 +128,8 @@ impl Observer {
         }
         self.track_zero_rates(!online_now.is_empty(), any_rate);
         self.previous = Some(online_now);
+        // Only clients of the list keep their node: private MACs come and go by the thousand.
+        self.node_of.retain(|client, _| listed.contains(client));
 
         let master_id = master_mac.map(DeviceId::from_mac);
         for node in &snap.nodes {

@@ -137,6 +137,18 @@ fn a_client_that_leaves_the_list_goes_offline_once() {
 }
 
 #[test]
+fn a_client_off_the_list_leaves_no_node_behind() {
+    let mut observer = Observer::new("mesh", SpeedUnit::KbitPerS, INTERVAL);
+    let mut snap = snapshot(0, vec![client(A, true, 1.0, 1.0), client(B, true, 1.0, 1.0)]);
+    snap.per_node.insert(mac(SAT), Some([mac(A), mac(B)].into()));
+    observer.observe(&snap);
+    assert!(observer.knows_node_of(&mac(A)) && observer.knows_node_of(&mac(B)));
+    observer.observe(&snapshot(30, vec![client(A, true, 1.0, 1.0)]));
+    assert!(observer.knows_node_of(&mac(A)), "still listed: kept");
+    assert!(!observer.knows_node_of(&mac(B)), "gone from the list: dropped");
+}
+
+#[test]
 fn speed_units() {
     for (unit, bps) in [
         (SpeedUnit::KbitPerS, 8_000.0),
