@@ -133,6 +133,12 @@ async fn a_simulated_day_is_exact_at_every_poll_and_the_analyzer_fills_in_a_rebo
     // longer interval keeps scheduling jitter small against it).
     let step = 3600;
     let emu = stepping_router(6, 2, step).await;
+    // Polls on the hour: the counters' readings fall on the hour boundaries the analyzer's
+    // rows are cut at, so what they missed is known exactly.
+    emu.with(|s| {
+        s.clock.advance(3000);
+        s.advance();
+    });
     let dir = tempfile::tempdir().unwrap();
     let watcher = Watcher::connect(&broker.host, broker.port, &["#"]).await;
     let mut bridge = BridgeProc::spawn(dir.path(), &config(&broker, &emu, "2s"));
@@ -312,13 +318,15 @@ async fn not_available_then_switched_on_bad_input_wraps_and_an_engine_restart() 
     emu.with(|s| s.add_client_traffic(first, "Steam", 2_200_000_000, 1_000));
     until_router_time(&emu, router_time(&emu) + 2 * STEP).await;
     emu.with(|s| s.add_client_traffic(first, "Steam", 2_100_000_000, 1_000));
-    // Two router hours: the analyzer's rows of the hours before the counters were found are
-    // written, checked against the counters and folded in by then.
-    until_router_time(&emu, router_time(&emu) + 4 * STEP).await;
+    until_router_time(&emu, router_time(&emu) + 2 * STEP).await;
     let (truth_rx, _) = emu.with(|s| s.ta.truth(&first.to_string()));
     let wrapped = published(&watcher, &first).last().map(|v| v.0).unwrap_or(0);
+    // A wrap not counted would be 4.29 GB short. What the counter missed before it was found
+    // comes from the analyzer's rows once they are written (at the end of their hour, then
+    // read over a refresh that a poll of half a router hour stretches over hours), so the
+    // total may still be short by that here; it settles on the truth at the end.
     assert!(
-        wrapped >= truth_rx - 100_000_000 && wrapped > 1 << 32,
+        wrapped >= truth_rx - 1_000_000_000 && wrapped > 1 << 32,
         "counted across the wrap: {wrapped} of {truth_rx}"
     );
     // Bad entries of every kind, and a cut-off reply.

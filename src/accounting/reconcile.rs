@@ -54,6 +54,8 @@ const STOP_S: i64 = 600;
 /// Gaps remembered per window (older ones only widen what the hours may fill: dropping them
 /// can only make the correction smaller).
 const MAX_GAPS: usize = 64;
+/// The router's statistics save 120 s after its scheduler starts (asus.md §6.4).
+const FIRST_SAVE_S: i64 = 120;
 
 /// Per-channel memory of the reconciliation; persisted with the channel.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -75,11 +77,18 @@ pub struct Reconciler {
     /// Start of the open window; `None` = from the earliest hour known.
     from: Option<i64>,
     last_gap_s: Option<i64>,
-    /// Readings of this window before which the counter may have lost bytes (restart, reset,
-    /// drop, stop). Hours only fill a span that holds one: where the counter ran without a
-    /// gap it counted everything, and no analyzer figure may push the total past it.
+    /// `[previous reading, reading]` of this window between which the counter may have lost
+    /// bytes (restart, reset, drop, stop). Hours only fill a span that holds one: where the
+    /// counter ran without a gap it counted everything, and no analyzer figure may push the
+    /// total past it. The router also writes rows at odd times around a restart (when its
+    /// statistics stop, and 120 s after they start), so the hour whose row holds them reaches
+    /// past its end: no span ends there.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    gaps: Vec<i64>,
+    gaps: Vec<[i64; 2]>,
+    /// The gaps where the counter itself restarted or fell (not a mere stop of the bridge):
+    /// where the router may have written odd-time rows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    restarts: Vec<[i64; 2]>,
     /// What this window has added so far, per direction.
     best: [u64; 2],
     /// Everything the hours have added over the channel's life, net of what was repaid (for
@@ -134,11 +143,6 @@ impl Reconciler {
                 if clock_s.rem_euclid(HOUR) == 0 {
                     self.marks.insert(clock_s, mark(now, now));
                 }
-                // A fresh counter's first value is the total so far (or where it starts): every
-                // byte before it is counted or not ours, so no earlier hour may add to it.
-                if self.from.is_none() {
-                    self.from = Some(next_boundary(clock_s));
-                }
             }
         }
         let stopped = previous.is_some_and(|last| clock_s - last > STOP_S);
@@ -147,7 +151,14 @@ impl Reconciler {
             if self.gaps.len() >= MAX_GAPS {
                 self.gaps.remove(0);
             }
-            self.gaps.push(clock_s);
+            let span = [previous.unwrap_or(clock_s), clock_s];
+            self.gaps.push(span);
+            if gap && previous.is_some() {
+                if self.restarts.len() >= MAX_GAPS {
+                    self.restarts.remove(0);
+                }
+                self.restarts.push(span);
+            }
         }
     }
 
@@ -155,7 +166,17 @@ impl Reconciler {
     /// has only the last one.
     fn gap_in(&self, lo: i64, hi: i64) -> bool {
         let inside = |g: &i64| lo < *g && *g <= hi;
-        self.gaps.iter().any(inside) || (self.gaps.is_empty() && self.last_gap_s.as_ref().is_some_and(inside))
+        self.gaps.iter().any(|[_, g]| inside(g))
+            || (self.gaps.is_empty() && self.last_gap_s.as_ref().is_some_and(inside))
+    }
+
+    /// Whether the row filed under the hour ending at `h` (written in `[h, h + 1 h)`) may hold
+    /// odd-time rows of a restart, and so bytes from after `h`: a restart somewhere between
+    /// two readings writes rows from the first one to 120 s after the second.
+    fn row_reaches_past(&self, h: i64) -> bool {
+        self.restarts
+            .iter()
+            .any(|[before, after]| *before < h + HOUR && after.saturating_add(FIRST_SAVE_S) >= h)
     }
 
     /// The parts of a counter step `[rx, tx]` up to a reading at `clock_s` that belong to
@@ -258,7 +279,7 @@ impl Reconciler {
                     }
                 }
             }
-            if let Some(after) = self.after(h) {
+            if let Some(after) = self.after(h).filter(|_| !self.row_reaches_past(h)) {
                 for d in 0..2 {
                     if let Some(g) = min_g[d] {
                         best[d] = best[d].max(prefix[d] - after[d] as i128 - g);
@@ -382,6 +403,7 @@ impl Reconciler {
         self.best = [0, 0];
         self.last_gap_s = None;
         self.gaps.clear();
+        self.restarts.clear();
         self.hours = self.hours.split_off(&end);
         self.counted = self.counted.split_off(&end);
         self.marks = self.marks.split_off(&end);
@@ -415,6 +437,12 @@ pub fn live(
         };
         let (mut fresh, step) = ChannelState::start_counter(&sample.counter, now_ms, target_is_new && !taking_over);
         let mut reconciler = Box::new(reconciler);
+        if !taking_over {
+            // A fresh counter's first value is the total so far (or, a baseline, where this
+            // total starts): every byte before it is counted or not ours, so no earlier hour
+            // may add to it (the hour the bridge was installed in is not counted twice).
+            reconciler.from = Some(next_boundary(sample.clock_s));
+        }
         reconciler.reading(sample.clock_s, &step, true);
         let extra = reconciler.evaluate();
         fresh.reconciler = Some(reconciler);
