@@ -105,6 +105,8 @@ struct Core {
     agents: agents::AgentBook,
     events: events::EventTracker,
     metrics: Option<Arc<crate::metrics::MetricsHub>>,
+    /// What the MQTT link refused on the way in (connection.rs), once connected.
+    link_stats: Option<Arc<crate::publish::intake::LinkStats>>,
     /// Responses and events for the run loop to publish (not retained, not deduplicated).
     messages: Vec<(String, String)>,
 }
@@ -162,6 +164,7 @@ impl Core {
             agents: agents::AgentBook::default(),
             events: known,
             metrics: None,
+            link_stats: None,
             messages: Vec::new(),
             config,
         })
@@ -498,11 +501,37 @@ impl Core {
         }
     }
 
+    /// What the link refused or skipped, for `bridge/info` (issue 21): the packet limit in
+    /// force, the topics skipped as too large for it (the first few and how many), and what
+    /// was refused on the way in. Empty while all is well.
+    fn link_info(&self) -> serde_json::Value {
+        let mut link = match &self.link_stats {
+            Some(stats) => stats.to_json(),
+            None => serde_json::json!({}),
+        };
+        let limit = self.outbox.packet_limit();
+        if limit < self.config.settings.mqtt.max_packet_size {
+            link["packet_limit_learnt"] = limit.into();
+        }
+        let refused = self.outbox.refused();
+        if !refused.is_empty() {
+            link["skipped_too_large"] = refused.len().into();
+            link["skipped_topics"] = refused
+                .iter()
+                .take(5)
+                .map(|(topic, size)| serde_json::json!({"topic": topic, "size": size}))
+                .collect();
+        }
+        link
+    }
+
     fn put_bridge_info(&mut self) {
+        let link = self.link_info();
         let significant = self
             .statuses
             .iter()
             .map(|(name, s)| format!("{name}:{}:{}:{:?}", s.status, s.devices, s.last_error))
+            .chain(std::iter::once(link.to_string()))
             .collect::<Vec<_>>()
             .join("|");
         let due = match &self.info_published {
@@ -512,7 +541,13 @@ impl Core {
         if due {
             self.outbox.put(
                 self.topics.bridge_info(),
-                bridge_info(VERSION, &self.statuses).to_string(),
+                {
+                    let mut info = bridge_info(VERSION, &self.statuses);
+                    if link.as_object().is_some_and(|l| !l.is_empty()) {
+                        info["link"] = link;
+                    }
+                    info.to_string()
+                },
                 true,
                 Priority::BridgeMeta,
             );

@@ -72,7 +72,10 @@ pub async fn run_until(parts: Parts, shutdown: CancellationToken) -> Result<Stop
     // Until the scan for configs to migrate is over (migration.rs).
     core.outbox.hold_discovery(true);
     let mut link = core.connect_subscribed(vec![core.topics.bridge_requests(), core.topics.agent_counters()])?;
-    let mut incoming = link.take_incoming();
+    let Some(mut incoming) = link.take_incoming() else {
+        unreachable!("a new link has its inbox")
+    };
+    core.link_stats = Some(link.stats());
     let side_tasks = CancellationToken::new();
     let mut metrics_task = None;
     if settings.metrics.enabled {

@@ -87,8 +87,10 @@ impl LinkHealth {
         self.takeover_reported
     }
 
-    /// The connection attempt failed, or an established connection dropped.
-    pub fn dropped(&mut self, now: Instant) -> Verdict {
+    /// The connection attempt failed, or an established connection dropped. `closed_by_broker`:
+    /// the broker closed the link (the only way MQTT 3.1.1 refuses a packet); a drop for any
+    /// other reason (a packet from the broker we could not read) blames none of ours.
+    pub fn dropped(&mut self, now: Instant, closed_by_broker: bool) -> Verdict {
         let lived = self.connected_at.take().map(|at| now.saturating_duration_since(at));
         // Only what reached the link can have been refused (all of it when the client's
         // writes were not reported); the first of the largest, as the broker stops at it.
@@ -101,7 +103,7 @@ impl LinkHealth {
             .unacked
             .iter()
             .take(on_link)
-            .filter(|(_, size)| lived.is_some() && *size > self.largest_accepted)
+            .filter(|(_, size)| closed_by_broker && lived.is_some() && *size > self.largest_accepted)
             .reduce(|best, m| if m.1 > best.1 { m } else { best })
             .cloned();
         self.unacked.clear();
@@ -166,7 +168,7 @@ mod tests {
         let mut h = LinkHealth::new();
         let t0 = Instant::now();
         h.connected(t0);
-        let delays: Vec<_> = (0..12).map(|i| h.dropped(t0 + secs(100 + i)).retry_in).collect();
+        let delays: Vec<_> = (0..12).map(|i| h.dropped(t0 + secs(100 + i), true).retry_in).collect();
         assert_eq!(
             delays[0],
             Duration::from_millis(500),
@@ -189,7 +191,7 @@ mod tests {
             h.sent("b/devices", 300_000);
             h.sent("b/x", 40);
             h.acked();
-            let v = h.dropped(t0 + secs(1));
+            let v = h.dropped(t0 + secs(1), true);
             if attempt == 0 {
                 assert_eq!(v.refused, None, "one drop proves nothing");
             } else {
@@ -218,7 +220,7 @@ mod tests {
             for _ in 0..4 {
                 h.wrote();
             }
-            let v = h.dropped(t0 + secs(1));
+            let v = h.dropped(t0 + secs(1), true);
             assert_eq!(v.accepted, 5_000);
             if attempt == 1 {
                 assert_eq!(
@@ -240,7 +242,7 @@ mod tests {
         for _ in 0..3 {
             h.connected(t0);
             h.sent("small", 100);
-            assert_eq!(h.dropped(t0 + secs(1)).refused, None);
+            assert_eq!(h.dropped(t0 + secs(1), true).refused, None);
         }
     }
 
@@ -252,7 +254,7 @@ mod tests {
         let mut delays = Vec::new();
         for i in 0..10 {
             h.connected(t0 + secs(i * 10));
-            let v = h.dropped(t0 + secs(i * 10 + 2));
+            let v = h.dropped(t0 + secs(i * 10 + 2), true);
             reports += usize::from(v.takeover);
             delays.push(v.retry_in);
         }
@@ -261,8 +263,23 @@ mod tests {
         assert_eq!(*delays.last().unwrap(), secs(40), "{delays:?}");
         // A connection that then holds resets everything.
         h.connected(t0 + secs(1000));
-        let v = h.dropped(t0 + secs(1000) + STABLE_AFTER);
+        let v = h.dropped(t0 + secs(1000) + STABLE_AFTER, true);
         assert_eq!(v.retry_in, FAST_STEP);
         assert!(!h.is_reporting_takeover());
+    }
+
+    #[test]
+    fn a_drop_the_broker_did_not_cause_blames_nothing_of_ours() {
+        // Issue 21: a stranger's oversized retained message broke the link on every connect,
+        // and the bridge "learnt" limits of 288, 89, then 44 bytes.
+        let mut h = LinkHealth::new();
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            h.connected(t0);
+            h.sent("b/bridge/state", 288);
+            h.wrote();
+            let v = h.dropped(t0 + secs(1), false);
+            assert_eq!(v.refused, None);
+        }
     }
 }
