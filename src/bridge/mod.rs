@@ -509,6 +509,9 @@ impl Core {
             Some(stats) => stats.to_json(),
             None => serde_json::json!({}),
         };
+        if self.agents.refused() > 0 {
+            link["agent_messages_refused"] = self.agents.refused().into();
+        }
         let limit = self.outbox.packet_limit();
         if limit < self.config.settings.mqtt.max_packet_size {
             link["packet_limit_learnt"] = limit.into();

@@ -233,6 +233,7 @@ pub async fn run_until(parts: Parts, shutdown: CancellationToken) -> Result<Stop
         core.handle(report);
     }
     core.save_final();
+    core.save_agent_memory(true);
     // Each poller ends its poll at once and gets 1 s to log out; never wait much longer.
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         while tasks.join_next().await.is_some() {}
