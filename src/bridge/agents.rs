@@ -39,6 +39,8 @@ const UNKNOWN_LOGGED: usize = 100;
 const INTERFACES_MAX: usize = 64;
 /// An agent's own interval is believed up to this (it sets when it counts as silent).
 const INTERVAL_MAX_S: u64 = 3600;
+/// Characters of an error kept for the log and `bridge/info`.
+const ERROR_MAX: usize = 200;
 /// The link speed of an interface the agent could not tell (no `speed` in sysfs).
 const UNKNOWN_LINK_BPS: f64 = 100e9;
 
@@ -343,6 +345,9 @@ impl Core {
 
     /// One log line per distinct problem; nothing in the ledger changes.
     fn agent_garbage(&mut self, name: &str, source: &str, text: &str) {
+        // Parts of the error come from the message: bounded for the log and `bridge/info`.
+        let text: String = text.chars().take(ERROR_MAX).collect();
+        let text = text.as_str();
         if self.agents.warned.get(name).map(String::as_str) != Some(text) {
             tracing::warn!(source = %source, error = %text, "Agent message ignored; its entities keep their last values.");
             self.agents.warned.insert(name.to_owned(), text.to_owned());

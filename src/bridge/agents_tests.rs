@@ -229,3 +229,52 @@ fn an_agent_unseen_for_forget_after_is_forgotten_with_its_server() {
     assert!(!core.statuses.contains_key("agent_beast"));
     assert!(core.household.device(&DeviceId::new("beast").unwrap()).is_none());
 }
+
+#[test]
+fn the_bridges_own_device_stays_small_with_hundreds_of_agents() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    // Three times what the bridge's device names: the size no longer grows with the count.
+    let tables: String = (0..300).map(|i| format!("[agents.a{i}]\n")).collect();
+    let mut core = core(dir.path(), &tables, &clock);
+    for i in 0..300 {
+        let name = format!("a{i}");
+        core.on_agent_message(&name, &plain(&message(&name, 1_000, T0, 1e9)), Instant::now());
+    }
+    assert_eq!(core.statuses.len(), 300);
+    core.render_bridge();
+    let snapshot = core.outbox.snapshot();
+    let size = |topic: &str| {
+        snapshot
+            .iter()
+            .find(|m| m.topic == topic)
+            .map(|m| m.payload.len())
+            .unwrap_or_else(|| panic!("{topic} not published"))
+    };
+    let info = size("bandwidth2mqtt/bridge/info");
+    let device = size("homeassistant/device/bandwidth2mqtt_bridge/config");
+    assert!(info < 32 * 1024, "bridge/info is {info} bytes");
+    assert!(device < 64 * 1024, "the bridge's device config is {device} bytes");
+    let info: serde_json::Value = serde_json::from_str(
+        &snapshot
+            .iter()
+            .find(|m| m.topic == "bandwidth2mqtt/bridge/info")
+            .unwrap()
+            .payload,
+    )
+    .unwrap();
+    assert_eq!(info["sources_omitted"], 200);
+}
+
+#[test]
+fn an_agents_error_is_bounded_in_bridge_info() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let mut core = core(dir.path(), "[agents.beast]\n", &clock);
+    deliver(&mut core, &clock, "beast", &plain(&message("beast", 1_000, T0, 1e9)));
+    let long_name = "x".repeat(10_000);
+    let payload = format!(r#"{{"v":1,"name":"{long_name}","online":false}}"#);
+    deliver(&mut core, &clock, "beast", payload.as_bytes());
+    let error = core.statuses["agent_beast"].last_error.clone().unwrap();
+    assert!(error.chars().count() <= super::ERROR_MAX, "{}", error.len());
+}

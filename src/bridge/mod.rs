@@ -56,6 +56,10 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// before republishing, and keeps several bridges from answering at the same instant.
 const BIRTH_DELAY: Duration = Duration::from_secs(1);
 const INFO_REFRESH: Duration = Duration::from_secs(60);
+/// The bridge's own device and `bridge/info` name at most this many sources, so they stay far
+/// below any packet limit however many sources there are (issue 21, finding 4); the rest are
+/// counted in `bridge/info` (`sources_omitted`), failing ones listed first.
+const SOURCES_SHOWN: usize = 100;
 /// A source that has not answered by then (a router timing out) does not hold the others back.
 const FIRST_ROUND_WAIT: Duration = Duration::from_secs(60);
 const PERIOD_TICK: Duration = Duration::from_secs(30);
@@ -545,7 +549,18 @@ impl Core {
             self.outbox.put(
                 self.topics.bridge_info(),
                 {
-                    let mut info = bridge_info(VERSION, &self.statuses);
+                    let mut info = if self.statuses.len() <= SOURCES_SHOWN {
+                        bridge_info(VERSION, &self.statuses)
+                    } else {
+                        let shown: BTreeMap<String, SourceStatus> = self
+                            .shown_sources()
+                            .into_iter()
+                            .filter_map(|n| self.statuses.get(&n).map(|s| (n, s.clone())))
+                            .collect();
+                        let mut info = bridge_info(VERSION, &shown);
+                        info["sources_omitted"] = (self.statuses.len() - shown.len()).into();
+                        info
+                    };
                     if link.as_object().is_some_and(|l| !l.is_empty()) {
                         info["link"] = link;
                     }
@@ -558,8 +573,27 @@ impl Core {
         }
     }
 
+    /// The sources the bridge's device and `bridge/info` name: all of them up to
+    /// [`SOURCES_SHOWN`], else the failing ones first, then by name.
+    fn shown_sources(&self) -> Vec<String> {
+        if self.statuses.len() <= SOURCES_SHOWN {
+            return self.statuses.keys().cloned().collect();
+        }
+        let (failing, fine): (Vec<_>, Vec<_>) = self
+            .statuses
+            .iter()
+            .partition(|(_, s)| s.status == "error" || s.status == "offline");
+        failing
+            .into_iter()
+            .chain(fine)
+            .take(SOURCES_SHOWN)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
     fn render_bridge(&mut self) {
-        let names: Vec<String> = self.statuses.keys().cloned().collect();
+        let mut names: Vec<String> = self.statuses.keys().cloned().take(SOURCES_SHOWN).collect();
+        names.sort();
         let entities = self.context().bridge_entities(&names);
         self.put_discovery(entities);
         self.put_bridge_info();
