@@ -91,3 +91,93 @@ async fn a_strangers_oversized_retained_message_never_silences_the_bridge() {
         "logged once a minute: {log}"
     );
 }
+
+fn passwords(dir: &std::path::Path, users: &[&str]) -> std::path::PathBuf {
+    let file = dir.join("passwords");
+    for (i, user) in users.iter().enumerate() {
+        let mut cmd = std::process::Command::new("mosquitto_passwd");
+        if i == 0 {
+            cmd.arg("-c");
+        }
+        let status = cmd
+            .args(["-b", file.to_str().unwrap(), user, &format!("{user}-pw")])
+            .status()
+            .expect("mosquitto_passwd");
+        assert!(status.success());
+    }
+    file
+}
+
+/// README "Securing the broker": with docker/mosquitto/acl, another broker user can neither
+/// speak for an agent nor invent one, whatever the bridge itself accepts.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_acl_file_a_stranger_cannot_write_agent_topics() {
+    if std::process::Command::new("mosquitto_passwd").arg("-h").output().is_err() {
+        eprintln!("SKIP: no mosquitto_passwd");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pw = passwords(dir.path(), &["bandwidth2mqtt", "homeassistant", "beast", "mallory"]);
+    let acl = format!("{}/docker/mosquitto/acl", env!("CARGO_MANIFEST_DIR"));
+    let Some(broker) = Broker::start_with(&format!("password_file {}\nacl_file {acl}\n", pw.display())) else {
+        return;
+    };
+    let as_user = |user: &'static str| Some((user, Box::leak(format!("{user}-pw").into_boxed_str()) as &str));
+    let watcher = Watcher::connect_as(
+        &broker.host,
+        broker.port,
+        as_user("homeassistant"),
+        &["bandwidth2mqtt/#"],
+    )
+    .await;
+    // The bridge takes any message on beast's topic (no key): only the broker stands guard.
+    let config = format!(
+        "[mqtt]\nurl = \"{}\"\nusername = \"bandwidth2mqtt\"\npassword = \"bandwidth2mqtt-pw\"\n\
+         [bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n[agents.beast]\n[agents.evil]\n",
+        broker.url()
+    );
+    let bridge = BridgeProc::spawn(dir.path(), &config);
+    watcher.wait_payload("bandwidth2mqtt/bridge/state", "online").await;
+    let topic = "bandwidth2mqtt/agent/beast/counters";
+    let msg = |name: &str, rx: u64| {
+        serde_json::json!({"v": 1, "name": name, "online": true, "interval_s": 60, "at_ms": 1,
+               "boot_id": "b1", "interfaces": {"eth0": {"rx_bytes": rx, "tx_bytes": 10, "epoch": "b1/2", "max_bps": 1e9}}})
+        .to_string()
+    };
+    let (host, port) = (broker.host.clone(), broker.port);
+    let beast = as_user("beast");
+    stranger::publish_all(&host, port, beast, &[(topic, msg("beast", 1_000).as_bytes(), true)]);
+    let base = rx(&watcher.wait_json("bandwidth2mqtt/beast", |v| rx(v).is_some()).await).unwrap();
+
+    // mallory: a forged total for beast, an agent of her own, a huge HA status.
+    let huge = vec![b'x'; 17 * 1024 * 1024];
+    let evil = msg("evil", 5);
+    let forged = msg("beast", 1_000_000_000_000_000_000);
+    stranger::publish_all(
+        &host,
+        port,
+        as_user("mallory"),
+        &[
+            (topic, forged.as_bytes(), true),
+            ("bandwidth2mqtt/agent/evil/counters", evil.as_bytes(), true),
+            ("bandwidth2mqtt/agent/mallory/counters", evil.as_bytes(), true),
+            ("homeassistant/status", &huge, true),
+        ],
+    );
+    // beast's next real message is the only thing that counts.
+    stranger::publish_all(&host, port, beast, &[(topic, msg("beast", 3_000).as_bytes(), true)]);
+    watcher.wait_json("bandwidth2mqtt/beast", |v| rx(v) == Some(base + 2_000)).await;
+    let totals: Vec<u64> = watcher
+        .log()
+        .iter()
+        .filter(|m| m.topic == "bandwidth2mqtt/beast")
+        .filter_map(|m| serde_json::from_str::<Value>(&m.payload).ok().and_then(|v| rx(&v)))
+        .collect();
+    assert!(totals.iter().all(|t| *t <= base + 2_000), "{totals:?}");
+    assert!(watcher.latest("bandwidth2mqtt/evil").is_none());
+    let log = bridge.log();
+    assert!(!log.contains("agent=evil"), "the broker refused it: {log}");
+    // mallory may write her own agent topic (the ACL's pattern); the bridge names no such agent.
+    assert!(log.contains("add [agents.mallory] to accept it"), "{log}");
+    assert!(!log.contains("larger than the bridge reads"), "the broker dropped it: {log}");
+}
