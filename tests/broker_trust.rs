@@ -112,7 +112,11 @@ fn passwords(dir: &std::path::Path, users: &[&str]) -> std::path::PathBuf {
 /// speak for an agent nor invent one, whatever the bridge itself accepts.
 #[tokio::test(flavor = "multi_thread")]
 async fn with_the_acl_file_a_stranger_cannot_write_agent_topics() {
-    if std::process::Command::new("mosquitto_passwd").arg("-h").output().is_err() {
+    if std::process::Command::new("mosquitto_passwd")
+        .arg("-h")
+        .output()
+        .is_err()
+    {
         eprintln!("SKIP: no mosquitto_passwd");
         return;
     }
@@ -166,7 +170,9 @@ async fn with_the_acl_file_a_stranger_cannot_write_agent_topics() {
     );
     // beast's next real message is the only thing that counts.
     stranger::publish_all(&host, port, beast, &[(topic, msg("beast", 3_000).as_bytes(), true)]);
-    watcher.wait_json("bandwidth2mqtt/beast", |v| rx(v) == Some(base + 2_000)).await;
+    watcher
+        .wait_json("bandwidth2mqtt/beast", |v| rx(v) == Some(base + 2_000))
+        .await;
     let totals: Vec<u64> = watcher
         .log()
         .iter()
@@ -179,5 +185,131 @@ async fn with_the_acl_file_a_stranger_cannot_write_agent_topics() {
     assert!(!log.contains("agent=evil"), "the broker refused it: {log}");
     // mallory may write her own agent topic (the ACL's pattern); the bridge names no such agent.
     assert!(log.contains("add [agents.mallory] to accept it"), "{log}");
-    assert!(!log.contains("larger than the bridge reads"), "the broker dropped it: {log}");
+    assert!(
+        !log.contains("larger than the bridge reads"),
+        "the broker dropped it: {log}"
+    );
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Issue 21, findings 4 to 6 over a real broker: 3 000 agent ids, 10 000 requests with long
+/// transactions and a 300 000-character rename from a stranger leave the bridge's memory where
+/// it was and its own entities current.
+#[tokio::test(flavor = "multi_thread")]
+async fn floods_from_a_stranger_leave_memory_and_entities_as_they_were() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let host = FakeHost::new(dir.path());
+    host.add_interface("eth0", "02:00:00:00:00:01", 2, false);
+    host.set_counters(&[("eth0", 10_000, 1_000)]);
+    let watcher = Watcher::connect(
+        &broker.host,
+        broker.port,
+        &[
+            "bandwidth2mqtt/titan",
+            "bandwidth2mqtt/bridge/info",
+            "bandwidth2mqtt/bridge/response/#",
+        ],
+    )
+    .await;
+    let config = format!(
+        "[mqtt]\nurl = \"{}\"\n[bridge]\nstate_dir = \"data\"\n{}",
+        broker.url(),
+        host.config("1s")
+    );
+    let mut bridge = BridgeProc::spawn(dir.path(), &config);
+    watcher
+        .wait_json("bandwidth2mqtt/titan", |v| rx(v) == Some(10_000))
+        .await;
+    let (h, p) = (broker.host.clone(), broker.port);
+
+    // A 300 000-character rename: answered with an error, nothing renamed.
+    let name = "n".repeat(300_000);
+    let rename = format!(r#"{{"id":"titan","name":"{name}","transaction":"r1"}}"#);
+    stranger::publish(
+        &h,
+        p,
+        "bandwidth2mqtt/bridge/request/device/rename",
+        rename.as_bytes(),
+        false,
+    );
+    let answer = watcher
+        .wait_json("bandwidth2mqtt/bridge/response/device/rename", |v| {
+            v["status"] == "error"
+        })
+        .await;
+    assert!(answer.to_string().len() < 300, "{answer}");
+    // A long transaction: an error, not echoed.
+    let long = format!(r#"{{"transaction":"{}"}}"#, "t".repeat(1_500));
+    stranger::publish(
+        &h,
+        p,
+        "bandwidth2mqtt/bridge/request/health_check",
+        long.as_bytes(),
+        false,
+    );
+    let answer = watcher
+        .wait_json("bandwidth2mqtt/bridge/response/health_check", |v| {
+            v["status"] == "error"
+        })
+        .await;
+    assert!(answer.get("transaction").is_none(), "{answer}");
+
+    host.set_counters(&[("eth0", 20_000, 1_000)]);
+    watcher
+        .wait_json("bandwidth2mqtt/titan", |v| rx(v) == Some(20_000))
+        .await;
+    let before = rss_kb(bridge.pid());
+
+    let agents: Vec<(String, String)> = (0..3_000)
+        .map(|i| {
+            let msg = serde_json::json!({"v": 1, "name": format!("x{i}"), "online": true, "interval_s": 10,
+                "at_ms": 1, "macs": ["02:00:00:00:00:01"],
+                "interfaces": {"eth0": {"rx_bytes": 1_000_000_000_000_000_000u64, "tx_bytes": 1, "epoch": "e", "max_bps": 4e11}}});
+            (format!("bandwidth2mqtt/agent/x{i}/counters"), msg.to_string())
+        })
+        .collect();
+    let messages: Vec<(&str, &[u8], bool)> = agents.iter().map(|(t, m)| (t.as_str(), m.as_bytes(), true)).collect();
+    stranger::publish_all(&h, p, None, &messages);
+    let request = format!(r#"{{"transaction":"{}"}}"#, "t".repeat(1_800));
+    let requests: Vec<(&str, &[u8], bool)> = (0..10_000)
+        .map(|_| ("bandwidth2mqtt/bridge/request/health_check", request.as_bytes(), false))
+        .collect();
+    stranger::publish_all(&h, p, None, &requests);
+
+    // The bridge's own entities stay current.
+    host.set_counters(&[("eth0", 30_000, 1_000)]);
+    watcher
+        .wait_json("bandwidth2mqtt/titan", |v| rx(v) == Some(30_000))
+        .await;
+    let info = watcher
+        .wait_json("bandwidth2mqtt/bridge/info", |v| {
+            v.pointer("/link/agent_messages_refused").and_then(Value::as_u64) == Some(3_000)
+                && v.pointer("/link/requests_dropped").and_then(Value::as_u64).is_some()
+        })
+        .await;
+    let after = rss_kb(bridge.pid());
+    eprintln!(
+        "RSS before the floods {before} kB, after {after} kB; bridge/info link: {}",
+        info["link"]
+    );
+    assert!(info["sources"].as_object().unwrap().len() <= 2, "{info}");
+    assert!(after < before + 10 * 1024, "RSS {before} kB → {after} kB");
+    bridge.terminate();
+    let log = bridge.log();
+    assert!(
+        log.matches("configuration does not name").count() <= 101,
+        "one line per unknown agent, at most 100: {}",
+        log.matches("configuration does not name").count()
+    );
 }

@@ -41,7 +41,7 @@ impl Signer {
         let Some((key, counter)) = &mut self.key else {
             return Some(text);
         };
-        match counter.next() {
+        match counter.take() {
             Ok(seq) => Some(signing::sign(key.expose().as_bytes(), &self.name, seq, &text)),
             Err(e) => {
                 tracing::error!(agent = %self.name, error = %e, "Cannot advance the message counter; nothing published until it can be saved.");

@@ -130,7 +130,7 @@ impl SeqCounter {
     }
 
     /// The next number, written ahead to disk before it is handed out.
-    pub fn next(&mut self) -> std::io::Result<u64> {
+    pub fn take(&mut self) -> std::io::Result<u64> {
         if self.next >= self.reserved {
             self.reserve()?;
         }
@@ -173,14 +173,14 @@ mod tests {
     fn the_counter_never_repeats_across_restarts() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = SeqCounter::open(dir.path(), 100).unwrap();
-        let first: Vec<u64> = (0..3).map(|_| c.next().unwrap()).collect();
+        let first: Vec<u64> = (0..3).map(|_| c.take().unwrap()).collect();
         assert_eq!(first, [100, 101, 102]);
         // A crash: nothing but the file survives; the next run starts past the reservation.
         drop(c);
         let mut again = SeqCounter::open(dir.path(), 0).unwrap();
-        assert!(again.next().unwrap() > 102);
+        assert!(again.take().unwrap() > 102);
         // A clock ahead of the file wins.
         let mut ahead = SeqCounter::open(dir.path(), u64::MAX / 2).unwrap();
-        assert_eq!(ahead.next().unwrap(), u64::MAX / 2);
+        assert_eq!(ahead.take().unwrap(), u64::MAX / 2);
     }
 }

@@ -92,6 +92,18 @@ pub fn parse(base: &str, topic: &str, payload: &[u8]) -> Option<Request> {
     })
 }
 
+/// A request too large to read (publish/intake.rs): answered with an error, nothing echoed.
+pub fn too_large(base: &str, topic: &str, size: usize) -> Option<Request> {
+    let command = topic.strip_prefix(base)?.strip_prefix("/bridge/request/")?.to_owned();
+    Some(Request {
+        command,
+        body: Err(format!(
+            "request of {size} bytes is larger than the bridge reads; ignored"
+        )),
+        transaction: None,
+    })
+}
+
 pub fn response(result: Result<Value, String>, transaction: Option<Value>) -> Value {
     let mut out = match result {
         Ok(data) => json!({"status": "ok", "data": data}),

@@ -592,8 +592,7 @@ impl Core {
     }
 
     fn render_bridge(&mut self) {
-        let mut names: Vec<String> = self.statuses.keys().cloned().take(SOURCES_SHOWN).collect();
-        names.sort();
+        let names: Vec<String> = self.statuses.keys().take(SOURCES_SHOWN).cloned().collect();
         let entities = self.context().bridge_entities(&names);
         self.put_discovery(entities);
         self.put_bridge_info();

@@ -161,7 +161,10 @@ pub async fn run_until(parts: Parts, shutdown: CancellationToken) -> Result<Stop
             Some(incoming) = incoming.recv() => {
                 if let Some(name) = crate::agent::agent_name(&core.topics.base, &incoming.topic) {
                     core.on_agent_message(name, &incoming.payload, Instant::now());
-                } else if let Some(request) = commands::parse(&core.topics.base, &incoming.topic, &incoming.payload) {
+                } else if let Some(request) = match incoming.oversized {
+                    Some(size) => commands::too_large(&core.topics.base, &incoming.topic, size),
+                    None => commands::parse(&core.topics.base, &incoming.topic, &incoming.payload),
+                } {
                     let (topic, response, action) = core.on_request(request);
                     link.publish_now(topic, response.to_string());
                     match action {

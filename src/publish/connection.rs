@@ -73,6 +73,8 @@ pub enum MqttSetupError {
 pub struct Incoming {
     pub topic: String,
     pub payload: Vec<u8>,
+    /// A request too large to read (its size): `payload` is empty, the answer an error.
+    pub oversized: Option<usize>,
 }
 
 pub struct MqttLink {
@@ -338,17 +340,20 @@ impl EventLoopTask {
         let now = tokio::time::Instant::now();
         if topic == OVERSIZED_TOPIC {
             LinkStats::count(&self.stats.oversized);
+            let (size, original) = parse_notice(payload).unwrap_or_default();
             if let Some(n) = self.oversized_log.hit(now) {
-                let (size, original) = parse_notice(payload).unwrap_or_default();
                 tracing::warn!(topic = %original, size, limit = MAX_INCOMING, skipped = n, "MQTT message from the broker larger than the bridge reads; skipped unread, the link stays up (one line a minute).");
+            }
+            // A request still gets its answer (an error), so the requester is not left waiting.
+            if !self.filters.is_empty() && original.starts_with(&self.topics.bridge_requests().replace('#', "")) {
+                self.intake.offer_unread(Kind::Request, &original, size, now);
             }
         } else if topic == self.topics.ha_status {
             match payload {
-                b"online" => {
-                    if !self.ha_online_pending.swap(true, Ordering::SeqCst) {
-                        tracing::info!("Home Assistant came online; republishing states.");
-                        let _ = self.events.send(MqttEvent::HaOnline);
-                    }
+                // A flood of `online` costs one event (`ha_online_pending`).
+                b"online" if !self.ha_online_pending.swap(true, Ordering::SeqCst) => {
+                    tracing::info!("Home Assistant came online; republishing states.");
+                    let _ = self.events.send(MqttEvent::HaOnline);
                 }
                 b"offline" => tracing::info!("Home Assistant went offline."),
                 _ => {}

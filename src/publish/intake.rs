@@ -181,23 +181,41 @@ impl Intake {
 
     /// Queues one message, or drops and counts it. Never waits.
     pub fn offer(&mut self, kind: Kind, topic: &str, payload: &[u8], now: Instant) {
+        self.admit(kind, topic, payload.len(), payload, now);
+    }
+
+    /// A message of `size` bytes that was never read (inbound.rs): a request is still answered.
+    pub fn offer_unread(&mut self, kind: Kind, topic: &str, size: usize, now: Instant) {
+        self.admit(kind, topic, size, &[], now);
+    }
+
+    fn admit(&mut self, kind: Kind, topic: &str, size: usize, payload: &[u8], now: Instant) {
         let limit = match kind {
             Kind::Agent => AGENT_MAX,
             Kind::Request => REQUEST_MAX,
         };
-        if payload.len() > limit {
+        let oversized = (size > limit).then_some(size);
+        if oversized.is_some() {
             LinkStats::count(&self.stats.too_large);
             if let Some(n) = self.too_large_log.hit(now) {
-                tracing::warn!(topic = %topic, size = payload.len(), limit, dropped = n, "MQTT message larger than its topic allows; dropped unread (one line a minute).");
+                tracing::warn!(topic = %topic, size, limit, dropped = n, "MQTT message larger than its topic allows; dropped unread (one line a minute).");
             }
-            return;
+            // A request is still answered (with an error); an agent message just goes.
+            if kind == Kind::Agent {
+                return;
+            }
         }
         if kind == Kind::Request && !self.bucket.take(now) {
             return self.drop_request(topic, "rate limit", now);
         }
         let message = Incoming {
             topic: topic.to_owned(),
-            payload: payload.to_vec(),
+            payload: if oversized.is_some() {
+                Vec::new()
+            } else {
+                payload.to_vec()
+            },
+            oversized,
         };
         let queue = match kind {
             Kind::Agent => &self.agents,
@@ -261,6 +279,10 @@ mod tests {
         intake.offer(Kind::Request, "b/bridge/request/poll", &[b' '; REQUEST_MAX + 1], now);
         intake.offer(Kind::Agent, "b/agent/x/counters", &[b' '; AGENT_MAX + 1], now);
         assert_eq!(stats.too_large.load(Ordering::Relaxed), 2);
+        // The request is queued unread, to be answered with an error.
+        let answered = inbox.requests.try_recv().unwrap();
+        assert_eq!((answered.payload.len(), answered.oversized), (0, Some(REQUEST_MAX + 1)));
+        assert!(inbox.agents.try_recv().is_err());
         for _ in 0..AGENT_QUEUE + 5 {
             intake.offer(Kind::Agent, "b/agent/x/counters", b"{}", now);
         }
