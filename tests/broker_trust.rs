@@ -313,3 +313,103 @@ async fn floods_from_a_stranger_leave_memory_and_entities_as_they_were() {
         log.matches("configuration does not name").count()
     );
 }
+
+/// The issue's own flood figures, for the record (not a pass/fail rule): run with
+/// `BANDWIDTH2MQTT_BIN=target/release/bandwidth2mqtt cargo nextest run --test broker_trust
+/// --run-ignored only --no-capture`. Prints RSS before, at its peak and after each flood.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn measure_rss_under_the_issues_floods() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let host = FakeHost::new(dir.path());
+    host.add_interface("eth0", "02:00:00:00:00:01", 2, false);
+    host.set_counters(&[("eth0", 10_000, 1_000)]);
+    let watcher = Watcher::connect(&broker.host, broker.port, &["bandwidth2mqtt/titan"]).await;
+    let config = format!(
+        "[mqtt]\nurl = \"{}\"\n[bridge]\nstate_dir = \"data\"\n{}",
+        broker.url(),
+        host.config("1s")
+    );
+    let bridge = BridgeProc::spawn(dir.path(), &config);
+    watcher
+        .wait_json("bandwidth2mqtt/titan", |v| rx(v) == Some(10_000))
+        .await;
+    let pid = bridge.pid();
+    let (h, p) = (broker.host.clone(), broker.port);
+    let mut counter = 10_000;
+    let mut settle = async |label: &str, peak: u64| {
+        counter += 10_000;
+        host.set_counters(&[("eth0", counter, 1_000)]);
+        watcher
+            .wait_json("bandwidth2mqtt/titan", |v| rx(v) == Some(counter))
+            .await;
+        eprintln!("{label}: peak {peak} kB, after {} kB", rss_kb(pid));
+    };
+    let flood = |messages: Vec<(String, Vec<u8>, bool)>| {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sampler = {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut peak = 0;
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    peak = peak.max(rss_kb(pid));
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                peak
+            })
+        };
+        let borrowed: Vec<(&str, &[u8], bool)> = messages
+            .iter()
+            .map(|(t, m, r)| (t.as_str(), m.as_slice(), *r))
+            .collect();
+        stranger::publish_all(&h, p, None, &borrowed);
+        std::thread::sleep(Duration::from_millis(500));
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        sampler.join().unwrap()
+    };
+    eprintln!("start: {} kB", rss_kb(pid));
+    let big = format!(r#"{{"transaction":"{}"}}"#, "t".repeat(200_000));
+    for n in [3_000, 9_000] {
+        let peak = flood(
+            (0..n)
+                .map(|_| {
+                    (
+                        "bandwidth2mqtt/bridge/request/health_check".to_owned(),
+                        big.clone().into_bytes(),
+                        false,
+                    )
+                })
+                .collect(),
+        );
+        settle(&format!("{n} requests with a 200 kB transaction"), peak).await;
+    }
+    let small = r#"{"transaction":"t"}"#;
+    let peak = flood(
+        (0..10_000)
+            .map(|_| {
+                (
+                    "bandwidth2mqtt/bridge/request/health_check".to_owned(),
+                    small.as_bytes().to_vec(),
+                    false,
+                )
+            })
+            .collect(),
+    );
+    settle("10 000 small requests", peak).await;
+    let peak = flood(
+        (0..3_000)
+            .map(|i| {
+                let msg = serde_json::json!({"v": 1, "name": format!("x{i}"), "online": true, "interval_s": 10, "at_ms": 1,
+                    "interfaces": {"eth0": {"rx_bytes": 1, "tx_bytes": 1, "epoch": "e", "max_bps": 1e9}}});
+                (format!("bandwidth2mqtt/agent/x{i}/counters"), msg.to_string().into_bytes(), true)
+            })
+            .collect(),
+    );
+    settle("3 000 agent ids", peak).await;
+    let huge = vec![b'x'; 17 * 1024 * 1024];
+    let peak = flood(vec![("bandwidth2mqtt/agent/x/counters".to_owned(), huge, true)]);
+    settle("a 17 MiB retained agent message", peak).await;
+}
