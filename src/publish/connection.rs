@@ -30,8 +30,6 @@ use crate::config::{MqttSettings, MqttTransport, MqttUrl};
 /// limits (intake.rs). A larger one is replaced by a notice before rumqttc sees it (inbound.rs),
 /// so it can never drop the link; rumqttc's own limit above it is only a backstop.
 const MAX_INCOMING: usize = intake::SCAN_CONFIG_MAX + 1024;
-/// A learnt outgoing limit is given up after this long, in case the refusal was not one.
-const RELEARN_AFTER: Duration = Duration::from_secs(3600);
 /// A republish goes out at most this many messages per [`REPLAY_PAUSE`] (4 000/s): fast enough
 /// for 20 000 retained configs in seconds, slow enough not to flood the broker or HA.
 const REPLAY_BATCH: usize = 200;
@@ -192,7 +190,6 @@ impl MqttLink {
             stats: stats.clone(),
             oversized_log: LogGate::default(),
             configured_limit: settings.max_packet_size,
-            learnt_at: None,
             filters,
             connected: connected_tx,
             shutting_down: shutting_down.clone(),
@@ -323,8 +320,6 @@ struct EventLoopTask {
     stats: Arc<LinkStats>,
     oversized_log: LogGate,
     configured_limit: usize,
-    /// When the outgoing limit was last lowered after a refusal.
-    learnt_at: Option<tokio::time::Instant>,
     filters: Vec<String>,
     connected: watch::Sender<bool>,
     shutting_down: Arc<AtomicBool>,
@@ -394,15 +389,14 @@ async fn run_event_loop(mut t: EventLoopTask) {
         match t.eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 lock(&t.health).connected(std::time::Instant::now());
-                if t.learnt_at
-                    .is_some_and(|at| at.elapsed() >= RELEARN_AFTER && t.outbox.packet_limit() < t.configured_limit)
+                if lock(&t.health).retry_limit_due(std::time::Instant::now())
+                    && t.outbox.packet_limit() < t.configured_limit
                 {
                     tracing::info!(
                         limit = t.configured_limit,
                         "Trying the configured MQTT packet limit again (the lower one was learnt over an hour ago)."
                     );
                     t.outbox.restore_limit(t.configured_limit);
-                    t.learnt_at = None;
                 }
                 last_error = None;
                 tracing::info!(broker = %t.broker, "Connected to the MQTT broker.");
@@ -472,7 +466,7 @@ async fn run_event_loop(mut t: EventLoopTask) {
                         "The broker closed the connection twice right after this message; treating its size as over the broker's packet limit and skipping messages this large (set mqtt.max_packet_size below it)."
                     );
                     t.outbox.learn_refusal(*size, verdict.accepted);
-                    t.learnt_at = Some(tokio::time::Instant::now());
+                    lock(&t.health).limit_learnt(std::time::Instant::now());
                 }
                 if verdict.takeover {
                     tracing::error!(

@@ -26,6 +26,9 @@ const FAST_STEP: Duration = Duration::from_millis(500);
 const FAST_TRIES: u32 = 6;
 const SLOW_START: Duration = Duration::from_secs(5);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// A packet limit learnt from a refusal is given up after this long (the configured one is
+/// tried again), in case what looked like a refusal was not one.
+pub const RETRY_LIMIT_AFTER: Duration = Duration::from_secs(3600);
 
 /// What to do after the connection failed or dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +56,8 @@ pub struct LinkHealth {
     written: usize,
     largest_accepted: usize,
     last_suspect: Option<(String, usize)>,
+    /// When a packet limit was last learnt from a refusal.
+    limit_learnt_at: Option<Instant>,
 }
 
 impl LinkHealth {
@@ -80,6 +85,23 @@ impl LinkHealth {
         if let Some((_, size)) = self.unacked.pop_front() {
             self.largest_accepted = self.largest_accepted.max(size);
             self.written = self.written.saturating_sub(1);
+        }
+    }
+
+    /// The outbox lowered its packet limit after a refusal (a [`Verdict::refused`]).
+    pub fn limit_learnt(&mut self, now: Instant) {
+        self.limit_learnt_at = Some(now);
+    }
+
+    /// Whether to try the configured packet limit again: once, [`RETRY_LIMIT_AFTER`] after
+    /// the last limit was learnt.
+    pub fn retry_limit_due(&mut self, now: Instant) -> bool {
+        match self.limit_learnt_at {
+            Some(at) if now.saturating_duration_since(at) >= RETRY_LIMIT_AFTER => {
+                self.limit_learnt_at = None;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -281,5 +303,16 @@ mod tests {
             let v = h.dropped(t0 + secs(1), false);
             assert_eq!(v.refused, None);
         }
+    }
+
+    #[test]
+    fn a_learnt_limit_is_given_up_after_an_hour_once() {
+        let mut h = LinkHealth::new();
+        let t0 = Instant::now();
+        assert!(!h.retry_limit_due(t0 + RETRY_LIMIT_AFTER), "nothing learnt");
+        h.limit_learnt(t0);
+        assert!(!h.retry_limit_due(t0 + RETRY_LIMIT_AFTER - secs(1)));
+        assert!(h.retry_limit_due(t0 + RETRY_LIMIT_AFTER));
+        assert!(!h.retry_limit_due(t0 + RETRY_LIMIT_AFTER * 2), "once per learnt limit");
     }
 }

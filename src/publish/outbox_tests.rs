@@ -212,3 +212,13 @@ fn without_forgetting_configs_stay_held() {
     assert_eq!(o.next_replay().unwrap().topic, "d/config");
     assert!(o.take_wanted().is_empty());
 }
+
+#[test]
+fn a_learnt_limit_can_be_given_up() {
+    let outbox = Outbox::with_limit(100_000);
+    outbox.learn_refusal(50_000, 2_000);
+    assert_eq!(outbox.packet_limit(), 49_999);
+    assert!(outbox.part_limit() < 50_000);
+    outbox.restore_limit(100_000);
+    assert_eq!((outbox.packet_limit(), outbox.part_limit()), (100_000, 100_000));
+}
