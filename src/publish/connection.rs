@@ -18,7 +18,7 @@ use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, Publi
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::inbound::{InboundFilter, OVERSIZED_TOPIC, parse_notice};
+use super::inbound::{OVERSIZED_TOPIC, parse_notice};
 use super::intake::{self, Inbox, Intake, Kind, LinkStats, LogGate};
 use super::link_health::LinkHealth;
 use super::outbox::{Message, Outbox, Priority, packet_size};
@@ -36,10 +36,6 @@ const REPLAY_BATCH: usize = 200;
 const REPLAY_PAUSE: Duration = Duration::from_millis(50);
 
 type Health = Arc<Mutex<LinkHealth>>;
-
-/// The broker's stream under the inbound filter: plain TCP or TLS.
-trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Sync + Unpin {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Sync + Unpin> Io for T {}
 
 fn lock(health: &Health) -> std::sync::MutexGuard<'_, LinkHealth> {
     // Every update is a single push or pop: a poisoned lock is still consistent.
@@ -149,20 +145,7 @@ impl MqttLink {
         };
         let server = url.host.clone();
         options.set_socket_connector(move |host, network_options| {
-            let tls = tls.clone();
-            let server = server.clone();
-            async move {
-                let tcp = rumqttc::default_socket_connect(host, network_options).await?;
-                let stream: Box<dyn Io> = match tls {
-                    None => Box::new(tcp),
-                    Some(config) => {
-                        let name = rustls_pki_types::ServerName::try_from(server)
-                            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-                        Box::new(tokio_rustls::TlsConnector::from(config).connect(name, tcp).await?)
-                    }
-                };
-                Ok(InboundFilter::new(stream, MAX_INCOMING))
-            }
+            super::inbound::connect(host, network_options, tls.clone(), server.clone(), MAX_INCOMING)
         });
         let (client, eventloop) = AsyncClient::builder(options).capacity(256).build();
         let (event_tx, events) = mpsc::unbounded_channel();

@@ -226,6 +226,31 @@ impl Framer {
     }
 }
 
+/// The broker's stream under the filter: plain TCP or TLS.
+pub trait Io: AsyncRead + AsyncWrite + Send + Sync + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Sync + Unpin> Io for T {}
+
+/// rumqttc's socket connector: TCP to `host` (`host:port`), TLS with `tls` for `server` if
+/// given, then the filter (it must see plain MQTT, so TLS is done here, not by rumqttc).
+pub async fn connect(
+    host: String,
+    network_options: rumqttc::NetworkOptions,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    server: String,
+    limit: usize,
+) -> io::Result<InboundFilter<Box<dyn Io>>> {
+    let tcp = rumqttc::default_socket_connect(host, network_options).await?;
+    let stream: Box<dyn Io> = match tls {
+        None => Box::new(tcp),
+        Some(config) => {
+            let name = rustls_pki_types::ServerName::try_from(server)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            Box::new(tokio_rustls::TlsConnector::from(config).connect(name, tcp).await?)
+        }
+    };
+    Ok(InboundFilter::new(stream, limit))
+}
+
 /// The broker's stream, read through a [`Framer`]; writes pass straight through.
 pub struct InboundFilter<S> {
     inner: S,
