@@ -23,8 +23,10 @@ struct Agent {
 
 impl Agent {
     fn spawn(dir: &Path, broker: &Broker, host: &FakeHost, name: &str) -> Self {
+        // Each agent signs with its own key (issue 21); the bridge has the same in [agents].
+        std::fs::write(dir.join("agent.key"), format!("{}\n", key_of(name))).unwrap();
         let config = format!(
-            "[mqtt]\nurl = \"{}\"\n[bridge]\nstate_dir = \"state\"\n{}name = \"{name}\"\ninterfaces = [\"eth0\"]\n",
+            "[mqtt]\nurl = \"{}\"\n[bridge]\nstate_dir = \"state\"\n[agent]\nkey_file = \"agent.key\"\n{}name = \"{name}\"\ninterfaces = [\"eth0\"]\n",
             broker.url(),
             host.config("1s")
         );
@@ -80,10 +82,21 @@ fn server(dir: &Path, mac: &str, boot: &str, rx: u64, tx: u64) -> FakeHost {
     host
 }
 
+fn key_of(agent: &str) -> String {
+    format!("{agent}-key-0123456789abcdef")
+}
+
+/// The bridge names its agents (an unnamed one creates nothing): beast and panda sign their
+/// messages and may claim their own MACs; ghost (published by hand) has no key.
 fn bridge_config(broker: &Broker) -> String {
     format!(
-        "[mqtt]\nurl = \"{}\"\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n",
-        broker.url()
+        "[mqtt]\nurl = \"{}\"\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n\
+         [agents.beast]\nkey = \"{}\"\nmac = \"{MAC_BEAST}\"\n\
+         [agents.panda]\nkey = \"{}\"\nmac = \"{MAC_PANDA}\"\n\
+         [agents.ghost]\n",
+        broker.url(),
+        key_of("beast"),
+        key_of("panda"),
     )
 }
 

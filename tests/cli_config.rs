@@ -397,3 +397,34 @@ fn metrics_listen_on_loopback_by_default() {
         "{stdout}"
     );
 }
+
+#[test]
+fn agent_tables_are_checked_and_their_keys_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = write(dir.path(), "beast.key", "beast-key-0123456789abcdef\n");
+    let (code, stdout, stderr) = check(
+        dir.path(),
+        &format!("[agents.beast]\nkey_file = \"{key}\"\nmac = \"aa:bb:cc:dd:ee:01\"\nmax_bps = 1e9\n"),
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("key = \"***\""), "the file was read: {stdout}");
+    assert!(!stdout.contains("beast-key"), "{stdout}");
+    for (config, key) in [
+        // The source name agent `x` gets (issue 21).
+        ("[vnstat.agent_x]\n", "vnstat.agent_x"),
+        ("[agents.beast]\nkey = \"short\"\n", "agents.beast.key"),
+        ("[agent]\nkey = \"short\"\n", "agent.key"),
+        ("[agents.Beast]\n", "agents.Beast"),
+        ("[agents.beast]\nmax_bps = -1\n", "agents.beast.max_bps"),
+        (
+            "[agents.beast]\nmac = \"aa:bb:cc:dd:ee:01\"\n[agents.panda]\nmac = \"aa:bb:cc:dd:ee:01\"\n",
+            "agents.panda.mac",
+        ),
+    ] {
+        let (code, _, stderr) = check(dir.path(), config, &[]);
+        assert_eq!(code, 2, "{config}: {stderr}");
+        assert!(stderr.contains(key), "{config}: {stderr}");
+        assert!(!stderr.contains("short\""), "{stderr}");
+    }
+}

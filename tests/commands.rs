@@ -17,7 +17,7 @@ const GHOST: &str = "bandwidth2mqtt/agent/ghost/counters";
 
 fn config(broker: &Broker, extra: &str) -> String {
     format!(
-        "[mqtt]\ndiscovery = \"entity\"\nurl = \"{}\"\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n{extra}",
+        "[mqtt]\ndiscovery = \"entity\"\nurl = \"{}\"\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n[agents.ghost]\n{extra}",
         broker.url()
     )
 }

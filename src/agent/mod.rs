@@ -7,6 +7,7 @@
 //! what a bridge running on that machine would see: `/proc/net/dev`, `/sys/class/net`, `boot_id`.
 
 pub mod payload;
+pub mod signing;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +26,29 @@ use crate::sources::{Source, now_ms};
 pub enum AgentError {
     #[error(transparent)]
     Tls(#[from] tls::TlsSetupError),
+    #[error("cannot keep the message counter in {dir}: {source}")]
+    Seq { dir: String, source: std::io::Error },
+}
+
+/// Signs what the agent publishes when `[agent] key` is set (signing.rs); plain otherwise.
+struct Signer {
+    key: Option<(crate::config::Secret, signing::SeqCounter)>,
+    name: String,
+}
+
+impl Signer {
+    fn payload(&mut self, text: String) -> Option<String> {
+        let Some((key, counter)) = &mut self.key else {
+            return Some(text);
+        };
+        match counter.take() {
+            Ok(seq) => Some(signing::sign(key.expose().as_bytes(), &self.name, seq, &text)),
+            Err(e) => {
+                tracing::error!(agent = %self.name, error = %e, "Cannot advance the message counter; nothing published until it can be saved.");
+                None
+            }
+        }
+    }
 }
 
 fn retained() -> PublishOptions {
@@ -41,7 +65,23 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<()
     let mut host = HostSource::new(&settings.host);
     let name = host.device_id().as_str().to_owned();
     let topic = counters_topic(&settings.mqtt.base_topic, &name);
+    let mut signer = Signer {
+        key: match &settings.agent.key {
+            Some(key) => {
+                let dir = &settings.bridge.state_dir;
+                let floor = u64::try_from(now_ms()).unwrap_or(0).saturating_mul(1000);
+                let counter = signing::SeqCounter::open(dir, floor).map_err(|source| AgentError::Seq {
+                    dir: dir.display().to_string(),
+                    source,
+                })?;
+                Some((key.clone(), counter))
+            }
+            None => None,
+        },
+        name: name.clone(),
+    };
     let offline = serde_json::to_string(&AgentMessage::offline(&name)).unwrap_or_default();
+    let offline = signer.payload(offline).unwrap_or_default();
 
     let url = &config.mqtt_url;
     // Never the bridge's client id: two clients with one id throw each other off the broker.
@@ -119,7 +159,9 @@ pub async fn run(config: LoadedConfig, shutdown: CancellationToken) -> Result<()
                     .map(|s| s.trim().to_owned());
                 for obs in &observations {
                     let msg = AgentMessage::from_host(obs, boot_id.clone(), interval, now_ms());
-                    let text = serde_json::to_string(&msg).unwrap_or_default();
+                    let Some(text) = signer.payload(serde_json::to_string(&msg).unwrap_or_default()) else {
+                        continue;
+                    };
                     if let Err(e) = client.try_publish(topic.clone(), text, retained()) {
                         tracing::debug!(agent = %name, error = %e, "Counters not queued; the next interval sends fresh ones.");
                     }

@@ -1,57 +1,153 @@
-//! The bridge's side of `bandwidth2mqtt agent`: each agent that publishes on
-//! `<base>/agent/<name>/counters` becomes a source named `agent_<name>`, ranked like the host
-//! source (exact totals, live rates). It is online while its messages arrive; its last will, a
-//! clean stop or three missed intervals make its server offline. Its totals are held, never
-//! lowered; garbage is logged once and changes nothing.
+//! The bridge's side of `bandwidth2mqtt agent`: each agent named in `[agents.<name>]` that
+//! publishes on `<base>/agent/<name>/counters` becomes a source named `agent_<name>`, ranked
+//! like the host source (exact totals, live rates). It is online while its messages arrive; its
+//! last will, a clean stop, an emptied retained message or three missed intervals make its
+//! server offline. Its totals are held, never lowered; garbage is logged once and changes nothing.
+//!
+//! The broker is shared, not trusted (issue 21), so what an agent says is bounded:
+//! - an agent the configuration does not name creates nothing (one log line per name, a count
+//!   in `bridge/info`);
+//! - with a key, only signed messages count, and an online one only with a sequence number
+//!   above the last one taken (agent/signing.rs): forged and replayed messages count nothing;
+//! - the interval between readings is measured on the bridge's clock when a message arrives,
+//!   and each interface's link speed is capped by `max_bps` or what the agent first reported,
+//!   so a message cannot claim a year or a terabit to pass the plausibility gate;
+//! - only the MACs `[agents.<name>] mac` lists are kept: an agent never takes a router's client
+//!   unless the configuration says so;
+//! - an agent unseen for `forget_after` is forgotten with its server device (and its MACs).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use serde::{Deserialize, Serialize};
 // Silence is judged on real time: an agent publishes on its own (real) interval.
 use tokio::time::{Duration, Instant};
 
 use super::{Core, PollReport};
-use crate::agent::{AgentMessage, PayloadError};
+use crate::agent::AgentMessage;
+use crate::agent::signing::{self, SignError};
+use crate::config::AgentSettings;
+use crate::model::DeviceId;
 use crate::publish::{Priority, SourceStatus};
 use crate::sources::SourceKind;
+
+/// Sequence numbers and first-reported link speeds, kept across restarts.
+const MEMORY_FILE: &str = "agents.json";
+const SAVE_EVERY: Duration = Duration::from_secs(60);
+/// Unknown agent names logged one by one; past this, one line says more are being refused.
+const UNKNOWN_LOGGED: usize = 100;
+/// Interfaces per agent whose first link speed is remembered.
+const INTERFACES_MAX: usize = 64;
+/// An agent's own interval is believed up to this (it sets when it counts as silent).
+const INTERVAL_MAX_S: u64 = 3600;
+/// Characters of an error kept for the log and `bridge/info`.
+const ERROR_MAX: usize = 200;
+/// The link speed of an interface the agent could not tell (no `speed` in sysfs).
+const UNKNOWN_LINK_BPS: f64 = 100e9;
 
 #[derive(Debug, Default)]
 pub struct AgentBook {
     agents: BTreeMap<String, Seen>,
-    /// Topic names whose garbage was already logged (also for names that are not valid ids).
+    /// Named agents whose garbage was already logged, with the text.
     warned: BTreeMap<String, String>,
+    /// Unknown names already logged (at most [`UNKNOWN_LOGGED`]).
+    unknown: BTreeSet<String>,
+    unknown_overflow_logged: bool,
+    /// Messages that counted nothing: unknown agent, unsigned, forged or replayed.
+    refused: u64,
+    /// Agents whose ignored MACs were logged.
+    macs_logged: BTreeSet<String>,
+    memory: BTreeMap<String, Memory>,
+    memory_loaded: bool,
+    memory_dirty: bool,
+    saved_at: Option<Instant>,
 }
 
 #[derive(Debug)]
 struct Seen {
     last: Instant,
+    /// The bridge's clock when the last reading was taken (each one a millisecond later at least).
+    at_ms: i64,
     silent_after: Duration,
     online: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+struct Memory {
+    /// The highest signed sequence number taken.
+    seq: u64,
+    /// The link speed each interface first reported (bit/s).
+    max_bps: BTreeMap<String, f64>,
 }
 
 pub fn source_name(agent: &str) -> String {
     format!("agent_{agent}")
 }
 
+impl AgentBook {
+    /// How many agent messages counted nothing, for `bridge/info`.
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+}
+
 impl Core {
     pub(super) fn on_agent_message(&mut self, name: &str, payload: &[u8], now: Instant) {
+        let Some(settings) = self.config.settings.agents.get(name).cloned() else {
+            return self.unknown_agent(name);
+        };
+        self.load_agent_memory();
         let source = source_name(name);
-        let msg = match AgentMessage::parse(name, payload) {
+        if payload.is_empty() {
+            // How a retained message is cleared: the agent is gone, not broken.
+            if let Some(seen) = self.agents.agents.get_mut(name)
+                && seen.online
+            {
+                seen.online = false;
+                self.agent_offline(&source, "its retained message was cleared");
+            }
+            return;
+        }
+        let (text, seq) = match self.open_agent_payload(name, &settings, payload) {
+            Ok(opened) => opened,
+            Err(why) => {
+                self.agents.refused += 1;
+                return self.agent_garbage(name, &source, &why);
+            }
+        };
+        let mut msg = match AgentMessage::parse(name, text.as_bytes()) {
             Ok(msg) => msg,
             Err(e) => {
                 // The agent is alive, only its message is bad: it does not count as silent.
                 if let Some(seen) = self.agents.agents.get_mut(name) {
                     seen.last = now;
                 }
-                return self.agent_garbage(name, &source, &e);
+                return self.agent_garbage(name, &source, &e.to_string());
             }
         };
+        if let Some(seq) = seq
+            && msg.online
+        {
+            let last = self.agents.memory.get(name).map_or(0, |m| m.seq);
+            if seq == last {
+                // The same message again (a retained one on reconnect): nothing new.
+                return;
+            }
+            if seq < last {
+                self.agents.refused += 1;
+                return self.agent_garbage(
+                    name,
+                    &source,
+                    &format!("replayed message (sequence {seq}, already at {last}); counts nothing"),
+                );
+            }
+            self.agents.memory.entry(name.to_owned()).or_default().seq = seq;
+            self.agents.memory_dirty = true;
+        }
         if self.agents.warned.remove(name).is_some() {
             tracing::info!(source = %source, "Agent publishes valid counters again.");
         }
         self.register_agent(&source);
-        let Some(observation) = msg.to_observation() else {
-            return;
-        };
         if !msg.online {
             self.agent_offline(&source, "the agent stopped or lost its connection (last will)");
             if let Some(seen) = self.agents.agents.get_mut(name) {
@@ -59,11 +155,18 @@ impl Core {
             }
             return;
         }
+        let previous_ms = self.agents.agents.get(name).map_or(i64::MIN, |s| s.at_ms);
+        msg.at_ms = Some(self.clock.now_ms().max(previous_ms.saturating_add(1)));
+        self.bound_agent_message(name, &settings, &mut msg);
+        let Some(observation) = msg.to_observation() else {
+            return;
+        };
         let was_online = self.agents.agents.get(name).is_some_and(|s| s.online);
         self.agents.agents.insert(
             name.to_owned(),
             Seen {
                 last: now,
+                at_ms: msg.at_ms.unwrap_or_default(),
                 silent_after: msg.silent_after(),
                 online: true,
             },
@@ -82,9 +185,80 @@ impl Core {
             details,
             duration: Duration::ZERO,
         });
+        self.save_agent_memory(false);
     }
 
-    /// Agents that stopped talking without a will (hung, or the broker has not noticed yet).
+    /// The agent message inside `payload`, checked against the agent's key; with a signature,
+    /// its sequence number.
+    fn open_agent_payload(
+        &self,
+        name: &str,
+        settings: &AgentSettings,
+        payload: &[u8],
+    ) -> Result<(String, Option<u64>), String> {
+        let envelope = signing::envelope(payload);
+        match (&settings.key, envelope) {
+            (Some(key), Some(envelope)) => {
+                signing::verify(key.expose().as_bytes(), name, &envelope).map_err(|e| e.to_string())?;
+                Ok((envelope.msg, Some(envelope.seq)))
+            }
+            (Some(_), None) => Err(SignError::Unsigned.to_string()),
+            // Signed, but this bridge has no key for it: as trusted as an unsigned message.
+            (None, Some(envelope)) => Ok((envelope.msg, None)),
+            (None, None) => Ok((String::from_utf8_lossy(payload).into_owned(), None)),
+        }
+    }
+
+    /// What the bridge believes of a message (its `at_ms` already the bridge's): its interval
+    /// within reason, capped link speeds, allowed MACs.
+    fn bound_agent_message(&mut self, name: &str, settings: &AgentSettings, msg: &mut AgentMessage) {
+        msg.interval_s = msg.interval_s.map(|s| s.clamp(1, INTERVAL_MAX_S));
+        let memory = self.agents.memory.entry(name.to_owned()).or_default();
+        for (iface, reading) in &mut msg.interfaces {
+            let reported = (reading.max_bps.is_finite() && reading.max_bps > 0.0).then_some(reading.max_bps);
+            let first = match memory.max_bps.get(iface) {
+                Some(first) => Some(*first),
+                None if memory.max_bps.len() < INTERFACES_MAX => {
+                    let first = reported.unwrap_or(UNKNOWN_LINK_BPS);
+                    memory.max_bps.insert(iface.clone(), first);
+                    self.agents.memory_dirty = true;
+                    Some(first)
+                }
+                None => None,
+            };
+            let cap = settings.max_bps.or(first).unwrap_or(UNKNOWN_LINK_BPS);
+            reading.max_bps = reported.unwrap_or(cap).min(cap);
+        }
+        let (kept, ignored): (Vec<_>, Vec<_>) = msg.macs.iter().partition(|m| settings.mac.iter().any(|a| a == *m));
+        if !ignored.is_empty() && self.agents.macs_logged.insert(name.to_owned()) {
+            tracing::info!(
+                source = %source_name(name),
+                ignored = ?ignored,
+                "Agent reports MACs its [agents] table does not list; they tie nothing to this server (add them to `mac` if a router sees this server by them)."
+            );
+        }
+        msg.macs = kept.into_iter().copied().collect();
+    }
+
+    /// One log line per unknown name (up to [`UNKNOWN_LOGGED`]); nothing else happens.
+    fn unknown_agent(&mut self, name: &str) {
+        self.agents.refused += 1;
+        if self.agents.unknown.contains(name) {
+            return;
+        }
+        if self.agents.unknown.len() < UNKNOWN_LOGGED {
+            self.agents.unknown.insert(name.to_owned());
+            tracing::warn!(agent = %name, "Message from an agent the configuration does not name; ignored (add [agents.{name}] to accept it).");
+        } else if !self.agents.unknown_overflow_logged {
+            self.agents.unknown_overflow_logged = true;
+            tracing::warn!(
+                "Messages from more than {UNKNOWN_LOGGED} unknown agents; ignoring them all without further log lines (see bridge/info)."
+            );
+        }
+    }
+
+    /// Agents that stopped talking without a will (hung, or the broker has not noticed yet),
+    /// and agents unseen for `forget_after`, which are forgotten with their server.
     pub(super) fn check_silent_agents(&mut self, now: Instant) {
         let silent: Vec<(String, Duration)> = self
             .agents
@@ -99,6 +273,38 @@ impl Core {
             }
             self.agent_offline(&source_name(&name), &format!("no counters for {} s", quiet.as_secs()));
         }
+        let forget_after = self.config.settings.bridge.forget_after;
+        if forget_after.is_zero() {
+            return;
+        }
+        let gone: Vec<String> = self
+            .agents
+            .agents
+            .iter()
+            .filter(|(_, s)| now.duration_since(s.last) >= forget_after)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in gone {
+            self.forget_agent(&name);
+        }
+    }
+
+    /// An agent unseen for `forget_after`: its source, its server device and what it claimed go.
+    fn forget_agent(&mut self, name: &str) {
+        let source = source_name(name);
+        tracing::info!(source = %source, "Agent unseen for forget_after; forgetting it and its server.");
+        self.agents.agents.remove(name);
+        self.statuses.remove(&source);
+        self.outbox
+            .clear(self.topics.source_availability(&source), Priority::Availability);
+        if let Ok(id) = DeviceId::new(name)
+            && self.household.device(&id).is_some()
+        {
+            let event = self.drop_device(&id);
+            self.messages.push((self.topics.bridge_event(), event.to_string()));
+            self.save();
+        }
+        self.render_bridge();
     }
 
     fn register_agent(&mut self, source: &str) {
@@ -138,15 +344,71 @@ impl Core {
     }
 
     /// One log line per distinct problem; nothing in the ledger changes.
-    fn agent_garbage(&mut self, name: &str, source: &str, error: &PayloadError) {
-        let text = error.to_string();
-        if self.agents.warned.get(name) != Some(&text) {
+    fn agent_garbage(&mut self, name: &str, source: &str, text: &str) {
+        // Parts of the error come from the message: bounded for the log and `bridge/info`.
+        let text: String = text.chars().take(ERROR_MAX).collect();
+        let text = text.as_str();
+        if self.agents.warned.get(name).map(String::as_str) != Some(text) {
             tracing::warn!(source = %source, error = %text, "Agent message ignored; its entities keep their last values.");
-            self.agents.warned.insert(name.to_owned(), text.clone());
+            self.agents.warned.insert(name.to_owned(), text.to_owned());
         }
         if let Some(status) = self.statuses.get_mut(source) {
-            status.last_error = Some(text);
+            status.last_error = Some(text.to_owned());
             self.render_bridge();
         }
     }
+
+    fn load_agent_memory(&mut self) {
+        if std::mem::replace(&mut self.agents.memory_loaded, true) {
+            return;
+        }
+        let path = self.config.settings.bridge.state_dir.join(MEMORY_FILE);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        match serde_json::from_str::<BTreeMap<String, Memory>>(&text) {
+            Ok(memory) => {
+                self.agents.memory = memory
+                    .into_iter()
+                    .filter(|(n, _)| self.config.settings.agents.contains_key(n))
+                    .collect();
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "Unreadable agents file; sequence numbers start again from the agents' next messages.")
+            }
+        }
+    }
+
+    /// Writes the agents' memory at most once a minute, and at the end (`last`).
+    pub(super) fn save_agent_memory(&mut self, last: bool) {
+        if !self.persist || !self.agents.memory_dirty {
+            return;
+        }
+        let now = Instant::now();
+        if !last
+            && self
+                .agents
+                .saved_at
+                .is_some_and(|at| now.duration_since(at) < SAVE_EVERY)
+        {
+            return;
+        }
+        let dir = &self.config.settings.bridge.state_dir;
+        let path = dir.join(MEMORY_FILE);
+        let tmp = dir.join(format!("{MEMORY_FILE}.tmp"));
+        let text = serde_json::to_string(&self.agents.memory).unwrap_or_default();
+        match std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path)) {
+            Ok(()) => {
+                self.agents.memory_dirty = false;
+                self.agents.saved_at = Some(now);
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "Cannot save the agents file; trying again later.")
+            }
+        }
+    }
 }
+
+#[cfg(test)]
+#[path = "agents_tests.rs"]
+mod tests;

@@ -3,8 +3,15 @@
 //!
 //! Parsing and the answer's shape are pure functions; what a command does to the core lives in
 //! [`Core::on_request`]. Bad JSON and unknown commands get an error response naming the problem.
+//!
+//! Any broker user can send requests (issue 21), so each has limits: a `transaction` of at most
+//! [`TRANSACTION_MAX`] bytes is echoed (a longer one gets an error and is not), a device name is
+//! 1 to [`NAME_MAX`] characters (Home Assistant's own limit), and `restart` runs at most once a
+//! minute. The size of a request and how many arrive are bounded before this (publish/intake.rs).
 
 use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
@@ -14,6 +21,29 @@ use crate::model::DeviceId;
 
 pub const COMMANDS: [&str; 5] = ["poll", "device/rename", "device/remove", "health_check", "restart"];
 const NAMES_FILE: &str = "names.json";
+/// The largest `transaction` echoed back (as JSON text).
+pub const TRANSACTION_MAX: usize = 256;
+/// Home Assistant's limit for a device or entity name.
+pub const NAME_MAX: usize = 255;
+const RESTART_EVERY: Duration = Duration::from_secs(60);
+
+/// When this process last accepted `restart`: a restart builds a new core, the process stays.
+static LAST_RESTART: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// Whether a restart may happen now (and if so, remembers it).
+fn restart_allowed(now: Instant) -> Result<(), String> {
+    let mut last = LAST_RESTART.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(at) = *last
+        && now.duration_since(at) < RESTART_EVERY
+    {
+        return Err(format!(
+            "restarted {} s ago; `restart` runs at most once a minute",
+            now.duration_since(at).as_secs()
+        ));
+    }
+    *last = Some(now);
+    Ok(())
+}
 
 /// What the run loop must do after answering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,11 +74,33 @@ pub fn parse(base: &str, topic: &str, payload: &[u8]) -> Option<Request> {
             Err(e) => Err(format!("invalid JSON: {e}")),
         }
     };
-    let transaction = body.as_ref().ok().and_then(|m| m.get("transaction").cloned());
+    let mut body = body;
+    let mut transaction = body.as_ref().ok().and_then(|m| m.get("transaction").cloned());
+    if transaction
+        .as_ref()
+        .is_some_and(|t| t.to_string().len() > TRANSACTION_MAX)
+    {
+        transaction = None;
+        body = Err(format!(
+            "`transaction` is longer than {TRANSACTION_MAX} bytes; it is not echoed"
+        ));
+    }
     Some(Request {
         command,
         body,
         transaction,
+    })
+}
+
+/// A request too large to read (publish/intake.rs): answered with an error, nothing echoed.
+pub fn too_large(base: &str, topic: &str, size: usize) -> Option<Request> {
+    let command = topic.strip_prefix(base)?.strip_prefix("/bridge/request/")?.to_owned();
+    Some(Request {
+        command,
+        body: Err(format!(
+            "request of {size} bytes is larger than the bridge reads; ignored"
+        )),
+        transaction: None,
     })
 }
 
@@ -137,7 +189,10 @@ impl Core {
                     Action::None,
                 )
             }
-            "restart" => (Ok(json!({})), Action::Restart),
+            "restart" => match restart_allowed(Instant::now()) {
+                Ok(()) => (Ok(json!({})), Action::Restart),
+                Err(e) => (Err(e), Action::None),
+            },
             "device/rename" => (self.rename(body), Action::None),
             "device/remove" => (self.remove(body), Action::None),
             other => (
@@ -155,6 +210,11 @@ impl Core {
             .map(str::trim)
             .filter(|n| !n.is_empty())
             .ok_or_else(|| "missing non-empty string field `name`".to_owned())?;
+        if name.chars().count() > NAME_MAX {
+            return Err(format!(
+                "`name` is longer than {NAME_MAX} characters (Home Assistant's limit)"
+            ));
+        }
         if self.household.device(&id).is_none() {
             return Err(format!("no device `{id}`"));
         }
@@ -219,5 +279,61 @@ mod tests {
         assert_eq!(err["status"], "error");
         assert_eq!(err["error"], "boom");
         assert!(err.get("transaction").is_none());
+    }
+
+    #[test]
+    fn a_long_transaction_is_refused_and_not_echoed() {
+        let long = "x".repeat(200_000);
+        let r = parse(
+            "b2m",
+            "b2m/bridge/request/health_check",
+            format!(r#"{{"transaction":"{long}"}}"#).as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(r.transaction, None);
+        let answer = response(r.body.map(|_| json!({})), r.transaction).to_string();
+        assert!(answer.contains("\"status\":\"error\""), "{answer}");
+        assert!(answer.len() < 200, "{answer}");
+        let fits = "y".repeat(TRANSACTION_MAX - 2);
+        let r = parse(
+            "b2m",
+            "b2m/bridge/request/poll",
+            format!(r#"{{"transaction":"{fits}"}}"#).as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(r.transaction, Some(json!(fits)));
+    }
+
+    #[test]
+    fn restart_runs_at_most_once_a_minute() {
+        let t0 = Instant::now();
+        assert!(restart_allowed(t0).is_ok());
+        assert!(restart_allowed(t0 + Duration::from_secs(59)).is_err());
+        assert!(restart_allowed(t0 + Duration::from_secs(60)).is_ok());
+    }
+
+    #[test]
+    fn a_rename_is_one_to_255_characters() {
+        use crate::model::{DeviceKind, Observation};
+        let dir = tempfile::tempdir().unwrap();
+        let clock = crate::clock::ManualClock::new(1_795_000_000_000);
+        let mut core = super::super::test_core::core(dir.path(), "", false, clock.clock());
+        let mut router = Observation::new(DeviceId::new("home").unwrap(), DeviceKind::Router);
+        router.online = Some(true);
+        core.take(super::super::test_core::report(vec![router], 1_795_000_000_000));
+        let rename = |name: &str| Request {
+            command: "device/rename".into(),
+            body: Ok(json!({"id": "home", "name": name}).as_object().unwrap().clone()),
+            transaction: None,
+        };
+        let (_, answer, _) = core.on_request(rename(&"n".repeat(300_000)));
+        assert_eq!(answer["status"], "error", "{}", &answer.to_string()[..200]);
+        assert!(answer.to_string().len() < 300);
+        let (_, answer, _) = core.on_request(rename("  "));
+        assert_eq!(answer["status"], "error");
+        let (_, answer, _) = core.on_request(rename(&"é".repeat(NAME_MAX)));
+        assert_eq!(answer["status"], "ok");
+        let home = core.household.device(&DeviceId::new("home").unwrap()).unwrap();
+        assert_eq!(home.name().chars().count(), NAME_MAX);
     }
 }

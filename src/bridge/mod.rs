@@ -8,6 +8,7 @@ mod commands;
 mod events;
 mod forgetting;
 pub mod health;
+mod info;
 mod observe;
 mod poller;
 mod replay;
@@ -46,7 +47,7 @@ use crate::publish::devices_index::DevicesIndex;
 use crate::publish::discovery::{Context, EntityConfig};
 use crate::publish::migration::{self, Migration};
 use crate::publish::render_cache::{self, Part, RenderCache};
-use crate::publish::state::{StateClock, bridge_info, device_state, device_summary, tracker_attributes};
+use crate::publish::state::{StateClock, device_state, device_summary, tracker_attributes};
 use crate::publish::{MqttLink, Outbox, Priority, SourceStatus, Topics};
 use crate::sources::{AnySource, Source, SourceError};
 
@@ -56,6 +57,10 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// before republishing, and keeps several bridges from answering at the same instant.
 const BIRTH_DELAY: Duration = Duration::from_secs(1);
 const INFO_REFRESH: Duration = Duration::from_secs(60);
+/// The bridge's own device and `bridge/info` name at most this many sources, so they stay far
+/// below any packet limit however many sources there are (issue 21, finding 4); the rest are
+/// counted in `bridge/info` (`sources_omitted`), failing ones listed first.
+const SOURCES_SHOWN: usize = 100;
 /// A source that has not answered by then (a router timing out) does not hold the others back.
 const FIRST_ROUND_WAIT: Duration = Duration::from_secs(60);
 const PERIOD_TICK: Duration = Duration::from_secs(30);
@@ -105,6 +110,8 @@ struct Core {
     agents: agents::AgentBook,
     events: events::EventTracker,
     metrics: Option<Arc<crate::metrics::MetricsHub>>,
+    /// What the MQTT link refused on the way in (connection.rs), once connected.
+    link_stats: Option<Arc<crate::publish::intake::LinkStats>>,
     /// Responses and events for the run loop to publish (not retained, not deduplicated).
     messages: Vec<(String, String)>,
 }
@@ -162,6 +169,7 @@ impl Core {
             agents: agents::AgentBook::default(),
             events: known,
             metrics: None,
+            link_stats: None,
             messages: Vec::new(),
             config,
         })
@@ -494,50 +502,6 @@ impl Core {
             self.put_discovery(entities);
             if self.packager.last_removed() {
                 self.renders.invalidate(id, Part::Description);
-            }
-        }
-    }
-
-    fn put_bridge_info(&mut self) {
-        let significant = self
-            .statuses
-            .iter()
-            .map(|(name, s)| format!("{name}:{}:{}:{:?}", s.status, s.devices, s.last_error))
-            .collect::<Vec<_>>()
-            .join("|");
-        let due = match &self.info_published {
-            Some((last, at)) => *last != significant || at.elapsed() >= INFO_REFRESH,
-            None => true,
-        };
-        if due {
-            self.outbox.put(
-                self.topics.bridge_info(),
-                bridge_info(VERSION, &self.statuses).to_string(),
-                true,
-                Priority::BridgeMeta,
-            );
-            self.info_published = Some((significant, Instant::now()));
-        }
-    }
-
-    fn render_bridge(&mut self) {
-        let names: Vec<String> = self.statuses.keys().cloned().collect();
-        let entities = self.context().bridge_entities(&names);
-        self.put_discovery(entities);
-        self.put_bridge_info();
-        // Devices added or forgotten outside `handle`: take the whole list again.
-        if self.household.devices().count() != self.devices_index.len() {
-            let household = &self.household;
-            self.renders.retain(|id| household.device(id).is_some());
-            self.devices_index.replace_all(
-                self.household
-                    .devices()
-                    .map(|d| (d.id.clone(), device_summary(d).to_string())),
-            );
-        }
-        if let Some(messages) = self.devices_index.render(&self.topics, self.outbox.part_limit()) {
-            for (topic, payload) in messages {
-                self.outbox.put(topic, payload, true, Priority::BridgeMeta);
             }
         }
     }

@@ -72,7 +72,10 @@ pub async fn run_until(parts: Parts, shutdown: CancellationToken) -> Result<Stop
     // Until the scan for configs to migrate is over (migration.rs).
     core.outbox.hold_discovery(true);
     let mut link = core.connect_subscribed(vec![core.topics.bridge_requests(), core.topics.agent_counters()])?;
-    let mut incoming = link.take_incoming();
+    let Some(mut incoming) = link.take_incoming() else {
+        unreachable!("a new link has its inbox")
+    };
+    core.link_stats = Some(link.stats());
     let side_tasks = CancellationToken::new();
     let mut metrics_task = None;
     if settings.metrics.enabled {
@@ -158,7 +161,10 @@ pub async fn run_until(parts: Parts, shutdown: CancellationToken) -> Result<Stop
             Some(incoming) = incoming.recv() => {
                 if let Some(name) = crate::agent::agent_name(&core.topics.base, &incoming.topic) {
                     core.on_agent_message(name, &incoming.payload, Instant::now());
-                } else if let Some(request) = commands::parse(&core.topics.base, &incoming.topic, &incoming.payload) {
+                } else if let Some(request) = match incoming.oversized {
+                    Some(size) => commands::too_large(&core.topics.base, &incoming.topic, size),
+                    None => commands::parse(&core.topics.base, &incoming.topic, &incoming.payload),
+                } {
                     let (topic, response, action) = core.on_request(request);
                     link.publish_now(topic, response.to_string());
                     match action {
@@ -230,6 +236,7 @@ pub async fn run_until(parts: Parts, shutdown: CancellationToken) -> Result<Stop
         core.handle(report);
     }
     core.save_final();
+    core.save_agent_memory(true);
     // Each poller ends its poll at once and gets 1 s to log out; never wait much longer.
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         while tasks.join_next().await.is_some() {}

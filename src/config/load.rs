@@ -276,6 +276,45 @@ fn resolve_password_files(settings: &mut Settings, source: &ConfigSource) -> Res
             source,
         )?;
     }
+    for (name, agent) in &mut settings.agents {
+        resolve_key(
+            &mut agent.key,
+            agent.key_file.as_deref(),
+            &format!("agents.{name}"),
+            source,
+        )?;
+    }
+    let agent = &mut settings.agent;
+    resolve_key(&mut agent.key, agent.key_file.as_deref(), "agent", source)?;
+    Ok(())
+}
+
+/// An agent key and its `key_file` twin: read now, surrounding white space dropped, at least
+/// 16 characters (`openssl rand -hex 32` gives 64).
+fn resolve_key(
+    key: &mut Option<Secret>,
+    file: Option<&Path>,
+    table: &str,
+    source: &ConfigSource,
+) -> Result<(), ConfigError> {
+    if let Some(file) = file {
+        let name = format!("{table}.key_file");
+        if key.is_some() {
+            return Err(ConfigError::at(source, name, "set either key or key_file, not both"));
+        }
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| ConfigError::at(source, &name, format!("cannot read {}: {e}", file.display())))?;
+        *key = Some(Secret::new(text.trim()));
+    }
+    if let Some(k) = key
+        && k.expose().trim().len() < 16
+    {
+        return Err(ConfigError::at(
+            source,
+            format!("{table}.key"),
+            "an agent key must be at least 16 characters (e.g. `openssl rand -hex 32`)",
+        ));
+    }
     Ok(())
 }
 

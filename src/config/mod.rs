@@ -42,6 +42,37 @@ pub struct Settings {
     pub plan: BTreeMap<String, PlanSettings>,
     /// The optional Prometheus endpoint.
     pub metrics: MetricsSettings,
+    /// The agents (`bandwidth2mqtt agent` on other servers) this bridge reads, keyed by the
+    /// agent's name. An agent not named here creates nothing.
+    pub agents: BTreeMap<String, AgentSettings>,
+    /// This machine as an agent (`bandwidth2mqtt agent`): the key that signs its messages.
+    pub agent: AgentKeySettings,
+}
+
+/// One agent the bridge accepts (issue 21: the broker is shared, not trusted).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentSettings {
+    /// The key the agent signs its messages with (HMAC-SHA256); with it, unsigned, forged and
+    /// replayed messages count nothing. `key_file` is its twin (Docker secrets).
+    pub key: Option<Secret>,
+    pub key_file: Option<PathBuf>,
+    /// MACs this server may claim: a router client with one of them becomes this server.
+    /// Other MACs the agent reports are ignored (an agent never takes a router's client
+    /// unless it is named here).
+    pub mac: MacList,
+    /// Fastest plausible link (bit/s) of any interface; default: what the agent first
+    /// reported for it.
+    pub max_bps: Option<f64>,
+}
+
+/// `[agent]`: the side of `bandwidth2mqtt agent` itself.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentKeySettings {
+    /// Signs every message (the bridge's `[agents.<name>] key` must be the same).
+    pub key: Option<Secret>,
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -193,6 +193,39 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
         check_interval(vnstat.timeout, 1).map_err(|m| err(&key("timeout"), m))?;
     }
 
+    // An agent `x` is the source `agent_x` (bridge/agents.rs): no other table may take that.
+    for (table, names) in [
+        ("vnstat", settings.vnstat.keys().collect::<Vec<_>>()),
+        ("asus", settings.asus.keys().collect()),
+        ("deco", settings.deco.keys().collect()),
+    ] {
+        if let Some(name) = names.into_iter().find(|n| n.starts_with("agent_")) {
+            return Err(err(
+                &format!("{table}.{name}"),
+                format!(
+                    "names starting with `agent_` are the sources of agents ([agents.{}])",
+                    &name[6..]
+                ),
+            ));
+        }
+    }
+    for (name, agent) in &settings.agents {
+        let key = |k: &str| format!("agents.{name}.{k}");
+        if DeviceId::new(name).is_err() {
+            return Err(err(
+                &format!("agents.{name}"),
+                format!(
+                    "`{name}` is not a valid agent name: use lower-case letters, digits and `_` (the agent's [host] name)"
+                ),
+            ));
+        }
+        if let Some(bps) = agent.max_bps
+            && !(bps.is_finite() && bps > 0.0)
+        {
+            return Err(err(&key("max_bps"), "must be a positive number of bit/s".into()));
+        }
+    }
+
     // Source names share one namespace: they name `bridge/source/<name>` and device ids.
     let mut seen = std::collections::BTreeMap::new();
     let tables = [
@@ -266,7 +299,8 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
         .enabled
         .then(|| ("host.mac".to_owned(), &settings.host.mac))
         .into_iter()
-        .chain(settings.vnstat.iter().map(|(n, v)| (format!("vnstat.{n}.mac"), &v.mac)));
+        .chain(settings.vnstat.iter().map(|(n, v)| (format!("vnstat.{n}.mac"), &v.mac)))
+        .chain(settings.agents.iter().map(|(n, a)| (format!("agents.{n}.mac"), &a.mac)));
     for (key, macs) in servers {
         for mac in macs {
             if let Some(first) = claimed.insert(*mac, key.clone())

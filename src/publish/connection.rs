@@ -14,19 +14,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, PublishOptions, QoS, Transport};
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, PublishOptions, QoS};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::inbound::{OVERSIZED_TOPIC, parse_notice};
+use super::intake::{self, Inbox, Intake, Kind, LinkStats, LogGate};
 use super::link_health::LinkHealth;
 use super::outbox::{Message, Outbox, Priority, packet_size};
 use super::tls;
 use super::topics::Topics;
 use crate::config::{MqttSettings, MqttTransport, MqttUrl};
 
-/// HA's status is tiny, but the discovery scan reads every retained config on the broker,
-/// including other integrations' (an oversized incoming packet would drop the link).
-const MAX_INCOMING: usize = 16 * 1024 * 1024;
+/// The largest PUBLISH read from the broker (remaining length): the largest of the per-topic
+/// limits (intake.rs). A larger one is replaced by a notice before rumqttc sees it (inbound.rs),
+/// so it can never drop the link; rumqttc's own limit above it is only a backstop.
+const MAX_INCOMING: usize = intake::SCAN_CONFIG_MAX + 1024;
 /// A republish goes out at most this many messages per [`REPLAY_PAUSE`] (4 000/s): fast enough
 /// for 20 000 retained configs in seconds, slow enough not to flood the broker or HA.
 const REPLAY_BATCH: usize = 200;
@@ -64,12 +67,17 @@ pub enum MqttSetupError {
 pub struct Incoming {
     pub topic: String,
     pub payload: Vec<u8>,
+    /// A request too large to read (its size): `payload` is empty, the answer an error.
+    pub oversized: Option<usize>,
 }
 
 pub struct MqttLink {
     client: AsyncClient,
     events: mpsc::UnboundedReceiver<MqttEvent>,
-    incoming: mpsc::UnboundedReceiver<Incoming>,
+    configs: mpsc::Receiver<MqttEvent>,
+    ha_online_pending: Arc<AtomicBool>,
+    incoming: Option<Inbox>,
+    stats: Arc<LinkStats>,
     connected: watch::Receiver<bool>,
     shutting_down: Arc<AtomicBool>,
     loop_task: JoinHandle<()>,
@@ -112,8 +120,8 @@ impl MqttLink {
         let mut options = MqttOptions::new(settings.client_id.clone(), (url.host.clone(), url.port));
         options.set_keep_alive(settings.keep_alive.as_secs().clamp(5, u64::from(u16::MAX)) as u16);
         options.set_clean_session(true);
-        // Our own check (the outbox) comes first; rumqttc's is only a backstop.
-        options.set_max_packet_size(MAX_INCOMING, settings.max_packet_size.max(outbox.packet_limit()));
+        // Our own checks (the outbox, the inbound filter) come first; rumqttc's is a backstop.
+        options.set_max_packet_size(MAX_INCOMING + 1024, settings.max_packet_size.max(outbox.packet_limit()));
         options.set_request_channel_capacity(256);
         options.set_last_will(LastWill::new(topics.bridge_state(), "offline", QoS::AtLeastOnce, true));
         if let Some(user) = &settings.username {
@@ -124,19 +132,27 @@ impl MqttLink {
                 .unwrap_or_default();
             options.set_credentials(user.clone(), password.into_bytes());
         }
-        if url.transport == MqttTransport::Tls {
-            let client_auth = settings
-                .client_cert_file
-                .as_deref()
-                .zip(settings.client_key_file.as_deref());
-            let config = tls::client_config(settings.ca_file.as_deref(), client_auth)?;
-            options.set_transport(Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(Arc::new(
-                config,
-            ))));
-        }
+        // TLS is done in our connector, below the inbound filter (which must see plain MQTT).
+        let tls = match url.transport {
+            MqttTransport::Tls => {
+                let client_auth = settings
+                    .client_cert_file
+                    .as_deref()
+                    .zip(settings.client_key_file.as_deref());
+                Some(Arc::new(tls::client_config(settings.ca_file.as_deref(), client_auth)?))
+            }
+            MqttTransport::Tcp => None,
+        };
+        let server = url.host.clone();
+        options.set_socket_connector(move |host, network_options| {
+            super::inbound::connect(host, network_options, tls.clone(), server.clone(), MAX_INCOMING)
+        });
         let (client, eventloop) = AsyncClient::builder(options).capacity(256).build();
         let (event_tx, events) = mpsc::unbounded_channel();
-        let (incoming_tx, incoming) = mpsc::unbounded_channel();
+        let (config_tx, configs) = mpsc::channel(intake::SCAN_QUEUE);
+        let ha_online_pending = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(LinkStats::default());
+        let (intake, inbox) = Intake::new(stats.clone());
         let (connected_tx, connected) = watch::channel(false);
         let shutting_down = Arc::new(AtomicBool::new(false));
         let health: Health = Arc::default();
@@ -151,7 +167,12 @@ impl MqttLink {
             client_id: settings.client_id.clone(),
             outbox: outbox.clone(),
             events: event_tx,
-            incoming: incoming_tx,
+            configs: config_tx,
+            ha_online_pending: ha_online_pending.clone(),
+            intake,
+            stats: stats.clone(),
+            oversized_log: LogGate::default(),
+            configured_limit: settings.max_packet_size,
             filters,
             connected: connected_tx,
             shutting_down: shutting_down.clone(),
@@ -164,7 +185,10 @@ impl MqttLink {
         Ok(Self {
             client,
             events,
-            incoming,
+            configs,
+            ha_online_pending,
+            incoming: Some(inbox),
+            stats,
             connected,
             shutting_down,
             loop_task,
@@ -189,12 +213,27 @@ impl MqttLink {
     }
 
     pub async fn next_event(&mut self) -> Option<MqttEvent> {
-        self.events.recv().await
+        let event = tokio::select! {
+            biased;
+            Some(e) = self.events.recv() => Some(e),
+            Some(e) = self.configs.recv() => Some(e),
+            else => None,
+        };
+        if event == Some(MqttEvent::HaOnline) {
+            self.ha_online_pending.store(false, Ordering::SeqCst);
+        }
+        event
     }
 
-    /// The messages of the extra subscriptions, to be received beside [`MqttLink::next_event`].
-    pub fn take_incoming(&mut self) -> mpsc::UnboundedReceiver<Incoming> {
-        std::mem::replace(&mut self.incoming, mpsc::unbounded_channel().1)
+    /// The messages of the extra subscriptions (bounded queues, intake.rs), to be received
+    /// beside [`MqttLink::next_event`]. `None` after the first call.
+    pub fn take_incoming(&mut self) -> Option<Inbox> {
+        self.incoming.take()
+    }
+
+    /// What the link refused on the way in (for `bridge/info`).
+    pub fn stats(&self) -> Arc<LinkStats> {
+        self.stats.clone()
     }
 
     /// Publishes as soon as possible, not retained and not deduplicated: command responses and
@@ -257,7 +296,13 @@ struct EventLoopTask {
     client_id: String,
     outbox: Arc<Outbox>,
     events: mpsc::UnboundedSender<MqttEvent>,
-    incoming: mpsc::UnboundedSender<Incoming>,
+    configs: mpsc::Sender<MqttEvent>,
+    /// An `HaOnline` is queued and not read yet: a flood of `online` costs one event.
+    ha_online_pending: Arc<AtomicBool>,
+    intake: Intake,
+    stats: Arc<LinkStats>,
+    oversized_log: LogGate,
+    configured_limit: usize,
     filters: Vec<String>,
     connected: watch::Sender<bool>,
     shutting_down: Arc<AtomicBool>,
@@ -267,12 +312,75 @@ struct EventLoopTask {
     first_connect: bool,
 }
 
+impl EventLoopTask {
+    /// Sorts one PUBLISH from the broker, each kind within its own limit (intake.rs).
+    fn on_publish(&mut self, topic: &str, payload: &[u8], retain: bool) {
+        let now = tokio::time::Instant::now();
+        if topic == OVERSIZED_TOPIC {
+            LinkStats::count(&self.stats.oversized);
+            let (size, original) = parse_notice(payload).unwrap_or_default();
+            if let Some(n) = self.oversized_log.hit(now) {
+                tracing::warn!(topic = %original, size, limit = MAX_INCOMING, skipped = n, "MQTT message from the broker larger than the bridge reads; skipped unread, the link stays up (one line a minute).");
+            }
+            // A request still gets its answer (an error), so the requester is not left waiting.
+            if !self.filters.is_empty() && original.starts_with(&self.topics.bridge_requests().replace('#', "")) {
+                self.intake.offer_unread(Kind::Request, &original, size, now);
+            }
+        } else if topic == self.topics.ha_status {
+            match payload {
+                // A flood of `online` costs one event (`ha_online_pending`).
+                b"online" if !self.ha_online_pending.swap(true, Ordering::SeqCst) => {
+                    tracing::info!("Home Assistant came online; republishing states.");
+                    let _ = self.events.send(MqttEvent::HaOnline);
+                }
+                b"offline" => tracing::info!("Home Assistant went offline."),
+                _ => {}
+            }
+        } else if topic == self.scan_marker {
+            if self.scanning.load(Ordering::SeqCst) {
+                let _ = self.events.send(MqttEvent::ScanDone);
+            }
+        } else if super::migration::is_discovery_topic(&self.topics, topic) {
+            // Only retained configs: the scan is about what was there before us.
+            if retain && self.scanning.load(Ordering::SeqCst) {
+                if payload.len() > intake::SCAN_CONFIG_MAX {
+                    LinkStats::count(&self.stats.too_large);
+                    return;
+                }
+                let config = MqttEvent::Config {
+                    topic: topic.to_owned(),
+                    payload: payload.to_vec(),
+                };
+                if self.configs.try_send(config).is_err() {
+                    LinkStats::count(&self.stats.scan_dropped);
+                }
+            }
+        } else if !self.filters.is_empty() {
+            let kind = if crate::agent::agent_name(&self.topics.base, topic).is_some() {
+                Kind::Agent
+            } else {
+                Kind::Request
+            };
+            self.intake.offer(kind, topic, payload, now);
+        }
+    }
+}
+
 async fn run_event_loop(mut t: EventLoopTask) {
     let mut last_error: Option<String> = None;
     loop {
         match t.eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 lock(&t.health).connected(std::time::Instant::now());
+                if lock(&t.health).retry_limit_due(std::time::Instant::now())
+                    && t.outbox.packet_limit() < t.configured_limit
+                {
+                    tracing::info!(
+                        limit = t.configured_limit,
+                        "Trying the configured MQTT packet limit again (the lower one was learnt over an hour ago)."
+                    );
+                    t.outbox.restore_limit(t.configured_limit);
+                }
                 last_error = None;
                 tracing::info!(broker = %t.broker, "Connected to the MQTT broker.");
                 // Subscriptions do not survive a reconnect with a clean session.
@@ -305,33 +413,7 @@ async fn run_event_loop(mut t: EventLoopTask) {
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 let topic = String::from_utf8_lossy(p.topic.as_ref());
-                if topic == t.topics.ha_status {
-                    match p.payload.as_ref() {
-                        b"online" => {
-                            tracing::info!("Home Assistant came online; republishing states.");
-                            let _ = t.events.send(MqttEvent::HaOnline);
-                        }
-                        b"offline" => tracing::info!("Home Assistant went offline."),
-                        _ => {}
-                    }
-                } else if topic == t.scan_marker {
-                    if t.scanning.load(Ordering::SeqCst) {
-                        let _ = t.events.send(MqttEvent::ScanDone);
-                    }
-                } else if super::migration::is_discovery_topic(&t.topics, &topic) {
-                    // Only retained configs: the scan is about what was there before us.
-                    if p.retain && t.scanning.load(Ordering::SeqCst) {
-                        let _ = t.events.send(MqttEvent::Config {
-                            topic: topic.into_owned(),
-                            payload: p.payload.to_vec(),
-                        });
-                    }
-                } else if !t.filters.is_empty() {
-                    let _ = t.incoming.send(Incoming {
-                        topic: topic.into_owned(),
-                        payload: p.payload.to_vec(),
-                    });
-                }
+                t.on_publish(&topic, p.payload.as_ref(), p.retain);
             }
             Ok(Event::Incoming(Packet::PubAck(_))) => lock(&t.health).acked(),
             Ok(Event::Outgoing(Outgoing::Publish(_))) => lock(&t.health).wrote(),
@@ -348,7 +430,16 @@ async fn run_event_loop(mut t: EventLoopTask) {
                 // rumqttc would replay the unacknowledged messages of the lost session, the
                 // one that broke it included; the outbox republishes everything anyway.
                 t.eventloop.reset_session_state();
-                let verdict = lock(&t.health).dropped(std::time::Instant::now());
+                // Only a broker that closed the link can have refused our packet; a stream we
+                // could not read (a protocol error of the broker's making) proves nothing.
+                let closed_by_broker = matches!(
+                    &e,
+                    rumqttc::ConnectionError::Io(_)
+                        | rumqttc::ConnectionError::MqttState(
+                            rumqttc::StateError::Io(_) | rumqttc::StateError::ConnectionAborted
+                        )
+                );
+                let verdict = lock(&t.health).dropped(std::time::Instant::now(), closed_by_broker);
                 let retry_in = verdict.retry_in;
                 if let Some((topic, size)) = &verdict.refused {
                     tracing::error!(
@@ -358,6 +449,7 @@ async fn run_event_loop(mut t: EventLoopTask) {
                         "The broker closed the connection twice right after this message; treating its size as over the broker's packet limit and skipping messages this large (set mqtt.max_packet_size below it)."
                     );
                     t.outbox.learn_refusal(*size, verdict.accepted);
+                    lock(&t.health).limit_learnt(std::time::Instant::now());
                 }
                 if verdict.takeover {
                     tracing::error!(

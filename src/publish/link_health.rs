@@ -26,6 +26,9 @@ const FAST_STEP: Duration = Duration::from_millis(500);
 const FAST_TRIES: u32 = 6;
 const SLOW_START: Duration = Duration::from_secs(5);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// A packet limit learnt from a refusal is given up after this long (the configured one is
+/// tried again), in case what looked like a refusal was not one.
+pub const RETRY_LIMIT_AFTER: Duration = Duration::from_secs(3600);
 
 /// What to do after the connection failed or dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +56,8 @@ pub struct LinkHealth {
     written: usize,
     largest_accepted: usize,
     last_suspect: Option<(String, usize)>,
+    /// When a packet limit was last learnt from a refusal.
+    limit_learnt_at: Option<Instant>,
 }
 
 impl LinkHealth {
@@ -83,12 +88,31 @@ impl LinkHealth {
         }
     }
 
+    /// The outbox lowered its packet limit after a refusal (a [`Verdict::refused`]).
+    pub fn limit_learnt(&mut self, now: Instant) {
+        self.limit_learnt_at = Some(now);
+    }
+
+    /// Whether to try the configured packet limit again: once, [`RETRY_LIMIT_AFTER`] after
+    /// the last limit was learnt.
+    pub fn retry_limit_due(&mut self, now: Instant) -> bool {
+        match self.limit_learnt_at {
+            Some(at) if now.saturating_duration_since(at) >= RETRY_LIMIT_AFTER => {
+                self.limit_learnt_at = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub fn is_reporting_takeover(&self) -> bool {
         self.takeover_reported
     }
 
-    /// The connection attempt failed, or an established connection dropped.
-    pub fn dropped(&mut self, now: Instant) -> Verdict {
+    /// The connection attempt failed, or an established connection dropped. `closed_by_broker`:
+    /// the broker closed the link (the only way MQTT 3.1.1 refuses a packet); a drop for any
+    /// other reason (a packet from the broker we could not read) blames none of ours.
+    pub fn dropped(&mut self, now: Instant, closed_by_broker: bool) -> Verdict {
         let lived = self.connected_at.take().map(|at| now.saturating_duration_since(at));
         // Only what reached the link can have been refused (all of it when the client's
         // writes were not reported); the first of the largest, as the broker stops at it.
@@ -101,7 +125,7 @@ impl LinkHealth {
             .unacked
             .iter()
             .take(on_link)
-            .filter(|(_, size)| lived.is_some() && *size > self.largest_accepted)
+            .filter(|(_, size)| closed_by_broker && lived.is_some() && *size > self.largest_accepted)
             .reduce(|best, m| if m.1 > best.1 { m } else { best })
             .cloned();
         self.unacked.clear();
@@ -166,7 +190,7 @@ mod tests {
         let mut h = LinkHealth::new();
         let t0 = Instant::now();
         h.connected(t0);
-        let delays: Vec<_> = (0..12).map(|i| h.dropped(t0 + secs(100 + i)).retry_in).collect();
+        let delays: Vec<_> = (0..12).map(|i| h.dropped(t0 + secs(100 + i), true).retry_in).collect();
         assert_eq!(
             delays[0],
             Duration::from_millis(500),
@@ -189,7 +213,7 @@ mod tests {
             h.sent("b/devices", 300_000);
             h.sent("b/x", 40);
             h.acked();
-            let v = h.dropped(t0 + secs(1));
+            let v = h.dropped(t0 + secs(1), true);
             if attempt == 0 {
                 assert_eq!(v.refused, None, "one drop proves nothing");
             } else {
@@ -218,7 +242,7 @@ mod tests {
             for _ in 0..4 {
                 h.wrote();
             }
-            let v = h.dropped(t0 + secs(1));
+            let v = h.dropped(t0 + secs(1), true);
             assert_eq!(v.accepted, 5_000);
             if attempt == 1 {
                 assert_eq!(
@@ -240,7 +264,7 @@ mod tests {
         for _ in 0..3 {
             h.connected(t0);
             h.sent("small", 100);
-            assert_eq!(h.dropped(t0 + secs(1)).refused, None);
+            assert_eq!(h.dropped(t0 + secs(1), true).refused, None);
         }
     }
 
@@ -252,7 +276,7 @@ mod tests {
         let mut delays = Vec::new();
         for i in 0..10 {
             h.connected(t0 + secs(i * 10));
-            let v = h.dropped(t0 + secs(i * 10 + 2));
+            let v = h.dropped(t0 + secs(i * 10 + 2), true);
             reports += usize::from(v.takeover);
             delays.push(v.retry_in);
         }
@@ -261,8 +285,34 @@ mod tests {
         assert_eq!(*delays.last().unwrap(), secs(40), "{delays:?}");
         // A connection that then holds resets everything.
         h.connected(t0 + secs(1000));
-        let v = h.dropped(t0 + secs(1000) + STABLE_AFTER);
+        let v = h.dropped(t0 + secs(1000) + STABLE_AFTER, true);
         assert_eq!(v.retry_in, FAST_STEP);
         assert!(!h.is_reporting_takeover());
+    }
+
+    #[test]
+    fn a_drop_the_broker_did_not_cause_blames_nothing_of_ours() {
+        // Issue 21: a stranger's oversized retained message broke the link on every connect,
+        // and the bridge "learnt" limits of 288, 89, then 44 bytes.
+        let mut h = LinkHealth::new();
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            h.connected(t0);
+            h.sent("b/bridge/state", 288);
+            h.wrote();
+            let v = h.dropped(t0 + secs(1), false);
+            assert_eq!(v.refused, None);
+        }
+    }
+
+    #[test]
+    fn a_learnt_limit_is_given_up_after_an_hour_once() {
+        let mut h = LinkHealth::new();
+        let t0 = Instant::now();
+        assert!(!h.retry_limit_due(t0 + RETRY_LIMIT_AFTER), "nothing learnt");
+        h.limit_learnt(t0);
+        assert!(!h.retry_limit_due(t0 + RETRY_LIMIT_AFTER - secs(1)));
+        assert!(h.retry_limit_due(t0 + RETRY_LIMIT_AFTER));
+        assert!(!h.retry_limit_due(t0 + RETRY_LIMIT_AFTER * 2), "once per learnt limit");
     }
 }

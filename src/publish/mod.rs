@@ -5,6 +5,8 @@ pub mod connection;
 pub mod device_discovery;
 pub mod devices_index;
 pub mod discovery;
+pub mod inbound;
+pub mod intake;
 pub mod interface_key;
 pub mod link_health;
 pub mod messages;

@@ -190,6 +190,12 @@ impl Outbox {
         self.limit.load(Ordering::Relaxed)
     }
 
+    /// Gives up what was learnt from refusals: `limit` again, split content unlimited by it.
+    pub fn restore_limit(&self, limit: usize) {
+        self.limit.store(limit, Ordering::Relaxed);
+        self.part.store(usize::MAX, Ordering::Relaxed);
+    }
+
     /// The broker was seen refusing a packet of `size` bytes: from now on only smaller ones go.
     pub fn lower_limit(&self, size: usize) {
         self.limit.fetch_min(size.saturating_sub(1), Ordering::Relaxed);

@@ -255,3 +255,13 @@ fn a_message_that_grows_past_the_limit_on_every_poll_is_logged_once() {
     assert_eq!(log.matches("larger than the packet limit").count(), 1, "{log}");
     assert_eq!(o.refused()[0].1, packet_size("bandwidth2mqtt/private_devices", 259));
 }
+
+#[test]
+fn a_learnt_limit_can_be_given_up() {
+    let outbox = Outbox::with_limit(100_000);
+    outbox.learn_refusal(50_000, 2_000);
+    assert_eq!(outbox.packet_limit(), 49_999);
+    assert!(outbox.part_limit() < 50_000);
+    outbox.restore_limit(100_000);
+    assert_eq!((outbox.packet_limit(), outbox.part_limit()), (100_000, 100_000));
+}

@@ -12,6 +12,7 @@ pub mod process;
 pub mod python;
 #[cfg(feature = "demo")]
 pub mod screen;
+pub mod stranger;
 pub mod watcher;
 
 use std::time::Duration;

@@ -24,7 +24,9 @@ impl BridgeProc {
             .append(true)
             .open(&log)
             .expect("log");
-        let child = Command::new(BIN)
+        // `BANDWIDTH2MQTT_BIN` runs another build (a release binary for measurements).
+        let bin = std::env::var("BANDWIDTH2MQTT_BIN").unwrap_or_else(|_| BIN.to_owned());
+        let child = Command::new(bin)
             .args(["run", "-c", "config.toml"])
             .current_dir(dir)
             .env("RUST_LOG", "bandwidth2mqtt=debug")

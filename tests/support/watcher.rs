@@ -35,6 +35,11 @@ static NEXT_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize:
 impl Watcher {
     /// Connects and subscribes; returns once the subscription is acknowledged.
     pub async fn connect(host: &str, port: u16, filters: &[&str]) -> Self {
+        Self::connect_as(host, port, None, filters).await
+    }
+
+    /// As [`Watcher::connect`], logged in as `user` (name, password).
+    pub async fn connect_as(host: &str, port: u16, user: Option<(&str, &str)>, filters: &[&str]) -> Self {
         let id = format!(
             "watcher-{}-{}",
             std::process::id(),
@@ -42,6 +47,9 @@ impl Watcher {
         );
         let mut options = MqttOptions::new(id, (host.to_owned(), port));
         options.set_max_packet_size(1 << 20, 1 << 20);
+        if let Some((name, password)) = user {
+            options.set_credentials(name.to_owned(), password.as_bytes().to_vec());
+        }
         let (client, mut eventloop) = AsyncClient::builder(options).capacity(100).build();
         for f in filters {
             client
