@@ -300,7 +300,7 @@ impl Core {
         if let Ok(id) = DeviceId::new(name)
             && self.household.device(&id).is_some()
         {
-            let event = self.drop_device(&id);
+            let event = self.drop_device(&id, self.clock.now_ms());
             self.messages.push((self.topics.bridge_event(), event.to_string()));
             self.save();
         }
