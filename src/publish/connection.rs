@@ -432,11 +432,15 @@ async fn run_event_loop(mut t: EventLoopTask) {
                 t.eventloop.reset_session_state();
                 // Only a broker that closed the link can have refused our packet; a stream we
                 // could not read (a protocol error of the broker's making) proves nothing.
+                // (A reset while reading arrives wrapped as a read error: mosquitto resets the
+                // link after an over-limit packet.)
                 let closed_by_broker = matches!(
                     &e,
                     rumqttc::ConnectionError::Io(_)
                         | rumqttc::ConnectionError::MqttState(
-                            rumqttc::StateError::Io(_) | rumqttc::StateError::ConnectionAborted
+                            rumqttc::StateError::Io(_)
+                                | rumqttc::StateError::ConnectionAborted
+                                | rumqttc::StateError::Deserialization(rumqttc::Error::Io(_))
                         )
                 );
                 let verdict = lock(&t.health).dropped(std::time::Instant::now(), closed_by_broker);
