@@ -294,7 +294,10 @@ async fn floods_from_a_stranger_leave_memory_and_entities_as_they_were() {
         .await;
     let info = watcher
         .wait_json("bandwidth2mqtt/bridge/info", |v| {
-            v.pointer("/link/agent_messages_refused").and_then(Value::as_u64) == Some(3_000)
+            // Each of the 3 000 is refused (no such agent), or dropped first when the bounded
+            // queue is full (how many depends on the machine's load): none is taken.
+            let count = |k: &str| v.pointer(&format!("/link/{k}")).and_then(Value::as_u64).unwrap_or(0);
+            count("agent_messages_refused") + count("agent_messages_dropped") == 3_000
                 && v.pointer("/link/requests_dropped").and_then(Value::as_u64).is_some()
         })
         .await;
