@@ -30,7 +30,11 @@ pub const HA_STATUS_MAX: usize = 64;
 pub const SCAN_CONFIG_MAX: usize = 128 * 1024;
 pub const AGENT_QUEUE: usize = 256;
 pub const REQUEST_QUEUE: usize = 16;
-pub const SCAN_QUEUE: usize = 128;
+/// The discovery scan must see every retained config the bridge left (a reconnect's clean-up
+/// of stale parts and configs depends on it), and arrives all at once at start: room for a
+/// large household's (10 000 devices in the scale tests), with a bound. It only runs until the
+/// bridge's own marker comes back, so only what was retained before the start can fill it.
+pub const SCAN_QUEUE: usize = 16_384;
 /// Requests: a burst of this many, then [`REQUEST_RATE`] per second.
 const REQUEST_BURST: f64 = 20.0;
 const REQUEST_RATE: f64 = 5.0;
