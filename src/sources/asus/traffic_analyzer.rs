@@ -204,7 +204,7 @@ impl TrafficAnalyzer {
         if router_now - hour < AFTER_WRITE_S && !self.complete {
             hour -= HOUR;
         }
-        if self.refreshing.is_some() || self.cursor.refreshed_hour.is_some_and(|done| done >= hour) {
+        if self.refreshing.is_some() || self.cursor.refreshed_hour == Some(hour) {
             return;
         }
         self.refreshing = Some(hour);
@@ -545,6 +545,19 @@ mod tests {
         assert_eq!(per_hour.iter().sum::<usize>() as f64 / 12.0, 36.0);
         // Spread: at a 30 s poll interval, 61 requests take ceil(61 / 40) = 2 per poll.
         assert_eq!(61usize.div_ceil((SPREAD.as_secs() / 30) as usize), 2);
+    }
+
+    #[test]
+    fn a_router_clock_set_back_still_refreshes_and_the_hour_waits_for_its_row() {
+        let mut ta = TrafficAnalyzer::new("home", DeviceId::new("home").unwrap());
+        let online = macs(2);
+        let start = 1_795_557_600;
+        requests_for_hour(&mut ta, start + 10 * HOUR, &online);
+        // The router's clock was reset to an earlier day: its hours are refreshed again.
+        assert!(requests_for_hour(&mut ta, start, &online) > 0);
+        // A poll in the first minute of an hour refreshes the hour before (its row is there).
+        ta.schedule(start + 3 * HOUR + 20, &online);
+        assert_eq!(ta.refreshing, Some(start + 2 * HOUR));
     }
 
     #[test]
