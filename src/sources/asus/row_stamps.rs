@@ -88,30 +88,36 @@ impl StampJudge {
 
     /// This poll's live samples. Clients not in it are let go (bounded by the client list).
     pub fn observe(&mut self, samples: &[(MacAddr, LiveSample)]) {
-        let mut next = BTreeMap::new();
+        // Updated in place (every poll, every client); one poll's samples share its clock.
+        let Some(now) = samples.first().map(|(_, s)| s.clock_s) else {
+            self.tracks.clear();
+            return;
+        };
         for (mac, sample) in samples {
             let (t, value) = (sample.clock_s, sample.counter.rx.saturating_add(sample.counter.tx));
-            let epoch = sample.counter.epoch.clone();
-            let track = match self.tracks.remove(mac) {
-                Some(mut track) if track.epoch == epoch && t > track.last_s && value >= track.value => {
+            match self.tracks.get_mut(mac) {
+                Some(track) if track.epoch == sample.counter.epoch && t > track.last_s && value >= track.value => {
                     let boundary = t - t.rem_euclid(HOUR);
                     if track.last_s < boundary {
                         track.marks = [track.marks[1], Some((boundary, track.value, value))];
                     }
                     track.last_s = t;
                     track.value = value;
-                    track
                 }
-                _ => Track {
-                    epoch,
-                    last_s: t,
-                    value,
-                    marks: [None, None],
-                },
-            };
-            next.insert(*mac, track);
+                _ => {
+                    self.tracks.insert(
+                        *mac,
+                        Track {
+                            epoch: sample.counter.epoch.clone(),
+                            last_s: t,
+                            value,
+                            marks: [None, None],
+                        },
+                    );
+                }
+            }
         }
-        self.tracks = next;
+        self.tracks.retain(|_, track| track.last_s == now);
     }
 
     /// The newest bucket of `mac` in the refresh of `hour` (rows stamped in `[hour, hour + 1 h)`)
