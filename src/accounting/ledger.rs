@@ -319,9 +319,10 @@ pub struct Ledger {
     persist: Persist,
     /// A lookup key reused by the fast path (ledger_fast.rs), so it allocates nothing.
     scratch: Option<ChannelKey>,
-    /// Targets whose next first counter reading is a baseline only (a client forgotten and
-    /// back: its counter's old bytes were counted before); cleared after each apply.
-    from_now: BTreeSet<(DeviceId, Option<String>)>,
+    /// Targets whose first counter reading is a baseline, counted from the hour given (Unix
+    /// s): a client first seen after its source's first poll (household/churn.rs); cleared
+    /// after each apply.
+    from_hour: BTreeMap<(DeviceId, Option<String>), i64>,
 }
 
 impl Ledger {
@@ -351,7 +352,7 @@ impl Ledger {
             dated: BTreeMap::new(),
             persist: Persist::default(),
             scratch: None,
-            from_now: BTreeSet::new(),
+            from_hour: BTreeMap::new(),
         }
     }
 
@@ -394,10 +395,11 @@ impl Ledger {
         self.devices.get(id)
     }
 
-    /// In the next apply, a counter of this target that has no baseline yet starts one and
-    /// counts nothing of what it already shows.
-    pub fn count_from_now(&mut self, device: DeviceId, interface: Option<String>) {
-        self.from_now.insert((device, interface));
+    /// In the next apply, a counter of this target that has no baseline yet starts one: it
+    /// counts nothing of what it already shows, and the hours from `hour_s` on fill in what
+    /// it showed before its first reading (reconcile.rs).
+    pub fn count_from(&mut self, device: DeviceId, interface: Option<String>, hour_s: i64) {
+        self.from_hour.insert((device, interface), hour_s);
     }
 
     /// Whether a target of `device` (its interfaces that `part` says, or the whole device when
@@ -608,7 +610,7 @@ impl Ledger {
             touched.extend(dropped);
             touched.sort();
         }
-        self.from_now.clear();
+        self.from_hour.clear();
         touched
     }
 
@@ -652,7 +654,8 @@ impl Ledger {
                 source: source.to_owned(),
             };
             let target_is_new = !self.target_has_history(&id, reading.interface.as_deref());
-            let count_existing = target_is_new && !self.starts_from_now(&key);
+            let from_hour = if target_is_new { self.starts_from(&key) } else { None };
+            let count_existing = target_is_new && from_hour.is_none();
             let mut grown = Vec::new();
             let (step, event) = match (&reading.sample, self.channels.get_mut(&key)) {
                 (TrafficSample::Counter(c), Some(ch)) => ch.update_counter(c, now_ms),
@@ -690,7 +693,7 @@ impl Ledger {
                             self.channels.entry(key.clone()).or_default()
                         }
                     };
-                    let (step, event, dated) = reconcile::live(ch, l, now_ms, count_existing);
+                    let (step, event, dated) = reconcile::live(ch, l, now_ms, count_existing, from_hour);
                     grown = dated;
                     (step, event)
                 }
@@ -807,9 +810,14 @@ impl Ledger {
         touched
     }
 
-    /// Whether [`Ledger::count_from_now`] named this channel's target.
-    fn starts_from_now(&self, key: &ChannelKey) -> bool {
-        !self.from_now.is_empty() && self.from_now.contains(&(key.device.clone(), key.interface.clone()))
+    /// The hour [`Ledger::count_from`] gave this channel's target.
+    fn starts_from(&self, key: &ChannelKey) -> Option<i64> {
+        if self.from_hour.is_empty() {
+            return None;
+        }
+        self.from_hour
+            .get(&(key.device.clone(), key.interface.clone()))
+            .copied()
     }
 
     fn target_has_history(&self, device: &DeviceId, interface: Option<&str>) -> bool {

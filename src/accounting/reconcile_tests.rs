@@ -92,7 +92,7 @@ fn run(model: &Model, times: &[i64], down: &[(i64, i64)], ta_every: usize) -> (C
         if down.iter().any(|(a, b)| (*a..*b).contains(&t)) {
             continue;
         }
-        let (step, _, _) = live(&mut ch, &model.counter(t), t * 1000, true);
+        let (step, _, _) = live(&mut ch, &model.counter(t), t * 1000, true, None);
         total = [total[0] + step.rx, total[1] + step.tx];
         if i % ta_every == 0 {
             let step = hours(&mut ch, &model.hours(t));
@@ -206,7 +206,7 @@ fn taking_over_from_counted_hours_counts_nothing_twice() {
     assert_eq!(total, model.truth(T0 + 5 * HOUR + 600));
     let times: Vec<i64> = (0..25 * 2).map(|i| T0 + 5 * HOUR + 1800 + i * 1800).collect();
     for t in times {
-        let (step, _, _) = live(&mut ch, &model.counter(t), t * 1000, false);
+        let (step, _, _) = live(&mut ch, &model.counter(t), t * 1000, false, None);
         total = [total[0] + step.rx, total[1] + step.tx];
         let step = hours(&mut ch, &model.hours(t));
         total = [total[0] + step.rx, total[1] + step.tx];
@@ -251,7 +251,7 @@ fn bytes_the_analyzer_shows_before_the_counter_are_not_counted_twice() {
     let mut total = [0u64; 2];
     let mut last = [0u64; 2];
     for t in times.iter().copied().filter(|t| !(down.0..down.1).contains(t)) {
-        let (step, _, _) = live(&mut ch, &model.counter(t), t * 1000, true);
+        let (step, _, _) = live(&mut ch, &model.counter(t), t * 1000, true, None);
         total = [total[0] + step.rx, total[1] + step.tx];
         let step = hours(&mut ch, &model.hours(t + lag));
         total = [total[0] + step.rx, total[1] + step.tx];

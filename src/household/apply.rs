@@ -50,8 +50,8 @@ impl Household {
         // Group members in this poll, online or not (churn.rs).
         let mut members_listed = BTreeSet::new();
         for obs in observations {
-            // A device forgotten lately: its old hours never count nor bring it back.
-            let Some((obs, back)) = self.after_forgetting(obs) else {
+            // A client first seen after its source's first poll counts from then (churn.rs).
+            let Some((obs, from)) = self.counted_from(source, obs) else {
                 continue;
             };
             let digest = (!reconciled && obs.kind == DeviceKind::Client).then(|| skip::digest(&obs));
@@ -94,14 +94,10 @@ impl Household {
                     }
                 }
             }
-            recorded.push((reported, digest.filter(|_| plain)));
-            if back {
-                // Back after being forgotten: its counter's old bytes were counted before.
-                for reading in &obs.traffic {
-                    self.ledger
-                        .count_from_now(obs.device.clone(), reading.interface.clone());
-                }
+            if let Some(from) = from {
+                self.count_from(&reported, &obs.device, &obs, from);
             }
+            recorded.push((reported, digest.filter(|_| plain)));
             if !r.borrowed {
                 let place = self.placement.entry(obs.device.clone()).or_default();
                 place.names.record(
@@ -179,6 +175,7 @@ impl Household {
             self.settle(id);
         }
         self.presence_may_change(source, previous_ms, &mut touched);
+        self.polled(source, now_ms);
         touched.sort();
         touched.dedup();
         Applied {

@@ -1,15 +1,19 @@
-//! Clients that come and go (issue 22 §3: a day of private MACs): what the household
-//! remembers of a device it forgot, and the members of the private-address group.
+//! Clients that come and go (issue 22 §3: a day of private MACs): where the bytes of a client
+//! first seen mid-run start, and the members of the private-address group.
 //!
-//! - **Forgotten marks.** The ASUS Traffic Analyzer re-reads a day of hourly rows
-//!   (protocols/asus.md §6), so a client forgotten an hour ago still has rows. A mark (when it
-//!   was forgotten) is kept until [`MARK_KEEP_MS`] — the analyzer's day, the hour a row
-//!   spans and a margin — after the device was last online (its last bytes), and while it is
-//!   there, hours that ended before the forgetting never count, an observation
-//!   that carries nothing newer (no hour after the forgetting, no counter, not online) does
-//!   not bring the device back, and a counter it does come back with starts as a baseline
-//!   (its old bytes were counted before). A device never seen is not marked: the first
-//!   install still takes the analyzer's history.
+//! - **Counted from when it was first seen.** A source's first poll in this household is its
+//!   install: every client it lists brings its history (the router's since-boot counter, the
+//!   Traffic Analyzer's day of hours). A client first seen after that counts from the hour of
+//!   the source's previous poll ([`CountsFrom`]): its counters start as baselines, the hours
+//!   fill in what the counter showed before the first reading in that hour (reconcile.rs), and
+//!   older hours never count. So a client forgotten and back (a private MAC, a guest's phone a
+//!   month later) never counts its old bytes again — they were counted before it was forgotten:
+//!   `forget_after` is at least an hour, so its last bytes lie in an hour before that previous
+//!   poll — and the analyzer's day of rows alone never makes a device. Nothing is remembered of
+//!   a forgotten device, so under any churn the memory stays that of the devices that live.
+//!   What this costs: a client that joined while the bridge was stopped counts from the hour
+//!   of the last poll before the stop (the analyzer's hours since then fill it in), and with
+//!   live counters only (no analyzer) a brand-new client's bytes before its first reading.
 //! - **Group members.** Under `random_macs = "group"` every private MAC is an interface of the
 //!   group device. A member no source lists any more and unseen online for `forget_after` is
 //!   forgotten like a device would be: its interface and baseline go, its bytes stay in the
@@ -22,18 +26,21 @@ use serde::{Deserialize, Serialize};
 use super::admission::GROUP_ID;
 use crate::model::{DeviceId, DeviceKind, Observation, TrafficSample};
 
-/// How long after a forgotten device was last online its mark is kept: the analyzer's 24 rows,
-/// the hour the last of them spans, and one more for a router clock that is off.
-pub const MARK_KEEP_MS: i64 = 26 * 3_600_000;
+/// How long a device's [`CountsFrom`] start is kept: the analyzer's 24 rows, the hour the last
+/// of them spans, and one more for a router clock that is off. After it no source serves an
+/// hour from before the start.
+pub const START_KEEP_S: i64 = 26 * 3600;
 
-const HOUR_MS: i64 = 3_600_000;
+const HOUR_S: i64 = 3600;
 
-/// When a device was forgotten, and until when that matters (ms): `[at, until]` in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Mark(pub i64, pub i64);
+/// Clients (or group members) first seen after their source's first poll, and the hour (Unix
+/// seconds) from which they count; kept [`START_KEEP_S`] or until the device is forgotten.
+pub type CountsFrom = BTreeMap<DeviceId, i64>;
 
-/// Recently forgotten devices; persisted with the household.
-pub type Forgotten = BTreeMap<DeviceId, Mark>;
+/// Per source past its first poll: until when (ms) the bytes of the clients it listed are
+/// accounted for — its last successful poll, or a later forgetting (whose device's last bytes
+/// lie at least `forget_after`, an hour, before it).
+pub type Polled = BTreeMap<String, i64>;
 
 /// One member of the private-address group.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -48,26 +55,20 @@ pub struct Member {
 /// The group's members by their own id (the MAC's); persisted with the household.
 pub type Members = BTreeMap<DeviceId, Member>;
 
-/// What may still count of an observation of a device forgotten at `forgotten_ms`: hours that
-/// ended before then are dropped; `None` when the device is not `known` again and nothing is
-/// left that says it is back (no newer hour with bytes, no counter or rate, not online).
-pub fn since_forgetting(mut obs: Observation, forgotten_ms: i64, known: bool) -> Option<Observation> {
+/// Drops the hours of `obs` that start before `from_s`.
+pub fn hours_from(obs: &mut Observation, from_s: i64) {
     obs.traffic.retain_mut(|reading| match &mut reading.sample {
         TrafficSample::Buckets(b) => {
-            b.hours
-                .retain(|h| h.start_s.saturating_mul(1000).saturating_add(HOUR_MS) > forgotten_ms);
+            b.hours.retain(|h| h.start_s >= from_s);
             !b.hours.is_empty()
         }
         _ => true,
     });
-    if known || obs.online == Some(true) || has_live_reading(&obs) {
-        return Some(obs);
-    }
-    let newer_bytes = obs.traffic.iter().any(|r| match &r.sample {
-        TrafficSample::Buckets(b) => b.hours.iter().any(|h| h.rx > 0 || h.tx > 0),
-        _ => false,
-    });
-    newer_bytes.then_some(obs)
+}
+
+/// The top of the hour at or before `t_s`.
+pub fn floor_hour(t_s: i64) -> i64 {
+    t_s - t_s.rem_euclid(HOUR_S)
 }
 
 /// An observation of hours without a byte, or of no traffic at all, that does not say whether
@@ -96,45 +97,63 @@ pub fn member_of(interface: &str) -> Option<DeviceId> {
 }
 
 impl super::Household {
-    /// Keeps a mark of a device about to be forgotten (see the module header), if a source
-    /// counted it from a counter or hours: one that only gave rates (the Deco) has no history
-    /// to come back from, so a household of those keeps no marks at all.
-    pub(super) fn mark_forgotten(&mut self, id: &DeviceId, now_ms: i64) {
-        let online = self.last_seen.get(id).copied().unwrap_or(now_ms);
-        self.mark(id, online, now_ms, &|_| true);
-    }
-
-    /// Marks `id` (or the targets of it that `part` says) forgotten at `now_ms`, last online at
-    /// `online_ms`, if its history may still come back.
-    fn mark(&mut self, id: &DeviceId, online_ms: i64, now_ms: i64, part: &dyn Fn(Option<&str>) -> bool) {
-        let until = online_ms.min(now_ms).saturating_add(MARK_KEEP_MS);
-        let counted = match member_of(id.as_str()).filter(|_| self.members.contains_key(id)) {
-            Some(_) => DeviceId::new(GROUP_ID).is_ok_and(|g| self.ledger.counted_exactly(&g, part)),
-            None => self.ledger.counted_exactly(id, part),
-        };
-        if until > now_ms && counted {
-            self.forgotten.insert(id.clone(), Mark(now_ms, until));
-            self.dirty = true;
+    /// What of `obs` may be applied, and from which hour its device counts (see the module
+    /// header); `None`: nothing (a device unknown here that this observation does not bring).
+    pub(super) fn counted_from(&self, source: &str, mut obs: Observation) -> Option<(Observation, Option<i64>)> {
+        if obs.kind != DeviceKind::Client {
+            return Some((obs, None));
         }
-    }
-
-    /// What of `obs` may be applied (see the module header); `None`: nothing. The flag: a
-    /// device forgotten lately comes back (its counters start as baselines).
-    pub(super) fn after_forgetting(&self, obs: Observation) -> Option<(Observation, bool)> {
-        let known = |id: &DeviceId| self.ledger.totals_of(id).is_some() || self.members.contains_key(id);
-        if obs.kind == DeviceKind::Client
-            && says_nothing(&obs)
-            && !known(&obs.device)
-            && !obs.info.macs.iter().any(|m| self.resolver.owner_of(m).is_some())
-        {
+        let known = self.ledger.totals_of(&obs.device).is_some()
+            || self.members.contains_key(&obs.device)
+            || obs.info.macs.iter().any(|m| self.resolver.owner_of(m).is_some());
+        let from = match self.counts_from.get(&obs.device) {
+            Some(&from) => Some(from),
+            None if known => None,
+            // A source past its first poll: the hour up to which its clients are accounted for.
+            None => self.polled.get(source).map(|&ms| floor_hour(ms.div_euclid(1000))),
+        };
+        if let Some(from) = from {
+            hours_from(&mut obs, from);
+        }
+        if !known && says_nothing(&obs) {
             return None;
         }
-        match self.forgotten.get(&obs.device) {
-            Some(&Mark(at, _)) => {
-                let known = known(&obs.device);
-                since_forgetting(obs, at, known).map(|o| (o, !known))
+        Some((obs, from))
+    }
+
+    /// `obs` of a device that counts `from` an hour was admitted as `device`: remember the
+    /// start for its later readings, and start its counters as baselines from that hour.
+    pub(super) fn count_from(&mut self, reported: &DeviceId, device: &DeviceId, obs: &Observation, from: i64) {
+        if !self.counts_from.contains_key(reported) {
+            self.counts_from.insert(reported.clone(), from);
+            self.dirty = true;
+        }
+        for reading in &obs.traffic {
+            if !matches!(reading.sample, TrafficSample::Buckets(_)) {
+                self.ledger.count_from(device.clone(), reading.interface.clone(), from);
             }
-            None => Some((obs, false)),
+        }
+    }
+
+    /// A device or member was forgotten at `now_ms`: a client first seen from now on counts
+    /// from that hour at the earliest, even if its source was away since (router down).
+    pub(super) fn forgot_at(&mut self, now_ms: i64) {
+        for at in self.polled.values_mut() {
+            *at = (*at).max(now_ms);
+        }
+    }
+
+    /// After a successful poll of `source` at `now_ms`.
+    pub(super) fn polled(&mut self, source: &str, now_ms: i64) {
+        match self.polled.get_mut(source) {
+            Some(at) => {
+                *at = (*at).max(now_ms);
+                self.stale = true;
+            }
+            None => {
+                self.polled.insert(source.to_owned(), now_ms);
+                self.dirty = true;
+            }
         }
     }
 
@@ -169,11 +188,12 @@ impl super::Household {
     }
 
     /// Forgets group members no source lists that were unseen online for `forget_after`, and
-    /// marks older than [`MARK_KEEP_MS`]; returns the group's id if its members changed.
+    /// starts older than [`START_KEEP_S`]; returns the group's id if its members changed.
     pub fn forget_members(&mut self, now_ms: i64) -> Option<DeviceId> {
-        let before = self.forgotten.len();
-        self.forgotten.retain(|_, mark| mark.1 >= now_ms);
-        self.dirty |= self.forgotten.len() != before;
+        let before = self.counts_from.len();
+        let now_s = now_ms.div_euclid(1000);
+        self.counts_from.retain(|_, from| *from + START_KEEP_S > now_s);
+        self.dirty |= self.counts_from.len() != before;
         let group = DeviceId::new(GROUP_ID).ok()?;
         // Members of a state file from before members were kept: their clock starts now.
         let parts: Vec<DeviceId> = self
@@ -203,10 +223,9 @@ impl super::Household {
         if due.is_empty() {
             return None;
         }
+        self.forgot_at(now_ms);
         for id in &due {
-            let of_member = |name: Option<&str>| name.and_then(member_of).as_ref() == Some(id);
-            let online = self.members.get(id).map_or(now_ms, |m| m.last_online_ms);
-            self.mark(id, online, now_ms, &of_member);
+            self.counts_from.remove(id);
             self.members.remove(id);
             self.skips.forget_device(id);
         }
@@ -232,7 +251,7 @@ impl super::Household {
             ("entity_slugs", self.entity_slugs.len()),
             ("kept_out", self.kept_out.len()),
             ("evicted", self.evicted.len()),
-            ("forgotten", self.forgotten.len()),
+            ("counts_from", self.counts_from.len()),
             ("members", self.members.len()),
             ("skips", self.skips.len()),
             ("retired", self.retired.len()),
@@ -267,26 +286,24 @@ mod tests {
     }
 
     #[test]
-    fn only_hours_after_the_forgetting_count_or_bring_a_device_back() {
-        let forgot = 10 * HOUR_MS + 600_000; // 10:10
-        let old = analyzer_rows(&[(8 * 3600, 500), (9 * 3600, 700)]);
-        assert!(since_forgetting(old.clone(), forgot, false).is_none(), "history only");
-        let kept = since_forgetting(old, forgot, true).unwrap();
-        assert!(kept.traffic.is_empty(), "known again: its old hours still never count");
-        // The hour in progress at the forgetting (10:00-11:00) has bytes after it.
-        let newer = analyzer_rows(&[(9 * 3600, 700), (10 * 3600, 40)]);
-        let back = since_forgetting(newer, forgot, false).unwrap();
-        let TrafficSample::Buckets(b) = &back.traffic[0].sample else {
+    fn hours_before_the_start_are_dropped() {
+        let mut obs = analyzer_rows(&[(8 * 3600, 500), (9 * 3600, 700), (10 * 3600, 40)]);
+        hours_from(&mut obs, 10 * 3600);
+        let TrafficSample::Buckets(b) = &obs.traffic[0].sample else {
             panic!()
         };
-        assert_eq!(b.hours.len(), 1);
-        assert_eq!(b.hours[0].rx, 40);
-        // Empty newer hours say nothing.
-        assert!(since_forgetting(analyzer_rows(&[(10 * 3600, 0)]), forgot, false).is_none());
-        // Online in a client list: it is back.
-        let mut online = analyzer_rows(&[]);
-        online.online = Some(true);
-        assert!(since_forgetting(online, forgot, false).is_some());
+        assert_eq!(b.hours.iter().map(|h| h.rx).collect::<Vec<_>>(), [40]);
+        let mut old = analyzer_rows(&[(8 * 3600, 500)]);
+        hours_from(&mut old, 10 * 3600);
+        assert!(old.traffic.is_empty());
+        assert!(says_nothing(&old), "nothing left says the device is there");
+    }
+
+    #[test]
+    fn a_start_is_the_top_of_an_hour() {
+        assert_eq!(floor_hour(10 * 3600 + 59), 10 * 3600);
+        assert_eq!(floor_hour(10 * 3600), 10 * 3600);
+        assert_eq!(floor_hour(-1), -3600);
     }
 
     #[test]

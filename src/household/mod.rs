@@ -56,7 +56,9 @@ struct Saved {
     #[serde(default)]
     entity_slugs: BTreeMap<DeviceId, String>,
     #[serde(default)]
-    forgotten: churn::Forgotten,
+    counts_from: churn::CountsFrom,
+    #[serde(default)]
+    polled: churn::Polled,
     #[serde(default)]
     group_members: churn::Members,
     /// Per uplink (the mesh node an upstream router counts): the Deco's reconciliation.
@@ -84,8 +86,10 @@ pub struct Household {
     kept_out: std::collections::BTreeSet<DeviceId>,
     last_seen: forget::LastSeen,
     forget_after: std::time::Duration,
-    /// Devices forgotten lately, and when (churn.rs).
-    forgotten: churn::Forgotten,
+    /// Clients first seen after their source's first poll: from which hour they count (churn.rs).
+    counts_from: churn::CountsFrom,
+    /// Each source's last successful poll (churn.rs).
+    polled: churn::Polled,
     /// The private-address group's members (churn.rs).
     members: churn::Members,
     /// The device part of each device's suggested entity ids, fixed when it was first
@@ -113,7 +117,8 @@ impl Household {
         let mut periods = PeriodBook::new();
         let mut last_seen = forget::LastSeen::new();
         let mut entity_slugs = BTreeMap::new();
-        let mut forgotten = churn::Forgotten::new();
+        let mut counts_from = churn::CountsFrom::new();
+        let mut polled = churn::Polled::new();
         let mut members = churn::Members::new();
         let mut meshes = estimates::Meshes::new(settings);
         // Taken out of the cursors: it is written from the household's own data (persist.rs).
@@ -124,7 +129,8 @@ impl Household {
                     periods = saved.periods;
                     last_seen = saved.last_seen;
                     entity_slugs = saved.entity_slugs;
-                    forgotten = saved.forgotten;
+                    counts_from = saved.counts_from;
+                    polled = saved.polled;
                     members = saved.group_members;
                     meshes.reconcilers = saved.reconcile;
                 }
@@ -162,7 +168,8 @@ impl Household {
             kept_out: Default::default(),
             last_seen,
             forget_after: settings.bridge.forget_after,
-            forgotten,
+            counts_from,
+            polled,
             members,
             entity_slugs,
             meshes,
@@ -291,7 +298,8 @@ impl Household {
     /// configs. Its history read again later does not bring it back (churn.rs).
     pub fn remove(&mut self, id: &DeviceId, now_ms: i64) -> bool {
         self.dirty = true;
-        self.mark_forgotten(id, now_ms);
+        self.counts_from.remove(id);
+        self.forgot_at(now_ms);
         if id.as_str() == admission::GROUP_ID {
             self.members.clear();
         }

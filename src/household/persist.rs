@@ -19,12 +19,14 @@ use crate::model::DeviceId;
 struct SavedRef<'a> {
     entity_slugs: &'a BTreeMap<DeviceId, String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    forgotten: &'a super::churn::Forgotten,
+    counts_from: &'a super::churn::CountsFrom,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     group_members: &'a super::churn::Members,
     identity: &'a super::identity::Resolver,
     last_seen: &'a super::forget::LastSeen,
     periods: &'a super::periods::PeriodBook,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    polled: &'a super::churn::Polled,
     reconcile: &'a BTreeMap<DeviceId, super::reconcile::Reconciler>,
 }
 
@@ -60,11 +62,12 @@ impl Household {
     fn saved_ref(&self) -> SavedRef<'_> {
         SavedRef {
             entity_slugs: &self.entity_slugs,
-            forgotten: &self.forgotten,
+            counts_from: &self.counts_from,
             group_members: &self.members,
             identity: &self.resolver,
             last_seen: &self.last_seen,
             periods: &self.periods,
+            polled: &self.polled,
             reconcile: self.saved_reconcilers(),
         }
     }

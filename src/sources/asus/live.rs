@@ -60,7 +60,7 @@ pub struct LiveCounters {
     pub availability: Availability,
     /// Router time of the next probe while not available.
     next_probe: Option<i64>,
-    /// Last raw `[rx, tx]` per client, and the router's own pair.
+    /// Last raw `[rx, tx]` per client the client list still has, and the router's own pair.
     last: BTreeMap<MacAddr, [u64; 2]>,
     last_router: Option<[u64; 2]>,
     cursor: Cursor,
@@ -188,7 +188,7 @@ impl LiveCounters {
         let Some(epoch) = self.epoch(&entries, reply.router, booted_at) else {
             return Vec::new();
         };
-        entries
+        let samples = entries
             .iter()
             .map(|e| {
                 let wrap = self.wrap_rule(e);
@@ -203,7 +203,12 @@ impl LiveCounters {
                 };
                 (e.mac, LiveSample { counter, clock_s })
             })
-            .collect()
+            .collect();
+        // Clients the router no longer lists leave nothing here (a day of private MACs).
+        if self.last.len() > known.len() {
+            self.last.retain(|mac, _| known.contains(mac));
+        }
+        samples
     }
 
     /// The page was listing clients and now lists none. A DPI engine that just restarted has an

@@ -134,3 +134,32 @@ fn one_client_at_the_top_of_32_bits_wrapped() {
     l.last.insert(entry(1, 0, 0).mac, [u32::MAX as u64 - 5, 0]);
     assert_eq!(l.wrap_rule(&entry(1, 3, 0)), WrapRule::Never);
 }
+
+#[test]
+fn clients_the_router_no_longer_lists_leave_nothing_behind() {
+    let mut l = live();
+    let interval = Duration::from_secs(30);
+    let at = |s: i64| s * 1000;
+    // A new client every poll, each listed for three polls.
+    for n in 0u8..60 {
+        let listed: Vec<u8> = (n.saturating_sub(2)..=n).collect();
+        let known: BTreeSet<MacAddr> = listed.iter().map(|&i| MacAddr::new([2, 0, 0, 0, 0, i])).collect();
+        let rows: Vec<String> = listed
+            .iter()
+            .map(|&i| {
+                format!(
+                    "[\"02:00:00:00:00:{i:02X}\", {}, {}]",
+                    10 * u64::from(n),
+                    1000 * u64::from(n)
+                )
+            })
+            .collect();
+        let reply = format!("array_traffic = [{}];", rows.join(", "));
+        let clock_s = 1000 + i64::from(n) * 30;
+        assert_eq!(
+            l.interpret(&reply, &known, None, clock_s, interval, at(clock_s)).len(),
+            listed.len()
+        );
+        assert!(l.last.len() <= 3, "poll {n}: {} clients remembered", l.last.len());
+    }
+}
