@@ -15,6 +15,7 @@ pub mod config;
 pub mod demo;
 #[cfg(feature = "emulators")]
 pub mod emulators;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod household;

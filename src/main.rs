@@ -49,6 +49,13 @@ enum Command {
     /// bridged to a broker and shown as a live table; Ctrl-C stops it.
     #[cfg(feature = "demo")]
     Demo(demo_cli::DemoArgs),
+    /// A build without the demo (the shipped binary) says how to get one.
+    #[cfg(not(feature = "demo"))]
+    #[command(hide = true, disable_help_flag = true)]
+    Demo {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -57,6 +64,14 @@ fn main() -> ExitCode {
     #[cfg(feature = "demo")]
     if let Some(Command::Demo(args)) = &cli.command {
         return demo_cli::main(args, cli.log_level.as_deref());
+    }
+    // The shipped binary carries no emulators and no demo broker (Cargo.toml's features).
+    #[cfg(not(feature = "demo"))]
+    if let Some(Command::Demo { .. }) = &cli.command {
+        eprintln!(
+            "bandwidth2mqtt: this build has no demo; from the source: cargo run --release --features demo -- demo"
+        );
+        return ExitCode::from(2);
     }
     let loaded = match config::load(cli.config.as_deref()) {
         Ok(loaded) => loaded,
