@@ -260,22 +260,7 @@ fn clean_message(message: &str, key: &str) -> String {
 fn resolve_password_files(settings: &mut Settings, source: &ConfigSource) -> Result<(), ConfigError> {
     let mqtt = &mut settings.mqtt;
     resolve_one(&mut mqtt.password, mqtt.password_file.as_deref(), "mqtt", source)?;
-    for (name, asus) in &mut settings.asus {
-        resolve_one(
-            &mut asus.password,
-            asus.password_file.as_deref(),
-            &format!("asus.{name}"),
-            source,
-        )?;
-    }
-    for (name, deco) in &mut settings.deco {
-        resolve_one(
-            &mut deco.password,
-            deco.password_file.as_deref(),
-            &format!("deco.{name}"),
-            source,
-        )?;
-    }
+    crate::sources::resolve_files(settings, source)?;
     for (name, agent) in &mut settings.agents {
         resolve_key(
             &mut agent.key,
