@@ -29,6 +29,7 @@ macro_rules! each_source {
             vnstat Vnstat,
             asus Asus,
             deco Deco,
+            node_exporter NodeExporter,
         }
     };
 }
