@@ -19,7 +19,7 @@ pub use spec::{ServerMacs, SourceFolder, Spec, TableError};
 /// | kind | totals | rates | why |
 /// |---|---|---|---|
 /// | vnstat | 0 | 1 | totals survive reboots and bridge downtime; rates are 5-minute averages |
-/// | host, agent | 1 | 0 | the kernel's exact counters, live rates |
+/// | host, agent, node_exporter | 1 | 0 | the kernel's exact counters, live rates |
 /// | asus | 2 | 2 | router counters are exact; a server's own view of itself still wins |
 /// | deco | 3 | 1 | totals are estimates from rates, so any counter beats them |
 macro_rules! each_source {

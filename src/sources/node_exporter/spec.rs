@@ -144,6 +144,26 @@ mod tests {
             .map(|e| e.to_string())
     }
 
+    /// `BANDWIDTH2MQTT__NODE_EXPORTER__<NAME>__<KEY>` reaches the table (the `_` in the
+    /// table's own name is not a separator).
+    #[test]
+    fn environment_overrides_reach_the_table() {
+        let env: BTreeMap<String, String> = [
+            ("BANDWIDTH2MQTT__HOST__ENABLED", "false"),
+            ("BANDWIDTH2MQTT__NODE_EXPORTER__PANDA__URL", "http://10.0.0.2:9100/metrics"),
+            ("BANDWIDTH2MQTT__NODE_EXPORTER__PANDA__INTERFACES", "eth0, wlan0"),
+            ("BANDWIDTH2MQTT__NODE_EXPORTER__PANDA__INTERVAL", "2m"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let loaded = load_from(ConfigSource::Defaults, env).unwrap();
+        let panda = &loaded.settings.node_exporter["panda"];
+        assert_eq!(panda.url, "http://10.0.0.2:9100/metrics");
+        assert_eq!(panda.interfaces.as_deref(), Some(&["eth0".to_owned(), "wlan0".to_owned()][..]));
+        assert_eq!(panda.interval, std::time::Duration::from_secs(120));
+    }
+
     #[test]
     fn the_table_is_checked_like_the_other_servers() {
         let ok = "[node_exporter.panda]\nurl = \"http://10.0.0.2:9100/metrics\"\n";
