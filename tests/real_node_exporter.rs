@@ -169,7 +169,13 @@ async fn bridge_totals_follow_the_kernel_poll_after_poll() {
     watcher
         .wait_payload("bandwidth2mqtt/bridge/source/real", "online")
         .await;
-    assert!(watcher.latest("homeassistant/device/real/config").is_some());
+    // The server's device in discovery (published around its first state, in either order).
+    let config = watcher
+        .wait_json("homeassistant/device/real/config", |v| {
+            v["components"]["rx_bytes"].is_object()
+        })
+        .await;
+    assert_eq!(config["device"]["name"], "real", "{config}");
     for _ in 0..3 {
         // Loopback traffic of our own (a few scrapes), then the kernel's count after it: the
         // bridge must reach it by a later poll and never pass what the kernel counts.
