@@ -4,6 +4,7 @@
 //! are given (config, sources, clock).
 
 mod agents;
+mod build;
 mod commands;
 mod events;
 mod forgetting;
@@ -24,6 +25,7 @@ use std::time::Duration;
 // Real time for what is about the link to the broker (bridge/info refresh pacing).
 use tokio::time::Instant;
 
+pub use build::build_sources;
 pub use poller::{PollReport, backoff};
 pub use run::{OnceOutcome, Parts, once, run, run_until};
 

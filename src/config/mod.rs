@@ -1,12 +1,10 @@
 //! The configuration contract of `../shared/design.md`: a TOML file, `BANDWIDTH2MQTT__…`
 //! environment overrides, `password_file` twins, and loud failure on anything unknown.
 
-pub(crate) mod duration;
 mod household_rules;
 mod load;
-mod macs;
 mod plan;
-mod secret;
+mod tables;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -16,12 +14,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use household_rules::plan_device;
-pub(crate) use load::resolve_one;
 pub use load::{ConfigError, ConfigSource, LoadedConfig, load, load_from, render, resolve_path};
-pub use macs::MacList;
 pub use plan::{ByteSize, PlanPeriod, PlanSettings, RandomMacs, Share};
-pub use secret::Secret;
-pub use validate::{MqttTransport, MqttUrl, RESERVED_IDS, check_interval, check_router_url, check_source_name};
+pub use tables::{build_context, server_macs};
+pub use validate::{MqttTransport, MqttUrl};
+
+use crate::table::duration;
+pub use crate::table::{MacList, Secret};
 
 // The source tables live in their folders; these names stay for library users.
 pub use crate::sources::asus::AsusSettings;

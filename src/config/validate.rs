@@ -5,9 +5,7 @@ use std::time::Duration;
 use super::load::ConfigError;
 use super::{ConfigSource, Settings};
 use crate::model::{DeviceId, MacAddr};
-
-/// Device ids the bridge keeps for itself.
-pub const RESERVED_IDS: [&str; 2] = ["bridge", "host"];
+use crate::table::check_interval;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MqttTransport {
@@ -162,10 +160,10 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
     }
 
     // Each source table's own checks (declared in its folder, `sources/<kind>/spec.rs`).
-    crate::sources::validate_tables(settings).map_err(|(key, m)| err(&key, m))?;
+    super::tables::validate_tables(settings).map_err(|(key, m)| err(&key, m))?;
 
     // An agent `x` is the source `agent_x` (bridge/agents.rs): no other table may take that.
-    let named = crate::sources::named(settings);
+    let named = super::tables::named(settings);
     if let Some((table, name)) = named.iter().find(|(_, n)| n.starts_with("agent_")) {
         return Err(err(
             &format!("{table}.{name}"),
@@ -218,7 +216,7 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
     // One physical thing per MAC (design.md "Identity"): a MAC claimed twice would put it in
     // two HA devices' `connections`, which HA refuses.
     let mut claimed: std::collections::BTreeMap<MacAddr, String> = std::collections::BTreeMap::new();
-    let servers = crate::sources::server_macs(settings)
+    let servers = super::tables::server_macs(settings)
         .into_iter()
         .map(|s| (s.key, s.macs))
         .chain(settings.agents.iter().map(|(n, a)| (format!("agents.{n}.mac"), &a.mac)));
@@ -247,40 +245,6 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
     Ok(url)
 }
 
-pub fn check_source_name(name: &str) -> Result<(), String> {
-    if DeviceId::new(name).is_err() {
-        return Err(format!(
-            "`{name}` is not a valid name: use lower-case letters, digits and `_` (so that environment overrides can reach it)"
-        ));
-    }
-    if RESERVED_IDS.contains(&name) {
-        return Err(format!("`{name}` is reserved"));
-    }
-    Ok(())
-}
-
-/// A router's base URL: `http(s)://host[:port]`, nothing after it.
-pub fn check_router_url(text: &str) -> Result<(), String> {
-    if text.trim().is_empty() {
-        return Err("is required, e.g. \"http://192.168.68.1\"".into());
-    }
-    let url = reqwest::Url::parse(text.trim())
-        .map_err(|e| format!("`{text}` is not a URL ({e}); write it like http://192.168.68.1"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("`{text}`: use http:// or https://"));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("`{text}` has no host"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("credentials in the URL are not supported; use the password key".into());
-    }
-    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("`{text}` has a path; the URL names only scheme, host and port"));
-    }
-    Ok(())
-}
-
 fn check_topic(topic: &str) -> Result<(), String> {
     if topic.is_empty() {
         return Err("must not be empty".into());
@@ -299,14 +263,6 @@ fn check_topic(topic: &str) -> Result<(), String> {
         return Err(format!("`{topic}` starts with `$`, which is reserved for the broker"));
     }
     Ok(())
-}
-
-pub fn check_interval(value: Duration, min_secs: u64) -> Result<(), String> {
-    if value < Duration::from_secs(min_secs) {
-        Err(format!("must be at least {min_secs}s"))
-    } else {
-        Ok(())
-    }
 }
 
 #[cfg(test)]

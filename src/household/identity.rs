@@ -54,7 +54,7 @@ impl Resolver {
     /// Starts from the configured servers' MACs (check-config guarantees they are distinct).
     pub fn new(settings: &Settings) -> Self {
         let mut resolver = Self::default();
-        for server in crate::sources::server_macs(settings) {
+        for server in crate::config::server_macs(settings) {
             let Some(id) = server.claimed_by else { continue };
             for mac in server.macs {
                 resolver.claim(*mac, &id, DeviceKind::Server, true);

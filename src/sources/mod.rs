@@ -10,7 +10,7 @@ pub mod login_memory;
 pub mod scalar;
 mod spec;
 
-pub use spec::{ServerMacs, SourceFolder, Spec, TableError};
+pub use spec::{BuildContext, ServerMacs, SourceFolder, Spec};
 
 /// Every source folder, one line each: `folder Variant`. The list's order is the order sources
 /// are built, checked and listed in. Who wins when two sources count one device (lower wins;
@@ -39,7 +39,6 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::config::{ConfigError, ConfigSource, Settings};
 use crate::model::Observation;
 
 /// Why a poll failed. The message is shown to users (log, `bridge/info`), so it must say what
@@ -104,8 +103,9 @@ pub const AGENT: Spec = Spec {
     estimates: false,
 };
 
-/// Generates, from [`each_source`]'s list, the folder modules, [`SourceKind`], [`AnySource`]
-/// with its dispatch, and the functions that run over every source's table.
+/// Generates, from [`each_source`]'s list, the folder modules, [`SourceKind`] and [`AnySource`]
+/// with its dispatch. What runs over every folder's config table is generated the same way in
+/// `config/tables.rs`, and building them all in `bridge/build.rs`.
 macro_rules! dispatch {
     ($($folder:ident $Variant:ident,)*) => {
         $(pub mod $folder;)*
@@ -175,49 +175,6 @@ macro_rules! dispatch {
             fn complete_each_poll(&mut self) {
                 match self { $(Self::$Variant(s) => s.complete_each_poll(),)* }
             }
-        }
-
-        /// Every source the configuration asks for, in the list's order, on `clock`.
-        pub fn build(settings: &Settings, clock: &Clock) -> Vec<AnySource> {
-            let mut sources = Vec::new();
-            $(
-                for source in <$folder::Folder as SourceFolder>::build(&settings.$folder, settings) {
-                    sources.push(AnySource::$Variant(Box::new(source)));
-                }
-            )*
-            for source in &mut sources {
-                source.set_clock(clock);
-            }
-            sources
-        }
-
-        /// Every table's own checks, in the list's order.
-        pub fn validate_tables(settings: &Settings) -> Result<(), TableError> {
-            $(<$folder::Folder as SourceFolder>::validate(&settings.$folder)?;)*
-            Ok(())
-        }
-
-        /// Every configured source name, with its table (`vnstat`).
-        pub fn named(settings: &Settings) -> Vec<(&'static str, &str)> {
-            let mut names = Vec::new();
-            $(
-                let kind = <$folder::Folder as SourceFolder>::SPEC.kind;
-                names.extend(<$folder::Folder as SourceFolder>::names(&settings.$folder).into_iter().map(|n| (kind, n)));
-            )*
-            names
-        }
-
-        /// Every configured server and the MACs routers see of it.
-        pub fn server_macs(settings: &Settings) -> Vec<ServerMacs<'_>> {
-            let mut servers = Vec::new();
-            $(servers.extend(<$folder::Folder as SourceFolder>::server_macs(&settings.$folder));)*
-            servers
-        }
-
-        /// Reads every table's secret files.
-        pub fn resolve_files(settings: &mut Settings, source: &ConfigSource) -> Result<(), ConfigError> {
-            $(<$folder::Folder as SourceFolder>::resolve_files(&mut settings.$folder, source)?;)*
-            Ok(())
         }
     };
 }

@@ -7,9 +7,11 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use std::path::Path;
+
 use super::Source;
-use crate::config::{ConfigError, ConfigSource, MacList, Settings};
 use crate::model::DeviceId;
+use crate::table::{MacList, TableError};
 
 /// The constant facts of a kind of source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,8 +45,12 @@ pub struct ServerMacs<'a> {
     pub claimed_by: Option<DeviceId>,
 }
 
-/// A `(key, message)` problem in a source's table, turned into a `ConfigError` by the caller.
-pub type TableError = (String, String);
+/// What building a source may need beyond its own table.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildContext<'a> {
+    /// Where sources keep files of their own (the routers' login journals).
+    pub state_dir: &'a Path,
+}
 
 /// A source folder: implemented once per folder by a unit type named `Folder`.
 pub trait SourceFolder {
@@ -68,10 +74,10 @@ pub trait SourceFolder {
     }
 
     /// Reads `password_file`-like twins at load time, so a missing secret fails at start-up.
-    fn resolve_files(_settings: &mut Self::Settings, _source: &ConfigSource) -> Result<(), ConfigError> {
+    fn resolve_files(_settings: &mut Self::Settings) -> Result<(), TableError> {
         Ok(())
     }
 
-    /// The sources the table asks for (`all` for bridge-wide keys such as the state dir).
-    fn build(settings: &Self::Settings, all: &Settings) -> Vec<Self::Source>;
+    /// The sources the table asks for.
+    fn build(settings: &Self::Settings, ctx: BuildContext<'_>) -> Vec<Self::Source>;
 }

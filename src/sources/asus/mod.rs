@@ -95,7 +95,7 @@ impl AsusSource {
                     &cfg.url,
                     name,
                     &cfg.username,
-                    cfg.password.clone().unwrap_or_else(|| crate::config::Secret::new("")),
+                    cfg.password.clone().unwrap_or_else(|| crate::table::Secret::new("")),
                 )
             })
             .map_err(|e| e.to_string());

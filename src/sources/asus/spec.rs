@@ -7,12 +7,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::AsusSource;
-use crate::config::{
-    ConfigError, ConfigSource, Secret, Settings, check_interval, check_router_url, check_source_name, duration,
-    resolve_one,
-};
 use crate::sources::login_journal::LoginJournal;
-use crate::sources::{SourceFolder, Spec, TableError};
+use crate::sources::{BuildContext, SourceFolder, Spec};
+use crate::table::{
+    Secret, TableError, check_interval, check_router_url, check_source_name, duration, read_password_file,
+};
 
 pub struct Folder;
 
@@ -54,24 +53,23 @@ impl SourceFolder for Folder {
         tables.keys().map(String::as_str).collect()
     }
 
-    fn resolve_files(tables: &mut Self::Settings, source: &ConfigSource) -> Result<(), ConfigError> {
+    fn resolve_files(tables: &mut Self::Settings) -> Result<(), TableError> {
         for (name, asus) in tables {
-            resolve_one(
+            read_password_file(
                 &mut asus.password,
                 asus.password_file.as_deref(),
                 &format!("asus.{name}"),
-                source,
             )?;
         }
         Ok(())
     }
 
-    fn build(tables: &Self::Settings, all: &Settings) -> Vec<AsusSource> {
+    fn build(tables: &Self::Settings, ctx: BuildContext<'_>) -> Vec<AsusSource> {
         tables
             .iter()
             .map(|(name, cfg)| {
                 let mut source = AsusSource::new(name, cfg);
-                source.remember_logins(LoginJournal::in_dir(&all.bridge.state_dir, name));
+                source.remember_logins(LoginJournal::in_dir(ctx.state_dir, name));
                 source
             })
             .collect()

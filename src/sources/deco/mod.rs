@@ -30,7 +30,7 @@ use self::parse::ParseError;
 use self::protocol::Endpoint;
 use self::session::{DecoClient, DecoError};
 use super::{Source, SourceError, SourceKind};
-use crate::config::Secret;
+use crate::table::Secret;
 pub use spec::{DecoSettings, Folder, SpeedUnit};
 use crate::http::{TlsPolicy, build_client};
 use crate::model::{MacAddr, Observation};

@@ -6,9 +6,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::HostSource;
-use crate::config::{MacList, RESERVED_IDS, Settings, check_interval, duration};
 use crate::model::DeviceId;
-use crate::sources::{ServerMacs, SourceFolder, Spec, TableError};
+use crate::sources::{BuildContext, ServerMacs, SourceFolder, Spec};
+use crate::table::{MacList, RESERVED_IDS, TableError, check_interval, duration};
 
 pub struct Folder;
 
@@ -58,7 +58,7 @@ impl SourceFolder for Folder {
             .collect()
     }
 
-    fn build(host: &HostSettings, _all: &Settings) -> Vec<HostSource> {
+    fn build(host: &HostSettings, _ctx: BuildContext<'_>) -> Vec<HostSource> {
         host.enabled.then(|| HostSource::new(host)).into_iter().collect()
     }
 }

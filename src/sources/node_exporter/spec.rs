@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::NodeExporterSource;
-use crate::config::{MacList, Settings, check_interval, check_source_name, duration};
 use crate::model::DeviceId;
-use crate::sources::{ServerMacs, SourceFolder, Spec, TableError};
+use crate::sources::{BuildContext, ServerMacs, SourceFolder, Spec};
+use crate::table::{MacList, TableError, check_interval, check_source_name, duration};
 
 pub struct Folder;
 
@@ -63,7 +63,7 @@ impl SourceFolder for Folder {
             .collect()
     }
 
-    fn build(tables: &Self::Settings, _all: &Settings) -> Vec<NodeExporterSource> {
+    fn build(tables: &Self::Settings, _ctx: BuildContext<'_>) -> Vec<NodeExporterSource> {
         tables
             .iter()
             .map(|(name, cfg)| NodeExporterSource::new(name, cfg))

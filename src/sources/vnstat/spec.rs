@@ -6,9 +6,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::VnstatSource;
-use crate::config::{MacList, Settings, check_interval, check_source_name, duration};
 use crate::model::DeviceId;
-use crate::sources::{ServerMacs, SourceFolder, Spec, TableError};
+use crate::sources::{BuildContext, ServerMacs, SourceFolder, Spec};
+use crate::table::{MacList, TableError, check_interval, check_source_name, duration};
 
 pub struct Folder;
 
@@ -57,7 +57,7 @@ impl SourceFolder for Folder {
             .collect()
     }
 
-    fn build(tables: &Self::Settings, _all: &Settings) -> Vec<VnstatSource> {
+    fn build(tables: &Self::Settings, _ctx: BuildContext<'_>) -> Vec<VnstatSource> {
         tables.iter().map(|(name, cfg)| VnstatSource::new(name, cfg)).collect()
     }
 }
