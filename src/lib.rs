@@ -25,3 +25,4 @@ pub mod model;
 pub mod percent;
 pub mod publish;
 pub mod sources;
+pub mod table;

@@ -2,6 +2,7 @@
 //! survive a restart.
 
 mod channel;
+mod feed;
 mod ledger;
 pub mod plausible;
 mod reconcile;

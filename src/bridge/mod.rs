@@ -4,6 +4,7 @@
 //! are given (config, sources, clock).
 
 mod agents;
+mod build;
 mod commands;
 mod events;
 mod forgetting;
@@ -24,6 +25,7 @@ use std::time::Duration;
 // Real time for what is about the link to the broker (bridge/info refresh pacing).
 use tokio::time::Instant;
 
+pub use build::build_sources;
 pub use poller::{PollReport, backoff};
 pub use run::{OnceOutcome, Parts, once, run, run_until};
 
@@ -64,9 +66,6 @@ const SOURCES_SHOWN: usize = 100;
 /// A source that has not answered by then (a router timing out) does not hold the others back.
 const FIRST_ROUND_WAIT: Duration = Duration::from_secs(60);
 const PERIOD_TICK: Duration = Duration::from_secs(30);
-/// First-round order: a server's own counters before a router's view of it, exact before
-/// estimated, so the first totals come from the best source.
-const SOURCE_ORDER: [&str; 4] = ["vnstat", "host", "asus", "deco"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {
@@ -131,7 +130,10 @@ impl Core {
                 source.restore(cursor);
             }
         }
-        let feeds = sources.iter().map(|s| (s.feed(), s.kind().as_str())).collect();
+        let feeds = sources
+            .iter()
+            .map(|s| (s.kind().feed(s.name()), s.kind().as_str()))
+            .collect();
         let mut household = Household::new(&config.settings, feeds, persisted);
         commands::restore_names(&mut household, &config.settings.bridge.state_dir);
         let statuses = sources
@@ -224,11 +226,10 @@ impl Core {
         }
         let rank = |r: &PollReport| {
             let kind = self.statuses.get(&r.source).map(|s| s.kind).unwrap_or("");
+            // Each kind's place is in its spec: a server's own counters before a router's view
+            // of it, exact before estimated, so the first totals come from the best source.
             (
-                SOURCE_ORDER
-                    .iter()
-                    .position(|k| *k == kind)
-                    .unwrap_or(SOURCE_ORDER.len()),
+                crate::sources::spec_of(kind).map_or(u8::MAX, |s| s.first_round),
                 r.source.clone(),
             )
         };

@@ -17,7 +17,7 @@ use super::{BIRTH_DELAY, BridgeError, Core, PERIOD_TICK, PollReport, Stopped, VE
 use crate::clock::Clock;
 use crate::config::LoadedConfig;
 use crate::publish::{MqttEvent, Priority, migration};
-use crate::sources::{self, AnySource, Source};
+use crate::sources::{AnySource, Source};
 
 /// What a bridge is made of. `config` holds the settings, the state dir
 /// (`settings.bridge.state_dir`) and the MQTT connection (`settings.mqtt`, `mqtt_url`).
@@ -36,7 +36,7 @@ impl Parts {
 
     /// The configured sources on `clock`.
     pub fn on_clock(config: LoadedConfig, clock: Clock) -> Self {
-        let sources = sources::build(&config.settings, &clock);
+        let sources = super::build_sources(&config.settings, &clock);
         Self { config, sources, clock }
     }
 

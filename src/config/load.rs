@@ -260,22 +260,7 @@ fn clean_message(message: &str, key: &str) -> String {
 fn resolve_password_files(settings: &mut Settings, source: &ConfigSource) -> Result<(), ConfigError> {
     let mqtt = &mut settings.mqtt;
     resolve_one(&mut mqtt.password, mqtt.password_file.as_deref(), "mqtt", source)?;
-    for (name, asus) in &mut settings.asus {
-        resolve_one(
-            &mut asus.password,
-            asus.password_file.as_deref(),
-            &format!("asus.{name}"),
-            source,
-        )?;
-    }
-    for (name, deco) in &mut settings.deco {
-        resolve_one(
-            &mut deco.password,
-            deco.password_file.as_deref(),
-            &format!("deco.{name}"),
-            source,
-        )?;
-    }
+    super::tables::resolve_files(settings, source)?;
     for (name, agent) in &mut settings.agents {
         resolve_key(
             &mut agent.key,
@@ -324,22 +309,7 @@ pub(crate) fn resolve_one(
     table: &str,
     source: &ConfigSource,
 ) -> Result<(), ConfigError> {
-    let Some(file) = file else { return Ok(()) };
-    let key = format!("{table}.password_file");
-    if password.is_some() {
-        return Err(ConfigError::at(
-            source,
-            key,
-            "set either password or password_file, not both",
-        ));
-    }
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| ConfigError::at(source, &key, format!("cannot read {}: {e}", file.display())))?;
-    // Secret files usually end with a newline that is not part of the password.
-    let value = text.strip_suffix('\n').unwrap_or(&text);
-    let value = value.strip_suffix('\r').unwrap_or(value);
-    *password = Some(Secret::new(value));
-    Ok(())
+    crate::table::read_password_file(password, file, table).map_err(|(key, m)| ConfigError::at(source, key, m))
 }
 
 /// `check-config` output: the effective configuration as TOML with every secret as `***`.

@@ -1,12 +1,10 @@
 //! The configuration contract of `../shared/design.md`: a TOML file, `BANDWIDTH2MQTT__…`
 //! environment overrides, `password_file` twins, and loud failure on anything unknown.
 
-mod duration;
 mod household_rules;
 mod load;
-mod macs;
 mod plan;
-mod secret;
+mod tables;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -17,37 +15,46 @@ use serde::{Deserialize, Serialize};
 
 pub use household_rules::plan_device;
 pub use load::{ConfigError, ConfigSource, LoadedConfig, load, load_from, render, resolve_path};
-pub use macs::MacList;
 pub use plan::{ByteSize, PlanPeriod, PlanSettings, RandomMacs, Share};
-pub use secret::Secret;
+pub use tables::{build_context, server_macs};
 pub use validate::{MqttTransport, MqttUrl};
 
-/// Everything the bridge can be told. Every table and key is optional.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Settings {
-    pub mqtt: MqttSettings,
-    pub bridge: BridgeSettings,
-    /// The machine the bridge runs on.
-    pub host: HostSettings,
-    /// One table per server whose vnstat the bridge reads, keyed by the server's name.
-    pub vnstat: BTreeMap<String, VnstatSettings>,
-    /// One table per ASUS router, keyed by its name.
-    pub asus: BTreeMap<String, AsusSettings>,
-    /// One table per TP-Link Deco mesh, keyed by its name.
-    pub deco: BTreeMap<String, DecoSettings>,
-    /// Friendly names and options for network clients, keyed by MAC.
-    pub devices: BTreeMap<String, DeviceSettings>,
-    /// Data plans, keyed by device id (`wan`: the router's internet link).
-    pub plan: BTreeMap<String, PlanSettings>,
-    /// The optional Prometheus endpoint.
-    pub metrics: MetricsSettings,
-    /// The agents (`bandwidth2mqtt agent` on other servers) this bridge reads, keyed by the
-    /// agent's name. An agent not named here creates nothing.
-    pub agents: BTreeMap<String, AgentSettings>,
-    /// This machine as an agent (`bandwidth2mqtt agent`): the key that signs its messages.
-    pub agent: AgentKeySettings,
+use crate::table::duration;
+pub use crate::table::{MacList, Secret};
+
+// The source tables live in their folders; these names stay for library users.
+pub use crate::sources::asus::AsusSettings;
+pub use crate::sources::deco::{DecoSettings, SpeedUnit};
+pub use crate::sources::host::HostSettings;
+pub use crate::sources::vnstat::VnstatSettings;
+
+/// Generates [`Settings`] with one field per source folder (`[vnstat.<name>]` → `vnstat`), of
+/// the type the folder declares (`sources/<kind>/spec.rs`), between `bridge` and `devices`.
+macro_rules! settings {
+    ($($folder:ident $Variant:ident,)*) => {
+        /// Everything the bridge can be told. Every table and key is optional.
+        #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct Settings {
+            pub mqtt: MqttSettings,
+            pub bridge: BridgeSettings,
+            $(pub $folder: <crate::sources::$folder::Folder as crate::sources::SourceFolder>::Settings,)*
+            /// Friendly names and options for network clients, keyed by MAC.
+            pub devices: BTreeMap<String, DeviceSettings>,
+            /// Data plans, keyed by device id (`wan`: the router's internet link).
+            pub plan: BTreeMap<String, PlanSettings>,
+            /// The optional Prometheus endpoint.
+            pub metrics: MetricsSettings,
+            /// The agents (`bandwidth2mqtt agent` on other servers) this bridge reads, keyed by
+            /// the agent's name. An agent not named here creates nothing.
+            pub agents: BTreeMap<String, AgentSettings>,
+            /// This machine as an agent (`bandwidth2mqtt agent`): the key that signs its messages.
+            pub agent: AgentKeySettings,
+        }
+    };
 }
+
+crate::sources::each_source!(settings);
 
 /// One agent the bridge accepts (issue 21: the broker is shared, not trusted).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -224,175 +231,6 @@ impl Default for BridgeSettings {
             forget_after: Duration::from_secs(30 * 24 * 3600),
             include: Vec::new(),
             exclude: Vec::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HostSettings {
-    pub enabled: bool,
-    /// Device name; defaults to the hostname.
-    pub name: Option<String>,
-    #[serde(with = "duration")]
-    pub interval: Duration,
-    /// Interfaces to monitor; default: every interface except `lo` and virtual ones.
-    pub interfaces: Option<Vec<String>>,
-    /// Interface names to leave out; a trailing `*` matches a prefix (`veth*`).
-    pub exclude: Vec<String>,
-    /// Ties this machine to what routers report for these MACs (one or a list); its
-    /// interfaces' own MACs always count too.
-    pub mac: MacList,
-    /// Where the kernel's `/proc` and `/sys` are (a container sees the host's at `/host/proc`).
-    pub proc_dir: PathBuf,
-    pub sys_dir: PathBuf,
-}
-
-impl Default for HostSettings {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            name: None,
-            interval: Duration::from_secs(10),
-            interfaces: None,
-            exclude: Vec::new(),
-            mac: MacList::default(),
-            proc_dir: PathBuf::from("/proc"),
-            sys_dir: PathBuf::from("/sys"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct VnstatSettings {
-    /// Program and arguments, run without a shell (e.g. `["ssh", "beast", "vnstat", "--json", "f", "1"]`).
-    pub command: Vec<String>,
-    #[serde(with = "duration")]
-    pub interval: Duration,
-    /// A run that takes longer is killed and counts as a failure.
-    #[serde(with = "duration")]
-    pub timeout: Duration,
-    /// Display name; defaults to the table key.
-    pub name: Option<String>,
-    /// One MAC or a list: what routers see of this server (each NIC, Wi-Fi and cable).
-    pub mac: MacList,
-    /// Interfaces to publish; default: every interface in the vnstat database.
-    pub interfaces: Option<Vec<String>>,
-}
-
-impl Default for VnstatSettings {
-    fn default() -> Self {
-        Self {
-            command: ["vnstat", "--json", "f", "1"].map(String::from).to_vec(),
-            interval: Duration::from_secs(60),
-            timeout: Duration::from_secs(15),
-            name: None,
-            mac: MacList::default(),
-            interfaces: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AsusSettings {
-    /// `http://192.168.50.1` or `https://192.168.50.1:8443`.
-    pub url: String,
-    pub username: String,
-    pub password: Option<Secret>,
-    pub password_file: Option<PathBuf>,
-    /// Display name; defaults to the router's model.
-    pub name: Option<String>,
-    #[serde(with = "duration")]
-    pub interval: Duration,
-    #[serde(with = "duration")]
-    pub timeout: Duration,
-    /// Check the HTTPS certificate against the system roots. Routers use self-signed ones:
-    /// set `false`, or better pin it with `tls_fingerprint`.
-    pub verify_tls: bool,
-    /// SHA-256 fingerprint of the router's certificate (`AB:CD:…`); implies accepting it.
-    pub tls_fingerprint: Option<String>,
-    /// Read per-device byte counts from the Traffic Analyzer when it is switched on.
-    pub traffic_analyzer: bool,
-    /// The temperature page is read this often, not on every poll.
-    #[serde(with = "duration")]
-    pub temperature_interval: Duration,
-}
-
-impl Default for AsusSettings {
-    fn default() -> Self {
-        Self {
-            url: String::new(),
-            username: "admin".into(),
-            password: None,
-            password_file: None,
-            name: None,
-            interval: Duration::from_secs(30),
-            timeout: Duration::from_secs(15),
-            verify_tls: true,
-            tls_fingerprint: None,
-            traffic_analyzer: true,
-            temperature_interval: Duration::from_secs(300),
-        }
-    }
-}
-
-/// A TP-Link Deco mesh, read through its main unit's local web API.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DecoSettings {
-    /// The main Deco: `http://192.168.68.1`, or `https://…` for firmware that redirects.
-    pub url: String,
-    /// The Deco owner password (the one of the local web UI; manager accounts cannot log in).
-    pub password: Option<Secret>,
-    pub password_file: Option<PathBuf>,
-    #[serde(with = "duration")]
-    pub interval: Duration,
-    /// Per request; `client_list` takes up to 35 s on some models.
-    #[serde(with = "duration")]
-    pub timeout: Duration,
-    /// The unit of the Deco's `down_speed`/`up_speed` (unverified on hardware, see README).
-    pub speed_unit: SpeedUnit,
-    /// Check the certificate of an `https://` URL against the system roots; Decos use
-    /// self-signed certificates, so this is off by default.
-    pub verify_tls: bool,
-    /// SHA-256 fingerprint of the Deco's certificate: accept exactly that one.
-    pub tls_fingerprint: Option<String>,
-}
-
-impl Default for DecoSettings {
-    fn default() -> Self {
-        Self {
-            url: String::new(),
-            password: None,
-            password_file: None,
-            interval: Duration::from_secs(30),
-            timeout: Duration::from_secs(40),
-            speed_unit: SpeedUnit::default(),
-            verify_tls: false,
-            tls_fingerprint: None,
-        }
-    }
-}
-
-/// What one unit of a Deco rate means.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SpeedUnit {
-    /// What ha-tplink-deco assumes (raw ÷ 8 shown as kB/s), the longest-used reading.
-    #[default]
-    KbitPerS,
-    KbytePerS,
-    BytePerS,
-}
-
-impl SpeedUnit {
-    pub fn bits_per_unit(self) -> f64 {
-        match self {
-            Self::KbitPerS => 1000.0,
-            Self::KbytePerS => 8000.0,
-            Self::BytePerS => 8.0,
         }
     }
 }

@@ -5,9 +5,7 @@ use std::time::Duration;
 use super::load::ConfigError;
 use super::{ConfigSource, Settings};
 use crate::model::{DeviceId, MacAddr};
-
-/// Device ids the bridge keeps for itself.
-const RESERVED_IDS: [&str; 2] = ["bridge", "host"];
+use crate::table::check_interval;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MqttTransport {
@@ -161,53 +159,19 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
         ));
     }
 
-    let host = &settings.host;
-    if host.enabled {
-        check_interval(host.interval, 1).map_err(|m| err("host.interval", m))?;
-        if let Some(name) = &host.name {
-            match DeviceId::slugify(name) {
-                Some(id) if !RESERVED_IDS.contains(&id.as_str()) => {}
-                _ => {
-                    return Err(err("host.name", format!("`{name}` cannot be used as a device name")));
-                }
-            }
-        }
-        if host.interfaces.as_ref().is_some_and(Vec::is_empty) {
-            return Err(err(
-                "host.interfaces",
-                "an empty list would monitor nothing; leave it out for the default".into(),
-            ));
-        }
-    }
-
-    for (name, vnstat) in &settings.vnstat {
-        let key = |k: &str| format!("vnstat.{name}.{k}");
-        check_source_name(name).map_err(|m| err(&format!("vnstat.{name}"), m))?;
-        if vnstat.command.is_empty() || vnstat.command[0].trim().is_empty() {
-            return Err(err(
-                &key("command"),
-                "must name a program, e.g. [\"vnstat\", \"--json\", \"f\", \"1\"]".into(),
-            ));
-        }
-        check_interval(vnstat.interval, 1).map_err(|m| err(&key("interval"), m))?;
-        check_interval(vnstat.timeout, 1).map_err(|m| err(&key("timeout"), m))?;
-    }
+    // Each source table's own checks (declared in its folder, `sources/<kind>/spec.rs`).
+    super::tables::validate_tables(settings).map_err(|(key, m)| err(&key, m))?;
 
     // An agent `x` is the source `agent_x` (bridge/agents.rs): no other table may take that.
-    for (table, names) in [
-        ("vnstat", settings.vnstat.keys().collect::<Vec<_>>()),
-        ("asus", settings.asus.keys().collect()),
-        ("deco", settings.deco.keys().collect()),
-    ] {
-        if let Some(name) = names.into_iter().find(|n| n.starts_with("agent_")) {
-            return Err(err(
-                &format!("{table}.{name}"),
-                format!(
-                    "names starting with `agent_` are the sources of agents ([agents.{}])",
-                    &name[6..]
-                ),
-            ));
-        }
+    let named = super::tables::named(settings);
+    if let Some((table, name)) = named.iter().find(|(_, n)| n.starts_with("agent_")) {
+        return Err(err(
+            &format!("{table}.{name}"),
+            format!(
+                "names starting with `agent_` are the sources of agents ([agents.{}])",
+                &name[6..]
+            ),
+        ));
     }
     for (name, agent) in &settings.agents {
         let key = |k: &str| format!("agents.{name}.{k}");
@@ -228,54 +192,12 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
 
     // Source names share one namespace: they name `bridge/source/<name>` and device ids.
     let mut seen = std::collections::BTreeMap::new();
-    let tables = [
-        ("vnstat", settings.vnstat.keys().collect::<Vec<_>>()),
-        ("asus", settings.asus.keys().collect()),
-        ("deco", settings.deco.keys().collect()),
-    ];
-    for (table, names) in tables {
-        for name in names {
-            if let Some(other) = seen.insert(name.clone(), table) {
-                return Err(err(
-                    &format!("{table}.{name}"),
-                    format!("the name is already used by [{other}.{name}]"),
-                ));
-            }
-        }
-    }
-
-    for (name, asus) in &settings.asus {
-        let key = |k: &str| format!("asus.{name}.{k}");
-        check_source_name(name).map_err(|m| err(&format!("asus.{name}"), m))?;
-        check_router_url(&asus.url).map_err(|m| err(&key("url"), m))?;
-        if asus.password.is_none() {
-            return Err(err(&key("password"), "required (or password_file)".into()));
-        }
-        if asus.username.trim().is_empty() {
-            return Err(err(&key("username"), "must not be empty".into()));
-        }
-        check_interval(asus.interval, 1).map_err(|m| err(&key("interval"), m))?;
-        check_interval(asus.timeout, 1).map_err(|m| err(&key("timeout"), m))?;
-        check_interval(asus.temperature_interval, 1).map_err(|m| err(&key("temperature_interval"), m))?;
-        if let Some(fp) = &asus.tls_fingerprint {
-            crate::http::TlsPolicy::pinned(fp).map_err(|e| err(&key("tls_fingerprint"), e.to_string()))?;
-        }
-    }
-
-    for (name, deco) in &settings.deco {
-        let key = |k: &str| format!("deco.{name}.{k}");
-        check_source_name(name).map_err(|m| err(&format!("deco.{name}"), m))?;
-        check_router_url(&deco.url).map_err(|m| err(&key("url"), m))?;
-        if deco.password.as_ref().is_none_or(|p| p.expose().is_empty()) {
+    for (table, name) in named {
+        if let Some(other) = seen.insert(name, table) {
             return Err(err(
-                &key("password"),
-                "the Deco owner password is required (or password_file)".into(),
+                &format!("{table}.{name}"),
+                format!("the name is already used by [{other}.{name}]"),
             ));
-        }
-        check_interval(deco.interval, 1).map_err(|m| err(&key("interval"), m))?;
-        check_interval(deco.timeout, 1).map_err(|m| err(&key("timeout"), m))?;
-        if let Some(fingerprint) = &deco.tls_fingerprint {
-            crate::http::TlsPolicy::pinned(fingerprint).map_err(|e| err(&key("tls_fingerprint"), e.to_string()))?;
         }
     }
 
@@ -294,12 +216,9 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
     // One physical thing per MAC (design.md "Identity"): a MAC claimed twice would put it in
     // two HA devices' `connections`, which HA refuses.
     let mut claimed: std::collections::BTreeMap<MacAddr, String> = std::collections::BTreeMap::new();
-    let servers = settings
-        .host
-        .enabled
-        .then(|| ("host.mac".to_owned(), &settings.host.mac))
+    let servers = super::tables::server_macs(settings)
         .into_iter()
-        .chain(settings.vnstat.iter().map(|(n, v)| (format!("vnstat.{n}.mac"), &v.mac)))
+        .map(|s| (s.key, s.macs))
         .chain(settings.agents.iter().map(|(n, a)| (format!("agents.{n}.mac"), &a.mac)));
     for (key, macs) in servers {
         for mac in macs {
@@ -326,40 +245,6 @@ pub fn validate(settings: &Settings, source: &ConfigSource) -> Result<MqttUrl, C
     Ok(url)
 }
 
-fn check_source_name(name: &str) -> Result<(), String> {
-    if DeviceId::new(name).is_err() {
-        return Err(format!(
-            "`{name}` is not a valid name: use lower-case letters, digits and `_` (so that environment overrides can reach it)"
-        ));
-    }
-    if RESERVED_IDS.contains(&name) {
-        return Err(format!("`{name}` is reserved"));
-    }
-    Ok(())
-}
-
-/// A router's base URL: `http(s)://host[:port]`, nothing after it.
-pub fn check_router_url(text: &str) -> Result<(), String> {
-    if text.trim().is_empty() {
-        return Err("is required, e.g. \"http://192.168.68.1\"".into());
-    }
-    let url = reqwest::Url::parse(text.trim())
-        .map_err(|e| format!("`{text}` is not a URL ({e}); write it like http://192.168.68.1"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("`{text}`: use http:// or https://"));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("`{text}` has no host"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("credentials in the URL are not supported; use the password key".into());
-    }
-    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("`{text}` has a path; the URL names only scheme, host and port"));
-    }
-    Ok(())
-}
-
 fn check_topic(topic: &str) -> Result<(), String> {
     if topic.is_empty() {
         return Err("must not be empty".into());
@@ -378,14 +263,6 @@ fn check_topic(topic: &str) -> Result<(), String> {
         return Err(format!("`{topic}` starts with `$`, which is reserved for the broker"));
     }
     Ok(())
-}
-
-fn check_interval(value: Duration, min_secs: u64) -> Result<(), String> {
-    if value < Duration::from_secs(min_secs) {
-        Err(format!("must be at least {min_secs}s"))
-    } else {
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub fn config_toml(data: &[u8]) {
             return;
         };
         let _ = render(&loaded.settings);
-        let _ = crate::sources::build(&loaded.settings, &crate::clock::Clock::system());
+        let _ = crate::bridge::build_sources(&loaded.settings, &crate::clock::Clock::system());
     });
 }
 

@@ -94,7 +94,10 @@ fn minus(a: Totals, b: Totals) -> Pair {
 
 impl Household {
     fn is_deco(&self, source: &str) -> bool {
-        self.kinds.get(source).copied() == Some("deco")
+        self.kinds
+            .get(source)
+            .and_then(|kind| crate::sources::spec_of(kind))
+            .is_some_and(|spec| spec.estimates)
     }
 
     /// The Deco source whose estimate feeds a device's headline, if one does.

@@ -54,9 +54,9 @@ impl Resolver {
     /// Starts from the configured servers' MACs (check-config guarantees they are distinct).
     pub fn new(settings: &Settings) -> Self {
         let mut resolver = Self::default();
-        for (name, server) in &settings.vnstat {
-            let id = DeviceId::slugify_or_unnamed(name);
-            for mac in &server.mac {
+        for server in crate::config::server_macs(settings) {
+            let Some(id) = server.claimed_by else { continue };
+            for mac in server.macs {
                 resolver.claim(*mac, &id, DeviceKind::Server, true);
             }
         }

@@ -386,10 +386,9 @@ impl Household {
 
 /// How a secondary entity names its source: "Deco estimate", "ASUS home".
 fn view_label(kind: Option<&str>, source: &str, estimated: bool) -> String {
+    // Each kind's label is in its folder's spec (`ASUS`); an unknown kind is shown as it is.
     let kind = match kind {
-        Some("deco") => "Deco",
-        Some("asus") => "ASUS",
-        Some(other) => other,
+        Some(kind) => crate::sources::spec_of(kind).map_or(kind, |spec| spec.view_label),
         None => "source",
     };
     if estimated {

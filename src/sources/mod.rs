@@ -1,23 +1,44 @@
 //! Sources fetch and parse; they return [`Observation`]s and never touch MQTT, timers or totals.
 //!
 //! The set of sources is closed, so dispatch is one enum ([`AnySource`]) rather than trait
-//! objects: adding a source is a folder here, a variant and a match arm in [`build`].
+//! objects, generated from one list ([`each_source`]): adding a source is a folder here (with
+//! its [`SourceFolder`] impl, see `spec.rs`) and one line in that list.
 
-pub mod asus;
 pub mod body;
-pub mod deco;
-pub mod host;
 pub mod login_journal;
 pub mod login_memory;
 pub mod scalar;
-pub mod vnstat;
+mod spec;
+
+pub use spec::{BuildContext, ServerMacs, SourceFolder, Spec};
+
+/// Every source folder, one line each: `folder Variant`. The list's order is the order sources
+/// are built, checked and listed in. Who wins when two sources count one device (lower wins;
+/// totals, rates), from each folder's `SPEC`:
+///
+/// | kind | totals | rates | why |
+/// |---|---|---|---|
+/// | vnstat | 0 | 1 | totals survive reboots and bridge downtime; rates are 5-minute averages |
+/// | host, agent, node_exporter | 1 | 0 | the kernel's exact counters, live rates |
+/// | asus | 2 | 2 | router counters are exact; a server's own view of itself still wins |
+/// | deco | 3 | 1 | totals are estimates from rates, so any counter beats them |
+macro_rules! each_source {
+    ($then:ident) => {
+        $then! {
+            host Host,
+            vnstat Vnstat,
+            asus Asus,
+            deco Deco,
+            node_exporter NodeExporter,
+        }
+    };
+}
+pub(crate) use each_source;
 
 use std::future::Future;
 use std::time::Duration;
 
-use crate::accounting::Feed;
 use crate::clock::Clock;
-use crate::config::Settings;
 use crate::model::Observation;
 
 /// Why a poll failed. The message is shown to users (log, `bridge/info`), so it must say what
@@ -33,43 +54,6 @@ pub enum SourceError {
     /// The device refused our credentials; retrying soon could lock the account.
     #[error("{0}")]
     Auth(String),
-}
-
-/// Which kind of source a configured source is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum SourceKind {
-    Host,
-    Vnstat,
-    Asus,
-    Deco,
-    /// `bandwidth2mqtt agent` on another machine, read from MQTT rather than polled.
-    Agent,
-}
-
-impl SourceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Host => "host",
-            Self::Vnstat => "vnstat",
-            Self::Asus => "asus",
-            Self::Deco => "deco",
-            Self::Agent => "agent",
-        }
-    }
-
-    /// Who wins when two sources count the same interface: vnstat keeps totals across reboots
-    /// and bridge downtime; the kernel gives live rates where vnstat gives 5-minute averages.
-    /// The Deco's totals are estimates from rates, so any counter beats them.
-    fn ranks(self) -> (u8, u8) {
-        match self {
-            Self::Vnstat => (0, 1),
-            // An agent is the host source of another machine.
-            Self::Host | Self::Agent => (1, 0),
-            // Router counters are exact; a server's own view of itself still wins.
-            Self::Asus => (2, 2),
-            Self::Deco => (3, 1),
-        }
-    }
 }
 
 /// A polled data source.
@@ -108,148 +92,113 @@ pub trait Source: Send {
     fn complete_each_poll(&mut self) {}
 }
 
-pub enum AnySource {
-    Host(host::HostSource),
-    Vnstat(vnstat::VnstatSource),
-    Asus(Box<asus::AsusSource>),
-    /// Boxed: it carries an HTTP client and session, far larger than the others.
-    Deco(Box<deco::DecoSource>),
+/// The kind of the agent receiver (`bridge/agents.rs`): not a folder here, it is read from
+/// MQTT rather than polled. An agent is the host source of another machine.
+pub const AGENT: Spec = Spec {
+    kind: "agent",
+    total_rank: 1,
+    rate_rank: 0,
+    first_round: u8::MAX,
+    view_label: "agent",
+    estimates: false,
+};
+
+/// Generates, from [`each_source`]'s list, the folder modules, [`SourceKind`] and [`AnySource`]
+/// with its dispatch. What runs over every folder's config table is generated the same way in
+/// `config/tables.rs`, and building them all in `bridge/build.rs`.
+macro_rules! dispatch {
+    ($($folder:ident $Variant:ident,)*) => {
+        $(pub mod $folder;)*
+
+        /// Which kind of source a configured source is.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum SourceKind {
+            $($Variant,)*
+            /// `bandwidth2mqtt agent` on another machine, read from MQTT rather than polled.
+            Agent,
+        }
+
+        impl SourceKind {
+            /// Every kind of polled source, in the list's order.
+            pub const POLLED: &'static [SourceKind] = &[$(Self::$Variant,)*];
+
+            pub fn spec(self) -> &'static Spec {
+                match self {
+                    $(Self::$Variant => &<$folder::Folder as SourceFolder>::SPEC,)*
+                    Self::Agent => &AGENT,
+                }
+            }
+        }
+
+        /// One configured source of any kind.
+        pub enum AnySource {
+            $($Variant(Box<<$folder::Folder as SourceFolder>::Source>),)*
+        }
+
+        impl Source for AnySource {
+            fn name(&self) -> &str {
+                match self { $(Self::$Variant(s) => s.name(),)* }
+            }
+
+            fn kind(&self) -> SourceKind {
+                match self { $(Self::$Variant(s) => s.kind(),)* }
+            }
+
+            fn interval(&self) -> Duration {
+                match self { $(Self::$Variant(s) => s.interval(),)* }
+            }
+
+            async fn poll(&mut self) -> Result<Vec<Observation>, SourceError> {
+                match self { $(Self::$Variant(s) => s.poll().await,)* }
+            }
+
+            async fn close(&mut self) {
+                match self { $(Self::$Variant(s) => s.close().await,)* }
+            }
+
+            fn cursor(&self) -> Option<serde_json::Value> {
+                match self { $(Self::$Variant(s) => s.cursor(),)* }
+            }
+
+            fn restore(&mut self, cursor: &serde_json::Value) {
+                match self { $(Self::$Variant(s) => s.restore(cursor),)* }
+            }
+
+            fn details(&self) -> serde_json::Map<String, serde_json::Value> {
+                match self { $(Self::$Variant(s) => s.details(),)* }
+            }
+
+            fn set_clock(&mut self, clock: &Clock) {
+                match self { $(Self::$Variant(s) => s.set_clock(clock),)* }
+            }
+
+            fn complete_each_poll(&mut self) {
+                match self { $(Self::$Variant(s) => s.complete_each_poll(),)* }
+            }
+        }
+    };
 }
+
+each_source!(dispatch);
 
 impl SourceKind {
-    /// How accounting sees a source of this kind named `name`.
-    pub fn feed(self, name: &str) -> Feed {
-        let (total_rank, rate_rank) = self.ranks();
-        Feed {
-            name: name.to_owned(),
-            total_rank,
-            rate_rank,
-        }
+    pub fn as_str(self) -> &'static str {
+        self.spec().kind
+    }
+
+    /// The kind whose table is `kind` (`"vnstat"`), the agent's included.
+    pub fn from_kind(kind: &str) -> Option<Self> {
+        SourceKind::POLLED
+            .iter()
+            .copied()
+            .chain([SourceKind::Agent])
+            .find(|k| k.as_str() == kind)
     }
 }
 
-impl AnySource {
-    pub fn feed(&self) -> Feed {
-        self.kind().feed(self.name())
-    }
-}
-
-impl Source for AnySource {
-    fn name(&self) -> &str {
-        match self {
-            Self::Host(s) => s.name(),
-            Self::Vnstat(s) => s.name(),
-            Self::Asus(s) => s.name(),
-            Self::Deco(s) => s.name(),
-        }
-    }
-
-    fn kind(&self) -> SourceKind {
-        match self {
-            Self::Host(s) => s.kind(),
-            Self::Vnstat(s) => s.kind(),
-            Self::Asus(s) => s.kind(),
-            Self::Deco(s) => s.kind(),
-        }
-    }
-
-    fn interval(&self) -> Duration {
-        match self {
-            Self::Host(s) => s.interval(),
-            Self::Vnstat(s) => s.interval(),
-            Self::Asus(s) => s.interval(),
-            Self::Deco(s) => s.interval(),
-        }
-    }
-
-    async fn poll(&mut self) -> Result<Vec<Observation>, SourceError> {
-        match self {
-            Self::Host(s) => s.poll().await,
-            Self::Vnstat(s) => s.poll().await,
-            Self::Asus(s) => s.poll().await,
-            Self::Deco(s) => s.poll().await,
-        }
-    }
-
-    async fn close(&mut self) {
-        match self {
-            Self::Host(s) => s.close().await,
-            Self::Vnstat(s) => s.close().await,
-            Self::Asus(s) => s.close().await,
-            Self::Deco(s) => s.close().await,
-        }
-    }
-
-    fn cursor(&self) -> Option<serde_json::Value> {
-        match self {
-            Self::Host(s) => s.cursor(),
-            Self::Vnstat(s) => s.cursor(),
-            Self::Asus(s) => s.cursor(),
-            Self::Deco(s) => s.cursor(),
-        }
-    }
-
-    fn restore(&mut self, cursor: &serde_json::Value) {
-        match self {
-            Self::Host(s) => s.restore(cursor),
-            Self::Vnstat(s) => s.restore(cursor),
-            Self::Asus(s) => s.restore(cursor),
-            Self::Deco(s) => s.restore(cursor),
-        }
-    }
-
-    fn details(&self) -> serde_json::Map<String, serde_json::Value> {
-        match self {
-            Self::Host(s) => s.details(),
-            Self::Vnstat(s) => s.details(),
-            Self::Asus(s) => s.details(),
-            Self::Deco(s) => s.details(),
-        }
-    }
-
-    fn set_clock(&mut self, clock: &Clock) {
-        match self {
-            Self::Host(s) => s.set_clock(clock),
-            Self::Vnstat(s) => s.set_clock(clock),
-            Self::Asus(s) => s.set_clock(clock),
-            Self::Deco(s) => s.set_clock(clock),
-        }
-    }
-
-    fn complete_each_poll(&mut self) {
-        match self {
-            Self::Host(s) => s.complete_each_poll(),
-            Self::Vnstat(s) => s.complete_each_poll(),
-            Self::Asus(s) => s.complete_each_poll(),
-            Self::Deco(s) => s.complete_each_poll(),
-        }
-    }
-}
-
-/// Every source the configuration asks for, in a stable order, on `clock`.
-pub fn build(settings: &Settings, clock: &Clock) -> Vec<AnySource> {
-    let mut sources = Vec::new();
-    if settings.host.enabled {
-        sources.push(AnySource::Host(host::HostSource::new(&settings.host)));
-    }
-    for (name, cfg) in &settings.vnstat {
-        sources.push(AnySource::Vnstat(vnstat::VnstatSource::new(name, cfg)));
-    }
-    let journal = |name: &str| login_journal::LoginJournal::in_dir(&settings.bridge.state_dir, name);
-    for (name, cfg) in &settings.asus {
-        let mut source = asus::AsusSource::new(name, cfg);
-        source.remember_logins(journal(name));
-        sources.push(AnySource::Asus(Box::new(source)));
-    }
-    for (name, cfg) in &settings.deco {
-        let mut source = deco::DecoSource::new(name, cfg);
-        source.remember_logins(journal(name));
-        sources.push(AnySource::Deco(Box::new(source)));
-    }
-    for source in &mut sources {
-        source.set_clock(clock);
-    }
-    sources
+/// The spec of a kind named by its table (`"deco"`), if it is one.
+pub fn spec_of(kind: &str) -> Option<&'static Spec> {
+    SourceKind::from_kind(kind).map(SourceKind::spec)
 }
 
 /// Milliseconds since the Unix epoch on the real clock (emulators, agents, the health file); the

@@ -12,6 +12,7 @@ pub mod js;
 pub mod live;
 pub mod live_parse;
 mod live_table;
+mod spec;
 mod observe;
 pub mod parse;
 pub mod reply;
@@ -26,7 +27,7 @@ use tokio::time::Instant;
 
 use super::{Source, SourceError, SourceKind};
 use crate::clock::Clock;
-use crate::config::AsusSettings;
+pub use spec::{AsusSettings, Folder};
 use crate::http::{TlsPolicy, build_client};
 use crate::model::{DeviceId, MacAddr, Observation};
 use crate::percent::encode as percent_encode;
@@ -94,7 +95,7 @@ impl AsusSource {
                     &cfg.url,
                     name,
                     &cfg.username,
-                    cfg.password.clone().unwrap_or_else(|| crate::config::Secret::new("")),
+                    cfg.password.clone().unwrap_or_else(|| crate::table::Secret::new("")),
                 )
             })
             .map_err(|e| e.to_string());

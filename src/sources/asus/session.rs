@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::etiquette::{Deferred, LoginGuard};
 use super::hookjson;
-use crate::config::Secret;
+use crate::table::Secret;
 use crate::sources::body::{self, BodyError, MIB};
 use crate::sources::login_memory::LoginJournal;
 

@@ -16,6 +16,7 @@ pub mod observe;
 pub mod parse;
 pub mod protocol;
 pub mod session;
+mod spec;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -29,7 +30,8 @@ use self::parse::ParseError;
 use self::protocol::Endpoint;
 use self::session::{DecoClient, DecoError};
 use super::{Source, SourceError, SourceKind};
-use crate::config::{DecoSettings, Secret};
+use crate::table::Secret;
+pub use spec::{DecoSettings, Folder, SpeedUnit};
 use crate::http::{TlsPolicy, build_client};
 use crate::model::{MacAddr, Observation};
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::parse::{ClientEntry, NodeEntry, Performance, Wan};
-use crate::config::SpeedUnit;
+use super::SpeedUnit;
 use crate::model::{DeviceId, DeviceKind, MacAddr, MetricUnit, Observation, RateSample, TrafficReading, TrafficSample};
 
 /// All-zero client rates for this many polls while clients are online: the firmware does not

@@ -15,7 +15,7 @@ pub(crate) use super::envelope::open_reply;
 use super::envelope::{decrypt_reply, not_json};
 use super::etiquette::{AfterLoss, Hold, LoginGate};
 use super::protocol::{Endpoint, ErrorCode, ReplyForm, lenient_json, lenient_text, request_body};
-use crate::config::Secret;
+use crate::table::Secret;
 use crate::sources::body::{self, BodyError, MIB};
 use crate::sources::login_memory::LoginJournal;
 

@@ -3,17 +3,18 @@
 //! reboot or a re-created interface is recognised as a restart rather than a drop.
 
 mod procnet;
+mod spec;
 mod sysfs;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use spec::{Folder, HostSettings};
 pub use procnet::{InterfaceCounters, ParseError, parse as parse_proc_net_dev};
 pub use sysfs::{LinkInfo, read_link};
 
 use super::{Source, SourceError, SourceKind};
 use crate::clock::Clock;
-use crate::config::HostSettings;
 use crate::model::{
     CounterSample, DeviceId, DeviceKind, MacAddr, Observation, TrafficReading, TrafficSample, WrapRule,
 };

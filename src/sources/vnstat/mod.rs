@@ -6,13 +6,14 @@
 
 mod command;
 mod json;
+mod spec;
 
 use std::time::Duration;
 
+pub use spec::{Folder, VnstatSettings};
 pub use json::{ParseError, VnstatInterface, VnstatReport, parse};
 
 use super::{Source, SourceError, SourceKind};
-use crate::config::VnstatSettings;
 use crate::model::{CounterSample, DeviceId, DeviceKind, Observation, TrafficReading, TrafficSample, WrapRule};
 
 /// Shortest window over which a vnstat rate is still reported: it must span at least one
