@@ -21,12 +21,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "asus" => {
             // Adaptive QoS on (live per-client counters, one request per poll); the Traffic
             // Analyzer off: its hourly per-client refresh (spread over 20 minutes of every
-            // hour) is not the steady poll the bench compares with the peer.
+            // hour) is not the steady poll the bench compares with the peer. Every online
+            // client sends bytes every router minute, and each poll (`appGet.cgi`) moves the
+            // router's clock a minute: every counter moves at every poll, as a real router's do.
             let config = AsusConfig {
                 clients: n,
                 live_traffic: true,
                 traffic_monitor: true,
                 traffic_analyzer: false,
+                clock_step: Some(60),
                 ..AsusConfig::default()
             };
             let emu = AsusEmulator::start(config, false).await?;
