@@ -21,7 +21,8 @@ use super::link::{
 };
 use super::outbox::packet_size;
 
-/// How long (on tokio's clock, paused in tests) [`MemoryBroker::wait_for`] waits.
+/// How long (on tokio's clock, paused in tests) [`MemoryBroker::wait_for`] waits unless told
+/// otherwise ([`MemoryBroker::waiting`]).
 pub const WAIT: Duration = Duration::from_secs(3600);
 
 /// One message the bridge published.
@@ -59,6 +60,7 @@ struct State {
     log: Vec<Published>,
     refuse_over: Option<usize>,
     max_incoming: usize,
+    wait: Duration,
     will_topic: Option<String>,
 }
 
@@ -85,11 +87,18 @@ impl MemoryBroker {
         Self(Arc::new(Shared {
             state: Mutex::new(State {
                 max_incoming: usize::MAX,
+                wait: WAIT,
                 ..State::default()
             }),
             events: Notify::new(),
             changed: watch::Sender::new(0),
         }))
+    }
+
+    /// Waits of [`MemoryBroker::wait_for`] give up after `wait` (a test on real time).
+    pub fn waiting(self, wait: Duration) -> Self {
+        self.lock().wait = wait;
+        self
     }
 
     /// The link part for `bridge::Parts::with_link`.
@@ -210,21 +219,15 @@ impl MemoryBroker {
         self.lock().will_topic.clone()
     }
 
-    /// Waits (on tokio's clock, up to [`WAIT`]) until the bridge publishes to `topic` a message
-    /// that `pred` accepts, published at `from` or later ([`Published::seq`]).
-    pub async fn wait_for_after(&self, from: usize, topic: &str, pred: impl Fn(&Published) -> bool) -> Published {
+    /// Waits (on tokio's clock, up to [`WAIT`] or as set) until `found` finds something in
+    /// what the bridge published so far.
+    async fn wait_until<T>(&self, topic: &str, found: impl Fn(&[Published]) -> Option<T>) -> T {
         let mut changed = self.0.changed.subscribe();
-        let found = tokio::time::timeout(WAIT, async {
+        let wait = self.lock().wait;
+        let result = tokio::time::timeout(wait, async {
             loop {
-                let hit = self
-                    .lock()
-                    .log
-                    .iter()
-                    .skip(from)
-                    .find(|m| m.topic == topic && pred(m))
-                    .cloned();
-                if let Some(m) = hit {
-                    return m;
+                if let Some(hit) = found(&self.lock().log) {
+                    return hit;
                 }
                 if changed.changed().await.is_err() {
                     std::future::pending::<()>().await;
@@ -232,13 +235,22 @@ impl MemoryBroker {
             }
         })
         .await;
-        match found {
-            Ok(m) => m,
+        match result {
+            Ok(hit) => hit,
             Err(_) => panic!(
-                "nothing on {topic} as expected within {WAIT:?}; last: {:?}",
+                "nothing on {topic} as expected within {wait:?}; last: {:?}",
                 self.last(topic)
             ),
         }
+    }
+
+    /// Waits until the bridge publishes to `topic` a message that `pred` accepts, published
+    /// at `from` or later ([`Published::seq`], [`MemoryBroker::mark`]).
+    pub async fn wait_for_after(&self, from: usize, topic: &str, pred: impl Fn(&Published) -> bool) -> Published {
+        self.wait_until(topic, |log| {
+            log.iter().skip(from).find(|m| m.topic == topic && pred(m)).cloned()
+        })
+        .await
     }
 
     /// [`MemoryBroker::wait_for_after`] from the start.
@@ -246,14 +258,23 @@ impl MemoryBroker {
         self.wait_for_after(0, topic, pred).await
     }
 
-    /// Waits for a JSON payload on `topic` that `pred` accepts.
-    pub async fn wait_json(&self, topic: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-        self.wait_for(topic, |m| pred(&m.json())).await.json()
+    /// Waits until the newest message on `topic` is one that `pred` accepts (what a
+    /// subscriber holds now).
+    pub async fn wait_latest(&self, topic: &str, pred: impl Fn(&Published) -> bool) -> Published {
+        self.wait_until(topic, |log| {
+            log.iter().rev().find(|m| m.topic == topic).filter(|m| pred(m)).cloned()
+        })
+        .await
     }
 
-    /// Waits for this exact payload on `topic`.
+    /// Waits until the newest payload on `topic` is JSON that `pred` accepts.
+    pub async fn wait_json(&self, topic: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        self.wait_latest(topic, |m| pred(&m.json())).await.json()
+    }
+
+    /// Waits until the newest payload on `topic` is this one.
     pub async fn wait_payload(&self, topic: &str, payload: &str) -> Published {
-        self.wait_for(topic, |m| m.payload == payload).await
+        self.wait_latest(topic, |m| m.payload == payload).await
     }
 
     /// How many messages the bridge has published so far: a mark for [`MemoryBroker::wait_for_after`].
