@@ -282,3 +282,59 @@ async fn host_counters_across_reboot_recreation_and_wrap() {
         .await;
     bridge.stop().await;
 }
+
+/// A broker that closes the connection on any packet over its limit (mosquitto's
+/// `max_packet_size` under MQTT 3.1.1): the bridge learns the limit from the refusals, skips
+/// what does not fit (saying so in `bridge/info`) and keeps publishing the rest; an hour
+/// later it tries the configured limit again.
+#[tokio::test(start_paused = true)]
+async fn a_packet_the_broker_refuses_is_learnt_skipped_and_tried_again_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = titan(dir.path());
+    let broker = MemoryBroker::new();
+    const LIMIT: usize = 1_500;
+    broker.refuse_packets_over(Some(LIMIT));
+    // Polls every 30 s: the hour below costs 120 polls, not 3 600.
+    let toml = format!("[mqtt]\ndiscovery = \"device\"\n{}", host.config("30s"));
+    let bridge = Bridge::start(dir.path(), &toml, &broker);
+    // A minute to learn and settle (each refusal costs a reconnect).
+    let_pass(60).await;
+    let info = broker.last("bandwidth2mqtt/bridge/info").unwrap().json();
+    let learnt = info["link"]["packet_limit_learnt"].as_u64().unwrap() as usize;
+    assert!(learnt < 65_536, "{info}");
+    let skipped = info["link"]["skipped_topics"].to_string();
+    assert!(skipped.contains("homeassistant/device/"), "{info}");
+    // What the broker refused is what was learnt: the limit sits below each refused packet.
+    let refused = broker.refused();
+    assert!(
+        !refused.is_empty() && refused.iter().all(|(_, size)| *size > learnt),
+        "{refused:?}"
+    );
+    // Settled: no more reconnects, and fresh states still go out.
+    let connects = broker.connects();
+    assert!(broker.is_connected());
+    host.set_counters(&[("lo", 1, 1), ("eth0", 50_000, 1_000), ("docker0", 777, 777)]);
+    broker
+        .wait_json(STATE, |v| num(v, &["interfaces", "eth0", "rx_bytes"]) == Some(50_000))
+        .await;
+    let_pass(60).await;
+    assert_eq!(broker.connects(), connects, "no reconnect loop");
+    assert!(
+        broker
+            .published()
+            .iter()
+            .all(|m| m.topic.len() + m.payload.len() < LIMIT),
+        "nothing over the broker's limit was taken"
+    );
+    // The broker's limit is raised; an hour later a reconnect tries the configured one again
+    // and what was skipped goes out.
+    broker.refuse_packets_over(None);
+    let_pass(3_600).await;
+    let mark = broker.mark();
+    broker.drop_connection();
+    let config = broker
+        .wait_for_after(mark, "homeassistant/device/titan/config", |m| m.payload.len() > LIMIT)
+        .await;
+    assert!(config.retain);
+    bridge.stop().await;
+}

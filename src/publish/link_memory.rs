@@ -48,6 +48,9 @@ struct State {
     /// The broker accepts connections.
     down: bool,
     connected: bool,
+    /// The broker refused a packet and closes the link: what the bridge writes meanwhile is
+    /// lost, as on a socket the broker is about to reset.
+    closing: bool,
     /// The bridge sent DISCONNECT: the link is over.
     closed: bool,
     connects: u32,
@@ -59,6 +62,8 @@ struct State {
     queue: VecDeque<LinkEvent>,
     log: Vec<Published>,
     refuse_over: Option<usize>,
+    /// Packets of ours the broker refused (topic, packet size), in order.
+    refused: Vec<(String, usize)>,
     max_incoming: usize,
     wait: Duration,
     will_topic: Option<String>,
@@ -175,6 +180,11 @@ impl MemoryBroker {
     /// `max_packet_size` under MQTT 3.1.1), without taking it.
     pub fn refuse_packets_over(&self, limit: Option<usize>) {
         self.lock().refuse_over = limit;
+    }
+
+    /// The packets of ours the broker refused so far (topic, packet size), in order.
+    pub fn refused(&self) -> Vec<(String, usize)> {
+        self.lock().refused.clone()
     }
 
     /// Everything the bridge published so far, in order.
@@ -311,6 +321,7 @@ fn incoming(s: &State, topic: &str, payload: Vec<u8>, retain: bool) -> LinkEvent
 
 /// The broker ends the connection: the will goes out, the session is gone.
 fn drop_link(s: &mut State, why: &str) {
+    s.closing = false;
     if !s.connected {
         return;
     }
@@ -349,8 +360,13 @@ impl MemoryClient {
         }
         let size = packet_size(&topic, payload.len());
         s.queue.push_back(LinkEvent::Wrote);
-        if s.refuse_over.is_some_and(|limit| size > limit) {
-            drop_link(&mut s, "connection reset by the broker (packet too large)");
+        if s.closing {
+            // Written behind the refused packet; the broker reads no further.
+        } else if s.refuse_over.is_some_and(|limit| size > limit) {
+            // The reset reaches the bridge once it has written what it had queued (the
+            // client pipelines its writes), not at once (MemoryEvents::next).
+            s.refused.push((topic, size));
+            s.closing = true;
         } else {
             let payload = String::from_utf8_lossy(&payload).into_owned();
             if retain {
@@ -441,6 +457,10 @@ impl LinkEvents for MemoryEvents {
                     let mut s = lock(&self.0);
                     if let Some(event) = s.queue.pop_front() {
                         return event;
+                    }
+                    if std::mem::take(&mut s.closing) {
+                        drop_link(&mut s, "connection reset by the broker (packet too large)");
+                        continue;
                     }
                     if !s.connected && !s.closed {
                         s.attempts += 1;
