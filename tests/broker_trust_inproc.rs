@@ -228,3 +228,28 @@ async fn restart_requests_restart_the_bridge_at_most_once_a_minute() {
     broker.wait_json(STATE, |v| rx(v) == Some(20_000)).await;
     bridge.stop().await;
 }
+
+/// The limits sit on the bridge's side of the link port: a link that handed over a message
+/// too large to read (against the port's contract) would still not get it parsed.
+#[tokio::test(start_paused = true)]
+async fn the_bridge_bounds_what_a_link_hands_over_whatever_the_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = titan(dir.path());
+    let broker = MemoryBroker::new().unbounded();
+    let bridge = Bridge::start(dir.path(), &config(&host, "[agents.x]\n"), &broker);
+    broker.wait_json(STATE, |v| rx(v) == Some(10_000)).await;
+    let mut huge = claim("x").into_bytes();
+    huge.extend(std::iter::repeat_n(b' ', 17 * 1024 * 1024));
+    broker.deliver(AGENT_X, huge.clone(), false);
+    broker.deliver("bandwidth2mqtt/bridge/request/health_check", huge, false);
+    broker
+        .wait_json("bandwidth2mqtt/bridge/response/health_check", |v| {
+            v["status"] == "error"
+        })
+        .await;
+    broker
+        .wait_json(INFO, |v| link_count(v, "incoming_oversized") == 2)
+        .await;
+    bridge_unharmed(&broker, &host, 20_000).await;
+    bridge.stop().await;
+}

@@ -65,6 +65,8 @@ struct State {
     /// Packets of ours the broker refused (topic, packet size), in order.
     refused: Vec<(String, usize)>,
     max_incoming: usize,
+    /// Hands over messages over `max_incoming` whole ([`MemoryBroker::unbounded`]).
+    unbounded: bool,
     wait: Duration,
     will_topic: Option<String>,
 }
@@ -98,6 +100,13 @@ impl MemoryBroker {
             events: Notify::new(),
             changed: watch::Sender::new(0),
         }))
+    }
+
+    /// A link that breaks the port's contract: every message handed over whole, however large
+    /// (to show that the bridge's side bounds it all the same).
+    pub fn unbounded(self) -> Self {
+        self.lock().unbounded = true;
+        self
     }
 
     /// Waits of [`MemoryBroker::wait_for`] give up after `wait` (a test on real time).
@@ -305,7 +314,7 @@ fn poke(shared: &Shared) {
 
 /// What the bridge receives for a message of `payload` on `topic` (the port's contract).
 fn incoming(s: &State, topic: &str, payload: Vec<u8>, retain: bool) -> LinkEvent {
-    if payload.len() > s.max_incoming {
+    if payload.len() > s.max_incoming && !s.unbounded {
         LinkEvent::Oversized {
             topic: topic.to_owned(),
             size: packet_size(topic, payload.len()),
