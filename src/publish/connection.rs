@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use super::intake::{self, Inbox, Intake, Kind, LinkStats, LogGate};
 use super::link::{Connector, LinkClient, LinkEvent, LinkEvents, LinkOptions, Qos};
 use super::link_health::LinkHealth;
-use super::outbox::{Message, Outbox, Priority, packet_size};
+use super::outbox::{Outbox, Priority};
 use super::tls;
 use super::topics::Topics;
 use crate::config::{MqttSettings, MqttUrl};
@@ -32,14 +32,10 @@ use crate::config::{MqttSettings, MqttUrl};
 /// limits (intake.rs). A larger one never reaches the bridge whole (the port's contract,
 /// link.rs; checked again here), so it can never drop the link.
 pub const MAX_INCOMING: usize = intake::SCAN_CONFIG_MAX + 1024;
-/// A republish goes out at most this many messages per [`REPLAY_PAUSE`] (4 000/s): fast enough
-/// for 20 000 retained configs in seconds, slow enough not to flood the broker or HA.
-const REPLAY_BATCH: usize = 200;
-const REPLAY_PAUSE: Duration = Duration::from_millis(50);
 
-type Health = Arc<Mutex<LinkHealth>>;
+pub(super) type Health = Arc<Mutex<LinkHealth>>;
 
-fn lock(health: &Health) -> std::sync::MutexGuard<'_, LinkHealth> {
+pub(super) fn lock(health: &Health) -> std::sync::MutexGuard<'_, LinkHealth> {
     // Every update is a single push or pop: a poisoned lock is still consistent.
     health.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -155,7 +151,12 @@ impl MqttLink {
             scan_marker: scan_marker.clone(),
             first_connect: true,
         }));
-        let drain_task = tokio::spawn(drain(client.clone(), outbox.clone(), connected.clone(), health));
+        let drain_task = tokio::spawn(super::drain::drain(
+            client.clone(),
+            outbox.clone(),
+            connected.clone(),
+            health,
+        ));
         Ok(Self {
             client,
             events,
@@ -442,92 +443,4 @@ async fn run_event_loop(mut t: EventLoopTask) {
 fn jitter(d: Duration) -> Duration {
     let extra = rand::random::<f64>() * 0.25;
     d.mul_f64(1.0 + extra)
-}
-
-/// Feeds outbox messages to the client while connected: every change at once, a republish at
-/// most [`REPLAY_BATCH`] per [`REPLAY_PAUSE`], and nothing over the packet limit.
-async fn drain(client: Arc<dyn LinkClient>, outbox: Arc<Outbox>, mut connected: watch::Receiver<bool>, health: Health) {
-    let mut budget = REPLAY_BATCH;
-    let mut refill_at = tokio::time::Instant::now() + REPLAY_PAUSE;
-    loop {
-        if connected.wait_for(|c| *c).await.is_err() {
-            return;
-        }
-        while *connected.borrow() {
-            if tokio::time::Instant::now() >= refill_at {
-                budget = REPLAY_BATCH;
-                refill_at = tokio::time::Instant::now() + REPLAY_PAUSE;
-            }
-            if let Some((topic, payload)) = outbox.next_message() {
-                if !send_plain(&client, &outbox, &health, topic, payload).await {
-                    break;
-                }
-                continue;
-            }
-            let message = match outbox.next() {
-                Some(m) => m,
-                None if budget > 0 => match outbox.next_replay() {
-                    Some(m) => {
-                        budget -= 1;
-                        m
-                    }
-                    None => break,
-                },
-                None => break,
-            };
-            if !send(&client, &outbox, &health, message).await {
-                break;
-            }
-        }
-        let replay_waiting = *connected.borrow() && outbox.has_dirty();
-        tokio::select! {
-            _ = outbox.changed() => {}
-            _ = tokio::time::sleep_until(refill_at), if replay_waiting => {}
-            r = connected.changed() => if r.is_err() { return },
-        }
-    }
-}
-
-/// Hands one response or event to the client; `false` when the client cannot take it now.
-async fn send_plain(
-    client: &Arc<dyn LinkClient>,
-    outbox: &Outbox,
-    health: &Health,
-    topic: String,
-    payload: String,
-) -> bool {
-    let size = packet_size(&topic, payload.len());
-    if size > outbox.packet_limit() {
-        tracing::warn!(topic = %topic, size, limit = outbox.packet_limit(), "MQTT message larger than the packet limit; skipped.");
-        return true;
-    }
-    lock(health).sent(&topic, size);
-    if let Err(e) = client
-        .publish(topic.clone(), payload.clone().into_bytes(), Qos::AtLeastOnce, false)
-        .await
-    {
-        tracing::debug!(topic = %topic, error = %e, "Publish not queued; will retry.");
-        outbox.unpop_message(topic, payload);
-        return false;
-    }
-    true
-}
-
-/// Hands one message to the client; `false` when the client cannot take it now.
-async fn send(client: &Arc<dyn LinkClient>, outbox: &Outbox, health: &Health, message: Message) -> bool {
-    if !outbox.fits(&message) {
-        return true;
-    }
-    let size = packet_size(&message.topic, message.payload.len());
-    lock(health).sent(&message.topic, size);
-    let payload = message.payload.as_bytes().to_vec();
-    if let Err(e) = client
-        .publish(message.topic.clone(), payload, Qos::AtLeastOnce, message.retain)
-        .await
-    {
-        tracing::debug!(topic = %message.topic, error = %e, "Publish not queued; will retry.");
-        outbox.retry(message);
-        return false;
-    }
-    true
 }

@@ -5,6 +5,7 @@ pub mod connection;
 pub mod device_discovery;
 pub mod devices_index;
 pub mod discovery;
+mod drain;
 pub mod inbound;
 pub mod intake;
 pub mod interface_key;
