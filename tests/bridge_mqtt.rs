@@ -1,7 +1,7 @@
 //! The bridge end to end: real mosquitto, the real binary, vnstat output from fixtures through
-//! a fake command, and a fake /proc for the host source. What needs neither a process nor a
-//! real broker (HA's birth, refresh, the host's counters, replay) runs in-process on paused
-//! time in bridge_inproc.rs.
+//! a fake command. What needs neither a process nor a real broker runs in-process on the
+//! in-memory link: HA's birth, refresh, the host's counters and replay in bridge_inproc.rs (on
+//! paused time), every vnstat error in vnstat_errors.rs (on a manual clock).
 
 mod support;
 
@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::broker::Broker;
-use support::fake_host::FakeHost;
 use support::fake_vnstat::{FakeVnstat, Iface};
 use support::process::BridgeProc;
 use support::watcher::Watcher;
@@ -193,172 +192,6 @@ async fn vnstat_capture_end_to_end() {
     .unwrap();
     let latest: Value = serde_json::from_str(&watcher.latest("bandwidth2mqtt/beast").unwrap().payload).unwrap();
     assert_eq!(num(&latest, &["interfaces", "eth0", "rx_bps"]), Some(160_000));
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn every_vnstat_error_takes_only_that_source_offline() {
-    let Some(broker) = Broker::start() else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let host = FakeHost::new(dir.path());
-    host.add_interface("eth0", "02:00:00:00:00:01", 2, false);
-    host.set_counters(&[("lo", 5, 5), ("eth0", 1000, 100)]);
-    let fake = FakeVnstat::new(dir.path(), "beast");
-    let good = fixture("vnstat/json-f-1.json");
-    fake.set_output(&good, 0);
-    let watcher = watch_all(&broker).await;
-    let config = format!(
-        "{}{}{}timeout = \"1s\"\n[vnstat.ghost]\ncommand = [\"/nonexistent/vnstat\", \"--json\"]\ninterval = \"1s\"\n",
-        base_config(&broker),
-        host.config("1s"),
-        vnstat_table("beast", &fake, "")
-    );
-    let bridge = BridgeProc::spawn(dir.path(), &config);
-    watcher
-        .wait_payload("bandwidth2mqtt/bridge/source/beast", "online")
-        .await;
-    watcher
-        .wait_payload("bandwidth2mqtt/bridge/source/host", "online")
-        .await;
-    let before = watcher
-        .wait_json("bandwidth2mqtt/beast", |v| num(v, &["rx_bytes"]).is_some())
-        .await;
-
-    // A command that does not exist: that source is offline from the start, the others are not.
-    watcher
-        .wait_payload("bandwidth2mqtt/bridge/source/ghost", "offline")
-        .await;
-    watcher
-        .wait_json("bandwidth2mqtt/bridge/info", |v| {
-            v["sources"]["ghost"]["last_error"]
-                .as_str()
-                .is_some_and(|e| e.contains("not found"))
-        })
-        .await;
-
-    let half = &good[..good.len() / 2];
-    let cases: Vec<(String, i32, &str)> = vec![
-        (
-            fixture("vnstat/err-noiface-json.txt"),
-            1,
-            "No interface matching \"nosuch0\"",
-        ),
-        (
-            fixture("vnstat/err-nodbdir-json.txt"),
-            1,
-            "Unable to open database directory",
-        ),
-        (fixture("vnstat/err-emptydbdir-json.txt"), 1, "Failed to open database"),
-        (
-            fixture("vnstat/err-emptydb-json.txt"),
-            1,
-            "Unable to discover suitable interface",
-        ),
-        (
-            fixture("vnstat/err-lo-notindb-json.txt"),
-            1,
-            "No interface matching \"lo\"",
-        ),
-        (
-            fixture("vnstat/err-json-single-digit-limit.txt"),
-            1,
-            "Invalid mode parameter \"3\"",
-        ),
-        (
-            fixture("vnstat/v2.9/err-json-s-unsupported.txt"),
-            1,
-            "Invalid mode parameter \"s\"",
-        ),
-        // vnstat 1.18 prints these with exit status 0.
-        (fixture("vnstat/v1.18/err-nodb-json.txt"), 0, "No database found"),
-        (
-            fixture("vnstat/v1.18/err-noiface-json.txt"),
-            0,
-            "Unable to read database",
-        ),
-        (half.to_owned(), 0, "EOF while parsing"),
-        (
-            good.replace("\"traffic\"", "Error: Failed to fetch data.\n\"traffic\""),
-            0,
-            "vnstat printed no JSON",
-        ),
-        (
-            "{\"vnstatversion\":\"2.10\",\"jsonversion\":\"2\",\"interfaces\":[{\"name\":\"eth0\"}]}".into(),
-            0,
-            "missing field",
-        ),
-        (String::new(), 0, "vnstat printed no JSON"),
-    ];
-    for (output, code, expected) in cases {
-        fake.set_output(&output, code);
-        watcher
-            .wait_json("bandwidth2mqtt/bridge/info", |v| {
-                v["sources"]["beast"]["status"] == "error"
-                    && v["sources"]["beast"]["last_error"]
-                        .as_str()
-                        .is_some_and(|e| e.contains(expected))
-            })
-            .await;
-        watcher
-            .wait_payload("bandwidth2mqtt/bridge/source/beast", "offline")
-            .await;
-        // Everything else is unaffected, and the failing server keeps its last totals while it
-        // reads as disconnected.
-        assert_eq!(
-            watcher.latest("bandwidth2mqtt/bridge/source/host").unwrap().payload,
-            "online"
-        );
-        let held = watcher
-            .wait_json("bandwidth2mqtt/beast", |v| v["online"] == Value::Bool(false))
-            .await;
-        assert_eq!(held["rx_bytes"], before["rx_bytes"], "{expected}");
-        fake.set_output(&good, 0);
-        watcher
-            .wait_json("bandwidth2mqtt/bridge/info", |v| {
-                v["sources"]["beast"]["status"] == "ok"
-            })
-            .await;
-        watcher
-            .wait_payload("bandwidth2mqtt/bridge/source/beast", "online")
-            .await;
-    }
-
-    // A hung command is killed at its timeout.
-    fake.set_delay(Some(5));
-    watcher
-        .wait_json("bandwidth2mqtt/bridge/info", |v| {
-            v["sources"]["beast"]["last_error"]
-                .as_str()
-                .is_some_and(|e| e.contains("did not finish within 1s"))
-        })
-        .await;
-    fake.set_delay(None);
-    watcher
-        .wait_json("bandwidth2mqtt/bridge/info", |v| {
-            v["sources"]["beast"]["status"] == "ok"
-        })
-        .await;
-
-    // An alias with a quote is repaired, with a warning, and the source stays up.
-    fake.set_output(&fixture("vnstat/alias-with-quote-json-eth0-INVALID-JSON.json"), 0);
-    tokio::time::timeout(WAIT, async {
-        while !bridge.log().contains("alias that is not valid JSON") {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-    .expect("alias warning logged");
-    assert_eq!(
-        watcher.latest("bandwidth2mqtt/bridge/source/beast").unwrap().payload,
-        "online"
-    );
-    let final_state: Value = serde_json::from_str(&watcher.latest("bandwidth2mqtt/beast").unwrap().payload).unwrap();
-    assert!(
-        num(&final_state, &["rx_bytes"]) >= num(&before, &["rx_bytes"]),
-        "never backwards"
-    );
-    assert!(!bridge.log().contains("panicked"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
