@@ -61,6 +61,15 @@ impl Clock {
         Self(Arc::new(Scaled::new(start_ms, speed)))
     }
 
+    /// Wall time starts at `start_ms` and follows tokio's clock alone (not the host's): with
+    /// `#[tokio::test(start_paused = true)]`, days pass in milliseconds and the bridge's own
+    /// timers (the link's pacing, refresh, birth delay) move with its polls.
+    pub fn tokio(start_ms: i64) -> Self {
+        let mut scaled = Scaled::new(start_ms, 1.0);
+        scaled.system_wall = false;
+        Self(Arc::new(scaled))
+    }
+
     /// Milliseconds since the Unix epoch: what observations are stamped with.
     pub fn now_ms(&self) -> i64 {
         self.0.now_ms()
@@ -143,6 +152,8 @@ struct Scaled {
     /// of the host's clock (NTP) is seen, as before.
     base_wall_ms: i64,
     speed: f64,
+    /// Speed 1 reads the host's wall clock ([`Clock::system`]), unless made by [`Clock::tokio`].
+    system_wall: bool,
 }
 
 impl Scaled {
@@ -151,13 +162,14 @@ impl Scaled {
             base: tokio::time::Instant::now(),
             base_wall_ms,
             speed,
+            system_wall: true,
         }
     }
 }
 
 impl TimeSource for Scaled {
     fn now_ms(&self) -> i64 {
-        if self.speed == 1.0 {
+        if self.speed == 1.0 && self.system_wall {
             return system_now_ms();
         }
         let ms = i64::try_from(self.mono().as_millis()).unwrap_or(i64::MAX);
@@ -294,6 +306,15 @@ mod tests {
             simulated as f64 >= took.as_secs_f64() * 1_000.0 * 900.0,
             "{simulated} ms in {took:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tokio_clock_follows_paused_time_from_its_start() {
+        let clock = Clock::tokio(5_000);
+        assert_eq!(clock.now_ms(), 5_000);
+        clock.sleep(Duration::from_secs(86_400)).await;
+        assert_eq!(clock.now_ms(), 5_000 + 86_400_000);
+        assert_eq!(clock.mono(), Duration::from_secs(86_400));
     }
 
     #[test]

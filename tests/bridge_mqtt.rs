@@ -1,5 +1,7 @@
 //! The bridge end to end: real mosquitto, the real binary, vnstat output from fixtures through
-//! a fake command, and a fake /proc for the host source.
+//! a fake command. What needs neither a process nor a real broker runs in-process on the
+//! in-memory link: HA's birth, refresh, the host's counters and replay in bridge_inproc.rs (on
+//! paused time), every vnstat error in vnstat_errors.rs (on a manual clock).
 
 mod support;
 
@@ -7,7 +9,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::broker::Broker;
-use support::fake_host::FakeHost;
 use support::fake_vnstat::{FakeVnstat, Iface};
 use support::process::BridgeProc;
 use support::watcher::Watcher;
@@ -194,172 +195,6 @@ async fn vnstat_capture_end_to_end() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn every_vnstat_error_takes_only_that_source_offline() {
-    let Some(broker) = Broker::start() else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let host = FakeHost::new(dir.path());
-    host.add_interface("eth0", "02:00:00:00:00:01", 2, false);
-    host.set_counters(&[("lo", 5, 5), ("eth0", 1000, 100)]);
-    let fake = FakeVnstat::new(dir.path(), "beast");
-    let good = fixture("vnstat/json-f-1.json");
-    fake.set_output(&good, 0);
-    let watcher = watch_all(&broker).await;
-    let config = format!(
-        "{}{}{}timeout = \"1s\"\n[vnstat.ghost]\ncommand = [\"/nonexistent/vnstat\", \"--json\"]\ninterval = \"1s\"\n",
-        base_config(&broker),
-        host.config("1s"),
-        vnstat_table("beast", &fake, "")
-    );
-    let bridge = BridgeProc::spawn(dir.path(), &config);
-    watcher
-        .wait_payload("bandwidth2mqtt/bridge/source/beast", "online")
-        .await;
-    watcher
-        .wait_payload("bandwidth2mqtt/bridge/source/host", "online")
-        .await;
-    let before = watcher
-        .wait_json("bandwidth2mqtt/beast", |v| num(v, &["rx_bytes"]).is_some())
-        .await;
-
-    // A command that does not exist: that source is offline from the start, the others are not.
-    watcher
-        .wait_payload("bandwidth2mqtt/bridge/source/ghost", "offline")
-        .await;
-    watcher
-        .wait_json("bandwidth2mqtt/bridge/info", |v| {
-            v["sources"]["ghost"]["last_error"]
-                .as_str()
-                .is_some_and(|e| e.contains("not found"))
-        })
-        .await;
-
-    let half = &good[..good.len() / 2];
-    let cases: Vec<(String, i32, &str)> = vec![
-        (
-            fixture("vnstat/err-noiface-json.txt"),
-            1,
-            "No interface matching \"nosuch0\"",
-        ),
-        (
-            fixture("vnstat/err-nodbdir-json.txt"),
-            1,
-            "Unable to open database directory",
-        ),
-        (fixture("vnstat/err-emptydbdir-json.txt"), 1, "Failed to open database"),
-        (
-            fixture("vnstat/err-emptydb-json.txt"),
-            1,
-            "Unable to discover suitable interface",
-        ),
-        (
-            fixture("vnstat/err-lo-notindb-json.txt"),
-            1,
-            "No interface matching \"lo\"",
-        ),
-        (
-            fixture("vnstat/err-json-single-digit-limit.txt"),
-            1,
-            "Invalid mode parameter \"3\"",
-        ),
-        (
-            fixture("vnstat/v2.9/err-json-s-unsupported.txt"),
-            1,
-            "Invalid mode parameter \"s\"",
-        ),
-        // vnstat 1.18 prints these with exit status 0.
-        (fixture("vnstat/v1.18/err-nodb-json.txt"), 0, "No database found"),
-        (
-            fixture("vnstat/v1.18/err-noiface-json.txt"),
-            0,
-            "Unable to read database",
-        ),
-        (half.to_owned(), 0, "EOF while parsing"),
-        (
-            good.replace("\"traffic\"", "Error: Failed to fetch data.\n\"traffic\""),
-            0,
-            "vnstat printed no JSON",
-        ),
-        (
-            "{\"vnstatversion\":\"2.10\",\"jsonversion\":\"2\",\"interfaces\":[{\"name\":\"eth0\"}]}".into(),
-            0,
-            "missing field",
-        ),
-        (String::new(), 0, "vnstat printed no JSON"),
-    ];
-    for (output, code, expected) in cases {
-        fake.set_output(&output, code);
-        watcher
-            .wait_json("bandwidth2mqtt/bridge/info", |v| {
-                v["sources"]["beast"]["status"] == "error"
-                    && v["sources"]["beast"]["last_error"]
-                        .as_str()
-                        .is_some_and(|e| e.contains(expected))
-            })
-            .await;
-        watcher
-            .wait_payload("bandwidth2mqtt/bridge/source/beast", "offline")
-            .await;
-        // Everything else is unaffected, and the failing server keeps its last totals while it
-        // reads as disconnected.
-        assert_eq!(
-            watcher.latest("bandwidth2mqtt/bridge/source/host").unwrap().payload,
-            "online"
-        );
-        let held = watcher
-            .wait_json("bandwidth2mqtt/beast", |v| v["online"] == Value::Bool(false))
-            .await;
-        assert_eq!(held["rx_bytes"], before["rx_bytes"], "{expected}");
-        fake.set_output(&good, 0);
-        watcher
-            .wait_json("bandwidth2mqtt/bridge/info", |v| {
-                v["sources"]["beast"]["status"] == "ok"
-            })
-            .await;
-        watcher
-            .wait_payload("bandwidth2mqtt/bridge/source/beast", "online")
-            .await;
-    }
-
-    // A hung command is killed at its timeout.
-    fake.set_delay(Some(5));
-    watcher
-        .wait_json("bandwidth2mqtt/bridge/info", |v| {
-            v["sources"]["beast"]["last_error"]
-                .as_str()
-                .is_some_and(|e| e.contains("did not finish within 1s"))
-        })
-        .await;
-    fake.set_delay(None);
-    watcher
-        .wait_json("bandwidth2mqtt/bridge/info", |v| {
-            v["sources"]["beast"]["status"] == "ok"
-        })
-        .await;
-
-    // An alias with a quote is repaired, with a warning, and the source stays up.
-    fake.set_output(&fixture("vnstat/alias-with-quote-json-eth0-INVALID-JSON.json"), 0);
-    tokio::time::timeout(WAIT, async {
-        while !bridge.log().contains("alias that is not valid JSON") {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-    .expect("alias warning logged");
-    assert_eq!(
-        watcher.latest("bandwidth2mqtt/bridge/source/beast").unwrap().payload,
-        "online"
-    );
-    let final_state: Value = serde_json::from_str(&watcher.latest("bandwidth2mqtt/beast").unwrap().payload).unwrap();
-    assert!(
-        num(&final_state, &["rx_bytes"]) >= num(&before, &["rx_bytes"]),
-        "never backwards"
-    );
-    assert!(!bridge.log().contains("panicked"));
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn counter_resets_never_make_totals_go_back() {
     let Some(broker) = Broker::start() else {
         return;
@@ -422,92 +257,6 @@ async fn counter_resets_never_make_totals_go_back() {
         assert!(now >= last, "published {now} after {last}");
         last = now;
     }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn host_counters_across_reboot_recreation_and_wrap() {
-    let Some(broker) = Broker::start() else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let host = FakeHost::new(dir.path());
-    host.add_interface("eth0", "02:00:00:00:00:01", 2, false);
-    host.add_interface("docker0", "02:42:00:00:00:01", 3, true);
-    host.set_counters(&[("lo", 1, 1), ("eth0", 10_000, 1_000), ("docker0", 777, 777)]);
-    let watcher = watch_all(&broker).await;
-    let config = format!("{}{}", base_config(&broker), host.config("1s"));
-    let mut bridge = BridgeProc::spawn(dir.path(), &config);
-    let rx = |v: &Value| num(v, &["interfaces", "eth0", "rx_bytes"]);
-
-    let state = watcher
-        .wait_json("bandwidth2mqtt/titan", |v| rx(v) == Some(10_000))
-        .await;
-    assert!(
-        state["interfaces"].get("docker0").is_none()
-            && state["interfaces"].get("lo").is_none()
-            && state["interfaces"].get("eth0").is_some(),
-        "virtual and loopback skipped: {state}"
-    );
-    let disc = watcher
-        .wait_for("homeassistant/sensor/titan/rx_bytes/config", WAIT, |_| true)
-        .await;
-    let disc: Value = serde_json::from_str(&disc.payload).unwrap();
-    assert_eq!(
-        disc["device"]["connections"],
-        serde_json::json!([["mac", "02:00:00:00:00:01"]])
-    );
-    assert_eq!(disc["device"]["sw_version"], "6.1.0-test");
-
-    // Live rate from consecutive reads.
-    host.set_counters(&[("lo", 1, 1), ("eth0", 20_000, 1_000), ("docker0", 777, 777)]);
-    let state = watcher
-        .wait_json("bandwidth2mqtt/titan", |v| rx(v) == Some(20_000))
-        .await;
-    assert!(
-        num(&state, &["interfaces", "eth0", "rx_bps"]).is_some_and(|r| r > 0),
-        "{state}"
-    );
-
-    // Reboot: new boot id, counters from zero.
-    host.set_boot_id("22222222-2222-2222-2222-222222222222");
-    host.set_counters(&[("eth0", 500, 50)]);
-    watcher
-        .wait_json("bandwidth2mqtt/titan", |v| rx(v) == Some(20_500))
-        .await;
-    // The interface is re-created (new ifindex): counting starts again from its new counter.
-    host.set_ifindex("eth0", 7);
-    host.set_counters(&[("eth0", 200, 20)]);
-    watcher
-        .wait_json("bandwidth2mqtt/titan", |v| rx(v) == Some(20_700))
-        .await;
-    // A driver that wraps at 2^32 (told from a reset by its link speed).
-    host.set_speed("eth0", 1000);
-    host.set_counters(&[("eth0", 4_294_967_000, 20)]);
-    watcher
-        .wait_json("bandwidth2mqtt/titan", |v| rx(v) == Some(20_700 + 4_294_966_800))
-        .await;
-    host.set_counters(&[("eth0", 1_000, 20)]);
-    let wrapped = watcher
-        .wait_json("bandwidth2mqtt/titan", |v| {
-            rx(v) == Some(20_700 + 4_294_966_800 + 1_296)
-        })
-        .await;
-    assert_eq!(
-        num(&wrapped, &["rx_bytes"]),
-        rx(&wrapped),
-        "device total follows its interface"
-    );
-
-    // Rebooted while the bridge was down.
-    bridge.kill9();
-    host.set_boot_id("33333333-3333-3333-3333-333333333333");
-    host.set_counters(&[("eth0", 300, 30)]);
-    let _bridge = BridgeProc::spawn(dir.path(), &config);
-    watcher
-        .wait_json("bandwidth2mqtt/titan", |v| {
-            rx(v) == Some(20_700 + 4_294_966_800 + 1_296 + 300)
-        })
-        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -575,41 +324,6 @@ async fn broker_restart_brings_everything_back_with_backoff() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn home_assistant_birth_republishes_states() {
-    let Some(broker) = Broker::start() else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let fake = beast_capture(dir.path());
-    // States not retained: after HA restarts it only gets them because we answer its birth.
-    let config = format!(
-        "[mqtt]\ndiscovery = \"entity\"\nurl = \"{}\"\nretain_state = false\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n{}",
-        broker.url(),
-        vnstat_table("beast", &fake, "")
-    );
-    let _bridge = BridgeProc::spawn(dir.path(), &config);
-    {
-        let early = watch_all(&broker).await;
-        early
-            .wait_json("bandwidth2mqtt/beast", |v| num(v, &["rx_bytes"]).is_some())
-            .await;
-    }
-    let ha = watch_all(&broker).await;
-    ha.wait_payload("bandwidth2mqtt/bridge/state", "online").await;
-    // Unchanged data is not published again on its own.
-    let calls = fake.calls();
-    while fake.calls() < calls + 2 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(ha.count("bandwidth2mqtt/beast"), 0);
-    ha.publish("homeassistant/status", "online", false).await;
-    let state = ha
-        .wait_json("bandwidth2mqtt/beast", |v| num(v, &["rx_bytes"]).is_some())
-        .await;
-    assert_eq!(num(&state, &["rx_bytes"]), Some(720_864_692));
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn kill_9_leaves_the_last_will_and_sigterm_says_offline() {
     let Some(broker) = Broker::start() else {
         return;
@@ -639,34 +353,4 @@ async fn kill_9_leaves_the_last_will_and_sigterm_says_offline() {
     assert_eq!(status.code(), Some(0), "clean stop exits 0");
     watcher.wait_payload("bandwidth2mqtt/bridge/state", "offline").await;
     assert!(bridge.log().contains("Stopped."));
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn unchanged_states_are_refreshed_at_the_configured_interval() {
-    let Some(broker) = Broker::start() else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let fake = beast_capture(dir.path());
-    let config = format!(
-        "[mqtt]\ndiscovery = \"entity\"\nurl = \"{}\"\nrefresh_interval = \"2s\"\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n{}",
-        broker.url(),
-        vnstat_table("beast", &fake, "")
-    );
-    let watcher = watch_all(&broker).await;
-    let _bridge = BridgeProc::spawn(dir.path(), &config);
-    watcher
-        .wait_json("bandwidth2mqtt/beast", |v| v["rx_bytes"].is_u64())
-        .await;
-    // The data never changes, yet the state goes out again: once per refresh, not per poll.
-    tokio::time::timeout(WAIT, async {
-        while watcher.count("bandwidth2mqtt/beast") < 3 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-    .expect("refreshed states");
-    let polls = fake.calls();
-    let states = watcher.count("bandwidth2mqtt/beast");
-    assert!(states < polls, "{states} states for {polls} polls");
 }

@@ -1,9 +1,11 @@
-//! The bridge in-process on a manual clock (`bridge::Parts` + `clock::ManualClock`), against a
-//! real mosquitto and the repo's vnstat stand-in and Deco emulator: day and month rollovers in
+//! The bridge in-process on a manual clock (`bridge::Parts` + `clock::ManualClock`) and the
+//! in-memory MQTT link (no broker), against the repo's vnstat stand-in and Deco emulator: day and month rollovers in
 //! the configured time zone (also while the source is down), outages shorter and longer than
 //! `consider_home`, a rename, a restart on the same state dir. Simulated hours take
 //! milliseconds: the clock jumps, each source polls once per jump, and the test waits for the
-//! bridge to have handled that poll (its `/metrics` poll counter) before it looks.
+//! bridge to have handled that poll (its `/metrics` poll counter) before it looks. Real tokio
+//! time, not paused: the vnstat stand-in is a process and the Deco speaks HTTP, whose
+//! timeouts paused time would fire at once.
 
 mod support;
 
@@ -13,10 +15,9 @@ use std::time::{Duration, Instant};
 use bandwidth2mqtt::clock::ManualClock;
 use bandwidth2mqtt::emulators::deco::{ClientSpec, Clock, DecoEmulator, EmulatorConfig, Profile, home};
 use serde_json::Value;
-use support::broker::Broker;
 use support::fake_vnstat::{FakeVnstat, Iface};
+use support::inmem::MemoryBroker;
 use support::inproc::InProcess;
-use support::watcher::Watcher;
 
 const TITAN: &str = "bandwidth2mqtt/titan";
 const LAPTOP: &str = "bandwidth2mqtt/3c22fb100001";
@@ -34,20 +35,19 @@ fn ms(text: &str) -> i64 {
     text.parse::<jiff::Timestamp>().expect("timestamp").as_millisecond()
 }
 
-fn base_config(broker: &Broker, dir: &Path, bridge_extra: &str, sources: &str) -> String {
+fn base_config(dir: &Path, bridge_extra: &str, sources: &str) -> String {
     format!(
-        "[mqtt]\nurl = \"{}\"\ndiscovery = \"entity\"\n[bridge]\nstate_dir = \"{}\"\n{bridge_extra}\n[host]\nenabled = false\n{sources}",
-        broker.url(),
+        "[mqtt]\ndiscovery = \"entity\"\n[bridge]\nstate_dir = \"{}\"\n{bridge_extra}\n[host]\nenabled = false\n{sources}",
         dir.join("state").display()
     )
 }
 
-fn titan_config(broker: &Broker, dir: &Path, vnstat: &FakeVnstat, bridge_extra: &str) -> String {
+fn titan_config(dir: &Path, vnstat: &FakeVnstat, bridge_extra: &str) -> String {
     let titan = format!(
         "[vnstat.titan]\ncommand = {}\ninterval = \"10s\"\nname = \"Titan\"\nmac = \"d8:bb:c1:1e:00:01\"\n",
         vnstat.command_toml()
     );
-    base_config(broker, dir, bridge_extra, &titan)
+    base_config(dir, bridge_extra, &titan)
 }
 
 /// Titan's vnstat says `rx`/`tx` from now on, saved `ahead` of the clock's now (the
@@ -68,16 +68,16 @@ fn periods(v: &Value) -> (u64, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_day_rolls_over_at_local_midnight_while_the_source_is_down() {
-    let Some(broker) = Broker::start() else { return };
+    let broker = MemoryBroker::new().waiting(support::WAIT);
     let dir = tempfile::tempdir().unwrap();
-    let watcher = Watcher::connect(&broker.host, broker.port, &["bandwidth2mqtt/#"]).await;
+    let watcher = broker.clone();
     // 23:40 in Berlin (UTC+1 in March) is 22:40 UTC: a UTC day would not end at 23:00 local.
     let clock = at("2026-03-13T22:40:00Z");
     let vnstat = FakeVnstat::new(dir.path(), "titan");
     counters(&vnstat, &clock, Duration::ZERO, 1_000_000, 100_000);
-    let toml = titan_config(&broker, dir.path(), &vnstat, "timezone = \"Europe/Berlin\"");
+    let toml = titan_config(dir.path(), &vnstat, "timezone = \"Europe/Berlin\"");
     let started = Instant::now();
-    let bridge = InProcess::start(dir.path(), &toml, &clock);
+    let bridge = InProcess::start_on(dir.path(), &toml, &clock, Some(broker.connector()));
 
     watcher.wait_json(TITAN, |v| v["rx_bytes"] == 1_000_000).await;
     counters(&vnstat, &clock, MINUTE, 1_500_000, 150_000);
@@ -96,7 +96,7 @@ async fn the_day_rolls_over_at_local_midnight_while_the_source_is_down() {
         .wait_payload("bandwidth2mqtt/bridge/source/titan", "offline")
         .await;
     bridge.step(&clock, "titan", Duration::from_secs(10 * 60)).await;
-    let late = watcher.latest(TITAN).unwrap().payload;
+    let late = watcher.last(TITAN).unwrap().payload;
     let late: Value = serde_json::from_str(&late).unwrap();
     assert_eq!(periods(&late), (today, month), "still the same day at 23:52: {late}");
 
@@ -114,7 +114,7 @@ async fn the_day_rolls_over_at_local_midnight_while_the_source_is_down() {
     assert_eq!(periods(&after), (300_000, month + 300_000), "{after}");
     // Never lower inside a period: every rx_month published stayed at or above the last.
     let months: Vec<u64> = watcher
-        .log()
+        .published()
         .iter()
         .filter(|m| m.topic == TITAN)
         .filter_map(|m| serde_json::from_str::<Value>(&m.payload).ok())
@@ -129,14 +129,14 @@ async fn the_day_rolls_over_at_local_midnight_while_the_source_is_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_month_rolls_over_on_month_start_day_and_totals_survive_a_restart() {
-    let Some(broker) = Broker::start() else { return };
+    let broker = MemoryBroker::new().waiting(support::WAIT);
     let dir = tempfile::tempdir().unwrap();
-    let watcher = Watcher::connect(&broker.host, broker.port, &["bandwidth2mqtt/#"]).await;
+    let watcher = broker.clone();
     let clock = at("2026-03-14T23:55:00Z");
     let vnstat = FakeVnstat::new(dir.path(), "titan");
     counters(&vnstat, &clock, Duration::ZERO, 5_000_000, 500_000);
-    let toml = titan_config(&broker, dir.path(), &vnstat, "timezone = \"UTC\"\nmonth_start_day = 15");
-    let bridge = InProcess::start(dir.path(), &toml, &clock);
+    let toml = titan_config(dir.path(), &vnstat, "timezone = \"UTC\"\nmonth_start_day = 15");
+    let bridge = InProcess::start_on(dir.path(), &toml, &clock, Some(broker.connector()));
     watcher.wait_json(TITAN, |v| v["rx_bytes"] == 5_000_000).await;
     counters(&vnstat, &clock, MINUTE, 5_400_000, 540_000);
     bridge.step(&clock, "titan", MINUTE).await;
@@ -159,7 +159,7 @@ async fn the_month_rolls_over_on_month_start_day_and_totals_survive_a_restart() 
     bridge.stop().await;
     clock.advance(Duration::from_secs(60));
     counters(&vnstat, &clock, Duration::ZERO, 5_700_000, 570_000);
-    let bridge = InProcess::start(dir.path(), &toml, &clock);
+    let bridge = InProcess::start_on(dir.path(), &toml, &clock, Some(broker.connector()));
     bridge.wait_polls("titan", 1).await;
     let again = watcher.wait_json(TITAN, |v| v["rx_bytes"] == 5_700_000).await;
     assert_eq!(periods(&again), (300_000, 300_000), "kept across the restart: {again}");
@@ -168,14 +168,14 @@ async fn the_month_rolls_over_on_month_start_day_and_totals_survive_a_restart() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rename_changes_only_the_name() {
-    let Some(broker) = Broker::start() else { return };
+    let broker = MemoryBroker::new().waiting(support::WAIT);
     let dir = tempfile::tempdir().unwrap();
-    let watcher = Watcher::connect(&broker.host, broker.port, &["#"]).await;
+    let watcher = broker.clone();
     let clock = at("2026-03-14T12:00:00Z");
     let vnstat = FakeVnstat::new(dir.path(), "titan");
     counters(&vnstat, &clock, Duration::ZERO, 7_000_000, 700_000);
-    let toml = titan_config(&broker, dir.path(), &vnstat, "");
-    let bridge = InProcess::start(dir.path(), &toml, &clock);
+    let toml = titan_config(dir.path(), &vnstat, "");
+    let bridge = InProcess::start_on(dir.path(), &toml, &clock, Some(broker.connector()));
     let config_topic = "homeassistant/sensor/titan/rx_bytes/config";
     let before = watcher
         .wait_json(config_topic, |v| v["device"]["name"] == "Titan")
@@ -183,13 +183,11 @@ async fn a_rename_changes_only_the_name() {
     let state = watcher.wait_json(TITAN, |v| v["rx_bytes"] == 7_000_000).await;
     assert!(before["unique_id"].is_string(), "{before}");
 
-    watcher
-        .publish(
-            "bandwidth2mqtt/bridge/request/device/rename",
-            r#"{"id":"titan","name":"Titan Prime","transaction":"r1"}"#,
-            false,
-        )
-        .await;
+    watcher.deliver(
+        "bandwidth2mqtt/bridge/request/device/rename",
+        r#"{"id":"titan","name":"Titan Prime","transaction":"r1"}"#,
+        false,
+    );
     let response = watcher
         .wait_json("bandwidth2mqtt/bridge/response/device/rename", |v| {
             v["transaction"] == "r1"
@@ -211,7 +209,7 @@ async fn a_rename_changes_only_the_name() {
     assert_eq!(before["device"]["identifiers"], after["device"]["identifiers"]);
     // Totals unchanged, also after the next poll.
     bridge.step(&clock, "titan", MINUTE).await;
-    let now: Value = serde_json::from_str(&watcher.latest(TITAN).unwrap().payload).unwrap();
+    let now: Value = serde_json::from_str(&watcher.last(TITAN).unwrap().payload).unwrap();
     for key in ["rx_bytes", "tx_bytes", "rx_today", "rx_month"] {
         assert_eq!(now[key], state[key], "{key}");
     }
@@ -244,9 +242,9 @@ fn mesh(clock: &ManualClock) -> DecoEmulator {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deco_outage_shorter_than_consider_home_keeps_trackers_where_they_were() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let Some(broker) = Broker::start() else { return };
+    let broker = MemoryBroker::new().waiting(support::WAIT);
     let dir = tempfile::tempdir().unwrap();
-    let watcher = Watcher::connect(&broker.host, broker.port, &["bandwidth2mqtt/#"]).await;
+    let watcher = broker.clone();
     let clock = at("2026-03-14T12:00:00Z");
     let emu = mesh(&clock);
     let server = emu.serve(0, false).await.unwrap();
@@ -254,8 +252,8 @@ async fn a_deco_outage_shorter_than_consider_home_keeps_trackers_where_they_were
         "[deco.mesh]\nurl = \"{}\"\npassword = \"deco-Owner-pw1\"\ninterval = \"10s\"\ntimeout = \"2s\"\n",
         server.url()
     );
-    let toml = base_config(&broker, dir.path(), "consider_home = \"3m\"", &deco);
-    let bridge = InProcess::start(dir.path(), &toml, &clock);
+    let toml = base_config(dir.path(), "consider_home = \"3m\"", &deco);
+    let bridge = InProcess::start_on(dir.path(), &toml, &clock, Some(broker.connector()));
     let home = |v: &Value| v["presence"] == "home" && v["presence_available"] == true;
     watcher.wait_json(LAPTOP, home).await;
     bridge.step(&clock, "mesh", INTERVAL).await;
@@ -264,11 +262,11 @@ async fn a_deco_outage_shorter_than_consider_home_keeps_trackers_where_they_were
     server.stop();
     for _ in 0..17 {
         bridge.step(&clock, "mesh", INTERVAL).await;
-        let state: Value = serde_json::from_str(&watcher.latest(LAPTOP).unwrap().payload).unwrap();
+        let state: Value = serde_json::from_str(&watcher.last(LAPTOP).unwrap().payload).unwrap();
         assert!(home(&state), "flapped during a short outage: {state}");
     }
     let flaps = watcher
-        .log()
+        .published()
         .iter()
         .filter(|m| m.topic == LAPTOP)
         .filter_map(|m| serde_json::from_str::<Value>(&m.payload).ok())

@@ -14,7 +14,9 @@
 //!   so a message cannot claim a year or a terabit to pass the plausibility gate;
 //! - only the MACs `[agents.<name>] mac` lists are kept: an agent never takes a router's client
 //!   unless the configuration says so;
-//! - an agent unseen for `forget_after` is forgotten with its server device (and its MACs).
+//! - an agent unseen for `forget_after` is forgotten with its server device (and its MACs),
+//!   also one whose server was only restored from the state file: when each agent was last
+//!   heard is kept in the agents file on the bridge's clock, so a restart does not restart it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -57,6 +59,10 @@ pub struct AgentBook {
     /// Agents whose ignored MACs were logged.
     macs_logged: BTreeSet<String>,
     memory: BTreeMap<String, Memory>,
+    /// Agents whose server was restored from the state file and who have not spoken since the
+    /// start, with when they were last heard (ms, the bridge's clock).
+    restored: BTreeMap<String, i64>,
+    restored_found: bool,
     memory_loaded: bool,
     memory_dirty: bool,
     saved_at: Option<Instant>,
@@ -78,6 +84,10 @@ struct Memory {
     seq: u64,
     /// The link speed each interface first reported (bit/s).
     max_bps: BTreeMap<String, f64>,
+    /// When the agent's last message was taken (ms, the bridge's clock): drives forgetting
+    /// across restarts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seen_ms: Option<i64>,
 }
 
 pub fn source_name(agent: &str) -> String {
@@ -162,6 +172,9 @@ impl Core {
             return;
         };
         let was_online = self.agents.agents.get(name).is_some_and(|s| s.online);
+        self.agents.restored.remove(name);
+        self.agents.memory.entry(name.to_owned()).or_default().seen_ms = msg.at_ms;
+        self.agents.memory_dirty = true;
         self.agents.agents.insert(
             name.to_owned(),
             Seen {
@@ -277,16 +290,53 @@ impl Core {
         if forget_after.is_zero() {
             return;
         }
+        self.find_restored_agents();
+        let now_ms = self.clock.now_ms();
+        let limit = i64::try_from(forget_after.as_millis()).unwrap_or(i64::MAX);
         let gone: Vec<String> = self
             .agents
             .agents
             .iter()
             .filter(|(_, s)| now.duration_since(s.last) >= forget_after)
             .map(|(n, _)| n.clone())
+            .chain(
+                self.agents
+                    .restored
+                    .iter()
+                    .filter(|(_, seen)| now_ms.saturating_sub(**seen) >= limit)
+                    .map(|(n, _)| n.clone()),
+            )
             .collect();
         for name in gone {
             self.forget_agent(&name);
         }
+    }
+
+    /// Once, at the first check: the agents whose server the state file brought back. One
+    /// never heard of in the agents file (a file from before) starts its clock now, so nothing
+    /// goes at the first start.
+    fn find_restored_agents(&mut self) {
+        if std::mem::replace(&mut self.agents.restored_found, true) {
+            return;
+        }
+        self.load_agent_memory();
+        let now_ms = self.clock.now_ms();
+        let names: Vec<String> = self.config.settings.agents.keys().cloned().collect();
+        for name in names {
+            let Ok(id) = DeviceId::new(&name) else {
+                continue;
+            };
+            if self.agents.agents.contains_key(&name) || !self.household.ledger().known_ids().any(|k| *k == id) {
+                continue;
+            }
+            let memory = self.agents.memory.entry(name.clone()).or_default();
+            let seen = *memory.seen_ms.get_or_insert_with(|| {
+                self.agents.memory_dirty = true;
+                now_ms
+            });
+            self.agents.restored.insert(name, seen);
+        }
+        self.save_agent_memory(false);
     }
 
     /// An agent unseen for `forget_after`: its source, its server device and what it claimed go.
@@ -294,11 +344,12 @@ impl Core {
         let source = source_name(name);
         tracing::info!(source = %source, "Agent unseen for forget_after; forgetting it and its server.");
         self.agents.agents.remove(name);
+        self.agents.restored.remove(name);
         self.statuses.remove(&source);
         self.outbox
             .clear(self.topics.source_availability(&source), Priority::Availability);
         if let Ok(id) = DeviceId::new(name)
-            && self.household.device(&id).is_some()
+            && self.household.ledger().known_ids().any(|k| *k == id)
         {
             let event = self.drop_device(&id, self.clock.now_ms());
             self.messages.push((self.topics.bridge_event(), event.to_string()));

@@ -9,6 +9,7 @@ use crate::agent::payload::AgentInterface;
 use crate::agent::signing;
 use crate::clock::ManualClock;
 use crate::model::{DeviceId, DeviceKind, MacAddr, Observation};
+use crate::sources::SourceKind;
 
 const T0: i64 = 1_795_000_000_000;
 const KEY: &str = "0123456789abcdef0123456789abcdef";
@@ -228,6 +229,85 @@ fn an_agent_unseen_for_forget_after_is_forgotten_with_its_server() {
     core.check_silent_agents(seen + Duration::from_secs(3600));
     assert!(!core.statuses.contains_key("agent_beast"));
     assert!(core.household.device(&DeviceId::new("beast").unwrap()).is_none());
+}
+
+/// A bridge started again on `dir`, as after a restart.
+fn restarted(dir: &std::path::Path, extra: &str, clock: &ManualClock) -> Core {
+    let mut core = core(dir, extra, clock);
+    core.household.add_feed(SourceKind::Agent.feed("agent_beast"), "agent");
+    core
+}
+
+#[test]
+fn an_agent_restored_from_the_state_file_is_forgotten_after_forget_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let extra = "forget_after = \"30d\"\n[agents.beast]\n";
+    let beast = DeviceId::new("beast").unwrap();
+    let mut first = core(dir.path(), extra, &clock);
+    deliver(&mut first, &clock, "beast", &plain(&message("beast", 1_000, T0, 1e9)));
+    assert!(first.household.device(&beast).is_some());
+    first.save_final();
+    first.save_agent_memory(true);
+    drop(first);
+
+    // Restarted 20 days later: the agent never speaks again. Its server is restored...
+    clock.advance(Duration::from_secs(20 * 86_400));
+    let mut second = restarted(dir.path(), extra, &clock);
+    assert!(second.household.ledger().known_ids().any(|k| *k == beast));
+    second.check_silent_agents(Instant::now());
+    assert!(second.household.ledger().known_ids().any(|k| *k == beast), "not yet");
+    second.save_final();
+    second.save_agent_memory(true);
+    drop(second);
+
+    // ...and a restart does not restart its clock: 30 days after its last message it goes,
+    // with its HA configs cleared and a `device_removed` event.
+    clock.advance(Duration::from_secs(10 * 86_400));
+    let mut third = restarted(dir.path(), extra, &clock);
+    third.check_silent_agents(Instant::now());
+    assert!(!third.household.ledger().known_ids().any(|k| *k == beast));
+    assert!(
+        third
+            .messages
+            .iter()
+            .any(|(t, p)| t.ends_with("bridge/event") && p.contains("device_removed")),
+        "{:?}",
+        third.messages
+    );
+    let cleared = third
+        .outbox
+        .snapshot()
+        .into_iter()
+        .any(|m| m.topic == "homeassistant/device/beast/config" && m.payload.is_empty());
+    assert!(cleared, "its discovery config is emptied");
+    third.save_final();
+    drop(third);
+    let fourth = restarted(dir.path(), extra, &clock);
+    assert!(
+        !fourth.household.ledger().known_ids().any(|k| *k == beast),
+        "gone for good"
+    );
+}
+
+#[test]
+fn a_restored_agent_that_speaks_again_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let extra = "forget_after = \"30d\"\n[agents.beast]\n";
+    let beast = DeviceId::new("beast").unwrap();
+    let mut first = core(dir.path(), extra, &clock);
+    deliver(&mut first, &clock, "beast", &plain(&message("beast", 1_000, T0, 1e9)));
+    first.save_final();
+    first.save_agent_memory(true);
+    drop(first);
+    clock.advance(Duration::from_secs(29 * 86_400));
+    let mut second = restarted(dir.path(), extra, &clock);
+    second.check_silent_agents(Instant::now());
+    deliver(&mut second, &clock, "beast", &plain(&message("beast", 2_000, T0, 1e9)));
+    clock.advance(Duration::from_secs(2 * 86_400));
+    second.check_silent_agents(Instant::now());
+    assert!(second.household.device(&beast).is_some(), "heard from 2 days ago");
 }
 
 #[test]

@@ -50,7 +50,7 @@ use crate::publish::discovery::{Context, EntityConfig};
 use crate::publish::migration::{self, Migration};
 use crate::publish::render_cache::{self, Part, RenderCache};
 use crate::publish::state::{StateClock, device_state, device_summary, tracker_attributes};
-use crate::publish::{MqttLink, Outbox, Priority, SourceStatus, Topics};
+use crate::publish::{Connector, MqttLink, Outbox, Priority, SourceStatus, Topics};
 use crate::sources::{AnySource, Source, SourceError};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -177,13 +177,10 @@ impl Core {
         })
     }
 
-    fn connect(&self) -> Result<MqttLink, BridgeError> {
-        self.connect_subscribed(Vec::new())
-    }
-
-    fn connect_subscribed(&self, filters: Vec<String>) -> Result<MqttLink, BridgeError> {
+    fn connect(&self, connector: &dyn Connector, filters: Vec<String>) -> Result<MqttLink, BridgeError> {
         let settings = &self.config.settings.mqtt;
-        Ok(MqttLink::start_subscribed(
+        Ok(MqttLink::start(
+            connector,
             settings,
             &self.config.mqtt_url,
             &self.topics,

@@ -1,7 +1,8 @@
 //! The daemon's loop and `once`, started in-process from [`Parts`]: everything the bridge takes
-//! from outside (configuration with the state dir and the MQTT connection, the sources, the
-//! clock) comes in through that one struct, so `main`, the demo and the end-to-end tests start
-//! the same bridge and differ only in what they inject.
+//! from outside (configuration with the state dir and the MQTT settings, the sources, the
+//! clock, the MQTT link) comes in through that one struct, so `main`, the demo and the tests
+//! start the same bridge and differ only in what they inject: the in-process tests give it an
+//! in-memory link (publish/link_memory.rs) and tokio's paused time.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 use super::{BIRTH_DELAY, BridgeError, Core, PERIOD_TICK, PollReport, Stopped, VERSION, commands, health, poller};
 use crate::clock::Clock;
 use crate::config::LoadedConfig;
-use crate::publish::{MqttEvent, Priority, migration};
+use crate::publish::link_rumqttc::Rumqttc;
+use crate::publish::{Connector, MqttEvent, Priority, migration};
 use crate::sources::{AnySource, Source};
 
 /// What a bridge is made of. `config` holds the settings, the state dir
@@ -26,6 +28,8 @@ pub struct Parts {
     pub sources: Vec<AnySource>,
     /// Stamps observations, schedules polls and decides days and months.
     pub clock: Clock,
+    /// Makes the MQTT link (publish/link.rs): rumqttc to `mqtt_url` unless replaced.
+    pub link: Arc<dyn Connector>,
 }
 
 impl Parts {
@@ -37,7 +41,18 @@ impl Parts {
     /// The configured sources on `clock`.
     pub fn on_clock(config: LoadedConfig, clock: Clock) -> Self {
         let sources = super::build_sources(&config.settings, &clock);
-        Self { config, sources, clock }
+        Self {
+            config,
+            sources,
+            clock,
+            link: Arc::new(Rumqttc),
+        }
+    }
+
+    /// Another MQTT link than rumqttc (tests: an in-memory broker).
+    pub fn with_link(mut self, link: Arc<dyn Connector>) -> Self {
+        self.link = link;
+        self
     }
 
     /// Other sources than the configured ones (tests); they are put on this bridge's clock.
@@ -65,13 +80,15 @@ pub async fn run_until(parts: Parts, shutdown: CancellationToken) -> Result<Stop
         config,
         mut sources,
         clock,
+        link: connector,
     } = parts;
     let _lock = crate::accounting::lock_state_dir(&config.settings.bridge.state_dir, false)?;
     let mut core = Core::new(config, &mut sources, true, clock.clone())?;
     let settings = core.config.settings.clone();
     // Until the scan for configs to migrate is over (migration.rs).
     core.outbox.hold_discovery(true);
-    let mut link = core.connect_subscribed(vec![core.topics.bridge_requests(), core.topics.agent_counters()])?;
+    let filters = vec![core.topics.bridge_requests(), core.topics.agent_counters()];
+    let mut link = core.connect(connector.as_ref(), filters)?;
     let Some(mut incoming) = link.take_incoming() else {
         unreachable!("a new link has its inbox")
     };
@@ -269,6 +286,7 @@ pub async fn once(parts: Parts, dry_run: bool) -> Result<OnceOutcome, BridgeErro
         config,
         mut sources,
         clock,
+        link: connector,
     } = parts;
     let _lock = crate::accounting::lock_state_dir(&config.settings.bridge.state_dir, dry_run)?;
     let mut core = Core::new(config, &mut sources, !dry_run, clock.clone())?;
@@ -276,7 +294,7 @@ pub async fn once(parts: Parts, dry_run: bool) -> Result<OnceOutcome, BridgeErro
         None
     } else {
         core.outbox.hold_discovery(true);
-        let mut link = core.connect()?;
+        let mut link = core.connect(connector.as_ref(), Vec::new())?;
         if !link.wait_connected(Duration::from_secs(15)).await {
             link.shutdown(false).await;
             return Err(BridgeError::BrokerUnreachable(core.config.mqtt_url.to_string()));

@@ -1,12 +1,15 @@
-//! The MQTT connection: rumqttc's event loop in its own task, with the reconnect backoff that
-//! rumqttc does not do itself, and a drain task that feeds the [`Outbox`] into the client.
+//! The MQTT connection, on the bridge's side of the link port (link.rs): the link's events read
+//! in their own task, with the reconnect backoff that the link does not do itself, and a drain
+//! task that feeds the [`Outbox`] into the link. The same code runs over rumqttc (the daemon)
+//! and over the in-memory link (tests), so whatever a stranger publishes meets the same limits
+//! (intake.rs) either way.
 //!
-//! The event loop task never awaits anything that depends on the rest of the bridge (a full
+//! The event task never awaits anything that depends on the rest of the bridge (a full
 //! request channel would deadlock it); it only uses non-blocking `try_*` calls and an unbounded
 //! event channel.
 //!
 //! No message can break the link: the drain task skips (and logs once) any message over the
-//! packet limit before rumqttc sees it, and [`LinkHealth`] learns a lower limit when the broker
+//! packet limit before the link sees it, and [`LinkHealth`] learns a lower limit when the broker
 //! drops the connection over a packet. A republish is paced so that it never floods the broker
 //! and never holds up a fresh state.
 
@@ -14,32 +17,32 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, PublishOptions, QoS};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::inbound::{OVERSIZED_TOPIC, parse_notice};
 use super::intake::{self, Inbox, Intake, Kind, LinkStats, LogGate};
+use super::link::{Connector, LinkClient, LinkEvent, LinkEvents, LinkOptions, Qos};
 use super::link_health::LinkHealth;
-use super::outbox::{Message, Outbox, Priority, packet_size};
+use super::outbox::{Outbox, Priority};
 use super::tls;
 use super::topics::Topics;
-use crate::config::{MqttSettings, MqttTransport, MqttUrl};
+use crate::config::{MqttSettings, MqttUrl};
 
 /// The largest PUBLISH read from the broker (remaining length): the largest of the per-topic
-/// limits (intake.rs). A larger one is replaced by a notice before rumqttc sees it (inbound.rs),
-/// so it can never drop the link; rumqttc's own limit above it is only a backstop.
-const MAX_INCOMING: usize = intake::SCAN_CONFIG_MAX + 1024;
-/// A republish goes out at most this many messages per [`REPLAY_PAUSE`] (4 000/s): fast enough
-/// for 20 000 retained configs in seconds, slow enough not to flood the broker or HA.
-const REPLAY_BATCH: usize = 200;
-const REPLAY_PAUSE: Duration = Duration::from_millis(50);
+/// limits (intake.rs). A larger one never reaches the bridge whole (the port's contract,
+/// link.rs; checked again here), so it can never drop the link.
+pub const MAX_INCOMING: usize = intake::SCAN_CONFIG_MAX + 1024;
 
-type Health = Arc<Mutex<LinkHealth>>;
+pub(super) type Health = Arc<Mutex<LinkHealth>>;
 
-fn lock(health: &Health) -> std::sync::MutexGuard<'_, LinkHealth> {
+pub(super) fn lock(health: &Health) -> std::sync::MutexGuard<'_, LinkHealth> {
     // Every update is a single push or pop: a poisoned lock is still consistent.
     health.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Now, on tokio's clock (the real one, or a test's paused time).
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 /// What the connection tells the rest of the bridge.
@@ -72,7 +75,7 @@ pub struct Incoming {
 }
 
 pub struct MqttLink {
-    client: AsyncClient,
+    client: Arc<dyn LinkClient>,
     events: mpsc::UnboundedReceiver<MqttEvent>,
     configs: mpsc::Receiver<MqttEvent>,
     ha_online_pending: Arc<AtomicBool>,
@@ -98,56 +101,23 @@ fn scan_marker_topic(topics: &Topics) -> String {
 }
 
 impl MqttLink {
-    /// Starts connecting in the background; returns at once.
+    /// Starts connecting in the background over `connector`'s link; returns at once. The
+    /// messages on `filters` come out of [`MqttLink::take_incoming`].
     pub fn start(
-        settings: &MqttSettings,
-        url: &MqttUrl,
-        topics: &Topics,
-        outbox: Arc<Outbox>,
-    ) -> Result<Self, MqttSetupError> {
-        Self::start_subscribed(settings, url, topics, outbox, Vec::new())
-    }
-
-    /// As [`MqttLink::start`], also subscribed to `filters`; their messages come out of
-    /// [`MqttLink::next_incoming`].
-    pub fn start_subscribed(
+        connector: &dyn Connector,
         settings: &MqttSettings,
         url: &MqttUrl,
         topics: &Topics,
         outbox: Arc<Outbox>,
         filters: Vec<String>,
     ) -> Result<Self, MqttSetupError> {
-        let mut options = MqttOptions::new(settings.client_id.clone(), (url.host.clone(), url.port));
-        options.set_keep_alive(settings.keep_alive.as_secs().clamp(5, u64::from(u16::MAX)) as u16);
-        options.set_clean_session(true);
-        // Our own checks (the outbox, the inbound filter) come first; rumqttc's is a backstop.
-        options.set_max_packet_size(MAX_INCOMING + 1024, settings.max_packet_size.max(outbox.packet_limit()));
-        options.set_request_channel_capacity(256);
-        options.set_last_will(LastWill::new(topics.bridge_state(), "offline", QoS::AtLeastOnce, true));
-        if let Some(user) = &settings.username {
-            let password = settings
-                .password
-                .as_ref()
-                .map(|p| p.expose().to_owned())
-                .unwrap_or_default();
-            options.set_credentials(user.clone(), password.into_bytes());
-        }
-        // TLS is done in our connector, below the inbound filter (which must see plain MQTT).
-        let tls = match url.transport {
-            MqttTransport::Tls => {
-                let client_auth = settings
-                    .client_cert_file
-                    .as_deref()
-                    .zip(settings.client_key_file.as_deref());
-                Some(Arc::new(tls::client_config(settings.ca_file.as_deref(), client_auth)?))
-            }
-            MqttTransport::Tcp => None,
-        };
-        let server = url.host.clone();
-        options.set_socket_connector(move |host, network_options| {
-            super::inbound::connect(host, network_options, tls.clone(), server.clone(), MAX_INCOMING)
-        });
-        let (client, eventloop) = AsyncClient::builder(options).capacity(256).build();
+        let (client, link_events) = connector.connect(&LinkOptions {
+            settings: settings.clone(),
+            url: url.clone(),
+            will_topic: topics.bridge_state(),
+            max_incoming: MAX_INCOMING,
+            max_outgoing: settings.max_packet_size.max(outbox.packet_limit()),
+        })?;
         let (event_tx, events) = mpsc::unbounded_channel();
         let (config_tx, configs) = mpsc::channel(intake::SCAN_QUEUE);
         let ha_online_pending = Arc::new(AtomicBool::new(false));
@@ -160,7 +130,7 @@ impl MqttLink {
         let scan_marker = scan_marker_topic(topics);
 
         let loop_task = tokio::spawn(run_event_loop(EventLoopTask {
-            eventloop,
+            link: link_events,
             client: client.clone(),
             topics: topics.clone(),
             broker: url.to_string(),
@@ -181,7 +151,12 @@ impl MqttLink {
             scan_marker: scan_marker.clone(),
             first_connect: true,
         }));
-        let drain_task = tokio::spawn(drain(client.clone(), outbox.clone(), connected.clone(), health));
+        let drain_task = tokio::spawn(super::drain::drain(
+            client.clone(),
+            outbox.clone(),
+            connected.clone(),
+            health,
+        ));
         Ok(Self {
             client,
             events,
@@ -205,7 +180,7 @@ impl MqttLink {
         if self.scanning.swap(false, Ordering::SeqCst) {
             let marker = self.scan_marker.clone();
             for filter in super::migration::scan_filters(&self.topics).into_iter().chain([marker]) {
-                if let Err(e) = self.client.try_unsubscribe(filter) {
+                if let Err(e) = self.client.unsubscribe(filter) {
                     tracing::debug!(error = %e, "Could not end the discovery scan subscription.");
                 }
             }
@@ -266,19 +241,22 @@ impl MqttLink {
         while let Some((topic, payload)) = self.outbox.next_message() {
             if let Err(e) = self
                 .client
-                .try_publish(topic.clone(), payload, PublishOptions::new(QoS::AtLeastOnce))
+                .try_publish(topic.clone(), payload.into_bytes(), Qos::AtLeastOnce, false)
             {
                 tracing::warn!(topic = %topic, error = %e, "Could not queue a response or event before stopping; dropped.");
                 break;
             }
         }
         if publish_offline && *self.connected.borrow() {
-            let offline = PublishOptions::new(QoS::AtLeastOnce).retain(true);
-            if let Err(e) = self.client.try_publish(self.topics.bridge_state(), "offline", offline) {
+            let offline = b"offline".to_vec();
+            if let Err(e) = self
+                .client
+                .try_publish(self.topics.bridge_state(), offline, Qos::AtLeastOnce, true)
+            {
                 tracing::warn!(error = %e, "Could not queue the offline state.");
             }
         }
-        let _ = self.client.try_disconnect_with_timeout(Duration::from_secs(3));
+        let _ = self.client.disconnect();
         if tokio::time::timeout(Duration::from_secs(5), self.loop_task)
             .await
             .is_err()
@@ -289,8 +267,8 @@ impl MqttLink {
 }
 
 struct EventLoopTask {
-    eventloop: rumqttc::EventLoop,
-    client: AsyncClient,
+    link: Box<dyn LinkEvents>,
+    client: Arc<dyn LinkClient>,
     topics: Topics,
     broker: String,
     client_id: String,
@@ -313,19 +291,25 @@ struct EventLoopTask {
 }
 
 impl EventLoopTask {
+    /// A PUBLISH too large to read (`topic` maybe cut): counted, logged once a minute, and a
+    /// request still gets its answer (an error), so the requester is not left waiting.
+    fn on_oversized(&mut self, original: &str, size: usize) {
+        let now = tokio::time::Instant::now();
+        LinkStats::count(&self.stats.oversized);
+        if let Some(n) = self.oversized_log.hit(now) {
+            tracing::warn!(topic = %original, size, limit = MAX_INCOMING, skipped = n, "MQTT message from the broker larger than the bridge reads; skipped unread, the link stays up (one line a minute).");
+        }
+        if !self.filters.is_empty() && original.starts_with(&self.topics.bridge_requests().replace('#', "")) {
+            self.intake.offer_unread(Kind::Request, original, size, now);
+        }
+    }
+
     /// Sorts one PUBLISH from the broker, each kind within its own limit (intake.rs).
     fn on_publish(&mut self, topic: &str, payload: &[u8], retain: bool) {
         let now = tokio::time::Instant::now();
-        if topic == OVERSIZED_TOPIC {
-            LinkStats::count(&self.stats.oversized);
-            let (size, original) = parse_notice(payload).unwrap_or_default();
-            if let Some(n) = self.oversized_log.hit(now) {
-                tracing::warn!(topic = %original, size, limit = MAX_INCOMING, skipped = n, "MQTT message from the broker larger than the bridge reads; skipped unread, the link stays up (one line a minute).");
-            }
-            // A request still gets its answer (an error), so the requester is not left waiting.
-            if !self.filters.is_empty() && original.starts_with(&self.topics.bridge_requests().replace('#', "")) {
-                self.intake.offer_unread(Kind::Request, &original, size, now);
-            }
+        if payload.len() > MAX_INCOMING {
+            // The link should not have handed this over (link.rs); bounded all the same.
+            self.on_oversized(topic, payload.len());
         } else if topic == self.topics.ha_status {
             match payload {
                 // A flood of `online` costs one event (`ha_online_pending`).
@@ -369,12 +353,10 @@ impl EventLoopTask {
 async fn run_event_loop(mut t: EventLoopTask) {
     let mut last_error: Option<String> = None;
     loop {
-        match t.eventloop.poll().await {
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                lock(&t.health).connected(std::time::Instant::now());
-                if lock(&t.health).retry_limit_due(std::time::Instant::now())
-                    && t.outbox.packet_limit() < t.configured_limit
-                {
+        match t.link.next().await {
+            LinkEvent::Connected => {
+                lock(&t.health).connected(now());
+                if lock(&t.health).retry_limit_due(now()) && t.outbox.packet_limit() < t.configured_limit {
                     tracing::info!(
                         limit = t.configured_limit,
                         "Trying the configured MQTT packet limit again (the lower one was learnt over an hour ago)."
@@ -384,11 +366,11 @@ async fn run_event_loop(mut t: EventLoopTask) {
                 last_error = None;
                 tracing::info!(broker = %t.broker, "Connected to the MQTT broker.");
                 // Subscriptions do not survive a reconnect with a clean session.
-                if let Err(e) = t.client.try_subscribe(t.topics.ha_status.clone(), QoS::AtLeastOnce) {
+                if let Err(e) = t.client.subscribe(t.topics.ha_status.clone()) {
                     tracing::warn!(error = %e, "Could not subscribe to Home Assistant's status topic.");
                 }
                 for filter in &t.filters {
-                    if let Err(e) = t.client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
+                    if let Err(e) = t.client.subscribe(filter.clone()) {
                         tracing::warn!(filter = %filter, error = %e, "Could not subscribe.");
                     }
                 }
@@ -398,7 +380,7 @@ async fn run_event_loop(mut t: EventLoopTask) {
                     t.scanning.store(true, Ordering::SeqCst);
                     let marker = t.scan_marker.clone();
                     for filter in super::migration::scan_filters(&t.topics).into_iter().chain([marker]) {
-                        if let Err(e) = t.client.try_subscribe(filter, QoS::AtLeastOnce) {
+                        if let Err(e) = t.client.subscribe(filter) {
                             tracing::warn!(error = %e, "Could not look for discovery configs to migrate.");
                         }
                     }
@@ -411,39 +393,22 @@ async fn run_event_loop(mut t: EventLoopTask) {
                 let _ = t.connected.send(true);
                 let _ = t.events.send(MqttEvent::Connected { first });
             }
-            Ok(Event::Incoming(Packet::Publish(p))) => {
-                let topic = String::from_utf8_lossy(p.topic.as_ref());
-                t.on_publish(&topic, p.payload.as_ref(), p.retain);
-            }
-            Ok(Event::Incoming(Packet::PubAck(_))) => lock(&t.health).acked(),
-            Ok(Event::Outgoing(Outgoing::Publish(_))) => lock(&t.health).wrote(),
-            Ok(Event::Outgoing(Outgoing::Disconnect)) if t.shutting_down.load(Ordering::SeqCst) => {
+            LinkEvent::Message { topic, payload, retain } => t.on_publish(&topic, &payload, retain),
+            LinkEvent::Oversized { topic, size } => t.on_oversized(&topic, size),
+            LinkEvent::Acked => lock(&t.health).acked(),
+            LinkEvent::Wrote => lock(&t.health).wrote(),
+            LinkEvent::Closed if t.shutting_down.load(Ordering::SeqCst) => {
                 let _ = t.connected.send(false);
                 return;
             }
-            Ok(_) => {}
-            Err(e) => {
+            LinkEvent::Closed => {}
+            LinkEvent::Disconnected { by_broker, error } => {
                 let _ = t.connected.send(false);
                 if t.shutting_down.load(Ordering::SeqCst) {
                     return;
                 }
-                // rumqttc would replay the unacknowledged messages of the lost session, the
-                // one that broke it included; the outbox republishes everything anyway.
-                t.eventloop.reset_session_state();
-                // Only a broker that closed the link can have refused our packet; a stream we
-                // could not read (a protocol error of the broker's making) proves nothing.
-                // (A reset while reading arrives wrapped as a read error: mosquitto resets the
-                // link after an over-limit packet.)
-                let closed_by_broker = matches!(
-                    &e,
-                    rumqttc::ConnectionError::Io(_)
-                        | rumqttc::ConnectionError::MqttState(
-                            rumqttc::StateError::Io(_)
-                                | rumqttc::StateError::ConnectionAborted
-                                | rumqttc::StateError::Deserialization(rumqttc::Error::Io(_))
-                        )
-                );
-                let verdict = lock(&t.health).dropped(std::time::Instant::now(), closed_by_broker);
+                t.link.reset_session();
+                let verdict = lock(&t.health).dropped(now(), by_broker);
                 let retry_in = verdict.retry_in;
                 if let Some((topic, size)) = &verdict.refused {
                     tracing::error!(
@@ -453,7 +418,7 @@ async fn run_event_loop(mut t: EventLoopTask) {
                         "The broker closed the connection twice right after this message; treating its size as over the broker's packet limit and skipping messages this large (set mqtt.max_packet_size below it)."
                     );
                     t.outbox.learn_refusal(*size, verdict.accepted);
-                    lock(&t.health).limit_learnt(std::time::Instant::now());
+                    lock(&t.health).limit_learnt(now());
                 }
                 if verdict.takeover {
                     tracing::error!(
@@ -462,12 +427,11 @@ async fn run_event_loop(mut t: EventLoopTask) {
                         "The broker keeps closing our connection soon after accepting it: another MQTT client probably uses the same client_id. Give every bridge its own mqtt.client_id; backing off meanwhile."
                     );
                 }
-                let text = e.to_string();
-                if last_error.as_deref() != Some(text.as_str()) {
-                    tracing::warn!(broker = %t.broker, error = %text, retry_in = ?retry_in, "MQTT connection failed; retrying with backoff.");
-                    last_error = Some(text);
+                if last_error.as_deref() != Some(error.as_str()) {
+                    tracing::warn!(broker = %t.broker, error = %error, retry_in = ?retry_in, "MQTT connection failed; retrying with backoff.");
+                    last_error = Some(error);
                 } else {
-                    tracing::debug!(broker = %t.broker, error = %text, retry_in = ?retry_in, "MQTT connection still failing.");
+                    tracing::debug!(broker = %t.broker, error = %error, retry_in = ?retry_in, "MQTT connection still failing.");
                 }
                 tokio::time::sleep(jitter(retry_in)).await;
             }
@@ -479,85 +443,4 @@ async fn run_event_loop(mut t: EventLoopTask) {
 fn jitter(d: Duration) -> Duration {
     let extra = rand::random::<f64>() * 0.25;
     d.mul_f64(1.0 + extra)
-}
-
-/// Feeds outbox messages to the client while connected: every change at once, a republish at
-/// most [`REPLAY_BATCH`] per [`REPLAY_PAUSE`], and nothing over the packet limit.
-async fn drain(client: AsyncClient, outbox: Arc<Outbox>, mut connected: watch::Receiver<bool>, health: Health) {
-    let mut budget = REPLAY_BATCH;
-    let mut refill_at = tokio::time::Instant::now() + REPLAY_PAUSE;
-    loop {
-        if connected.wait_for(|c| *c).await.is_err() {
-            return;
-        }
-        while *connected.borrow() {
-            if tokio::time::Instant::now() >= refill_at {
-                budget = REPLAY_BATCH;
-                refill_at = tokio::time::Instant::now() + REPLAY_PAUSE;
-            }
-            if let Some((topic, payload)) = outbox.next_message() {
-                if !send_plain(&client, &outbox, &health, topic, payload).await {
-                    break;
-                }
-                continue;
-            }
-            let message = match outbox.next() {
-                Some(m) => m,
-                None if budget > 0 => match outbox.next_replay() {
-                    Some(m) => {
-                        budget -= 1;
-                        m
-                    }
-                    None => break,
-                },
-                None => break,
-            };
-            if !send(&client, &outbox, &health, message).await {
-                break;
-            }
-        }
-        let replay_waiting = *connected.borrow() && outbox.has_dirty();
-        tokio::select! {
-            _ = outbox.changed() => {}
-            _ = tokio::time::sleep_until(refill_at), if replay_waiting => {}
-            r = connected.changed() => if r.is_err() { return },
-        }
-    }
-}
-
-/// Hands one response or event to the client; `false` when the client cannot take it now.
-async fn send_plain(client: &AsyncClient, outbox: &Outbox, health: &Health, topic: String, payload: String) -> bool {
-    let size = packet_size(&topic, payload.len());
-    if size > outbox.packet_limit() {
-        tracing::warn!(topic = %topic, size, limit = outbox.packet_limit(), "MQTT message larger than the packet limit; skipped.");
-        return true;
-    }
-    lock(health).sent(&topic, size);
-    let options = PublishOptions::new(QoS::AtLeastOnce);
-    if let Err(e) = client
-        .publish(topic.clone(), payload.clone().into_bytes(), options)
-        .await
-    {
-        tracing::debug!(topic = %topic, error = %e, "Publish not queued; will retry.");
-        outbox.unpop_message(topic, payload);
-        return false;
-    }
-    true
-}
-
-/// Hands one message to the client; `false` when the client cannot take it now.
-async fn send(client: &AsyncClient, outbox: &Outbox, health: &Health, message: Message) -> bool {
-    if !outbox.fits(&message) {
-        return true;
-    }
-    let size = packet_size(&message.topic, message.payload.len());
-    lock(health).sent(&message.topic, size);
-    let options = PublishOptions::new(QoS::AtLeastOnce).retain(message.retain);
-    let payload = message.payload.as_bytes().to_vec();
-    if let Err(e) = client.publish(message.topic.clone(), payload, options).await {
-        tracing::debug!(topic = %message.topic, error = %e, "Publish not queued; will retry.");
-        outbox.retry(message);
-        return false;
-    }
-    true
 }

@@ -5,10 +5,15 @@ pub mod connection;
 pub mod device_discovery;
 pub mod devices_index;
 pub mod discovery;
+mod drain;
 pub mod inbound;
 pub mod intake;
 pub mod interface_key;
+pub mod link;
 pub mod link_health;
+#[cfg(any(test, feature = "emulators"))]
+pub mod link_memory;
+pub mod link_rumqttc;
 pub mod messages;
 pub mod migration;
 pub mod outbox;
@@ -19,6 +24,7 @@ pub mod topics;
 
 pub use connection::{Incoming, MqttEvent, MqttLink};
 pub use discovery::{Context, EntityConfig};
+pub use link::Connector;
 pub use outbox::{Message, Outbox, Priority};
 pub use state::SourceStatus;
 pub use topics::Topics;

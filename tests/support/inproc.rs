@@ -5,11 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bandwidth2mqtt::bridge::{self, BridgeError, Parts, Stopped};
 use bandwidth2mqtt::clock::ManualClock;
 use bandwidth2mqtt::config::{self, ConfigSource};
+use bandwidth2mqtt::publish::Connector;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -25,13 +27,22 @@ pub struct InProcess {
 
 impl InProcess {
     pub fn start(dir: &Path, toml: &str, clock: &ManualClock) -> Self {
+        Self::start_on(dir, toml, clock, None)
+    }
+
+    /// As [`InProcess::start`], on another MQTT link than rumqttc (the in-memory broker).
+    pub fn start_on(dir: &Path, toml: &str, clock: &ManualClock, link: Option<Arc<dyn Connector>>) -> Self {
         let metrics = free_port();
         let text = format!("{toml}\n[metrics]\nenabled = true\nlisten = \"127.0.0.1:{metrics}\"\n");
         let path = dir.join("config.toml");
         std::fs::write(&path, text).unwrap();
         let loaded = config::load_from(ConfigSource::File(path), BTreeMap::new()).expect("valid config");
         let stop = CancellationToken::new();
-        let task = tokio::spawn(bridge::run_until(Parts::on_clock(loaded, clock.clock()), stop.clone()));
+        let mut parts = Parts::on_clock(loaded, clock.clock());
+        if let Some(link) = link {
+            parts = parts.with_link(link);
+        }
+        let task = tokio::spawn(bridge::run_until(parts, stop.clone()));
         Self { stop, task, metrics }
     }
 

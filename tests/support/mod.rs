@@ -1,10 +1,13 @@
 //! Shared test harness: a private mosquitto per test, an MQTT watcher, the bridge as a child
-//! process or in-process on a manual clock, and fakes for vnstat and /proc + /sys.
+//! process or in-process on a manual clock or on an in-memory link and paused time (inmem.rs),
+//! and fakes for vnstat and /proc + /sys.
 #![allow(dead_code)]
 
 pub mod broker;
 pub mod fake_host;
 pub mod fake_vnstat;
+#[cfg(feature = "emulators")]
+pub mod inmem;
 pub mod inproc;
 #[cfg(feature = "emulators")]
 pub mod pki;
