@@ -34,6 +34,7 @@ jq -e 'type == "object"' "$options" >/dev/null 2>&1 || park "$options is not a J
 # The broker: the options' URL, else the Supervisor's MQTT service, retried for a minute
 # (the Mosquitto add-on may still be starting at boot).
 broker='{}'
+broker_note=
 if [ -z "$(jq -r '.mqtt.url // empty' "$options")" ]; then
   [ -n "${SUPERVISOR_TOKEN:-}" ] || park "no MQTT broker: set mqtt.url in the options (no Supervisor token to ask for the Mosquitto add-on's)"
   answer=
@@ -54,7 +55,7 @@ if [ -z "$(jq -r '.mqtt.url // empty' "$options")" ]; then
     log "the broker's name $host does not resolve here; using 127.0.0.1"
     broker=$(printf '%s' "$broker" | jq -c '.host = "127.0.0.1"')
   fi
-  log "MQTT broker from the Supervisor: $(printf '%s' "$broker" | jq -r '"\(if .ssl then "mqtts" else "mqtt" end)://\(.host):\(.port)"') (service of $(printf '%s' "$broker" | jq -r '.addon // .app // "an add-on"'))"
+  broker_note="MQTT broker from the Supervisor: $(printf '%s' "$broker" | jq -r '"\(if .ssl then "mqtts" else "mqtt" end)://\(.host):\(.port) (the service of \(.addon // .app // "an add-on"))"')"
 fi
 
 # options.json → TOML. Strings go through tojson: a JSON string is a valid TOML basic string
@@ -91,4 +92,5 @@ if ! why=$(/usr/bin/bandwidth2mqtt check-config -c "$config" 2>&1 >/dev/null); t
   park "invalid option: $(printf '%s' "$why" | head -n 1 | sed "s|^bandwidth2mqtt: ||; s|invalid configuration ($config): ||")"
 fi
 
+[ -z "$broker_note" ] || log "$broker_note"
 exec /usr/bin/bandwidth2mqtt run -c "$config"
