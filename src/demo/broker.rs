@@ -243,41 +243,12 @@ async fn start_embedded() -> Result<u16, BrokerError> {
             return Err(BrokerError::Embedded(e.to_string()));
         }
         tokio::spawn(super::broker_front::serve(front, backends));
-        if wait_answering(port, 100).await && wait_answering_v5(backends.v5, 100).await {
+        if wait_answering(port, 100).await && super::broker_front::wait_answering_v5(backends.v5, 100).await {
             return Ok(port);
         }
         last = format!("nothing answered on port {} or {}", backends.v4, backends.v5);
     }
     Err(BrokerError::Embedded(last))
-}
-
-/// rumqttd's MQTT 5 listener accepts an anonymous MQTT 5 CONNECT.
-async fn wait_answering_v5(port: u16, tries: u32) -> bool {
-    for _ in 0..tries {
-        let probe = async {
-            let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await.ok()?;
-            stream.write_all(&connect_v5(b"b2m-probe")).await.ok()?;
-            let mut connack = [0u8; 4];
-            stream.read_exact(&mut connack).await.ok()?;
-            let _ = stream.write_all(&[0xe0, 0]).await;
-            // CONNACK, session-present flags, reason code 0 (success).
-            Some(connack[0] == 0x20 && connack[3] == 0)
-        };
-        if let Ok(Some(true)) = tokio::time::timeout(Duration::from_secs(2), probe).await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
-
-/// An MQTT 5 CONNECT: clean start, keep-alive 10 s, no properties, anonymous.
-fn connect_v5(id: &[u8]) -> Vec<u8> {
-    let mut connect = vec![0x10, 0, 0, 4, b'M', b'Q', b'T', b'T', 5, 0x02, 0, 10, 0];
-    connect.extend_from_slice(&[0, id.len() as u8]);
-    connect.extend_from_slice(id);
-    connect[1] = (connect.len() - 2) as u8;
-    connect
 }
 
 fn embedded_config(backends: super::broker_front::Backends) -> rumqttd::Config {
@@ -376,7 +347,9 @@ mod tests {
         v4.write_all(&publish).await.unwrap();
         // MQTT 5: CONNECT (level 5), SUBSCRIBE with properties, the retained PUBLISH back.
         let mut v5 = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await.unwrap();
-        v5.write_all(&connect_v5(b"v5c")).await.unwrap();
+        v5.write_all(&super::super::broker_front::connect_v5(b"v5c"))
+            .await
+            .unwrap();
         let (kind, body) = read_packet(&mut v5).await;
         assert_eq!(kind, 0x20, "MQTT 5 CONNACK");
         assert_eq!(body[1], 0, "reason code: success");

@@ -87,6 +87,35 @@ async fn read_connect_start(stream: &mut TcpStream) -> std::io::Result<(Vec<u8>,
     }
 }
 
+/// rumqttd's MQTT 5 listener accepts an anonymous MQTT 5 CONNECT.
+pub(super) async fn wait_answering_v5(port: u16, tries: u32) -> bool {
+    for _ in 0..tries {
+        let probe = async {
+            let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await.ok()?;
+            stream.write_all(&connect_v5(b"b2m-probe")).await.ok()?;
+            let mut connack = [0u8; 4];
+            stream.read_exact(&mut connack).await.ok()?;
+            let _ = stream.write_all(&[0xe0, 0]).await;
+            // CONNACK, session-present flags, reason code 0 (success).
+            Some(connack[0] == 0x20 && connack[3] == 0)
+        };
+        if let Ok(Some(true)) = tokio::time::timeout(Duration::from_secs(2), probe).await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// An MQTT 5 CONNECT: clean start, keep-alive 10 s, no properties, anonymous.
+pub(super) fn connect_v5(id: &[u8]) -> Vec<u8> {
+    let mut connect = vec![0x10, 0, 0, 4, b'M', b'Q', b'T', b'T', 5, 0x02, 0, 10, 0];
+    connect.extend_from_slice(&[0, id.len() as u8]);
+    connect.extend_from_slice(id);
+    connect[1] = (connect.len() - 2) as u8;
+    connect
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
