@@ -38,13 +38,15 @@ broker_note=
 if [ -z "$(jq -r '.mqtt.url // empty' "$options")" ]; then
   [ -n "${SUPERVISOR_TOKEN:-}" ] || park "no MQTT broker: set mqtt.url in the options (no Supervisor token to ask for the Mosquitto add-on's)"
   answer=
-  for _ in 1 2 3 4 5 6 7 8 9 10 11 12; do
+  tries=${BANDWIDTH2MQTT_ADDON_MQTT_TRIES:-12}
+  while [ "$tries" -gt 0 ]; do
+    tries=$((tries - 1))
     if answer=$(curl -fsS --max-time 10 -H "Authorization: Bearer ${SUPERVISOR_TOKEN}" \
       "$api/services/mqtt" 2>/dev/null) && [ -n "$(printf '%s' "$answer" | jq -r '.data.host // empty' 2>/dev/null)" ]; then
       break
     fi
     answer=
-    sleep 5
+    [ "$tries" -eq 0 ] || sleep 5
   done
   [ -n "$answer" ] || park "no MQTT broker: the Supervisor offers no MQTT service; install and start the Mosquitto broker add-on, or set mqtt.url in the options"
   broker=$(printf '%s' "$answer" | jq -c '.data')
