@@ -1,7 +1,8 @@
 //! Which MQTT broker the demo uses, so that it works on a machine with nothing installed:
 //! `--mqtt-url` if given, else a broker already answering on 127.0.0.1:1883, else a private
 //! `mosquitto` on a free port if the binary is installed, else rumqttd (a maintained Rust
-//! broker, bytebeamio/rumqtt) inside this process. Whatever the demo starts, it stops.
+//! broker, bytebeamio/rumqtt) inside this process, for MQTT 3.1.1 and MQTT 5 clients on one
+//! port (`broker_front`). Whatever the demo starts, it stops.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -215,13 +216,23 @@ async fn start_mosquitto(bin: &Path, dir: &Path) -> Result<(tokio::process::Chil
     Err(format!("mosquitto exited: {}", last.trim()))
 }
 
-/// rumqttd on a free port, in threads of its own (it runs its own runtimes); it lives as
-/// long as the process.
+/// rumqttd in threads of its own (it runs its own runtimes), with a 3.1.1 and an MQTT 5
+/// listener on ports of their own behind one front port (`broker_front`), the one returned;
+/// it lives as long as the process.
 async fn start_embedded() -> Result<u16, BrokerError> {
     let mut last = String::new();
     for _ in 0..5 {
-        let port = free_port()?;
-        let config = embedded_config(port);
+        // The front's port is bound here and now; rumqttd's two can be taken before it binds
+        // them (then nothing answers, and we try again).
+        let front = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .map_err(BrokerError::NoPort)?;
+        let port = front.local_addr().map_err(BrokerError::NoPort)?.port();
+        let backends = super::broker_front::Backends {
+            v4: free_port()?,
+            v5: free_port()?,
+        };
+        let config = embedded_config(backends);
         let spawned = std::thread::Builder::new().name("demo-broker".into()).spawn(move || {
             let mut broker = rumqttd::Broker::new(config);
             if let Err(e) = broker.start() {
@@ -231,15 +242,16 @@ async fn start_embedded() -> Result<u16, BrokerError> {
         if let Err(e) = spawned {
             return Err(BrokerError::Embedded(e.to_string()));
         }
-        if wait_answering(port, 100).await {
+        tokio::spawn(super::broker_front::serve(front, backends));
+        if wait_answering(port, 100).await && super::broker_front::wait_answering_v5(backends.v5, 100).await {
             return Ok(port);
         }
-        last = format!("nothing answered on port {port}");
+        last = format!("nothing answered on port {} or {}", backends.v4, backends.v5);
     }
     Err(BrokerError::Embedded(last))
 }
 
-fn embedded_config(port: u16) -> rumqttd::Config {
+fn embedded_config(backends: super::broker_front::Backends) -> rumqttd::Config {
     let connections = rumqttd::ConnectionSettings {
         connection_timeout_ms: 60_000,
         // Discovery and bridge/devices payloads are a few kB; room for a large household.
@@ -249,12 +261,15 @@ fn embedded_config(port: u16) -> rumqttd::Config {
         external_auth: None,
         dynamic_filters: true,
     };
-    let server = rumqttd::ServerSettings {
-        name: "demo".into(),
-        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-        tls: None,
-        next_connection_delay_ms: 1,
-        connections,
+    let server = |name: &str, port: u16| {
+        let settings = rumqttd::ServerSettings {
+            name: name.into(),
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            tls: None,
+            next_connection_delay_ms: 1,
+            connections: connections.clone(),
+        };
+        Some([(name.to_owned(), settings)].into_iter().collect())
     };
     rumqttd::Config {
         id: 0,
@@ -265,7 +280,8 @@ fn embedded_config(port: u16) -> rumqttd::Config {
             max_segment_count: 4,
             ..Default::default()
         },
-        v4: Some([("demo".to_owned(), server)].into_iter().collect()),
+        v4: server("demo", backends.v4),
+        v5: server("demo-v5", backends.v5),
         ..Default::default()
     }
 }
@@ -288,6 +304,87 @@ mod tests {
         );
         assert_eq!(broker("mqtt://u:p@nas.lan").host_port(), ("nas.lan".into(), 1883));
         assert_eq!(broker("mqtts://broker:8883/").host_port(), ("broker".into(), 8883));
+    }
+
+    /// One MQTT packet: its first byte and its body.
+    async fn read_packet(stream: &mut TcpStream) -> (u8, Vec<u8>) {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        let kind = byte[0];
+        let (mut len, mut shift) = (0usize, 0);
+        loop {
+            stream.read_exact(&mut byte).await.unwrap();
+            len |= usize::from(byte[0] & 0x7f) << shift;
+            shift += 7;
+            if byte[0] & 0x80 == 0 {
+                break;
+            }
+        }
+        let mut body = vec![0u8; len];
+        stream.read_exact(&mut body).await.unwrap();
+        (kind, body)
+    }
+
+    /// What Home Assistant 2026.x does on the demo's built-in broker: an MQTT 5 client on the
+    /// port the demo prints gets the retained messages a 3.1.1 client (the bridge) published.
+    #[tokio::test]
+    async fn the_built_in_broker_takes_mqtt5_and_311_clients_on_one_port() {
+        let port = start_embedded().await.unwrap();
+        // 3.1.1: CONNECT, then a retained PUBLISH (QoS 0).
+        let mut v4 = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await.unwrap();
+        let mut connect = vec![
+            0x10, 0, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 10, 0, 3, b'v', b'4', b'c',
+        ];
+        connect[1] = (connect.len() - 2) as u8;
+        v4.write_all(&connect).await.unwrap();
+        let (kind, body) = read_packet(&mut v4).await;
+        assert_eq!((kind, body[1]), (0x20, 0), "3.1.1 CONNACK accepted");
+        let topic = b"homeassistant/device/v5test/config";
+        let mut publish = vec![0x31, 0, 0, topic.len() as u8];
+        publish.extend_from_slice(topic);
+        publish.extend_from_slice(b"{\"v\":5}");
+        publish[1] = (publish.len() - 2) as u8;
+        v4.write_all(&publish).await.unwrap();
+        // MQTT 5: CONNECT (level 5), SUBSCRIBE with properties, the retained PUBLISH back.
+        let mut v5 = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await.unwrap();
+        v5.write_all(&super::super::broker_front::connect_v5(b"v5c"))
+            .await
+            .unwrap();
+        let (kind, body) = read_packet(&mut v5).await;
+        assert_eq!(kind, 0x20, "MQTT 5 CONNACK");
+        assert_eq!(body[1], 0, "reason code: success");
+        let filter = b"homeassistant/#";
+        // Packet id 1, no properties, the filter, options: QoS 0.
+        let mut subscribe = vec![0x82, 0, 0, 1, 0, 0, filter.len() as u8];
+        subscribe.extend_from_slice(filter);
+        subscribe.push(0);
+        subscribe[1] = (subscribe.len() - 2) as u8;
+        v5.write_all(&subscribe).await.unwrap();
+        let mut got = None;
+        for _ in 0..10 {
+            let (kind, body) = tokio::time::timeout(Duration::from_secs(10), read_packet(&mut v5))
+                .await
+                .expect("a packet");
+            match kind & 0xf0 {
+                // SUBACK: packet id, properties length, reason code 0 (granted QoS 0).
+                0x90 => assert_eq!((body[0], body[1], body[3]), (0, 1, 0)),
+                0x30 => {
+                    let topic_len = usize::from(u16::from_be_bytes([body[0], body[1]]));
+                    let topic = String::from_utf8_lossy(&body[2..2 + topic_len]).into_owned();
+                    // MQTT 5: a properties length follows the topic (QoS 0: no packet id).
+                    let props = usize::from(body[2 + topic_len]);
+                    let payload = body[3 + topic_len + props..].to_vec();
+                    got = Some((kind & 0x01, topic, payload));
+                    break;
+                }
+                other => panic!("unexpected packet type {other:#x}"),
+            }
+        }
+        // Published before the subscription: it arrived because it was retained. rumqttd 0.20
+        // delivers it with RETAIN 0 (MQTT 5 §3.3.1.3 wants 1); HA's discovery does not look.
+        let (_retain, topic, payload) = got.expect("the retained message reached the MQTT 5 client");
+        assert_eq!(topic, "homeassistant/device/v5test/config");
+        assert_eq!(payload, b"{\"v\":5}");
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod accuracy;
 pub mod broker;
+mod broker_front;
 mod driver;
 pub mod household;
 pub mod table;
