@@ -9,6 +9,7 @@ pub mod accuracy;
 pub mod broker;
 mod driver;
 pub mod household;
+pub mod logging;
 pub mod table;
 mod watch;
 
