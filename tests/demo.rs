@@ -392,4 +392,6 @@ async fn the_main_deco_unit_shows_its_traffic_from_the_first_router_poll() {
     // Nothing of the router's hours before the first reading counted again.
     let (start, end) = (first["rx_bytes"].as_u64().unwrap(), third["rx_bytes"].as_u64().unwrap());
     assert!(end >= start && end - start < hourly.0, "{start} → {end}");
+    // What the router held before the bridge's first reading is its total, not today's.
+    assert!(third["rx_today"].as_u64().is_some_and(|t| t < hourly.0), "{third}");
 }
