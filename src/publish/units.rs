@@ -23,8 +23,10 @@
 //! Upgrading from `B`/`bit/s`: the entity keeps its id and history; HA's recorder keeps the
 //! long-term statistics in the unit they were compiled in (`B`, `bit/s`) and converts the new
 //! states into it (same device class, `sensor/recorder.py` `_normalize_states`), so sums and
-//! means go on without a reset; graphs show the new unit. Checked in a real HA 2026.11 (see the
-//! issue's closing note).
+//! means go on without a reset; graphs show the new unit. That holds only if HA never shows the
+//! old value in the new unit: the outbox sends the new configs while the bridge is still
+//! `offline`, then states, then `online` (outbox.rs `Priority`). Checked in a real HA 2026.11
+//! over a restart from the previous version: the 5-minute statistics' sum went on exactly.
 
 use crate::model::DeviceKind;
 
