@@ -53,7 +53,14 @@ pub fn main(args: &DemoArgs, log_level: Option<&str>) -> ExitCode {
         return ExitCode::from(2);
     }
     // Warnings only unless asked: the table is the demo's output. RUST_LOG still wins.
-    crate::init_tracing_as(log_level.unwrap_or("warn"), false);
+    let logs = demo::logging::subscriber(
+        log_level.unwrap_or("warn"),
+        std::io::stderr,
+        std::io::stderr().is_terminal(),
+    );
+    if let Err(e) = tracing_subscriber::util::SubscriberInitExt::try_init(logs) {
+        eprintln!("bandwidth2mqtt demo: cannot set up logging: {e}");
+    }
     let runtime = match crate::runtime() {
         Ok(rt) => rt,
         Err(code) => return code,

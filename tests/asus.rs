@@ -493,3 +493,41 @@ async fn https_with_a_pinned_certificate_and_newer_login_variants() {
     );
     drop(bridge);
 }
+
+/// `once` has the router's temperatures: the page is read before the router's observation is
+/// built, not after it (issue 16 §3: `once` had none, `run` only from its second poll).
+#[tokio::test(flavor = "multi_thread")]
+async fn once_publishes_the_routers_temperatures() {
+    let emu = AsusEmulator::start(AsusConfig::default(), false).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[mqtt]\nurl = \"mqtt://127.0.0.1:1\"\n[bridge]\nstate_dir = \"data\"\n[host]\nenabled = false\n{}",
+        asus_table(&emu, "traffic_analyzer = false")
+    );
+    std::fs::write(dir.path().join("c.toml"), config).unwrap();
+    let path = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        support::process::run_cli(&path, &["once", "--dry-run", "-c", "c.toml"], &[])
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let router = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|m| m["topic"] == "bandwidth2mqtt/home")
+        .expect("the router's state");
+    let state: Value = serde_json::from_str(router["payload"].as_str().unwrap()).unwrap();
+    assert!(
+        state["temperature_cpu"]
+            .as_f64()
+            .is_some_and(|t| (61.0..66.0).contains(&t)),
+        "{state}"
+    );
+    assert!(state["temperature_5ghz"].as_f64().is_some(), "{state}");
+}

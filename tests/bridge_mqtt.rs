@@ -104,7 +104,7 @@ async fn vnstat_capture_end_to_end() {
     assert_eq!(disc["unique_id"], "bandwidth2mqtt_beast_eth0_rx_bytes");
     assert_eq!(disc["default_entity_id"], "sensor.beast_eth0_rx_bytes");
     assert_eq!(disc["object_id"], "beast_eth0_rx_bytes");
-    assert_eq!(disc["unit_of_measurement"], "B");
+    assert_eq!(disc["unit_of_measurement"], "GiB");
     assert_eq!(disc["device_class"], "data_size");
     assert_eq!(disc["state_class"], "total_increasing");
     assert_eq!(disc["state_topic"], "bandwidth2mqtt/beast");

@@ -330,3 +330,68 @@ async fn at_speed_60_today_grows_60_times_faster_than_real_time() {
         "{rate:.0} B/s, expected {expected:.0}: {seen:?}"
     );
 }
+
+/// The Deco's main unit shows its traffic from the router's first poll (issue 16 §3): the ASUS
+/// has been up for days and counts the Deco's uplink, so the unit's totals come with the first
+/// poll that reads them, its rates with the second, and the router's hours from before the first
+/// reading are not counted on top of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_main_deco_unit_shows_its_traffic_from_the_first_router_poll() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Some(broker) = Broker::start() else { return };
+    let watcher = Watcher::connect(&broker.host, broker.port, &["bandwidth2mqtt_demo/#"]).await;
+    let demo = Demo::start(Options {
+        speed: 60.0,
+        mqtt_url: Some(broker.url()),
+        mqtt_ca_file: None,
+        lookup: None,
+    })
+    .await
+    .expect("demo starts");
+    const ROUTER: &str = "bandwidth2mqtt_demo/home";
+    const NODE: &str = "bandwidth2mqtt_demo/f0090dfa297c";
+    // Four router polls: each publishes the router's state (with its WAN totals).
+    let deadline = Instant::now() + WAIT;
+    while watcher.count(ROUTER) < 4 {
+        assert!(Instant::now() < deadline, "fewer than 4 router polls");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    demo.stop().await.expect("clean stop");
+    let json = |m: &support::watcher::Msg| serde_json::from_str::<serde_json::Value>(&m.payload).ok();
+    let log = watcher.log();
+    let router_polls: Vec<usize> = log
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.topic == ROUTER && json(m).is_some_and(|v| v["rx_bytes"].is_u64()))
+        .map(|(i, _)| i)
+        .collect();
+    let node: Vec<(usize, serde_json::Value)> = log
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.topic == NODE)
+        .filter_map(|(i, m)| Some((i, json(m)?)))
+        .collect();
+    let node_before = |poll: usize| {
+        node.iter()
+            .rev()
+            .find(|(i, _)| *i < router_polls[poll])
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    // Published together with the router's first poll, before its second one.
+    let first = node_before(1);
+    let hourly = bandwidth2mqtt::demo::household::DECO_WAN_HOURLY;
+    assert!(
+        first["rx_bytes"].as_u64().is_some_and(|b| b >= hourly.0)
+            && first["tx_bytes"].as_u64().is_some_and(|b| b >= hourly.1),
+        "the unit's uplink since the router booted, at the first poll: {first}"
+    );
+    // Rates from the second poll on, like every counter's.
+    let third = node_before(3);
+    assert!(third["rx_bps"].is_u64() && third["tx_bps"].is_u64(), "{third}");
+    // Nothing of the router's hours before the first reading counted again.
+    let (start, end) = (first["rx_bytes"].as_u64().unwrap(), third["rx_bytes"].as_u64().unwrap());
+    assert!(end >= start && end - start < hourly.0, "{start} → {end}");
+    // What the router held before the bridge's first reading is its total, not today's.
+    assert!(third["rx_today"].as_u64().is_some_and(|t| t < hourly.0), "{third}");
+}

@@ -265,3 +265,40 @@ fn a_bad_mqtt_url_exits_2_without_echoing_it() {
         "{stderr}"
     );
 }
+
+/// A normal run and stop on the built-in broker logs no ERROR: rumqttd reports every client's
+/// normal disconnect (the probe, the table, the bridge) as `ERROR router-drop
+/// error=Recv(Disconnected)`, which the demo's log leaves out (issue 16 §3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_normal_run_and_stop_on_the_built_in_broker_logs_no_error() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let log = Screen::default();
+    let writer = log.clone();
+    let logs = demo::logging::subscriber("info", move || writer.clone(), false);
+    // Its own process under nextest; elsewhere another test may have set one first.
+    if tracing::subscriber::set_global_default(logs).is_err() {
+        return;
+    }
+    let (_listener, port) = taken_port();
+    let demo = Demo::start(Options {
+        speed: 60.0,
+        mqtt_url: None,
+        mqtt_ca_file: None,
+        lookup: Some(lookup(port, None)),
+    })
+    .await
+    .expect("demo starts");
+    assert_eq!(demo.broker.kind, BrokerKind::Embedded);
+    let deadline = Instant::now() + WAIT;
+    while !demo::household_published(&demo.rows()) {
+        assert!(Instant::now() < deadline, "household never published");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    demo.stop().await.expect("clean stop");
+    let text = log.text();
+    // The bridge did log (so the capture works), and it said goodbye to the broker.
+    assert!(text.contains("Bridge starting."), "{text}");
+    assert!(text.contains("Stopped."), "{text}");
+    let errors: Vec<&str> = text.lines().filter(|l| l.contains("ERROR")).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}

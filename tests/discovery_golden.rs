@@ -250,9 +250,9 @@ fn every_golden_payload_obeys_home_assistant_rules() {
             p["state_class"].as_str(),
         );
         let allowed = [
-            (Some("data_size"), Some("B"), Some("total_increasing")),
-            (Some("data_size"), Some("B"), Some("measurement")),
-            (Some("data_rate"), Some("bit/s"), Some("measurement")),
+            (Some("data_size"), Some("GiB"), Some("total_increasing")),
+            (Some("data_size"), Some("MiB"), Some("total_increasing")),
+            (Some("data_size"), Some("GiB"), Some("measurement")),
             (Some("data_rate"), Some("Mbit/s"), Some("measurement")),
             (Some("temperature"), Some("°C"), Some("measurement")),
             (Some("duration"), Some("s"), Some("measurement")),
@@ -268,6 +268,29 @@ fn every_golden_payload_obeys_home_assistant_rules() {
             assert!(p["payload_on"].is_string() && p["payload_off"].is_string(), "{topic}");
         }
         assert_ne!(p["entity_category"], "config", "{topic}");
+        // HA's MQTT sensor has no suggested unit (issue 16 §4): the unit shown is the unit sent,
+        // divided from the state's exact integer, with decimals that fit it.
+        assert!(p.get("suggested_unit_of_measurement").is_none(), "{topic}");
+        if matches!(combo.0, Some("data_size" | "data_rate")) {
+            let template = p["value_template"].as_str().unwrap();
+            let divisor = match combo.1 {
+                Some("MiB") => "/ 1048576 ",
+                Some("GiB") => "/ 1073741824 ",
+                _ => "/ 1000000 ",
+            };
+            assert!(
+                template.contains(divisor) && template.ends_with("else none }}"),
+                "{topic}: {template}"
+            );
+            assert!(
+                p["suggested_display_precision"]
+                    .as_u64()
+                    .is_some_and(|d| (1..=2).contains(&d)),
+                "{topic}"
+            );
+        }
+        // Secondary views stay recorded: hidden, never disabled.
+        assert!(p.get("enabled_by_default").is_none(), "{topic}");
     }
 }
 

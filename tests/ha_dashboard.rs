@@ -22,19 +22,19 @@ fn dashboard_and_automations_use_the_ids_and_units_of_the_discovery() {
         let id = payload["default_entity_id"].as_str().unwrap();
         assert_eq!(id, format!("sensor.rt_ax86u_pro_{key}"), "entity id scheme");
         assert!(dashboard.contains(&format!("entity: {id}")), "history graph names {id}");
+        // The unit HA shows, and the raw one a user may switch back to.
         let unit = payload["unit_of_measurement"].as_str().unwrap();
-        let shown = payload["suggested_unit_of_measurement"].as_str().unwrap();
-        for u in [unit, shown] {
+        for u in [unit, "bit/s"] {
             assert!(dashboard.contains(&format!("'{u}':")), "rate unit {u} converted");
         }
     }
     assert!(dashboard.contains("select('search', '_rx_bps$')"));
     let bytes = &golden("router/sensor.rx_bytes.json")["payload"];
     assert!(bytes["default_entity_id"].as_str().unwrap().ends_with("_rx_bytes"));
-    for u in [
-        bytes["unit_of_measurement"].as_str().unwrap(),
-        bytes["suggested_unit_of_measurement"].as_str().unwrap(),
-    ] {
+    // A client's today reads in MiB (publish/units.rs); raw bytes if a user switches back.
+    use bandwidth2mqtt::publish::units::{Span, display};
+    let client_today = display(Span::Today, bandwidth2mqtt::model::DeviceKind::Client).unit;
+    for u in [bytes["unit_of_measurement"].as_str().unwrap(), client_today, "B"] {
         assert!(
             dashboard.contains(&format!("'{u}':")),
             "byte unit {u} converted in the dashboard"

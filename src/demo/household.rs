@@ -163,6 +163,7 @@ impl Household {
         .await?;
         asus.with(|router| {
             router.clients = asus_clients();
+            book_router_history(router);
         });
 
         let created = now_ms / 1000 - 200 * 86_400;
@@ -243,6 +244,31 @@ interval = "{deco_every}"
             ));
         }
         text
+    }
+}
+
+/// What the Deco's uplink carried per hour before the demo started (rx, tx): the whole mesh,
+/// servers included, crosses it.
+pub const DECO_WAN_HOURLY: (u64, u64) = (1_500_000_000, 400_000_000);
+
+/// The router has been up for days when the demo starts (the emulator's uptime): its live
+/// counters, Traffic Analyzer hours and WAN counters hold what its clients moved since it
+/// booted, as a real router's do. So the bridge's first poll shows the Deco unit's traffic (its
+/// uplink, a client of the ASUS) at once, not only once the demo's own traffic has reached it.
+fn book_router_history(router: &mut crate::emulators::asus::RouterState) {
+    let now = router.clock.now();
+    let mut hour = router.booted_at_router_s();
+    while hour < now - 60 {
+        // The middle of each hour since boot (the last one may be cut short by now).
+        let at = (hour + 1800).min(now - 60);
+        for app in DECO_APPS {
+            let share = DECO_APPS.len() as u64;
+            router.add_client_traffic_at(DECO_WAN, app, at, DECO_WAN_HOURLY.0 / share, DECO_WAN_HOURLY.1 / share);
+        }
+        for (_, mac, rx_min, tx_min) in ASUS_OWN {
+            router.add_client_traffic_at(mac, "General HTTPS", at, rx_min * 60, tx_min * 60);
+        }
+        hour += 3600;
     }
 }
 

@@ -10,6 +10,7 @@ pub mod broker;
 mod broker_front;
 mod driver;
 pub mod household;
+pub mod logging;
 pub mod table;
 mod watch;
 

@@ -130,9 +130,19 @@ impl Household {
                 obs.online = Some(online);
             }
         }
+        // Devices with traffic counted before this poll. One that another source listed without
+        // traffic (a Deco unit, before the ASUS counts its uplink) is new to the periods: its
+        // first total is not today's traffic.
         let mut before: BTreeMap<DeviceId, Totals> = routed
             .iter()
-            .filter_map(|o| Some((o.device.clone(), self.ledger.totals_of(&o.device)?)))
+            .filter_map(|o| {
+                let totals = match self.ledger.device(&o.device) {
+                    Some(device) => device.has_traffic.then_some(device.totals)?,
+                    // Restored from the state file, not seen in this run yet.
+                    None => self.ledger.totals_of(&o.device)?,
+                };
+                Some((o.device.clone(), totals))
+            })
             .collect();
         let estimates = self.before_estimates(source, &routed);
         let skips = &self.skips;

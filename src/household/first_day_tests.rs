@@ -275,3 +275,64 @@ fn a_stop_across_midnight_puts_the_last_hour_in_yesterday_once() {
     );
     assert_eq!([p.today.rx, p.today.tx], rig.truth(PC, MIDNIGHT, back + 2 * HOUR));
 }
+
+/// A device another source listed first without traffic (a Deco unit, from the Deco's poll):
+/// the first counter that counts it (the ASUS's live counter of the unit's uplink, since the
+/// router booted days ago) is its total so far, not today's traffic (issue 16 §3: the demo's
+/// main Deco unit read 105 GiB "today" at 03:00).
+#[test]
+fn a_device_listed_first_without_traffic_does_not_book_its_first_total_today() {
+    let mut settings = Settings::default();
+    settings.bridge.timezone = Some("UTC".into());
+    let feeds = vec![
+        (SourceKind::Asus.feed("home"), "asus"),
+        (SourceKind::Deco.feed("mesh"), "deco"),
+    ];
+    let mut household = Household::new(&settings, feeds, PersistedState::default());
+    let node = DeviceId::new("f0090dfa297c").unwrap();
+    let at = MIDNIGHT + 3 * HOUR;
+    let mut listed = Observation::new(node.clone(), DeviceKind::MeshNode);
+    listed.online = Some(true);
+    household.apply("mesh", vec![listed], at * 1000);
+    let counted = |rx: u64, tx: u64, at: i64| {
+        let mut obs = Observation::new(node.clone(), DeviceKind::MeshNode);
+        obs.online = Some(true);
+        obs.traffic.push(TrafficReading {
+            interface: None,
+            sample: TrafficSample::Live(LiveSample {
+                counter: CounterSample {
+                    rx,
+                    tx,
+                    epoch: Some(Epoch::Id("dpi-0".into())),
+                    at_ms: at * 1000,
+                    wrap: WrapRule::Never,
+                    rate_window: Duration::from_secs(90),
+                },
+                clock_s: at,
+            }),
+        });
+        obs
+    };
+    household.apply(
+        "home",
+        vec![counted(111_000_000_000, 29_000_000_000, at + 5)],
+        (at + 5) * 1000,
+    );
+    let totals = household.device(&node).map(|d| d.totals).unwrap_or_default();
+    assert_eq!(
+        [totals.rx, totals.tx],
+        [111_000_000_000, 29_000_000_000],
+        "its total so far"
+    );
+    let p = household.periods.get(&node).cloned().unwrap_or_default();
+    assert_eq!([p.today.rx, p.today.tx, p.this_month.rx, p.this_month.tx], [0; 4]);
+    // What it moves from then on is today's.
+    household.apply(
+        "home",
+        vec![counted(111_004_000_000, 29_001_000_000, at + 35)],
+        (at + 35) * 1000,
+    );
+    let p = household.periods.get(&node).cloned().unwrap_or_default();
+    assert_eq!([p.today.rx, p.today.tx], [4_000_000, 1_000_000]);
+    assert_eq!([p.this_month.rx, p.this_month.tx], [4_000_000, 1_000_000]);
+}

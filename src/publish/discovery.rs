@@ -5,6 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::topics::Topics;
+use super::units;
 use crate::accounting::Device;
 use crate::model::{DeviceKind, MacAddr, MetricUnit};
 
@@ -423,7 +424,7 @@ impl DeviceEntities<'_> {
         self.entity("sensor", key, p)
     }
 
-    /// Another source's view of a headline measure: disabled by default, named for its source
+    /// Another source's view of a headline measure: hidden by default, named for its source
     /// (design.md "Secondary numbers"), `unique_id` `<base>_<device>_<source>_<key>`.
     fn secondary(&self, source: &str, label: &str, metric: &Metric) -> EntityConfig {
         let key = format!("{}_{}", topic_slug(source), metric.key);
@@ -431,15 +432,14 @@ impl DeviceEntities<'_> {
         let mut p = self.base(&key, Some(name), "sensor");
         let path = format!("value_json.views[{}].{}", jinja_string(source), metric.key);
         // Until the source has counted, the key is absent: unknown, not an error in HA's log.
-        fill_metric(&mut p, metric, &path);
-        p.insert(
-            "value_template".into(),
-            json!(format!(
-                "{{{{ {path} if value_json.views is defined and {} in value_json.views else none }}}}",
-                jinja_string(source)
-            )),
+        let guard = format!(
+            "value_json.views is defined and {} in value_json.views",
+            jinja_string(source)
         );
-        p.insert("enabled_by_default".into(), json!(false));
+        fill_metric(&mut p, metric, &path, self.device.kind, Some(&guard));
+        // Out of the way but recorded: hidden (not disabled, which records nothing), so its
+        // history is there the day someone wants to compare.
+        p.insert("visible_by_default".into(), json!(false));
         p.insert("entity_category".into(), json!("diagnostic"));
         p.insert("availability".into(), self.ctx.availability([source.to_owned()]));
         self.entity("sensor", &key, p)
@@ -450,14 +450,17 @@ impl DeviceEntities<'_> {
     fn plan(&self) -> [EntityConfig; 2] {
         let sources = self.device.total_sources.clone();
         let mut p = self.base("quota_remaining", Some("Data plan remaining".into()), "sensor");
-        p.insert("value_template".into(), json!("{{ value_json.quota_remaining }}"));
+        let shown = units::display(units::Span::Long, self.device.kind);
+        p.insert(
+            "value_template".into(),
+            json!(units::template("value_json.quota_remaining", shown.divisor, None)),
+        );
         p.insert("icon".into(), json!("mdi:gauge"));
         p.insert("device_class".into(), json!("data_size"));
-        p.insert("unit_of_measurement".into(), json!("B"));
+        p.insert("unit_of_measurement".into(), json!(shown.unit));
         // It goes down as the period goes on, and back up when a new one starts.
         p.insert("state_class".into(), json!("measurement"));
-        p.insert("suggested_unit_of_measurement".into(), json!("GiB"));
-        p.insert("suggested_display_precision".into(), json!(1));
+        p.insert("suggested_display_precision".into(), json!(shown.precision));
         p.insert("json_attributes_topic".into(), json!(self.state_topic));
         p.insert(
             "json_attributes_template".into(),
@@ -517,7 +520,7 @@ impl DeviceEntities<'_> {
             _ => name,
         };
         let mut p = self.base(&key, Some(name), "sensor");
-        fill_metric(&mut p, metric, &path);
+        fill_metric(&mut p, metric, &path, device.kind, None);
         if estimated && matches!(metric.measure, Measure::Bytes) {
             // Integrated from instantaneous rates: say so where automations can see it.
             p.insert("json_attributes_topic".into(), json!(self.state_topic));
@@ -544,25 +547,23 @@ fn entity_slug(device: &Device) -> String {
         .unwrap_or_else(|| device.id.to_string())
 }
 
-fn fill_metric(p: &mut Map<String, Value>, metric: &Metric, path: &str) {
-    p.insert("value_template".into(), json!(format!("{{{{ {path} }}}}")));
+/// Class, unit and template of a byte or rate entity: shown in MiB, GiB or Mbit/s (units.rs),
+/// divided from the exact integer at `path`.
+fn fill_metric(p: &mut Map<String, Value>, metric: &Metric, path: &str, kind: DeviceKind, guard: Option<&str>) {
+    let shown = units::display(units::Span::of_key(metric.key), kind);
+    p.insert(
+        "value_template".into(),
+        json!(units::template(path, shown.divisor, guard)),
+    );
     p.insert("icon".into(), json!(metric.icon));
-    match metric.measure {
-        Measure::Bytes => {
-            p.insert("device_class".into(), json!("data_size"));
-            p.insert("unit_of_measurement".into(), json!("B"));
-            p.insert("state_class".into(), json!("total_increasing"));
-            p.insert("suggested_unit_of_measurement".into(), json!("GiB"));
-            p.insert("suggested_display_precision".into(), json!(0));
-        }
-        Measure::Rate => {
-            p.insert("device_class".into(), json!("data_rate"));
-            p.insert("unit_of_measurement".into(), json!("bit/s"));
-            p.insert("state_class".into(), json!("measurement"));
-            p.insert("suggested_unit_of_measurement".into(), json!("Mbit/s"));
-            p.insert("suggested_display_precision".into(), json!(0));
-        }
-    }
+    let (device_class, state_class) = match metric.measure {
+        Measure::Bytes => ("data_size", "total_increasing"),
+        Measure::Rate => ("data_rate", "measurement"),
+    };
+    p.insert("device_class".into(), json!(device_class));
+    p.insert("unit_of_measurement".into(), json!(shown.unit));
+    p.insert("state_class".into(), json!(state_class));
+    p.insert("suggested_display_precision".into(), json!(shown.precision));
 }
 
 /// Unit, device class and category of a gauge (shared/protocols/ha-discovery.md §13).

@@ -169,7 +169,7 @@ mod end_to_end {
             .filter(|e| {
                 e.payload["value_template"]
                     .as_str()
-                    .is_some_and(|t| t.ends_with(".rx_bytes }}"))
+                    .is_some_and(|t| t.contains(".rx_bytes / "))
             })
             .count();
         assert_eq!(bytes, names.len());

@@ -21,6 +21,7 @@ pub mod render_cache;
 pub mod state;
 pub mod tls;
 pub mod topics;
+pub mod units;
 
 pub use connection::{Incoming, MqttEvent, MqttLink};
 pub use discovery::{Context, EntityConfig};

@@ -30,17 +30,22 @@ use tokio::sync::Notify;
 
 use super::messages::MessageQueue;
 
-/// Order in which dirty topics are sent: HA needs the availability and the discovery config of
-/// an entity before its state makes sense.
+/// Order in which dirty topics are sent: HA needs the discovery config of an entity before its
+/// state makes sense, and the bridge's `online` goes last. An entity HA has from an older
+/// version (its value rendered by the old `value_template`) must get its new config and a state
+/// rendered by the new template while still unavailable: HA writes an entity's last value again
+/// when its config changes or it becomes available, and the old value in a new unit (bytes read
+/// as GiB) is a spike its long-term statistics keep for ever (seen with HA 2026.11, issue 16 §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Priority {
-    BridgeState,
     Availability,
     /// `migrate_discovery` on an old discovery topic: before the new config (migration.rs).
     Migrate,
     Discovery,
     BridgeMeta,
     State,
+    /// `bridge/state` = `online`: the last of a batch (see above).
+    BridgeState,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,15 +145,13 @@ struct Inner {
     asked: BTreeSet<String>,
 }
 
-/// The first key of `set`, skipping discovery while it is held.
+/// The first key of `set`; while discovery is held, only what goes before it (the states and
+/// `online` wait behind the configs, see [`Priority`]).
 fn first_key(set: &BTreeSet<(Priority, String)>, hold_discovery: bool) -> Option<(Priority, String)> {
     if !hold_discovery {
         return set.first().cloned();
     }
-    set.range(..(Priority::Discovery, String::new()))
-        .next()
-        .or_else(|| set.range((Priority::BridgeMeta, String::new())..).next())
-        .cloned()
+    set.range(..(Priority::Discovery, String::new())).next().cloned()
 }
 
 #[derive(Debug)]

@@ -104,18 +104,24 @@ fn packet_size_matches_the_wire_format() {
 }
 
 #[test]
-fn held_discovery_waits_while_everything_else_goes() {
+fn held_discovery_holds_the_states_and_online_behind_it() {
     let o = Outbox::new();
     o.hold_discovery(true);
+    o.put("b/state".into(), "online", true, Priority::BridgeState);
     o.put("c".into(), "{}", true, Priority::Discovery);
     o.put("s".into(), "1", false, Priority::State);
     o.put("m".into(), "{}", true, Priority::Migrate);
+    o.put("a".into(), "online", true, Priority::Availability);
+    assert_eq!(o.next().unwrap().topic, "a");
     assert_eq!(o.next().unwrap().topic, "m");
-    assert_eq!(o.next().unwrap().topic, "s");
+    // A state before its new config would be rendered by the old template (issue 16 §4).
     assert!(o.next().is_none());
     assert!(o.has_dirty());
     o.hold_discovery(false);
+    // The config, then a state rendered by it, then `online`: HA shows no stale value.
     assert_eq!(o.next().unwrap().topic, "c");
+    assert_eq!(o.next().unwrap().topic, "s");
+    assert_eq!(o.next().unwrap().topic, "b/state");
 }
 
 #[test]

@@ -358,8 +358,19 @@ impl RouterState {
     /// Traffic of one client, booked in the Traffic Analyzer now and carried by the WAN.
     pub fn add_client_traffic(&mut self, mac: MacAddr, app: &str, rx: u64, tx: u64) {
         let now = self.clock.now();
-        self.ta.record(&mac.to_string(), app, now, rx, tx);
+        self.add_client_traffic_at(mac, app, now, rx, tx);
+    }
+
+    /// [`Self::add_client_traffic`] at router time `at_s`: what a client moved since the router
+    /// booted, before the emulator started (book it oldest first, before any traffic of now).
+    pub fn add_client_traffic_at(&mut self, mac: MacAddr, app: &str, at_s: i64, rx: u64, tx: u64) {
+        self.ta.record(&mac.to_string(), app, at_s, rx, tx);
         self.add_traffic(rx, tx);
+    }
+
+    /// When the router booted, on its own clock.
+    pub fn booted_at_router_s(&self) -> i64 {
+        self.clock.now() - i64::try_from(self.uptime()).unwrap_or(0)
     }
 
     /// Traffic through the WAN port (a client's download is the router's WAN download).

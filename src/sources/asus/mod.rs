@@ -251,6 +251,9 @@ impl Source for AsusSource {
         let body = format!("hook={}", percent_encode(POLL_HOOKS));
         let text = session.post("/appGet.cgi", body).await.map_err(to_source_error)?;
         let at_ms = self.clock.now_ms();
+        // Before the observation is built, which carries them: `once` and the first poll of
+        // `run` have the temperatures too (the page is read every `temperature_interval`).
+        self.read_temperatures().await;
         let booted_before = self.booted_at;
         let mut observations = self.interpret(&text, at_ms)?;
         if let (Some(before), Some(now), Ok(session)) = (booted_before, self.booted_at, self.session.as_mut())
@@ -277,7 +280,6 @@ impl Source for AsusSource {
             }
             attach_live(&mut observations, samples);
         }
-        self.read_temperatures().await;
         if let (Some(ta), Ok(session)) = (self.traffic_analyzer.as_mut(), self.session.as_mut()) {
             ta.set_enabled_on_router(self.ta_switch);
             ta.set_dns(self.dns_analyzer);
