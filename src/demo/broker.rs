@@ -147,7 +147,8 @@ pub fn find_mosquitto() -> Option<PathBuf> {
 pub async fn answers_mqtt(port: u16) -> bool {
     let probe = async {
         let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await.ok()?;
-        // Fixed header, "MQTT" level 4, clean session, keep-alive 10 s, client id "b2m-probe".
+        // Fixed header, "MQTT" level 4, clean session, keep-alive 10 s, client id "b2m-probe"
+        // (the MQTT 5 probe uses ids of its own).
         let mut connect = vec![0x10, 0];
         connect.extend_from_slice(&[0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 10]);
         let id = b"b2m-probe";

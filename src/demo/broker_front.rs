@@ -89,15 +89,26 @@ async fn read_connect_start(stream: &mut TcpStream) -> std::io::Result<(Vec<u8>,
 
 /// rumqttd's MQTT 5 listener accepts an anonymous MQTT 5 CONNECT.
 pub(super) async fn wait_answering_v5(port: u16, tries: u32) -> bool {
-    for _ in 0..tries {
+    for n in 0..tries {
+        // Its own client id per attempt: an attempt that timed out may still be registered,
+        // and the broker logs a duplicate id as an error.
+        let id = format!("b2m-probe-v5-{n}");
         let probe = async {
             let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await.ok()?;
-            stream.write_all(&connect_v5(b"b2m-probe")).await.ok()?;
-            let mut connack = [0u8; 4];
-            stream.read_exact(&mut connack).await.ok()?;
+            stream.write_all(&connect_v5(id.as_bytes())).await.ok()?;
+            // The whole CONNACK (a v5 one carries properties): a socket closed with bytes
+            // unread is reset, and the broker logs a reset as an error.
+            let mut head = [0u8; 2];
+            stream.read_exact(&mut head).await.ok()?;
+            let mut rest = vec![0u8; usize::from(head[1])];
+            stream.read_exact(&mut rest).await.ok()?;
             let _ = stream.write_all(&[0xe0, 0]).await;
+            let _ = stream.shutdown().await;
+            // Until the broker closes its side: a clean end, not a reset.
+            let mut tail = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_millis(500), stream.read_to_end(&mut tail)).await;
             // CONNACK, session-present flags, reason code 0 (success).
-            Some(connack[0] == 0x20 && connack[3] == 0)
+            Some(head[0] == 0x20 && rest.get(1) == Some(&0))
         };
         if let Ok(Some(true)) = tokio::time::timeout(Duration::from_secs(2), probe).await {
             return true;
