@@ -102,7 +102,7 @@ fn source(config: &Path, extra: &[&str]) -> VnstatSource {
         command,
         ..VnstatSettings::default()
     };
-    VnstatSource::new("real", &settings)
+    VnstatSource::new("real", &settings, 1)
 }
 
 /// Kernel counters by interface, read the same way any tool would.

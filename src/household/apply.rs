@@ -9,7 +9,7 @@ use super::admission::{self, Admission};
 use super::names::Candidate;
 use super::{Household, periods, skip};
 use crate::accounting::{Device, Totals};
-use crate::model::{DeviceId, DeviceKind, Observation};
+use crate::model::{DeviceId, DeviceKind, History, Observation};
 
 /// What [`Household::apply`] did.
 #[derive(Debug, Default)]
@@ -55,7 +55,7 @@ impl Household {
                 continue;
             };
             let digest = (!reconciled && obs.kind == DeviceKind::Client).then(|| skip::digest(&obs));
-            if let Some(d) = digest.filter(|_| fast)
+            if let Some(d) = digest.filter(|_| fast && obs.history.is_none())
                 && self.skips.same(source, &obs.device, d)
                 && self.ledger.apply_unchanged(source, &obs, now_ms)
             {
@@ -135,6 +135,11 @@ impl Household {
             .filter_map(|o| Some((o.device.clone(), self.ledger.totals_of(&o.device)?)))
             .collect();
         let estimates = self.before_estimates(source, &routed);
+        // Histories read with this poll's counters (fill.rs): taken out before accounting.
+        let mut histories: BTreeMap<DeviceId, History> = routed
+            .iter_mut()
+            .filter_map(|o| Some((o.device.clone(), o.history.take()?)))
+            .collect();
         let skips = &self.skips;
         let mut touched = self
             .ledger
@@ -152,8 +157,19 @@ impl Household {
             }
             // Periods add what the headline added; a device's first appearance (a restored
             // total, a database's history) is not today's traffic, but its periods start now
-            // (whether its next observation takes the fast path or not).
-            if let Some(device) = self.ledger.device(id) {
+            // (whether its next observation takes the fast path or not). A history that came
+            // with the headline's own reading sets them instead, and this poll's delta, which it
+            // holds, is not added (periods.rs: nothing filled in is counted again).
+            if let Some(device) = self.ledger.device(id)
+                && let Some(history) = histories.remove(id)
+                && device.total_sources.contains(source)
+            {
+                dated.remove(id);
+                self.periods
+                    .entry(id.clone())
+                    .or_default()
+                    .fill(&self.calendar, now_ms, &history);
+            } else if let Some(device) = self.ledger.device(id) {
                 let (delta, hours) = match before.get(id) {
                     Some(old) => (
                         Totals {

@@ -10,6 +10,7 @@ pub mod admission;
 mod apply;
 pub mod churn;
 mod estimates;
+mod fill;
 pub mod forget;
 mod hours;
 pub mod identity;
