@@ -252,6 +252,8 @@ fn every_golden_payload_obeys_home_assistant_rules() {
         let allowed = [
             (Some("data_size"), Some("B"), Some("total_increasing")),
             (Some("data_size"), Some("B"), Some("measurement")),
+            // Yesterday and last month: final figures, no state class (design.md).
+            (Some("data_size"), Some("B"), None),
             (Some("data_rate"), Some("bit/s"), Some("measurement")),
             (Some("data_rate"), Some("Mbit/s"), Some("measurement")),
             (Some("temperature"), Some("°C"), Some("measurement")),

@@ -343,11 +343,22 @@ impl Household {
         let kinds = &self.kinds;
         let periods = self.periods.get(id).cloned();
         let plan = self.plans.get(id).copied();
+        let calendar = &self.calendar;
         if let Some(device) = self.ledger.device_mut(id) {
             if device.has_traffic {
                 let p = periods.unwrap_or_default();
                 device.today = Some(p.today);
                 device.this_month = Some(p.this_month);
+                device.yesterday = Some(p.yesterday);
+                device.last_month = Some(p.last_month);
+                let since = |ms: Option<i64>| ms.and_then(|ms| calendar.local_time(ms));
+                let c = p.complete_since;
+                device.complete_since = Some(serde_json::json!({
+                    "today": since(c.today),
+                    "month": since(c.this_month),
+                    "yesterday": since(c.yesterday),
+                    "last_month": since(c.last_month),
+                }));
                 device.quota = plan.map(|plan| plans::usage(&plan, &p));
             }
             device.info.name = Some(name);

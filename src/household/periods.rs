@@ -80,6 +80,12 @@ impl Calendar {
             .map(|z| z.timestamp().as_millisecond())
     }
 
+    /// `ms` as a local time with its offset (`2026-11-20T00:00:00+01:00`).
+    pub fn local_time(&self, ms: i64) -> Option<String> {
+        let z = Timestamp::from_millisecond(ms).ok()?.to_zoned(self.tz.clone());
+        Some(z.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
+    }
+
     /// Whether billing months are calendar months.
     pub fn calendar_months(&self) -> bool {
         self.month_start_day == 1

@@ -233,7 +233,11 @@ pub fn build(settings: &Settings, clock: &Clock) -> Vec<AnySource> {
         sources.push(AnySource::Host(host::HostSource::new(&settings.host)));
     }
     for (name, cfg) in &settings.vnstat {
-        sources.push(AnySource::Vnstat(vnstat::VnstatSource::new(name, cfg, settings.bridge.month_start_day)));
+        sources.push(AnySource::Vnstat(vnstat::VnstatSource::new(
+            name,
+            cfg,
+            settings.bridge.month_start_day,
+        )));
     }
     let journal = |name: &str| login_journal::LoginJournal::in_dir(&settings.bridge.state_dir, name);
     for (name, cfg) in &settings.asus {

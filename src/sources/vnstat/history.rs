@@ -53,7 +53,10 @@ fn replace_after(rest: &[String], mode: &str, limit: u32) -> Vec<String> {
     let mut skip = 0;
     if rest.first().is_some_and(|a| MODES.contains(&a.as_str())) {
         skip = 1;
-        if rest.get(1).is_some_and(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit())) {
+        if rest
+            .get(1)
+            .is_some_and(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()))
+        {
             skip = 2;
         }
     }
@@ -70,7 +73,12 @@ fn replace_after(rest: &[String], mode: &str, limit: u32) -> Vec<String> {
 
 /// The server's history from the day run (and the month run, if any), over the interfaces it
 /// publishes (`wanted`: every one when `None`), summed like its headline.
-pub fn history(days: &VnstatReport, months: Option<&VnstatReport>, wanted: Option<&[String]>, asked_days: u32) -> History {
+pub fn history(
+    days: &VnstatReport,
+    months: Option<&VnstatReport>,
+    wanted: Option<&[String]>,
+    asked_days: u32,
+) -> History {
     let kept = |name: &str| wanted.is_none_or(|w| w.iter().any(|n| n == name));
     let mut h = History::default();
     let mut since: Option<i64> = None;
@@ -91,7 +99,11 @@ pub fn history(days: &VnstatReport, months: Option<&VnstatReport>, wanted: Optio
             ));
         }
     }
-    for iface in months.iter().flat_map(|m| m.interfaces.iter()).filter(|i| kept(&i.name)) {
+    for iface in months
+        .iter()
+        .flat_map(|m| m.interfaces.iter())
+        .filter(|i| kept(&i.name))
+    {
         add_all(&mut h.months, iface.months.as_deref().unwrap_or_default());
     }
     h.since_s = since;
@@ -158,7 +170,11 @@ mod tests {
         for (from, to) in cases {
             assert_eq!(with_mode(&args(from), "d", 2), Some(args(to)), "{from}");
         }
-        let ssh = vec!["ssh".to_owned(), "beast".to_owned(), "vnstat --json f 1 -i eth0".to_owned()];
+        let ssh = vec![
+            "ssh".to_owned(),
+            "beast".to_owned(),
+            "vnstat --json f 1 -i eth0".to_owned(),
+        ];
         assert_eq!(
             with_mode(&ssh, "m", 2).unwrap()[2],
             "vnstat --json m 2 -i eth0",
