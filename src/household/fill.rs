@@ -74,3 +74,99 @@ fn raise(total: &mut Totals, since: &mut Option<i64>, figure: (u64, u64), from: 
     total.tx = total.tx.max(figure.1);
     *since = Some(since.map_or(from, |s| s.min(from)));
 }
+
+#[cfg(test)]
+mod tests {
+    use jiff::Timestamp;
+
+    use super::*;
+    use crate::model::DatedBytes;
+
+    fn ms(text: &str) -> i64 {
+        text.parse::<Timestamp>().unwrap().as_millisecond()
+    }
+
+    fn entry(date: &str, rx: u64) -> DatedBytes {
+        DatedBytes {
+            date: date.parse().unwrap(),
+            rx,
+            tx: rx / 10,
+        }
+    }
+
+    fn history() -> History {
+        History {
+            days: vec![
+                entry("2026-10-31", 7_000),
+                entry("2026-11-19", 5_000),
+                entry("2026-11-20", 300),
+            ],
+            months: vec![entry("2026-10-01", 70_000), entry("2026-11-01", 90_000)],
+            since_s: Some(ms("2026-10-25T00:00:00Z") / 1000),
+        }
+    }
+
+    #[test]
+    fn a_first_reading_sets_every_period_and_later_deltas_add_on_top() {
+        let cal = Calendar::new(Some("UTC"), 1).unwrap();
+        let mut p = Periods::default();
+        let noon = ms("2026-11-20T12:00:00Z");
+        p.fill(&cal, noon, &history());
+        assert_eq!(
+            (p.today.rx, p.yesterday.rx, p.this_month.rx, p.last_month.rx),
+            (300, 5_000, 90_000, 70_000)
+        );
+        assert_eq!(p.today.tx, 30);
+        let c = p.complete_since;
+        assert_eq!(c.today, Some(ms("2026-11-20T00:00:00Z")));
+        assert_eq!(c.yesterday, Some(ms("2026-11-19T00:00:00Z")));
+        assert_eq!(c.this_month, Some(ms("2026-11-01T00:00:00Z")));
+        assert_eq!(
+            c.last_month,
+            Some(ms("2026-10-25T00:00:00Z")),
+            "vnstat began on the 25th"
+        );
+        // The next two polls add exactly what moved between them.
+        p.add(&cal, noon + 300_000, Totals { rx: 40, tx: 4 });
+        p.add(&cal, noon + 600_000, Totals { rx: 60, tx: 6 });
+        assert_eq!((p.today.rx, p.this_month.rx), (400, 90_100));
+        assert_eq!(
+            (p.yesterday.rx, p.last_month.rx),
+            (5_000, 70_000),
+            "closed periods stay"
+        );
+        // The same history read again (a restart) raises nothing it already holds.
+        p.fill(&cal, noon + 600_000, &history());
+        assert_eq!((p.today.rx, p.this_month.rx), (400, 90_100));
+    }
+
+    #[test]
+    fn billing_months_that_do_not_start_on_the_1st_are_summed_from_days() {
+        let cal = Calendar::new(Some("UTC"), 25).unwrap();
+        let mut p = Periods::default();
+        let mut h = history();
+        h.months.clear();
+        p.fill(&cal, ms("2026-11-20T12:00:00Z"), &h);
+        assert_eq!(p.this_month.rx, 12_300, "31 October, 19 and 20 November");
+        assert_eq!(p.complete_since.this_month, Some(ms("2026-10-25T00:00:00Z")));
+        // The billing month before began on 25 September, before vnstat did: nothing known.
+        assert_eq!((p.last_month.rx, p.complete_since.last_month), (0, None));
+    }
+
+    #[test]
+    fn records_younger_than_a_period_make_it_whole_only_from_their_start() {
+        let cal = Calendar::new(Some("UTC"), 1).unwrap();
+        let mut p = Periods::default();
+        let mut h = history();
+        // The Traffic Analyzer's last 24 hours, from 13:00 yesterday.
+        h.since_s = Some(ms("2026-11-19T13:00:00Z") / 1000);
+        h.months.clear();
+        h.days = vec![entry("2026-11-19", 2_000), entry("2026-11-20", 300)];
+        p.fill(&cal, ms("2026-11-20T12:30:00Z"), &h);
+        assert_eq!((p.today.rx, p.yesterday.rx, p.this_month.rx), (300, 2_000, 2_300));
+        assert_eq!(p.complete_since.today, Some(ms("2026-11-20T00:00:00Z")));
+        assert_eq!(p.complete_since.yesterday, Some(ms("2026-11-19T13:00:00Z")));
+        assert_eq!(p.complete_since.this_month, Some(ms("2026-11-19T13:00:00Z")));
+        assert_eq!((p.last_month.rx, p.complete_since.last_month), (0, None));
+    }
+}

@@ -371,6 +371,27 @@ mod tests {
     }
 
     #[test]
+    fn day_and_month_tables_are_read_in_bytes_oldest_first() {
+        let day = |y, m, d| jiff::civil::date(y, m, d);
+        let r = parse(&fixture("json-d.json")).unwrap();
+        let eth0 = &r.interfaces[0];
+        let days = eth0.days.as_deref().unwrap();
+        assert_eq!(
+            days.iter().map(|e| (e.date, e.rx, e.tx)).collect::<Vec<_>>(),
+            [(day(2026, 11, 24), 720_864_692, 1_105_100)]
+        );
+        assert!(eth0.months.is_none(), "mode d has no month table");
+        let m = parse(&fixture("json-m.json")).unwrap();
+        let months = m.interfaces[0].months.as_deref().unwrap();
+        assert_eq!(months.last().map(|e| e.date), Some(day(2026, 11, 1)));
+        assert!(parse(&fixture("json-f-1.json")).unwrap().interfaces[0].days.is_none());
+        // jsonversion 1: `days`, KiB.
+        let old = parse(&fixture("v1.18/json-d-eth0.json")).unwrap();
+        let days = old.interfaces[0].days.as_deref().unwrap();
+        assert_eq!((days[0].rx, days[0].tx), (148_642 * 1024, 302 * 1024));
+    }
+
+    #[test]
     fn repairs_an_alias_with_quotes_and_backslashes() {
         let r = parse(&fixture("alias-with-quote-json-eth0-INVALID-JSON.json")).unwrap();
         assert!(r.repaired_alias);
