@@ -426,3 +426,7 @@ mod skip_tests;
 #[cfg(test)]
 #[path = "first_day_tests.rs"]
 mod first_day_tests;
+
+#[cfg(test)]
+#[path = "history_tests.rs"]
+mod history_tests;
