@@ -296,6 +296,7 @@ fn merged_household() -> bandwidth2mqtt::household::Household {
             quota: bandwidth2mqtt::config::ByteSize(1_000_000_000_000),
             period: bandwidth2mqtt::config::PlanPeriod::Month,
             warn_at: Some(bandwidth2mqtt::config::Share(0.9)),
+            used_so_far: None,
         },
     );
     let feeds = vec![

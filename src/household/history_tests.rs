@@ -146,10 +146,15 @@ struct Rig {
     clock: ManualClock,
     source: VnstatSource,
     household: Household,
+    settings: Settings,
 }
 
 impl Rig {
     fn new(month_start_day: u8) -> Self {
+        Self::with(month_start_day, |_| {})
+    }
+
+    fn with(month_start_day: u8, tune: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("vnstat");
         std::fs::write(&script, SCRIPT).unwrap();
@@ -168,6 +173,7 @@ impl Rig {
         settings.bridge.timezone = Some("UTC".into());
         settings.bridge.month_start_day = month_start_day;
         settings.vnstat.insert("titan".into(), cfg.clone());
+        tune(&mut settings);
         let clock = ManualClock::new(0);
         let mut source = VnstatSource::new("titan", &cfg, month_start_day);
         source.set_clock(&clock.clock());
@@ -177,7 +183,18 @@ impl Rig {
             clock,
             source,
             household: Household::new(&settings, feeds, PersistedState::default()),
+            settings,
         }
+    }
+
+    /// The bridge restarts: a new source (its tables are read again) and the household from
+    /// what it saved.
+    fn restart(&mut self) {
+        let cfg = self.settings.vnstat["titan"].clone();
+        self.source = VnstatSource::new("titan", &cfg, self.settings.bridge.month_start_day);
+        self.source.set_clock(&self.clock.clock());
+        let feeds = vec![(SourceKind::Vnstat.feed("titan"), "vnstat")];
+        self.household = Household::new(&self.settings, feeds, self.household.to_persisted());
     }
 
     /// A poll at `at`, vnstat having saved at the last 5 minutes before it.
@@ -303,4 +320,36 @@ async fn a_billing_month_from_the_25th_is_summed_from_vnstats_days() {
     assert_eq!(s["rx_last_month"], 0);
     assert_eq!(s["complete_since"]["last_month"], serde_json::Value::Null);
     assert_eq!(s["complete_since"]["month"], "2026-10-25T00:00:00+00:00");
+}
+
+#[tokio::test]
+async fn the_isps_meter_reading_counts_once_across_a_restart_and_not_next_month() {
+    let mut rig = Rig::with(1, |s| {
+        s.plan.insert(
+            "titan".into(),
+            crate::config::PlanSettings {
+                quota: crate::config::ByteSize(1_000_000_000_000),
+                period: crate::config::PlanPeriod::Month,
+                warn_at: None,
+                used_so_far: Some(crate::config::ByteSize(412_000_000_000)),
+            },
+        );
+    });
+    let noon = MIDNIGHT + DAY / 2;
+    let before = rig.poll(noon).await.day(MIDNIGHT);
+    assert_eq!(rig.state(noon)["quota_used"], 412_000_000_000u64, "the ISP's figure");
+    rig.restart();
+    let at = noon + 600;
+    let after = rig.poll(at).await.day(MIDNIGHT);
+    let moved = after.0 + after.1 - before.0 - before.1;
+    assert_eq!(
+        rig.state(at)["quota_used"],
+        412_000_000_000 + moved,
+        "after a restart the reading is not applied again; the month's growth adds"
+    );
+    // December: the reading belonged to November.
+    let december = MIDNIGHT + 11 * DAY + 3600;
+    let db = rig.poll(december).await;
+    let (rx, tx) = db.day(MIDNIGHT + 11 * DAY);
+    assert_eq!(rig.state(december)["quota_used"], rx + tx);
 }

@@ -52,6 +52,9 @@ struct Saved {
     identity: Resolver,
     #[serde(default)]
     periods: PeriodBook,
+    /// `[plan.*] used_so_far` readings applied (plans.rs).
+    #[serde(default)]
+    meters: plans::Meters,
     #[serde(default)]
     last_seen: forget::LastSeen,
     #[serde(default)]
@@ -78,6 +81,7 @@ pub struct Household {
     configured_names: BTreeMap<MacAddr, String>,
     placement: BTreeMap<DeviceId, Placement>,
     plans: BTreeMap<DeviceId, plans::Plan>,
+    meters: plans::Meters,
     admission: admission::Rules,
     /// Devices the rules now keep out of HA (excluded, or a private MAC to ignore or group)
     /// that were published before: the bridge removes them.
@@ -116,6 +120,7 @@ impl Household {
     pub fn new(settings: &Settings, sources: Vec<(Feed, &'static str)>, mut state: PersistedState) -> Self {
         let mut resolver = Resolver::new(settings);
         let mut periods = PeriodBook::new();
+        let mut meters = plans::Meters::new();
         let mut last_seen = forget::LastSeen::new();
         let mut entity_slugs = BTreeMap::new();
         let mut counts_from = churn::CountsFrom::new();
@@ -128,6 +133,7 @@ impl Household {
                 Ok(saved) => {
                     resolver.restore(&serde_json::to_value(&saved.identity).unwrap_or_default());
                     periods = saved.periods;
+                    meters = saved.meters;
                     last_seen = saved.last_seen;
                     entity_slugs = saved.entity_slugs;
                     counts_from = saved.counts_from;
@@ -164,6 +170,7 @@ impl Household {
             configured_names,
             placement: BTreeMap::new(),
             plans: plans::from_settings(settings),
+            meters,
             admission: admission::Rules::from_settings(settings),
             evicted: Default::default(),
             kept_out: Default::default(),
@@ -343,6 +350,14 @@ impl Household {
         let kinds = &self.kinds;
         let periods = self.periods.get(id).cloned();
         let plan = self.plans.get(id).copied();
+        if let (Some(plan), Some(p)) = (&plan, &periods)
+            && let Some(meter) = plans::read_meter(plan, p, self.meters.get(id))
+        {
+            tracing::info!(device = %id, reading = meter.reading, added = meter.extra, "Plan: the ISP's meter reading (used_so_far) applied to this period.");
+            self.meters.insert(id.clone(), meter);
+            self.dirty = true;
+        }
+        let meter = self.meters.get(id).copied();
         let calendar = &self.calendar;
         if let Some(device) = self.ledger.device_mut(id) {
             if device.has_traffic {
@@ -359,7 +374,7 @@ impl Household {
                     "yesterday": since(c.yesterday),
                     "last_month": since(c.last_month),
                 }));
-                device.quota = plan.map(|plan| plans::usage(&plan, &p));
+                device.quota = plan.map(|plan| plans::usage(&plan, &p, meter.as_ref()));
             }
             device.info.name = Some(name);
             device.info.via = via;
