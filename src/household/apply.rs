@@ -135,6 +135,7 @@ impl Household {
             .filter_map(|o| Some((o.device.clone(), self.ledger.totals_of(&o.device)?)))
             .collect();
         let estimates = self.before_estimates(source, &routed);
+        let first_hours = self.first_hours_before(&routed, &before);
         // Histories read with this poll's counters (fill.rs): taken out before accounting.
         let mut histories: BTreeMap<DeviceId, History> = routed
             .iter_mut()
@@ -151,6 +152,7 @@ impl Household {
             touched.push(id);
         }
         let mut dated = self.ledger.take_dated();
+        self.first_hours_after(source, first_hours, now_ms);
         for id in &touched {
             if self.ledger.device(id).and_then(Device::online) == Some(true) {
                 self.seen_online(id, now_ms);

@@ -6,7 +6,7 @@ use jiff::civil::Date;
 
 use super::periods::{Calendar, Periods, end_of};
 use crate::accounting::Totals;
-use crate::model::History;
+use crate::model::{History, HourBucket};
 
 impl Periods {
     /// Sets today, yesterday, this month and last month from `history`, read at `now_ms` with
@@ -52,6 +52,51 @@ impl Periods {
         {
             let figure = month_figure(calendar, history, previous, month);
             raise(&mut self.last_month, &mut self.complete_since.last_month, figure, from);
+        }
+    }
+}
+
+impl Periods {
+    /// The finished hours a client's first reading already held (its live counter's total so
+    /// far, which no later delta repeats): each in its own day and month (`add_at`), once. The
+    /// periods they reach are whole from the first hour on.
+    pub fn add_hours_before(&mut self, calendar: &Calendar, now_ms: i64, hours: &[HourBucket]) {
+        let Some(first) = hours.iter().map(|h| h.start_s).min() else {
+            return;
+        };
+        for h in hours {
+            self.add_at(
+                calendar,
+                h.start_s.saturating_mul(1000),
+                now_ms,
+                Totals { rx: h.rx, tx: h.tx },
+            );
+        }
+        let (Some(day), Some(month)) = (self.day, self.month) else {
+            return;
+        };
+        let from = first.saturating_mul(1000).min(now_ms);
+        let previous = calendar.month_of(end_of(calendar, month));
+        let (today, this_month) = (calendar.start_ms(day), calendar.start_ms(month));
+        let c = &mut self.complete_since;
+        // (figure's wholeness, its period's start, its end): only periods the hours reach into.
+        for (since, start, end) in [
+            (&mut c.today, today, Some(now_ms)),
+            (
+                &mut c.yesterday,
+                day.yesterday().ok().and_then(|d| calendar.start_ms(d)),
+                today,
+            ),
+            (&mut c.this_month, this_month, Some(now_ms)),
+            (&mut c.last_month, calendar.start_ms(previous), this_month),
+        ] {
+            let (Some(start), Some(end)) = (start, end) else {
+                continue;
+            };
+            let whole = from.max(start);
+            if whole < end {
+                *since = Some(since.map_or(whole, |s| s.min(whole)));
+            }
         }
     }
 }

@@ -185,11 +185,15 @@ fn a_first_reading_after_a_busy_evening_then_hours_later_counts_each_byte_once()
                 rig.truth(mac, first, next),
                 "{stamping:?} {mac}: the 23:00 hour counted again"
             );
-            // The periods started at the first reading and add what the total added.
+            // The periods hold the finished hours the first reading held (from 12:00 to 23:00,
+            // first_hours.rs), then what the total added; the 50 minutes of the hour in progress
+            // at the first reading are in the total only.
             let p = rig.periods(mac);
+            let held = rig.truth(mac, MIDNIGHT - 12 * HOUR, MIDNIGHT - HOUR);
+            let moved = rig.truth(mac, first, next);
             assert_eq!(
                 [p.today.rx + p.yesterday.rx, p.today.tx + p.yesterday.tx],
-                rig.truth(mac, first, next),
+                [held[0] + moved[0], held[1] + moved[1]],
                 "{stamping:?} {mac}"
             );
             // The whole hours after midnight are today's.
@@ -274,4 +278,68 @@ fn a_stop_across_midnight_puts_the_last_hour_in_yesterday_once() {
         truth_yesterday
     );
     assert_eq!([p.today.rx, p.today.tx], rig.truth(PC, MIDNIGHT, back + 2 * HOUR));
+}
+
+/// Issue 16 §2, the router's part: installed on the 20th at noon, a client's today is the
+/// router's own hours since midnight and yesterday its hours from noon (all the 24 hourly rows
+/// reach); later polls add exactly what the counter moved.
+#[test]
+fn installed_at_noon_a_clients_today_is_the_routers_own_hours() {
+    let noon = MIDNIGHT + 12 * HOUR;
+    let mut rig = Rig::new(Stamping::End, MIDNIGHT - 36 * HOUR);
+    let first = noon + 120;
+    rig.poll(first);
+    let iso = |s: i64| {
+        format!(
+            "{}",
+            jiff::Timestamp::from_second(s)
+                .unwrap()
+                .strftime("%Y-%m-%dT%H:%M:%S+00:00")
+        )
+    };
+    for mac in [PC, TV] {
+        let p = rig.periods(mac);
+        let today = rig.truth(mac, MIDNIGHT, noon);
+        let yesterday = rig.truth(mac, MIDNIGHT - 12 * HOUR, MIDNIGHT);
+        assert_eq!([p.today.rx, p.today.tx], today, "{mac}: every hour since midnight");
+        assert_eq!(
+            [p.yesterday.rx, p.yesterday.tx],
+            yesterday,
+            "{mac}: the hours from noon"
+        );
+        assert_eq!(
+            [p.this_month.rx, p.this_month.tx],
+            [today[0] + yesterday[0], today[1] + yesterday[1]]
+        );
+        let state = crate::publish::state::device_state(
+            rig.household.device(&id(mac)).unwrap(),
+            crate::publish::state::StateClock {
+                now_ms: first * 1000,
+                consider_home_ms: 0,
+                sources_down_ms: None,
+            },
+        );
+        let since = &state["complete_since"];
+        assert_eq!(since["today"], iso(MIDNIGHT), "{state}");
+        assert_eq!(
+            since["yesterday"],
+            iso(MIDNIGHT - 12 * HOUR),
+            "only the last 24 hours are kept"
+        );
+        assert_eq!(since["month"], iso(MIDNIGHT - 12 * HOUR));
+        assert_eq!(state["rx_yesterday"], yesterday[0]);
+    }
+    // Two polls later nothing is counted twice: today grows by what the total grew.
+    let (p0, t0) = (rig.periods(PC), rig.total(PC));
+    for at in [noon + 32 * 60, noon + HOUR + 5 * 60] {
+        rig.poll(at);
+        let (p, t) = (rig.periods(PC), rig.total(PC));
+        assert_eq!(
+            [p.today.rx - p0.today.rx, p.today.tx - p0.today.tx],
+            grew(t, t0),
+            "at {at}"
+        );
+        assert_eq!(p.yesterday, p0.yesterday);
+        assert_eq!(grew(t, t0), rig.truth(PC, on_minute(first), on_minute(at)));
+    }
 }

@@ -11,6 +11,7 @@ mod apply;
 pub mod churn;
 mod estimates;
 mod fill;
+mod first_hours;
 pub mod forget;
 mod hours;
 pub mod identity;
@@ -82,6 +83,9 @@ pub struct Household {
     placement: BTreeMap<DeviceId, Placement>,
     plans: BTreeMap<DeviceId, plans::Plan>,
     meters: plans::Meters,
+    /// Clients first read in this run by a live counter, waiting for their hours from before
+    /// (router time of that reading; first_hours.rs).
+    first_reads: BTreeMap<DeviceId, i64>,
     admission: admission::Rules,
     /// Devices the rules now keep out of HA (excluded, or a private MAC to ignore or group)
     /// that were published before: the bridge removes them.
@@ -171,6 +175,7 @@ impl Household {
             placement: BTreeMap::new(),
             plans: plans::from_settings(settings),
             meters,
+            first_reads: BTreeMap::new(),
             admission: admission::Rules::from_settings(settings),
             evicted: Default::default(),
             kept_out: Default::default(),
