@@ -20,6 +20,8 @@ const HOUR: i64 = 3600;
 const MIDNIGHT: i64 = 1_795_132_800;
 const PC: &str = "AA:BB:CC:00:00:0A";
 const TV: &str = "AA:BB:CC:00:00:0B";
+/// A client the router has counted all along that joins the client list later.
+const LATE: &str = "AA:BB:CC:00:00:0C";
 
 /// The router, its two clients' traffic minute by minute, and the bridge's household.
 struct Rig {
@@ -28,6 +30,8 @@ struct Rig {
     /// Router time up to which traffic was generated.
     t: i64,
     household: Household,
+    /// From when the client list shows `LATE`.
+    late_listed_from: i64,
 }
 
 impl Rig {
@@ -46,6 +50,7 @@ impl Rig {
             stamps,
             t: start,
             household: Household::new(&settings, feeds, PersistedState::default()),
+            late_listed_from: i64::MAX,
         }
     }
 
@@ -58,6 +63,7 @@ impl Rig {
             let pc = if busy { 108_000_000 } else { 900_000 };
             self.db.record(PC, "Steam", self.t, pc, pc / 20);
             self.db.record(TV, "Netflix", self.t, 1_740_000, 30_000);
+            self.db.record(LATE, "Web", self.t, 600_000, 60_000);
             self.t += 60;
         }
         self.db.catch_up(to);
@@ -73,7 +79,8 @@ impl Rig {
         let mut router_obs = Observation::new(router.clone(), DeviceKind::Router);
         router_obs.online = Some(true);
         observations.push(router_obs);
-        for mac in [PC, TV] {
+        let late = (at >= self.late_listed_from).then_some(LATE);
+        for mac in [PC, TV].into_iter().chain(late) {
             // As the ASUS source merges them: the hours, then the live counter.
             let pairs = self.db.hour_buckets(Some(mac), hour + HOUR - 31);
             let hours = label_hours(&pairs, hour + HOUR - 31, self.stamps).unwrap();
@@ -342,4 +349,24 @@ fn installed_at_noon_a_clients_today_is_the_routers_own_hours() {
         assert_eq!(p.yesterday, p0.yesterday);
         assert_eq!(grew(t, t0), rig.truth(PC, on_minute(first), on_minute(at)));
     }
+}
+
+/// A client that joins the list after the source's first poll counts from that hour (churn.rs):
+/// none of its earlier hours is held by a reading, so none goes to its periods either; they
+/// add exactly what its total added.
+#[test]
+fn a_client_listed_after_the_first_poll_gets_no_hours_from_before_in_its_periods() {
+    let noon = MIDNIGHT + 12 * HOUR;
+    let mut rig = Rig::new(Stamping::End, MIDNIGHT - 36 * HOUR);
+    rig.late_listed_from = noon + 40 * 60;
+    rig.poll_every_30_s(noon, noon + 2 * HOUR + 30 * 60);
+    let p = rig.periods(LATE);
+    let total = rig.total(LATE);
+    assert!(total[0] > 0, "it was counted");
+    assert_eq!(
+        [p.today.rx, p.today.tx],
+        total,
+        "today is what its total added, nothing from before"
+    );
+    assert_eq!(p.yesterday, crate::accounting::Totals::default());
 }

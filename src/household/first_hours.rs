@@ -27,8 +27,12 @@ impl Household {
                 TrafficSample::Live(l) => Some(l.clock_s),
                 _ => None,
             });
+            // A client first seen after its source's first poll counts from that hour, the
+            // Analyzer's hours filling in the rest of it (churn.rs): its counter's total is not
+            // its since-boot total, so no hour before it is held by the reading.
             if let Some(clock_s) = live
                 && !before.contains_key(&o.device)
+                && !self.counts_from.contains_key(&o.device)
             {
                 self.first_reads.entry(o.device.clone()).or_insert(clock_s);
             }
