@@ -160,17 +160,15 @@ impl Household {
             // Periods add what the headline added; a device's first appearance (a restored
             // total, a database's history) is not today's traffic, but its periods start now
             // (whether its next observation takes the fast path or not). A history that came
-            // with the headline's own reading sets them instead, and this poll's delta, which it
-            // holds, is not added (periods.rs: nothing filled in is counted again).
-            if let Some(device) = self.ledger.device(id)
-                && let Some(history) = histories.remove(id)
-                && device.total_sources.contains(source)
-            {
+            // with the headline's own reading sets them (fill.rs); one that holds that reading
+            // (vnstat's tables) also holds this poll's delta, which is then not added
+            // (periods.rs: nothing filled in is counted again).
+            let history = histories
+                .remove(id)
+                .filter(|_| self.ledger.device(id).is_some_and(|d| d.total_sources.contains(source)));
+            let holds_reading = history.as_ref().is_some_and(|h| h.until_s.is_none());
+            if holds_reading {
                 dated.remove(id);
-                self.periods
-                    .entry(id.clone())
-                    .or_default()
-                    .fill(&self.calendar, now_ms, &history);
             } else if let Some(device) = self.ledger.device(id) {
                 let (delta, hours) = match before.get(id) {
                     Some(old) => (
@@ -189,6 +187,12 @@ impl Household {
                     delta,
                     &hours,
                 );
+            }
+            if let Some(history) = history {
+                self.periods
+                    .entry(id.clone())
+                    .or_default()
+                    .fill(&self.calendar, now_ms, &history);
             }
             self.settle(id);
         }

@@ -17,16 +17,20 @@ impl Periods {
             return;
         };
         let since_ms = history.since_s.map(|s| s.saturating_mul(1000));
-        // A period the records reach into: its figure, and from when it is whole.
+        // Records that end before now (closed days only) say nothing of what came after.
+        let until_ms = history.until_s.map_or(now_ms, |u| u.saturating_mul(1000).min(now_ms));
+        // A period the records reach into: from when its figure is whole.
         let reach = |start: Option<i64>, end: i64| -> Option<i64> {
             let start = start?;
+            if start >= until_ms {
+                return None;
+            }
             match since_ms {
                 Some(s) if s >= end => None,
                 Some(s) => Some(s.max(start).min(now_ms)),
                 None => Some(start),
             }
         };
-        let tomorrow = day.tomorrow().unwrap_or(day);
         let today_start = calendar.start_ms(day);
         if let Some(from) = reach(today_start, now_ms) {
             raise(&mut self.today, &mut self.complete_since.today, history.day(day), from);
@@ -43,14 +47,26 @@ impl Periods {
         }
         let month_start = calendar.start_ms(month);
         if let Some(from) = reach(month_start, now_ms) {
-            let figure = month_figure(calendar, history, month, tomorrow);
+            // The month's days before today, and today as the periods now have it.
+            let figure = month_figure(calendar, history, month, day).map_or_else(
+                || history.month(month).unwrap_or_default(),
+                |(rx, tx)| (rx.saturating_add(self.today.rx), tx.saturating_add(self.today.tx)),
+            );
+            // Whole from `from` only if today is whole too.
+            let today_whole = self.complete_since.today.is_some_and(|t| Some(t) <= today_start);
+            let from = if today_whole {
+                from
+            } else {
+                self.complete_since.this_month.unwrap_or(now_ms)
+            };
             raise(&mut self.this_month, &mut self.complete_since.this_month, figure, from);
         }
         let previous = calendar.month_of(end_of(calendar, month));
         if previous < month
             && let Some(from) = reach(calendar.start_ms(previous), month_start.unwrap_or(now_ms))
         {
-            let figure = month_figure(calendar, history, previous, month);
+            let figure = month_figure(calendar, history, previous, month)
+                .unwrap_or_else(|| history.month(previous).unwrap_or_default());
             raise(&mut self.last_month, &mut self.complete_since.last_month, figure, from);
         }
     }
@@ -101,15 +117,14 @@ impl Periods {
     }
 }
 
-/// The billing month from `first` (its days before `until`): the source's own month entry when
-/// billing months are calendar months and it keeps them, else the sum of its days.
-fn month_figure(calendar: &Calendar, history: &History, first: Date, until: Date) -> (u64, u64) {
-    if calendar.calendar_months()
-        && let Some(m) = history.month(first)
-    {
-        return m;
+/// The billing month from `first`, its days before `until`: `None` when the source's own month
+/// entry is to be used (billing months are calendar months and it keeps them), else the sum of
+/// its days.
+fn month_figure(calendar: &Calendar, history: &History, first: Date, until: Date) -> Option<(u64, u64)> {
+    if calendar.calendar_months() && history.month(first).is_some() {
+        return None;
     }
-    history.days_between(first, until)
+    Some(history.days_between(first, until))
 }
 
 /// At least `figure`; whole from the earlier of the two moments (the larger figure holds
@@ -148,6 +163,7 @@ mod tests {
             ],
             months: vec![entry("2026-10-01", 70_000), entry("2026-11-01", 90_000)],
             since_s: Some(ms("2026-10-25T00:00:00Z") / 1000),
+            until_s: None,
         }
     }
 

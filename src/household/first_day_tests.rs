@@ -32,6 +32,8 @@ struct Rig {
     household: Household,
     /// From when the client list shows `LATE`.
     late_listed_from: i64,
+    /// The next poll also reads each client's daily history (`mode=day&dura=31`).
+    read_days: bool,
 }
 
 impl Rig {
@@ -51,6 +53,7 @@ impl Rig {
             t: start,
             household: Household::new(&settings, feeds, PersistedState::default()),
             late_listed_from: i64::MAX,
+            read_days: false,
         }
     }
 
@@ -86,6 +89,14 @@ impl Rig {
             let hours = label_hours(&pairs, hour + HOUR - 31, self.stamps).unwrap();
             let [tx, rx] = self.db.live.get(mac).copied().unwrap_or_default();
             let mut obs = client(mac, &router);
+            if self.read_days {
+                use crate::sources::asus::day_history::{DAYS, day_history, window_date};
+                let midnight = at - at.rem_euclid(86_400);
+                let date = window_date(midnight, self.stamps);
+                let pairs = self.db.day_buckets(Some(mac), date, DAYS as i64);
+                let today = self.household.calendar.day_of(at * 1000);
+                obs.history = day_history(&pairs, today, midnight);
+            }
             obs.traffic.push(TrafficReading {
                 interface: None,
                 sample: TrafficSample::Buckets(BucketSample { hours }),
@@ -369,4 +380,48 @@ fn a_client_listed_after_the_first_poll_gets_no_hours_from_before_in_its_periods
         "today is what its total added, nothing from before"
     );
     assert_eq!(p.yesterday, crate::accounting::Totals::default());
+}
+
+/// Issue 16 "Done when", the router's part with its daily history: installed on the 20th at
+/// noon, a client's yesterday, this month and last month are the router's own (exact here, the
+/// emulator keeps every row), today its hours; two polls later nothing is counted twice.
+#[test]
+fn with_the_daily_history_a_clients_month_and_yesterday_are_the_routers_own() {
+    const DAY: i64 = 86_400;
+    let noon = MIDNIGHT + 12 * HOUR;
+    let november = MIDNIGHT - 19 * DAY;
+    let booted = MIDNIGHT - 23 * DAY;
+    let mut rig = Rig::new(Stamping::End, booted);
+    rig.read_days = true;
+    let first = noon + 120;
+    rig.poll(first);
+    rig.read_days = false;
+    for mac in [PC, TV] {
+        let p = rig.periods(mac);
+        let pair = |t: crate::accounting::Totals| [t.rx, t.tx];
+        assert_eq!(pair(p.yesterday), rig.truth(mac, MIDNIGHT - DAY, MIDNIGHT), "{mac}");
+        assert_eq!(pair(p.today), rig.truth(mac, MIDNIGHT, noon), "{mac}");
+        assert_eq!(pair(p.this_month), rig.truth(mac, november, noon), "{mac}");
+        assert_eq!(pair(p.last_month), rig.truth(mac, booted, november), "{mac}");
+        let c = p.complete_since;
+        assert_eq!(c.yesterday, Some((MIDNIGHT - DAY) * 1000));
+        assert_eq!(c.this_month, Some(november * 1000));
+        assert_eq!(
+            c.last_month,
+            Some((MIDNIGHT - 31 * DAY) * 1000),
+            "the 31 days reach 20 October"
+        );
+    }
+    let (p0, t0) = (rig.periods(PC), rig.total(PC));
+    for at in [noon + 32 * 60, noon + HOUR + 5 * 60] {
+        rig.poll(at);
+        let (p, t) = (rig.periods(PC), rig.total(PC));
+        let grown = grew(t, t0);
+        assert_eq!([p.today.rx - p0.today.rx, p.today.tx - p0.today.tx], grown, "at {at}");
+        assert_eq!(
+            [p.this_month.rx - p0.this_month.rx, p.this_month.tx - p0.this_month.tx],
+            grown
+        );
+        assert_eq!((p.yesterday, p.last_month), (p0.yesterday, p0.last_month));
+    }
 }

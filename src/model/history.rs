@@ -29,6 +29,10 @@ pub struct History {
     /// keeps nothing older): a period that began earlier holds only its part from then on.
     /// `None`: whole as far back as the entries go.
     pub since_s: Option<i64>,
+    /// Unix seconds up to which the records reach (the Traffic Analyzer's daily buckets end at
+    /// the last local midnight); `None`: up to the reading they came with, which they hold (a
+    /// vnstat document: that poll's delta is inside its figures and is not added again).
+    pub until_s: Option<i64>,
 }
 
 impl History {

@@ -6,6 +6,7 @@
 //! combines them (accounting/reconcile.rs).
 
 pub mod clientlist;
+pub mod day_history;
 pub mod etiquette;
 pub mod hookjson;
 pub mod js;
