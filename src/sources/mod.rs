@@ -242,6 +242,7 @@ pub fn build(settings: &Settings, clock: &Clock) -> Vec<AnySource> {
     let journal = |name: &str| login_journal::LoginJournal::in_dir(&settings.bridge.state_dir, name);
     for (name, cfg) in &settings.asus {
         let mut source = asus::AsusSource::new(name, cfg);
+        source.set_time_zone(settings.bridge.timezone.as_deref());
         source.remember_logins(journal(name));
         sources.push(AnySource::Asus(Box::new(source)));
     }
