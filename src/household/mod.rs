@@ -450,3 +450,7 @@ mod first_day_tests;
 #[cfg(test)]
 #[path = "history_tests.rs"]
 mod history_tests;
+
+#[cfg(test)]
+#[path = "asus_history_tests.rs"]
+mod asus_history_tests;

@@ -593,6 +593,31 @@ mod tests {
     }
 
     #[test]
+    fn the_daily_history_costs_one_request_per_device_once() {
+        let mut ta = TrafficAnalyzer::new("home", DeviceId::new("home").unwrap());
+        ta.set_time_zone(jiff::tz::TimeZone::UTC);
+        let online = macs(30);
+        let start = 1_795_557_600;
+        ta.schedule(start + 300, &online);
+        ta.queue.clear();
+        ta.expand(start);
+        let days: Vec<&Task> = ta.queue.iter().filter(|t| matches!(t, Task::Days { .. })).collect();
+        assert_eq!(days.len(), 30);
+        // They come after every device's hours, and end at the last local midnight.
+        assert!(matches!(ta.queue.back(), Some(Task::Days { midnight, .. }) if *midnight == start - start % 86_400));
+        ta.queue.clear();
+        ta.refreshing = None;
+        ta.cursor.refreshed_hour = Some(start);
+        // The next hour (one device more): only the newcomer's.
+        let mut more = online.clone();
+        more.push(MacAddr::new([2, 0, 0, 0, 1, 0]));
+        ta.schedule(start + HOUR + 300, &more);
+        ta.queue.clear();
+        ta.expand(start + HOUR);
+        assert_eq!(ta.queue.iter().filter(|t| matches!(t, Task::Days { .. })).count(), 1);
+    }
+
+    #[test]
     fn thirty_devices_cost_thirty_six_requests_an_hour() {
         let mut ta = TrafficAnalyzer::new("home", DeviceId::new("home").unwrap());
         let online = macs(30);
