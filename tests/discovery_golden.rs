@@ -253,6 +253,9 @@ fn every_golden_payload_obeys_home_assistant_rules() {
             (Some("data_size"), Some("GiB"), Some("total_increasing")),
             (Some("data_size"), Some("MiB"), Some("total_increasing")),
             (Some("data_size"), Some("GiB"), Some("measurement")),
+            // Yesterday and last month: final figures, no state class (design.md).
+            (Some("data_size"), Some("GiB"), None),
+            (Some("data_size"), Some("MiB"), None),
             (Some("data_rate"), Some("Mbit/s"), Some("measurement")),
             (Some("temperature"), Some("°C"), Some("measurement")),
             (Some("duration"), Some("s"), Some("measurement")),
@@ -317,6 +320,7 @@ fn merged_household() -> bandwidth2mqtt::household::Household {
             quota: bandwidth2mqtt::config::ByteSize(1_000_000_000_000),
             period: bandwidth2mqtt::config::PlanPeriod::Month,
             warn_at: Some(bandwidth2mqtt::config::Share(0.9)),
+            used_so_far: None,
         },
     );
     let feeds = vec![

@@ -102,7 +102,7 @@ fn source(config: &Path, extra: &[&str]) -> VnstatSource {
         command,
         ..VnstatSettings::default()
     };
-    VnstatSource::new("real", &settings)
+    VnstatSource::new("real", &settings, 1)
 }
 
 /// Kernel counters by interface, read the same way any tool would.
@@ -149,6 +149,29 @@ async fn real_vnstat_output_is_read_correctly() {
         let observations = src.poll().await.unwrap_or_else(|e| panic!("vnstat {args:?}: {e}"));
         assert_eq!(observations.len(), 1);
         let obs = &observations[0];
+        // The first poll reads vnstat's own day and month tables (`--json d 2`, `--json m 2`).
+        // A young database may have saved nothing yet: its tables are empty, today is 0.
+        let history = obs.history.as_ref().unwrap_or_else(|| panic!("{args:?}: no history"));
+        assert!(
+            history.days.len() <= 2 && history.months.len() <= 2,
+            "{args:?}: {history:?}"
+        );
+        if let (Some(today), Some(month)) = (history.days.last(), history.months.last()) {
+            assert_eq!(month.date, today.date.first_of_month(), "{args:?}");
+            assert!(month.rx >= today.rx && month.tx >= today.tx, "{args:?}");
+        }
+        let month_rx: u64 = history.months.iter().map(|m| m.rx).sum();
+        let total: u64 = obs
+            .traffic
+            .iter()
+            .map(|t| match &t.sample {
+                TrafficSample::Counter(c) => c.rx,
+                _ => 0,
+            })
+            .sum();
+        assert!(month_rx <= total, "{args:?}: the months are part of the total");
+        let again = src.poll().await.unwrap_or_else(|e| panic!("vnstat {args:?}: {e}"));
+        assert!(again[0].history.is_none(), "{args:?}: the tables are read once");
         let mut seen: Vec<String> = obs.traffic.iter().filter_map(|t| t.interface.clone()).collect();
         seen.sort();
         let mut expected = listed.clone();
@@ -236,6 +259,9 @@ async fn bridge_once_with_real_vnstat() {
     let state: Value = serde_json::from_str(state["payload"].as_str().unwrap()).unwrap();
     assert_eq!(state["online"], Value::Bool(true));
     assert!(state["rx_bytes"].is_u64(), "{state}");
+    // Filled from vnstat's tables at the first poll: this month holds today.
+    assert!(state["rx_month"].as_u64() >= state["rx_today"].as_u64(), "{state}");
+    assert!(state["complete_since"]["today"].is_string(), "{state}");
     // Device-based discovery (the default): one config with every entity as a component.
     let config = lines
         .iter()

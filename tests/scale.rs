@@ -47,8 +47,9 @@ async fn forty_servers_with_eight_interfaces_each() {
     let started = Instant::now();
     let bridge = BridgeProc::spawn(dir.path(), &config);
 
-    // online, 4 traffic, 4 period totals (today/month) per server, 4 traffic per interface.
-    let expected_configs = SERVERS * (1 + 4 + 4 + 4 * IFACES);
+    // online, 4 traffic, 8 period totals (today/month/yesterday/last month) per server, 4
+    // traffic per interface.
+    let expected_configs = SERVERS * (1 + 4 + 8 + 4 * IFACES);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let configs = watcher

@@ -132,6 +132,12 @@ pub struct Device {
     /// Headline bytes since local midnight and since the billing month began (household).
     pub today: Option<Totals>,
     pub this_month: Option<Totals>,
+    /// The closed day and billing month before them, final at the rollover (household).
+    pub yesterday: Option<Totals>,
+    pub last_month: Option<Totals>,
+    /// From when each period's figure is whole (household): `{"today", "month", "yesterday",
+    /// "last_month"}`, local times (RFC 3339) or null.
+    pub complete_since: Option<serde_json::Value>,
     /// The device part of its entity ids, fixed by the household at first publication.
     pub entity_slug: Option<String>,
     /// The device's data plan, if it has one (household).
@@ -197,6 +203,9 @@ impl Device {
             headline_source: None,
             today: None,
             this_month: None,
+            yesterday: None,
+            last_month: None,
+            complete_since: None,
             entity_slug: None,
             quota: None,
             reconciled: false,

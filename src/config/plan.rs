@@ -17,6 +17,11 @@ pub struct PlanSettings {
     /// `over_quota` turns on at this share of the quota: `0.9` or `"90%"`; default 1.
     #[serde(default)]
     pub warn_at: Option<Share>,
+    /// The ISP's meter reading for the current period when the plan is first configured
+    /// mid-cycle (`"412GB"`): the plan's used figure is this from then on, for that period
+    /// only; applied once (the household remembers it across restarts).
+    #[serde(default)]
+    pub used_so_far: Option<ByteSize>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,12 +205,19 @@ mod tests {
         assert_eq!(plan.warn_at, Some(Share(0.9)));
         assert_eq!(plan.period, PlanPeriod::Day);
         let plan: PlanSettings = toml::from_str("quota = 1000\nwarn_at = 0.5").unwrap();
-        assert_eq!((plan.quota.0, plan.warn_at), (1000, Some(Share(0.5))));
+        assert_eq!(
+            (plan.quota.0, plan.warn_at, plan.used_so_far),
+            (1000, Some(Share(0.5)), None)
+        );
+        let plan: PlanSettings = toml::from_str("quota = \"1TB\"\nused_so_far = \"412GB\"").unwrap();
+        assert_eq!(plan.used_so_far, Some(ByteSize(412_000_000_000)));
         for bad in [
             "quota = 0",
             "quota = \"1TB\"\nwarn_at = 90",
             "quota = \"1TB\"\nwarn_at = \"x%\"",
             "warn_at = 0.5",
+            "quota = \"1TB\"\nused_so_far = \"lots\"",
+            "quota = \"1TB\"\nused_so_far = -5",
         ] {
             assert!(toml::from_str::<PlanSettings>(bad).is_err(), "{bad}");
         }

@@ -49,5 +49,7 @@ crate::sources::each_source!(tables);
 pub fn build_context(settings: &Settings) -> BuildContext<'_> {
     BuildContext {
         state_dir: &settings.bridge.state_dir,
+        month_start_day: settings.bridge.month_start_day,
+        timezone: settings.bridge.timezone.as_deref(),
     }
 }

@@ -10,7 +10,7 @@ pub fn vnstat_json(data: &[u8]) {
     let text = super::lossy(data);
     let Ok(report) = parse(&text) else { return };
     let interfaces = report.interfaces.len();
-    let mut source = VnstatSource::new("fuzz", &VnstatSettings::default());
+    let mut source = VnstatSource::new("fuzz", &VnstatSettings::default(), 1);
     let Ok(obs) = source.observe(report) else { return };
     assert_eq!(obs.traffic.len(), interfaces, "every interface becomes one reading");
     for reading in &obs.traffic {

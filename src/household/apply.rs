@@ -9,7 +9,7 @@ use super::admission::{self, Admission};
 use super::names::Candidate;
 use super::{Household, periods, skip};
 use crate::accounting::{Device, Totals};
-use crate::model::{DeviceId, DeviceKind, Observation};
+use crate::model::{DeviceId, DeviceKind, History, Observation};
 
 /// What [`Household::apply`] did.
 #[derive(Debug, Default)]
@@ -55,7 +55,7 @@ impl Household {
                 continue;
             };
             let digest = (!reconciled && obs.kind == DeviceKind::Client).then(|| skip::digest(&obs));
-            if let Some(d) = digest.filter(|_| fast)
+            if let Some(d) = digest.filter(|_| fast && obs.history.is_none())
                 && self.skips.same(source, &obs.device, d)
                 && self.ledger.apply_unchanged(source, &obs, now_ms)
             {
@@ -145,6 +145,12 @@ impl Household {
             })
             .collect();
         let estimates = self.before_estimates(source, &routed);
+        let first_hours = self.first_hours_before(&routed, &before);
+        // Histories read with this poll's counters (fill.rs): taken out before accounting.
+        let mut histories: BTreeMap<DeviceId, History> = routed
+            .iter_mut()
+            .filter_map(|o| Some((o.device.clone(), o.history.take()?)))
+            .collect();
         let skips = &self.skips;
         let mut touched = self
             .ledger
@@ -156,14 +162,24 @@ impl Household {
             touched.push(id);
         }
         let mut dated = self.ledger.take_dated();
+        self.first_hours_after(source, first_hours, now_ms);
         for id in &touched {
             if self.ledger.device(id).and_then(Device::online) == Some(true) {
                 self.seen_online(id, now_ms);
             }
             // Periods add what the headline added; a device's first appearance (a restored
             // total, a database's history) is not today's traffic, but its periods start now
-            // (whether its next observation takes the fast path or not).
-            if let Some(device) = self.ledger.device(id) {
+            // (whether its next observation takes the fast path or not). A history that came
+            // with the headline's own reading sets them (fill.rs); one that holds that reading
+            // (vnstat's tables) also holds this poll's delta, which is then not added
+            // (periods.rs: nothing filled in is counted again).
+            let history = histories
+                .remove(id)
+                .filter(|_| self.ledger.device(id).is_some_and(|d| d.total_sources.contains(source)));
+            let holds_reading = history.as_ref().is_some_and(|h| h.until_s.is_none());
+            if holds_reading {
+                dated.remove(id);
+            } else if let Some(device) = self.ledger.device(id) {
                 let (delta, hours) = match before.get(id) {
                     Some(old) => (
                         Totals {
@@ -181,6 +197,12 @@ impl Household {
                     delta,
                     &hours,
                 );
+            }
+            if let Some(history) = history {
+                self.periods
+                    .entry(id.clone())
+                    .or_default()
+                    .fill(&self.calendar, now_ms, &history);
             }
             self.settle(id);
         }

@@ -20,6 +20,8 @@ const HOUR: i64 = 3600;
 const MIDNIGHT: i64 = 1_795_132_800;
 const PC: &str = "AA:BB:CC:00:00:0A";
 const TV: &str = "AA:BB:CC:00:00:0B";
+/// A client the router has counted all along that joins the client list later.
+const LATE: &str = "AA:BB:CC:00:00:0C";
 
 /// The router, its two clients' traffic minute by minute, and the bridge's household.
 struct Rig {
@@ -28,6 +30,10 @@ struct Rig {
     /// Router time up to which traffic was generated.
     t: i64,
     household: Household,
+    /// From when the client list shows `LATE`.
+    late_listed_from: i64,
+    /// The next poll also reads each client's daily history (`mode=day&dura=31`).
+    read_days: bool,
 }
 
 impl Rig {
@@ -46,6 +52,8 @@ impl Rig {
             stamps,
             t: start,
             household: Household::new(&settings, feeds, PersistedState::default()),
+            late_listed_from: i64::MAX,
+            read_days: false,
         }
     }
 
@@ -58,6 +66,7 @@ impl Rig {
             let pc = if busy { 108_000_000 } else { 900_000 };
             self.db.record(PC, "Steam", self.t, pc, pc / 20);
             self.db.record(TV, "Netflix", self.t, 1_740_000, 30_000);
+            self.db.record(LATE, "Web", self.t, 600_000, 60_000);
             self.t += 60;
         }
         self.db.catch_up(to);
@@ -73,12 +82,21 @@ impl Rig {
         let mut router_obs = Observation::new(router.clone(), DeviceKind::Router);
         router_obs.online = Some(true);
         observations.push(router_obs);
-        for mac in [PC, TV] {
+        let late = (at >= self.late_listed_from).then_some(LATE);
+        for mac in [PC, TV].into_iter().chain(late) {
             // As the ASUS source merges them: the hours, then the live counter.
             let pairs = self.db.hour_buckets(Some(mac), hour + HOUR - 31);
             let hours = label_hours(&pairs, hour + HOUR - 31, self.stamps).unwrap();
             let [tx, rx] = self.db.live.get(mac).copied().unwrap_or_default();
             let mut obs = client(mac, &router);
+            if self.read_days {
+                use crate::sources::asus::day_history::{DAYS, day_history, window_date};
+                let midnight = at - at.rem_euclid(86_400);
+                let date = window_date(midnight, self.stamps);
+                let pairs = self.db.day_buckets(Some(mac), date, DAYS as i64);
+                let today = self.household.calendar.day_of(at * 1000);
+                obs.history = day_history(&pairs, today, midnight);
+            }
             obs.traffic.push(TrafficReading {
                 interface: None,
                 sample: TrafficSample::Buckets(BucketSample { hours }),
@@ -185,11 +203,15 @@ fn a_first_reading_after_a_busy_evening_then_hours_later_counts_each_byte_once()
                 rig.truth(mac, first, next),
                 "{stamping:?} {mac}: the 23:00 hour counted again"
             );
-            // The periods started at the first reading and add what the total added.
+            // The periods hold the finished hours the first reading held (from 12:00 to 23:00,
+            // first_hours.rs), then what the total added; the 50 minutes of the hour in progress
+            // at the first reading are in the total only.
             let p = rig.periods(mac);
+            let held = rig.truth(mac, MIDNIGHT - 12 * HOUR, MIDNIGHT - HOUR);
+            let moved = rig.truth(mac, first, next);
             assert_eq!(
                 [p.today.rx + p.yesterday.rx, p.today.tx + p.yesterday.tx],
-                rig.truth(mac, first, next),
+                [held[0] + moved[0], held[1] + moved[1]],
                 "{stamping:?} {mac}"
             );
             // The whole hours after midnight are today's.
@@ -335,4 +357,132 @@ fn a_device_listed_first_without_traffic_does_not_book_its_first_total_today() {
     let p = household.periods.get(&node).cloned().unwrap_or_default();
     assert_eq!([p.today.rx, p.today.tx], [4_000_000, 1_000_000]);
     assert_eq!([p.this_month.rx, p.this_month.tx], [4_000_000, 1_000_000]);
+}
+
+/// Issue 16 §2, the router's part: installed on the 20th at noon, a client's today is the
+/// router's own hours since midnight and yesterday its hours from noon (all the 24 hourly rows
+/// reach); later polls add exactly what the counter moved.
+#[test]
+fn installed_at_noon_a_clients_today_is_the_routers_own_hours() {
+    let noon = MIDNIGHT + 12 * HOUR;
+    let mut rig = Rig::new(Stamping::End, MIDNIGHT - 36 * HOUR);
+    let first = noon + 120;
+    rig.poll(first);
+    let iso = |s: i64| {
+        format!(
+            "{}",
+            jiff::Timestamp::from_second(s)
+                .unwrap()
+                .strftime("%Y-%m-%dT%H:%M:%S+00:00")
+        )
+    };
+    for mac in [PC, TV] {
+        let p = rig.periods(mac);
+        let today = rig.truth(mac, MIDNIGHT, noon);
+        let yesterday = rig.truth(mac, MIDNIGHT - 12 * HOUR, MIDNIGHT);
+        assert_eq!([p.today.rx, p.today.tx], today, "{mac}: every hour since midnight");
+        assert_eq!(
+            [p.yesterday.rx, p.yesterday.tx],
+            yesterday,
+            "{mac}: the hours from noon"
+        );
+        assert_eq!(
+            [p.this_month.rx, p.this_month.tx],
+            [today[0] + yesterday[0], today[1] + yesterday[1]]
+        );
+        let state = crate::publish::state::device_state(
+            rig.household.device(&id(mac)).unwrap(),
+            crate::publish::state::StateClock {
+                now_ms: first * 1000,
+                consider_home_ms: 0,
+                sources_down_ms: None,
+            },
+        );
+        let since = &state["complete_since"];
+        assert_eq!(since["today"], iso(MIDNIGHT), "{state}");
+        assert_eq!(
+            since["yesterday"],
+            iso(MIDNIGHT - 12 * HOUR),
+            "only the last 24 hours are kept"
+        );
+        assert_eq!(since["month"], iso(MIDNIGHT - 12 * HOUR));
+        assert_eq!(state["rx_yesterday"], yesterday[0]);
+    }
+    // Two polls later nothing is counted twice: today grows by what the total grew.
+    let (p0, t0) = (rig.periods(PC), rig.total(PC));
+    for at in [noon + 32 * 60, noon + HOUR + 5 * 60] {
+        rig.poll(at);
+        let (p, t) = (rig.periods(PC), rig.total(PC));
+        assert_eq!(
+            [p.today.rx - p0.today.rx, p.today.tx - p0.today.tx],
+            grew(t, t0),
+            "at {at}"
+        );
+        assert_eq!(p.yesterday, p0.yesterday);
+        assert_eq!(grew(t, t0), rig.truth(PC, on_minute(first), on_minute(at)));
+    }
+}
+
+/// A client that joins the list after the source's first poll counts from that hour (churn.rs):
+/// none of its earlier hours is held by a reading, so none goes to its periods either; they
+/// add exactly what its total added.
+#[test]
+fn a_client_listed_after_the_first_poll_gets_no_hours_from_before_in_its_periods() {
+    let noon = MIDNIGHT + 12 * HOUR;
+    let mut rig = Rig::new(Stamping::End, MIDNIGHT - 36 * HOUR);
+    rig.late_listed_from = noon + 40 * 60;
+    rig.poll_every_30_s(noon, noon + 2 * HOUR + 30 * 60);
+    let p = rig.periods(LATE);
+    let total = rig.total(LATE);
+    assert!(total[0] > 0, "it was counted");
+    assert_eq!(
+        [p.today.rx, p.today.tx],
+        total,
+        "today is what its total added, nothing from before"
+    );
+    assert_eq!(p.yesterday, crate::accounting::Totals::default());
+}
+
+/// Issue 16 "Done when", the router's part with its daily history: installed on the 20th at
+/// noon, a client's yesterday, this month and last month are the router's own (exact here, the
+/// emulator keeps every row), today its hours; two polls later nothing is counted twice.
+#[test]
+fn with_the_daily_history_a_clients_month_and_yesterday_are_the_routers_own() {
+    const DAY: i64 = 86_400;
+    let noon = MIDNIGHT + 12 * HOUR;
+    let november = MIDNIGHT - 19 * DAY;
+    let booted = MIDNIGHT - 23 * DAY;
+    let mut rig = Rig::new(Stamping::End, booted);
+    rig.read_days = true;
+    let first = noon + 120;
+    rig.poll(first);
+    rig.read_days = false;
+    for mac in [PC, TV] {
+        let p = rig.periods(mac);
+        let pair = |t: crate::accounting::Totals| [t.rx, t.tx];
+        assert_eq!(pair(p.yesterday), rig.truth(mac, MIDNIGHT - DAY, MIDNIGHT), "{mac}");
+        assert_eq!(pair(p.today), rig.truth(mac, MIDNIGHT, noon), "{mac}");
+        assert_eq!(pair(p.this_month), rig.truth(mac, november, noon), "{mac}");
+        assert_eq!(pair(p.last_month), rig.truth(mac, booted, november), "{mac}");
+        let c = p.complete_since;
+        assert_eq!(c.yesterday, Some((MIDNIGHT - DAY) * 1000));
+        assert_eq!(c.this_month, Some(november * 1000));
+        assert_eq!(
+            c.last_month,
+            Some((MIDNIGHT - 31 * DAY) * 1000),
+            "the 31 days reach 20 October"
+        );
+    }
+    let (p0, t0) = (rig.periods(PC), rig.total(PC));
+    for at in [noon + 32 * 60, noon + HOUR + 5 * 60] {
+        rig.poll(at);
+        let (p, t) = (rig.periods(PC), rig.total(PC));
+        let grown = grew(t, t0);
+        assert_eq!([p.today.rx - p0.today.rx, p.today.tx - p0.today.tx], grown, "at {at}");
+        assert_eq!(
+            [p.this_month.rx - p0.this_month.rx, p.this_month.tx - p0.this_month.tx],
+            grown
+        );
+        assert_eq!((p.yesterday, p.last_month), (p0.yesterday, p0.last_month));
+    }
 }

@@ -10,6 +10,8 @@ pub mod admission;
 mod apply;
 pub mod churn;
 mod estimates;
+mod fill;
+mod first_hours;
 pub mod forget;
 mod hours;
 pub mod identity;
@@ -51,6 +53,9 @@ struct Saved {
     identity: Resolver,
     #[serde(default)]
     periods: PeriodBook,
+    /// `[plan.*] used_so_far` readings applied (plans.rs).
+    #[serde(default)]
+    meters: plans::Meters,
     #[serde(default)]
     last_seen: forget::LastSeen,
     #[serde(default)]
@@ -77,6 +82,10 @@ pub struct Household {
     configured_names: BTreeMap<MacAddr, String>,
     placement: BTreeMap<DeviceId, Placement>,
     plans: BTreeMap<DeviceId, plans::Plan>,
+    meters: plans::Meters,
+    /// Clients first read in this run by a live counter, waiting for their hours from before
+    /// (router time of that reading; first_hours.rs).
+    first_reads: BTreeMap<DeviceId, i64>,
     admission: admission::Rules,
     /// Devices the rules now keep out of HA (excluded, or a private MAC to ignore or group)
     /// that were published before: the bridge removes them.
@@ -115,6 +124,7 @@ impl Household {
     pub fn new(settings: &Settings, sources: Vec<(Feed, &'static str)>, mut state: PersistedState) -> Self {
         let mut resolver = Resolver::new(settings);
         let mut periods = PeriodBook::new();
+        let mut meters = plans::Meters::new();
         let mut last_seen = forget::LastSeen::new();
         let mut entity_slugs = BTreeMap::new();
         let mut counts_from = churn::CountsFrom::new();
@@ -127,6 +137,7 @@ impl Household {
                 Ok(saved) => {
                     resolver.restore(&serde_json::to_value(&saved.identity).unwrap_or_default());
                     periods = saved.periods;
+                    meters = saved.meters;
                     last_seen = saved.last_seen;
                     entity_slugs = saved.entity_slugs;
                     counts_from = saved.counts_from;
@@ -163,6 +174,8 @@ impl Household {
             configured_names,
             placement: BTreeMap::new(),
             plans: plans::from_settings(settings),
+            meters,
+            first_reads: BTreeMap::new(),
             admission: admission::Rules::from_settings(settings),
             evicted: Default::default(),
             kept_out: Default::default(),
@@ -342,12 +355,31 @@ impl Household {
         let kinds = &self.kinds;
         let periods = self.periods.get(id).cloned();
         let plan = self.plans.get(id).copied();
+        if let (Some(plan), Some(p)) = (&plan, &periods)
+            && let Some(meter) = plans::read_meter(plan, p, self.meters.get(id))
+        {
+            tracing::info!(device = %id, reading = meter.reading, added = meter.extra, "Plan: the ISP's meter reading (used_so_far) applied to this period.");
+            self.meters.insert(id.clone(), meter);
+            self.dirty = true;
+        }
+        let meter = self.meters.get(id).copied();
+        let calendar = &self.calendar;
         if let Some(device) = self.ledger.device_mut(id) {
             if device.has_traffic {
                 let p = periods.unwrap_or_default();
                 device.today = Some(p.today);
                 device.this_month = Some(p.this_month);
-                device.quota = plan.map(|plan| plans::usage(&plan, &p));
+                device.yesterday = Some(p.yesterday);
+                device.last_month = Some(p.last_month);
+                let since = |ms: Option<i64>| ms.and_then(|ms| calendar.local_time(ms));
+                let c = p.complete_since;
+                device.complete_since = Some(serde_json::json!({
+                    "today": since(c.today),
+                    "month": since(c.this_month),
+                    "yesterday": since(c.yesterday),
+                    "last_month": since(c.last_month),
+                }));
+                device.quota = plan.map(|plan| plans::usage(&plan, &p, meter.as_ref()));
             }
             device.info.name = Some(name);
             device.info.via = via;
@@ -413,3 +445,11 @@ mod skip_tests;
 #[cfg(test)]
 #[path = "first_day_tests.rs"]
 mod first_day_tests;
+
+#[cfg(test)]
+#[path = "history_tests.rs"]
+mod history_tests;
+
+#[cfg(test)]
+#[path = "asus_history_tests.rs"]
+mod asus_history_tests;

@@ -4,6 +4,16 @@
 //! Periods add the headline's deltas, so they inherit its guarantee: never decreasing inside a
 //! period. A period rolls over on the first delta or tick after its end, even while every
 //! source is down (the bridge ticks once a minute).
+//!
+//! **Filled in from history, never counted again** (design.md "Right from the first poll",
+//! fill.rs): an observation that carries its source's own history (vnstat's day and month
+//! tables, the Traffic Analyzer's hours) *sets* the periods it covers, at a device's first
+//! reading and after an outage, to at least what the history says, and the delta of that same
+//! poll is not added on top (the history, read with the counter, already holds it). Every later
+//! poll adds only the counter's growth since that reading, which the history cannot hold. So a
+//! byte is in a period either from history or from a delta, never from both. Each figure says
+//! from when it is whole (`complete_since`): its period's start, or the moment the bridge (or
+//! the source's records) began counting inside it.
 
 use std::collections::BTreeMap;
 
@@ -63,6 +73,24 @@ impl Calendar {
         self.date(now_ms)
     }
 
+    /// Local midnight at the start of `date`, in Unix ms.
+    pub fn start_ms(&self, date: Date) -> Option<i64> {
+        date.to_zoned(self.tz.clone())
+            .ok()
+            .map(|z| z.timestamp().as_millisecond())
+    }
+
+    /// `ms` as a local time with its offset (`2026-11-20T00:00:00+01:00`).
+    pub fn local_time(&self, ms: i64) -> Option<String> {
+        let z = Timestamp::from_millisecond(ms).ok()?.to_zoned(self.tz.clone());
+        Some(z.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
+    }
+
+    /// Whether billing months are calendar months.
+    pub fn calendar_months(&self) -> bool {
+        self.month_start_day == 1
+    }
+
     /// The first day of the billing month containing `now_ms`.
     pub fn month_of(&self, now_ms: i64) -> Date {
         let d = self.date(now_ms);
@@ -91,29 +119,54 @@ pub struct Periods {
     pub yesterday: Totals,
     #[serde(default)]
     pub last_month: Totals,
+    /// From when each figure is whole.
+    #[serde(default)]
+    pub complete_since: CompleteSince,
+}
+
+/// Unix ms from which each period's figure holds every byte (`None`: not known, a state file
+/// from before this was kept).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompleteSince {
+    pub today: Option<i64>,
+    pub this_month: Option<i64>,
+    pub yesterday: Option<i64>,
+    pub last_month: Option<i64>,
 }
 
 impl Periods {
-    /// Starts new periods when `now_ms` is past the current ones; returns whether it did.
+    /// Starts new periods when `now_ms` is past the current ones; returns whether it did. A
+    /// device's first periods are whole from now; later ones from their start.
     pub fn roll(&mut self, calendar: &Calendar, now_ms: i64) -> bool {
         let (day, month) = (calendar.day_of(now_ms), calendar.month_of(now_ms));
         let mut rolled = false;
+        let since = &mut self.complete_since;
         // Only forward: a clock stepping back does not reopen (and lower) yesterday.
         if self.day.is_none_or(|d| day > d) {
             rolled |= self.day.is_some();
             let ended = std::mem::take(&mut self.today);
-            self.yesterday = match self.day {
-                Some(d) if d.tomorrow().ok() == Some(day) => ended,
-                _ => Totals::default(),
+            (self.yesterday, since.yesterday) = match self.day {
+                Some(d) if d.tomorrow().ok() == Some(day) => (ended, since.today),
+                // The bridge was not running through it: not known.
+                _ => (Totals::default(), None),
+            };
+            since.today = match self.day {
+                Some(_) => calendar.start_ms(day),
+                None => Some(now_ms),
             };
             self.day = Some(day);
         }
         if self.month.is_none_or(|m| month > m) {
             rolled |= self.month.is_some();
             let ended = std::mem::take(&mut self.this_month);
-            self.last_month = match self.month {
-                Some(m) if calendar.month_of(end_of(calendar, month)) == m => ended,
-                _ => Totals::default(),
+            let previous = calendar.month_of(end_of(calendar, month));
+            (self.last_month, since.last_month) = match self.month {
+                Some(m) if previous == m => (ended, since.this_month),
+                _ => (Totals::default(), None),
+            };
+            since.this_month = match self.month {
+                Some(_) => calendar.start_ms(month),
+                None => Some(now_ms),
             };
             self.month = Some(month);
         }
@@ -180,7 +233,7 @@ fn grow(t: &mut Totals, delta: Totals) {
 
 /// A moment on the last day before `date` (noon, clear of any DST change): its billing month
 /// is the one before the month starting at `date`.
-fn end_of(calendar: &Calendar, date: Date) -> i64 {
+pub(super) fn end_of(calendar: &Calendar, date: Date) -> i64 {
     date.yesterday()
         .ok()
         .and_then(|d| d.at(12, 0, 0, 0).to_zoned(calendar.tz.clone()).ok())

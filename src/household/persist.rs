@@ -24,6 +24,8 @@ struct SavedRef<'a> {
     group_members: &'a super::churn::Members,
     identity: &'a super::identity::Resolver,
     last_seen: &'a super::forget::LastSeen,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    meters: &'a super::plans::Meters,
     periods: &'a super::periods::PeriodBook,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     polled: &'a super::churn::Polled,
@@ -66,6 +68,7 @@ impl Household {
             group_members: &self.members,
             identity: &self.resolver,
             last_seen: &self.last_seen,
+            meters: &self.meters,
             periods: &self.periods,
             polled: &self.polled,
             reconcile: self.saved_reconcilers(),

@@ -4,6 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+
 use super::periods::Periods;
 use crate::config::{PlanPeriod, Settings, plan_device};
 use crate::model::{DeviceId, Quota};
@@ -14,6 +17,48 @@ pub struct Plan {
     pub period: PlanPeriod,
     /// `over` from this share of the quota on (1 = when it is used up).
     pub warn_at: f64,
+    /// `used_so_far`: the ISP's meter reading when the plan was configured.
+    pub used_so_far: Option<u64>,
+}
+
+/// A meter reading (`used_so_far`) as applied: in the period that began on `period`, the
+/// plan's used figure is `extra` more than the device's own periods (the reading minus what
+/// the periods held then, so bytes both know are counted once). Persisted: after a restart the
+/// same reading is not applied again, and in the next period it adds nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meter {
+    pub period: Date,
+    pub reading: u64,
+    pub extra: u64,
+}
+
+/// Applied meter readings by device.
+pub type Meters = BTreeMap<DeviceId, Meter>;
+
+/// The plan's period: its first day and the device's bytes in it.
+fn current(plan: &Plan, periods: &Periods) -> (Option<Date>, u64) {
+    let (start, totals) = match plan.period {
+        PlanPeriod::Month => (periods.month, periods.this_month),
+        PlanPeriod::Day => (periods.day, periods.today),
+    };
+    (start, totals.rx.saturating_add(totals.tx))
+}
+
+/// Applies the plan's `used_so_far` if this reading was never applied (once the device has
+/// periods); returns the new entry, to persist.
+pub fn read_meter(plan: &Plan, periods: &Periods, applied: Option<&Meter>) -> Option<Meter> {
+    let reading = plan.used_so_far?;
+    if applied.is_some_and(|m| m.reading == reading) {
+        return None;
+    }
+    let (Some(period), used) = current(plan, periods) else {
+        return None;
+    };
+    Some(Meter {
+        period,
+        reading,
+        extra: reading.saturating_sub(used),
+    })
 }
 
 /// Every configured plan by device (check-config has validated the keys).
@@ -27,19 +72,22 @@ pub fn from_settings(settings: &Settings) -> BTreeMap<DeviceId, Plan> {
                 quota: p.quota.0,
                 period: p.period,
                 warn_at: p.warn_at.map_or(1.0, |s| s.0),
+                used_so_far: p.used_so_far.map(|b| b.0),
             };
             Some((device, plan))
         })
         .collect()
 }
 
-/// Where `periods` stand against `plan`.
-pub fn usage(plan: &Plan, periods: &Periods) -> Quota {
-    let (totals, period) = match plan.period {
-        PlanPeriod::Month => (periods.this_month, "month"),
-        PlanPeriod::Day => (periods.today, "day"),
+/// Where `periods` stand against `plan`, with the meter reading applied in its own period.
+pub fn usage(plan: &Plan, periods: &Periods, meter: Option<&Meter>) -> Quota {
+    let period = match plan.period {
+        PlanPeriod::Month => "month",
+        PlanPeriod::Day => "day",
     };
-    let used = totals.rx.saturating_add(totals.tx);
+    let (start, own) = current(plan, periods);
+    let extra = meter.filter(|m| start == Some(m.period)).map_or(0, |m| m.extra);
+    let used = own.saturating_add(extra);
     // In whole bytes, so that 0.9 of 1000 is exactly 900 and not 899.999….
     let threshold = (plan.quota as f64 * plan.warn_at).ceil() as u64;
     Quota {
@@ -62,24 +110,25 @@ mod tests {
             quota: 1000,
             period: PlanPeriod::Month,
             warn_at: 0.9,
+            used_so_far: None,
         };
         let mut p = Periods {
             this_month: Totals { rx: 800, tx: 99 },
             today: Totals { rx: 5, tx: 0 },
             ..Periods::default()
         };
-        let q = usage(&plan, &p);
+        let q = usage(&plan, &p, None);
         assert_eq!((q.used, q.remaining, q.over, q.period), (899, 101, false, "month"));
         p.this_month.tx = 100;
-        assert!(usage(&plan, &p).over, "900 of 1000 is the 90 % warning");
+        assert!(usage(&plan, &p, None).over, "900 of 1000 is the 90 % warning");
         p.this_month.rx = 5000;
-        assert_eq!(usage(&plan, &p).remaining, 0, "never below zero");
+        assert_eq!(usage(&plan, &p, None).remaining, 0, "never below zero");
         let daily = Plan {
             period: PlanPeriod::Day,
             warn_at: 1.0,
             ..plan
         };
-        let q = usage(&daily, &p);
+        let q = usage(&daily, &p, None);
         assert_eq!((q.used, q.remaining, q.over, q.period), (5, 995, false, "day"));
     }
 
@@ -103,5 +152,40 @@ mod tests {
         assert_eq!(plans[&DeviceId::new("home").unwrap()].quota, 1_000_000_000_000);
         let phone = &plans[&DeviceId::new("aabbcc000002").unwrap()];
         assert_eq!((phone.period, phone.warn_at), (PlanPeriod::Day, 0.8));
+    }
+
+    #[test]
+    fn a_meter_reading_counts_once_in_its_own_billing_month() {
+        let plan = Plan {
+            quota: 1_000_000,
+            period: PlanPeriod::Month,
+            warn_at: 1.0,
+            used_so_far: Some(412_000),
+        };
+        let november: Date = "2026-11-01".parse().unwrap();
+        let mut p = Periods {
+            month: Some(november),
+            this_month: Totals { rx: 10_000, tx: 2_000 },
+            ..Periods::default()
+        };
+        // Configured mid-month: the bridge has 12 kB of it, the ISP counted 412 kB.
+        let meter = read_meter(&plan, &p, None).expect("applied once");
+        assert_eq!(meter.extra, 400_000);
+        assert_eq!(usage(&plan, &p, Some(&meter)).used, 412_000, "the ISP's figure");
+        p.this_month.rx += 8_000;
+        assert_eq!(usage(&plan, &p, Some(&meter)).used, 420_000, "then the bridge's growth");
+        // A restart: the same reading is known, not applied again.
+        assert_eq!(read_meter(&plan, &p, Some(&meter)), None);
+        // December: the reading belongs to November only.
+        p.month = Some("2026-12-01".parse().unwrap());
+        p.this_month = Totals { rx: 5, tx: 0 };
+        assert_eq!(read_meter(&plan, &p, Some(&meter)), None);
+        assert_eq!(usage(&plan, &p, Some(&meter)).used, 5);
+        // A new reading typed in later is a new meter reading.
+        let newer = Plan {
+            used_so_far: Some(9_000),
+            ..plan
+        };
+        assert_eq!(read_meter(&newer, &p, Some(&meter)).map(|m| m.extra), Some(8_995));
     }
 }

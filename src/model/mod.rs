@@ -5,12 +5,14 @@
 
 mod device_id;
 mod epoch;
+mod history;
 mod mac;
 mod observation;
 mod quota;
 
 pub use device_id::{DeviceId, InvalidDeviceId};
 pub use epoch::{Boot, Epoch};
+pub use history::{DatedBytes, History};
 pub use mac::{InvalidMac, MacAddr};
 pub use observation::{
     BucketSample, CounterSample, DeviceInfo, DeviceKind, HourBucket, Label, LiveSample, Metric, MetricUnit,

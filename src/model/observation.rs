@@ -56,6 +56,9 @@ pub struct Observation {
     pub labels: Vec<Label>,
     /// Extra facts published as attributes (connection type, band, parent node, ...).
     pub attributes: BTreeMap<String, serde_json::Value>,
+    /// The source's own day and month figures, read with the traffic above (at its first
+    /// reading, or after an outage): the household sets the periods from them.
+    pub history: Option<super::History>,
 }
 
 impl Observation {
@@ -69,6 +72,7 @@ impl Observation {
             metrics: Vec::new(),
             labels: Vec::new(),
             attributes: BTreeMap::new(),
+            history: None,
         }
     }
 

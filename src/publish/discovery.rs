@@ -73,6 +73,69 @@ const PERIODS: [Metric; 4] = [
     },
 ];
 
+/// The closed day and billing month (design.md "Previous periods"): final at the rollover, so
+/// no state class (a value that drops at each rollover is not a total HA should add up).
+const PREVIOUS: [Metric; 4] = [
+    Metric {
+        key: "rx_yesterday",
+        name: "downloaded yesterday",
+        icon: "mdi:download",
+        measure: Measure::Bytes,
+    },
+    Metric {
+        key: "tx_yesterday",
+        name: "uploaded yesterday",
+        icon: "mdi:upload",
+        measure: Measure::Bytes,
+    },
+    Metric {
+        key: "rx_last_month",
+        name: "downloaded last month",
+        icon: "mdi:download",
+        measure: Measure::Bytes,
+    },
+    Metric {
+        key: "tx_last_month",
+        name: "uploaded last month",
+        icon: "mdi:upload",
+        measure: Measure::Bytes,
+    },
+];
+
+/// The `complete_since` entry (state.rs) of a period entity's key.
+fn period_of(key: &str) -> &'static str {
+    match key.split_once('_').map_or(key, |(_, p)| p) {
+        "today" => "today",
+        "month" => "month",
+        "yesterday" => "yesterday",
+        _ => "last_month",
+    }
+}
+
+/// A period entity carries from when its figure is whole as its `complete_since` attribute
+/// (beside `estimated` when the headline is an estimate); a previous period has no state class.
+fn period_entity(mut e: EntityConfig, metric: &Metric, state_topic: &str, previous: bool) -> EntityConfig {
+    if let Value::Object(p) = &mut e.payload {
+        if previous {
+            p.remove("state_class");
+        }
+        let period = period_of(metric.key);
+        let estimated = if p.contains_key("json_attributes_template") {
+            ", 'estimated': true"
+        } else {
+            ""
+        };
+        p.insert("json_attributes_topic".into(), json!(state_topic));
+        p.insert(
+            "json_attributes_template".into(),
+            json!(format!(
+                "{{{{ {{'complete_since': value_json.complete_since.{period}{estimated}}} | tojson }}}}"
+            )),
+        );
+    }
+    e
+}
+
 const TRAFFIC: [Metric; 4] = [
     Metric {
         key: "rx_bytes",
@@ -181,8 +244,17 @@ impl Context<'_> {
                 }
             }
             if device.today.is_some() {
-                for metric in &PERIODS {
-                    out.push(b.traffic(None, metric, prefix));
+                for (metric, previous) in PERIODS
+                    .iter()
+                    .map(|m| (m, false))
+                    .chain(PREVIOUS.iter().map(|m| (m, true)))
+                {
+                    out.push(period_entity(
+                        b.traffic(None, metric, prefix),
+                        metric,
+                        &b.state_topic,
+                        previous,
+                    ));
                 }
             }
             if device.quota.is_some() {

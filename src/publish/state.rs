@@ -46,6 +46,21 @@ pub fn device_state(device: &Device, clock: StateClock) -> Value {
             state.insert("tx_today".into(), json!(today.tx));
             state.insert("rx_month".into(), json!(month.rx));
             state.insert("tx_month".into(), json!(month.tx));
+            let (yesterday, last_month) = (
+                device.yesterday.unwrap_or_default(),
+                device.last_month.unwrap_or_default(),
+            );
+            state.insert("rx_yesterday".into(), json!(yesterday.rx));
+            state.insert("tx_yesterday".into(), json!(yesterday.tx));
+            state.insert("rx_last_month".into(), json!(last_month.rx));
+            state.insert("tx_last_month".into(), json!(last_month.tx));
+            state.insert(
+                "complete_since".into(),
+                device
+                    .complete_since
+                    .clone()
+                    .unwrap_or_else(|| json!({"today": null, "month": null, "yesterday": null, "last_month": null})),
+            );
         }
         if let Some(q) = device.quota {
             state.insert("quota_remaining".into(), json!(q.remaining));

@@ -10,8 +10,8 @@
 //!
 //! | figure | router, server, Deco unit | client (phone, TV, plug, PC) |
 //! |---|---|---|
-//! | total since first seen, this month, plan remaining | GiB, 2 decimals | GiB, 2 decimals |
-//! | today | GiB, 2 decimals | MiB, 1 decimal |
+//! | total since first seen, this month, last month, plan remaining | GiB, 2 decimals | GiB, 2 decimals |
+//! | today, yesterday | GiB, 2 decimals | MiB, 1 decimal |
 //! | rate | Mbit/s, 1 decimal | Mbit/s, 2 decimals |
 //!
 //! A server's TiB total reads `1,419.36 GiB`, a phone's `0.35 GiB`; a server's month `312.50 GiB`,
@@ -46,11 +46,12 @@ pub enum Span {
 }
 
 impl Span {
-    /// From a state key: `rx_today`, `rx_bps`, `rx_bytes`, `rx_month`, …
+    /// From a state key: `rx_today`, `rx_bps`, `rx_bytes`, `rx_month`, …; yesterday reads
+    /// like today.
     pub fn of_key(key: &str) -> Self {
         if key.ends_with("_bps") {
             Self::Rate
-        } else if key.ends_with("_today") {
+        } else if key.ends_with("_today") || key.ends_with("_yesterday") {
             Self::Today
         } else {
             Self::Long

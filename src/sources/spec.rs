@@ -50,6 +50,10 @@ pub struct ServerMacs<'a> {
 pub struct BuildContext<'a> {
     /// Where sources keep files of their own (the routers' login journals).
     pub state_dir: &'a Path,
+    /// `[bridge] month_start_day`: which history a source reads for the billing month.
+    pub month_start_day: u8,
+    /// `[bridge] timezone`: where a source's daily history starts (local midnight).
+    pub timezone: Option<&'a str>,
 }
 
 /// A source folder: implemented once per folder by a unit type named `Folder`.

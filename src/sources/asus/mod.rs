@@ -6,6 +6,7 @@
 //! combines them (accounting/reconcile.rs).
 
 pub mod clientlist;
+pub mod day_history;
 pub mod etiquette;
 pub mod hookjson;
 pub mod js;
@@ -125,6 +126,18 @@ impl AsusSource {
         }
     }
 
+    /// `[bridge] timezone` (`None`: the system's): where the Traffic Analyzer's daily history
+    /// starts its days.
+    pub fn set_time_zone(&mut self, name: Option<&str>) {
+        let tz = match name {
+            Some(n) => jiff::tz::TimeZone::get(n).unwrap_or_else(|_| jiff::tz::TimeZone::system()),
+            None => jiff::tz::TimeZone::system(),
+        };
+        if let Some(ta) = self.traffic_analyzer.as_mut() {
+            ta.set_time_zone(tz);
+        }
+    }
+
     /// Remembers refusals and logins spent across restarts (see `login_journal`).
     pub fn remember_logins(&mut self, journal: crate::sources::login_memory::LoginJournal) {
         if let Ok(session) = self.session.as_mut()
@@ -195,6 +208,9 @@ fn merge_hours(observations: Vec<Observation>, hours: Vec<Observation>) -> Vec<O
             Some(kept) => {
                 kept.traffic.append(&mut o.traffic);
                 kept.attributes.append(&mut o.attributes);
+                if o.history.is_some() {
+                    kept.history = o.history.take();
+                }
             }
             None => {
                 by_device.insert(o.device.clone(), o);
@@ -208,6 +224,9 @@ fn merge_hours(observations: Vec<Observation>, hours: Vec<Observation>) -> Vec<O
             h.traffic.append(&mut obs.traffic);
             obs.traffic = h.traffic;
             obs.attributes.append(&mut h.attributes);
+            if h.history.is_some() {
+                obs.history = h.history.take();
+            }
         }
         rest.push(obs);
     }

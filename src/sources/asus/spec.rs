@@ -69,6 +69,7 @@ impl SourceFolder for Folder {
             .iter()
             .map(|(name, cfg)| {
                 let mut source = AsusSource::new(name, cfg);
+                source.set_time_zone(ctx.timezone);
                 source.remember_logins(LoginJournal::in_dir(ctx.state_dir, name));
                 source
             })

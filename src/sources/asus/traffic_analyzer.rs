@@ -67,6 +67,13 @@ enum Task {
     Hours { mac: MacAddr, date: i64 },
     /// Per-app bytes of one device over the last day.
     Apps { mac: MacAddr, date: i64 },
+    /// The last 31 whole local days of one device (day_history.rs), once per run: its
+    /// yesterday, this month and last month. `midnight`: the local midnight they end at.
+    Days {
+        mac: MacAddr,
+        midnight: i64,
+        today: jiff::civil::Date,
+    },
 }
 
 /// Whether the router collects statistics, as far as we know.
@@ -104,6 +111,11 @@ pub struct TrafficAnalyzer {
     complete: bool,
     /// How the router stamps its rows, from the live counters.
     judge: StampJudge,
+    /// The bridge's time zone (`[bridge] timezone`): where local days start. `None`: the daily
+    /// history is not read.
+    tz: Option<jiff::tz::TimeZone>,
+    /// Devices whose daily history this run has asked for (one request each, once).
+    days_asked: std::collections::BTreeSet<MacAddr>,
 }
 
 /// Between two requests of a catch-up: the router's web server does one thing at a time.
@@ -127,7 +139,14 @@ impl TrafficAnalyzer {
             catching_up: true,
             complete: false,
             judge: StampJudge::default(),
+            tz: None,
+            days_asked: Default::default(),
         }
+    }
+
+    /// Where local days start: from then on each device's daily history is read once.
+    pub fn set_time_zone(&mut self, tz: jiff::tz::TimeZone) {
+        self.tz = Some(tz);
     }
 
     pub fn cursor(&self) -> Value {
@@ -249,6 +268,25 @@ impl TrafficAnalyzer {
         if self.apps_due {
             for mac in &macs {
                 self.queue.push_back(Task::Apps { mac: *mac, date });
+            }
+        }
+        // The daily history last: one request per device, once per run (asus.md §6.4 item 6).
+        if let Some(tz) = &self.tz
+            && let Ok(stamp) = jiff::Timestamp::from_second(hour)
+        {
+            let today = stamp.to_zoned(tz.clone()).date();
+            if let Ok(midnight) = today.to_zoned(tz.clone()) {
+                let midnight = midnight.timestamp().as_second();
+                for mac in &macs {
+                    if !self.days_asked.insert(*mac) {
+                        continue;
+                    }
+                    self.queue.push_back(Task::Days {
+                        mac: *mac,
+                        midnight,
+                        today,
+                    });
+                }
             }
         }
     }
@@ -386,6 +424,21 @@ impl TrafficAnalyzer {
                 });
                 Ok(Some(obs))
             }
+            Task::Days { mac, midnight, today } => {
+                let client = self.spelling(mac);
+                let date = super::day_history::window_date(*midnight, self.judge.stamps());
+                let (page, query_date) = self.page("getWanTraffic", date);
+                let text = session
+                    .get(&format!("/{page}?client={client}&mode=day&dura=31&date={query_date}"))
+                    .await?;
+                let pairs = day_pairs(&text).ok_or_else(|| AsusError::Invalid {
+                    endpoint: format!("getWanTraffic.asp (client {client}, days)"),
+                    detail: "not 31 daily [tx, rx] pairs".into(),
+                })?;
+                let mut obs = self.client_observation(*mac);
+                obs.history = super::day_history::day_history(&pairs, *today, *midnight);
+                Ok(Some(obs))
+            }
             Task::Apps { mac, date } => {
                 let client = self.spelling(mac);
                 let (page, date) = self.page("getWanTraffic", *date);
@@ -465,10 +518,19 @@ pub fn statistics(text: &str) -> Option<Value> {
 
 /// The 24 `[tx, rx]` pairs of a `mode=hour` reply.
 pub fn hour_pairs(text: &str) -> Option<Vec<[u64; 2]>> {
+    pairs_of(text, 24)
+}
+
+/// The 31 `[tx, rx]` pairs of a `mode=day&dura=31` reply.
+pub fn day_pairs(text: &str) -> Option<Vec<[u64; 2]>> {
+    pairs_of(text, super::day_history::DAYS)
+}
+
+fn pairs_of(text: &str, n: usize) -> Option<Vec<[u64; 2]>> {
     let Value::Array(pairs) = statistics(text)? else {
         return None;
     };
-    if pairs.len() != 24 {
+    if pairs.len() != n {
         return None;
     }
     pairs
@@ -528,6 +590,31 @@ mod tests {
             ta.cursor.apps_hour = ta.cursor.refreshed_hour;
         }
         total
+    }
+
+    #[test]
+    fn the_daily_history_costs_one_request_per_device_once() {
+        let mut ta = TrafficAnalyzer::new("home", DeviceId::new("home").unwrap());
+        ta.set_time_zone(jiff::tz::TimeZone::UTC);
+        let online = macs(30);
+        let start = 1_795_557_600;
+        ta.schedule(start + 300, &online);
+        ta.queue.clear();
+        ta.expand(start);
+        let days: Vec<&Task> = ta.queue.iter().filter(|t| matches!(t, Task::Days { .. })).collect();
+        assert_eq!(days.len(), 30);
+        // They come after every device's hours, and end at the last local midnight.
+        assert!(matches!(ta.queue.back(), Some(Task::Days { midnight, .. }) if *midnight == start - start % 86_400));
+        ta.queue.clear();
+        ta.refreshing = None;
+        ta.cursor.refreshed_hour = Some(start);
+        // The next hour (one device more): only the newcomer's.
+        let mut more = online.clone();
+        more.push(MacAddr::new([2, 0, 0, 0, 1, 0]));
+        ta.schedule(start + HOUR + 300, &more);
+        ta.queue.clear();
+        ta.expand(start + HOUR);
+        assert_eq!(ta.queue.iter().filter(|t| matches!(t, Task::Days { .. })).count(), 1);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use serde::Deserialize;
 #[cfg(test)]
 use crate::calendar::days_from_civil;
 use crate::calendar::unix_seconds;
+use crate::model::DatedBytes;
 
 /// The parts of a vnstat document the bridge uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,11 @@ pub struct VnstatInterface {
     pub rx: u64,
     /// All-time bytes sent.
     pub tx: u64,
+    /// The `day` table's entries, oldest first; `None`: the document has no day table (its
+    /// mode was not `d`, `a` or `s`).
+    pub days: Option<Vec<DatedBytes>>,
+    /// The `month` table's entries (named by their first day), oldest first.
+    pub months: Option<Vec<DatedBytes>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,6 +100,48 @@ struct RawTime {
 #[derive(Deserialize)]
 struct RawTraffic {
     total: RawTotal,
+    /// jsonversion 1 calls them `days` and `months`.
+    #[serde(default, alias = "days")]
+    day: Option<Vec<RawEntry>>,
+    #[serde(default, alias = "months")]
+    month: Option<Vec<RawEntry>>,
+}
+
+/// One entry of the `day` or `month` table (a month's date has no day).
+#[derive(Deserialize)]
+struct RawEntry {
+    date: RawEntryDate,
+    rx: u64,
+    tx: u64,
+}
+
+#[derive(Deserialize)]
+struct RawEntryDate {
+    year: i64,
+    month: i64,
+    day: Option<i64>,
+}
+
+/// The entries as dated bytes, oldest first; one with an impossible date is left out.
+fn entries(raw: Vec<RawEntry>, unit: u64) -> Vec<DatedBytes> {
+    let mut out: Vec<DatedBytes> = raw
+        .into_iter()
+        .filter_map(|e| {
+            Some(DatedBytes {
+                date: jiff::civil::Date::new(
+                    i16::try_from(e.date.year).ok()?,
+                    i8::try_from(e.date.month).ok()?,
+                    i8::try_from(e.date.day.unwrap_or(1)).ok()?,
+                )
+                .ok()?,
+                rx: e.rx.saturating_mul(unit),
+                tx: e.tx.saturating_mul(unit),
+            })
+        })
+        .collect();
+    // jsonversion 1 lists the newest first; 2 the oldest.
+    out.sort_by_key(|e| e.date);
+    out
 }
 
 #[derive(Deserialize)]
@@ -142,6 +190,8 @@ pub fn parse(text: &str) -> Result<VnstatReport, ParseError> {
                     .ok_or_else(|| ParseError::Shape(format!("`updated` of {name} is not a valid date")))?,
                 rx: raw.traffic.total.rx.saturating_mul(unit),
                 tx: raw.traffic.total.tx.saturating_mul(unit),
+                days: raw.traffic.day.map(|d| entries(d, unit)),
+                months: raw.traffic.month.map(|m| entries(m, unit)),
                 name,
             })
         })
@@ -318,6 +368,27 @@ mod tests {
         assert_eq!(merged.interfaces[0].name, "eth0+ifb0");
         let nodata = parse(&fixture("nodata-json.json")).unwrap();
         assert!(nodata.interfaces.iter().all(|i| i.rx == 0 && i.tx == 0));
+    }
+
+    #[test]
+    fn day_and_month_tables_are_read_in_bytes_oldest_first() {
+        let day = |y, m, d| jiff::civil::date(y, m, d);
+        let r = parse(&fixture("json-d.json")).unwrap();
+        let eth0 = &r.interfaces[0];
+        let days = eth0.days.as_deref().unwrap();
+        assert_eq!(
+            days.iter().map(|e| (e.date, e.rx, e.tx)).collect::<Vec<_>>(),
+            [(day(2026, 11, 24), 720_864_692, 1_105_100)]
+        );
+        assert!(eth0.months.is_none(), "mode d has no month table");
+        let m = parse(&fixture("json-m.json")).unwrap();
+        let months = m.interfaces[0].months.as_deref().unwrap();
+        assert_eq!(months.last().map(|e| e.date), Some(day(2026, 11, 1)));
+        assert!(parse(&fixture("json-f-1.json")).unwrap().interfaces[0].days.is_none());
+        // jsonversion 1: `days`, KiB.
+        let old = parse(&fixture("v1.18/json-d-eth0.json")).unwrap();
+        let days = old.interfaces[0].days.as_deref().unwrap();
+        assert_eq!((days[0].rx, days[0].tx), (148_642 * 1024, 302 * 1024));
     }
 
     #[test]

@@ -57,8 +57,11 @@ impl SourceFolder for Folder {
             .collect()
     }
 
-    fn build(tables: &Self::Settings, _ctx: BuildContext<'_>) -> Vec<VnstatSource> {
-        tables.iter().map(|(name, cfg)| VnstatSource::new(name, cfg)).collect()
+    fn build(tables: &Self::Settings, ctx: BuildContext<'_>) -> Vec<VnstatSource> {
+        tables
+            .iter()
+            .map(|(name, cfg)| VnstatSource::new(name, cfg, ctx.month_start_day))
+            .collect()
     }
 }
 
