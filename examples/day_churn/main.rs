@@ -89,14 +89,14 @@ url = "{asus}"
 username = "admin"
 password = "{ROUTER_PASSWORD}"
 interval = "30s"
-timeout = "60s"                    # simulated: 15 s would be ~0.1 real s at ×120
+timeout = "120s"                   # simulated: 15 s would be ~0.1 real s at ×120
 traffic_analyzer = true
 
 [deco.mesh]
 url = "{deco}"
 password = "{DECO_PASSWORD}"
 interval = "30s"
-timeout = "60s"
+timeout = "120s"
 "#,
         port = a.port,
         state = state.display(),
@@ -140,7 +140,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config_path = a.dir.join("bandwidth2mqtt.toml");
     std::fs::write(&config_path, config(&a, &world))?;
     let world = Arc::new(Mutex::new(world));
-    let lock = |w: &Arc<Mutex<World>>| -> std::sync::MutexGuard<'_, World> { w.lock().unwrap_or_else(|e| e.into_inner()) };
     lock(&world).tick(now_ms());
     let seen = probe::watch(a.port, world.clone(), || sim_time(now_ms()));
 
@@ -213,6 +212,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = bridge.wait();
     print!("{summary}");
     Ok(())
+}
+
+fn lock(w: &Mutex<World>) -> std::sync::MutexGuard<'_, World> {
+    w.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn w_day(ms: i64) -> i64 {

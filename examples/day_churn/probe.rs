@@ -111,6 +111,7 @@ pub fn watch(port: u16, world: Arc<Mutex<World>>, sim_now: impl Fn() -> String +
                         state_bytes: p.payload.len(),
                     };
                     check(&mut s, rest, published, &world, &sim_now);
+                    s.states.insert(rest.to_owned(), published);
                 }
                 Ok(_) => {}
                 Err(_) => tokio::time::sleep(Duration::from_secs(5)).await,

@@ -13,6 +13,9 @@ use super::probe::{self, Seen, id_of};
 use super::world::{CONSOLE, Kind, World};
 use super::{Args, Marks, sim_time};
 
+/// The Deco's main node (its LAN MAC), where the ASUS's view of the Deco's WAN MAC lands.
+const DECO_NODE: &str = "f0090dfa297c";
+
 pub struct Hours {
     pid: u32,
     port: u16,
@@ -206,8 +209,13 @@ impl Hours {
         };
         for (mac, c) in w.exact.iter().filter(|(_, c)| c.kind != Kind::Churn) {
             let today = midnight.and_then(|m| m.exact.get(mac)).map(|b| (c.rx - b.0, c.tx - b.1));
-            let by = if c.kind == Kind::Uplink { "ASUS live (Deco uplink)" } else { "ASUS live" };
-            row(&format!("{} ({:?})", c.name, c.kind), by, (c.rx, c.tx), s.states.get(&id_of(mac)), today);
+            // The Deco's WAN MAC is merged into its main node's device.
+            let (by, published) = if c.kind == Kind::Uplink {
+                ("ASUS live (Deco uplink, on the main node's device)", s.states.get(&id_of(mac)).or(s.states.get(DECO_NODE)))
+            } else {
+                ("ASUS live", s.states.get(&id_of(mac)))
+            };
+            row(&format!("{} ({:?})", c.name, c.kind), by, (c.rx, c.tx), published, today);
         }
         let truth = w.deco.ground_truth();
         let mut specs = deco_clients();
@@ -218,6 +226,21 @@ impl Hours {
             let name = bandwidth2mqtt::sources::deco::names::decode_name(&spec.name_field).unwrap_or_default();
             row(&name, "Deco, reconciled", (t.0 - base.0, t.1 - base.1), s.states.get(&id_of(&spec.mac)), today);
         }
+        // All estimated Deco clients together (what the uplink reconciles).
+        let (mut sum_t, mut sum_p, mut sum_today_t, mut sum_today_p) = (0u64, 0u64, 0u64, 0u64);
+        for spec in specs.iter().skip(SERVERS.len()) {
+            let (t, base) = (truth.get(&spec.mac).copied().unwrap_or((0, 0)), marks.deco_base.get(&spec.mac).copied().unwrap_or((0, 0)));
+            sum_t += t.0 - base.0 + t.1 - base.1;
+            if let Some(m) = midnight.and_then(|m| m.deco.get(&spec.mac)) {
+                sum_today_t += t.0 - m.0 + t.1 - m.1;
+            }
+            if let Some(p) = s.states.get(&id_of(&spec.mac)) {
+                sum_p += p.rx + p.tx;
+                sum_today_p += p.rx_today.unwrap_or(0) + p.tx_today.unwrap_or(0);
+            }
+        }
+        let sum = probe::Published { rx: sum_p, tx: 0, rx_today: Some(sum_today_p), tx_today: Some(0), ..Default::default() };
+        row("all Deco clients (sum)", "Deco, reconciled", (sum_t, 0), Some(&sum), midnight.map(|_| (sum_today_t, 0)));
         for (key, rx, tx) in w.server_truth() {
             let today = midnight.and_then(|m| m.servers.iter().find(|x| x.0 == key)).map(|b| (rx - b.1, tx - b.2));
             row(key, "vnstat (history included)", (rx, tx), s.states.get(key), today);
@@ -275,6 +298,8 @@ impl Hours {
             );
         }
         std::fs::write(self.dir.join("summary.md"), &out)?;
+        let dump: String = s.states.iter().map(|(id, p)| format!("{id} {} {} {:?} {:?}\n", p.rx, p.tx, p.rx_today, p.tx_today)).collect();
+        std::fs::write(self.dir.join("states.txt"), dump)?;
         Ok(out)
     }
 }
