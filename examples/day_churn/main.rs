@@ -130,7 +130,7 @@ pub struct Snapshot {
     pub servers: Vec<(&'static str, u64, u64)>,
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a = args()?;
     std::fs::create_dir_all(&a.dir)?;
@@ -164,6 +164,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut next_minute = start_ms + 60_000;
     let mut next_hour = start_ms + 3_600_000;
     let mut frozen_at: Option<i64> = None;
+    let mut polls_at_freeze: Option<u64> = None;
     loop {
         tokio::time::sleep(tick).await;
         let now = now_ms();
@@ -201,8 +202,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             lock(&world).frozen = true;
             frozen_at = Some(now);
         }
-        if frozen_at.is_some_and(|f| now >= f + 300_000) {
-            break;
+        if let Some(f) = frozen_at {
+            // Five simulated minutes and three polls of the live counters after the freeze
+            // (a starved bridge polls less often), at most an hour.
+            let polls = lock(&world).asus.with(|r| r.stats.requests.get("/getTraffic.asp").copied().unwrap_or(0));
+            let since = *polls_at_freeze.get_or_insert(polls);
+            if (now >= f + 300_000 && polls >= since + 3) || now >= f + 3_600_000 {
+                break;
+            }
         }
     }
     let summary = hours.finish(&world, &seen, &marks, now_ms()).await?;

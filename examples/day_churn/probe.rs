@@ -24,6 +24,8 @@ pub struct Published {
     pub rx_today: Option<u64>,
     pub tx_today: Option<u64>,
     pub members: Option<u64>,
+    /// A reconciled Deco client's raw estimate (`views.mesh`, rx + tx).
+    pub raw: Option<u64>,
     pub state_bytes: usize,
 }
 
@@ -108,6 +110,7 @@ pub fn watch(port: u16, world: Arc<Mutex<World>>, sim_now: impl Fn() -> String +
                         rx_today: v["rx_today"].as_u64(),
                         tx_today: v["tx_today"].as_u64(),
                         members: v["members"].as_u64(),
+                        raw: v["views"]["mesh"]["rx_bytes"].as_u64().zip(v["views"]["mesh"]["tx_bytes"].as_u64()).map(|(r, t)| r + t),
                         state_bytes: p.payload.len(),
                     };
                     check(&mut s, rest, published, &world, &sim_now);

@@ -155,6 +155,8 @@ impl Hours {
                 "fixed_worst_pct": fixed.0, "fixed_beyond": fixed.2,
                 "churn_checked": churn.1, "churn_worst_pct": churn.0, "churn_beyond": churn.2,
                 "deco_worst_pct": deco_errors(&w, &s, marks),
+                // A starved bridge's requests time out: counted so far in its log.
+                "failures": std::fs::read_to_string(self.dir.join("bridge.log")).map_or(0, |t| t.matches("failed").count()),
             });
             self.last_requests = requests;
             line
@@ -192,7 +194,7 @@ impl Hours {
             rss as f64 / 1024.0,
             hwm as f64 / 1024.0
         );
-        out += "| client | counted by | true MB | published MB | error | today true MB | today error |\n|---|---|---:|---:|---:|---:|---:|\n";
+        out += "| client | counted by | true MB | published MB | error | raw Deco estimate error | today true MB | today error |\n|---|---|---:|---:|---:|---:|---:|---:|\n";
         let midnight = marks.midnight.as_ref();
         let mut row = |name: &str, by: &str, truth: (u64, u64), published: Option<&probe::Published>, today: Option<(u64, u64)>| {
             let t = truth.0 + truth.1;
@@ -205,7 +207,8 @@ impl Hours {
                 (Some(d), None) => (format!("{:.3}", (d.0 + d.1) as f64 / 1e6), "—".into()),
                 _ => ("—".into(), "—".into()),
             };
-            out += &format!("| {name} | {by} | {:.3} | {p} | {e} | {tt} | {te} |\n", t as f64 / 1e6);
+            let raw = published.and_then(|p| p.raw).map_or("—".into(), |r| format!("{:+.2} %", pct(r, t)));
+            out += &format!("| {name} | {by} | {:.3} | {p} | {e} | {raw} | {tt} | {te} |\n", t as f64 / 1e6);
         };
         for (mac, c) in w.exact.iter().filter(|(_, c)| c.kind != Kind::Churn) {
             let today = midnight.and_then(|m| m.exact.get(mac)).map(|b| (c.rx - b.0, c.tx - b.1));
@@ -227,7 +230,7 @@ impl Hours {
             row(&name, "Deco, reconciled", (t.0 - base.0, t.1 - base.1), s.states.get(&id_of(&spec.mac)), today);
         }
         // All estimated Deco clients together (what the uplink reconciles).
-        let (mut sum_t, mut sum_p, mut sum_today_t, mut sum_today_p) = (0u64, 0u64, 0u64, 0u64);
+        let (mut sum_t, mut sum_p, mut sum_today_t, mut sum_today_p, mut sum_raw) = (0u64, 0u64, 0u64, 0u64, 0u64);
         for spec in specs.iter().skip(SERVERS.len()) {
             let (t, base) = (truth.get(&spec.mac).copied().unwrap_or((0, 0)), marks.deco_base.get(&spec.mac).copied().unwrap_or((0, 0)));
             sum_t += t.0 - base.0 + t.1 - base.1;
@@ -236,10 +239,11 @@ impl Hours {
             }
             if let Some(p) = s.states.get(&id_of(&spec.mac)) {
                 sum_p += p.rx + p.tx;
+                sum_raw += p.raw.unwrap_or(p.rx + p.tx);
                 sum_today_p += p.rx_today.unwrap_or(0) + p.tx_today.unwrap_or(0);
             }
         }
-        let sum = probe::Published { rx: sum_p, tx: 0, rx_today: Some(sum_today_p), tx_today: Some(0), ..Default::default() };
+        let sum = probe::Published { rx: sum_p, tx: 0, rx_today: Some(sum_today_p), tx_today: Some(0), raw: Some(sum_raw), ..Default::default() };
         row("all Deco clients (sum)", "Deco, reconciled", (sum_t, 0), Some(&sum), midnight.map(|_| (sum_today_t, 0)));
         for (key, rx, tx) in w.server_truth() {
             let today = midnight.and_then(|m| m.servers.iter().find(|x| x.0 == key)).map(|b| (rx - b.1, tx - b.2));
@@ -285,16 +289,16 @@ impl Hours {
         for line in &s.lines {
             out += &format!("- `{line}`\n");
         }
-        out += "\n| hour | sim | real s | live polls | TA req | RSS MB | HWM MB | CPU s | state.json kB | retained | configs | states | group members | churn seen / listed | live entries | ahead | backwards | fixed worst % | churn worst % (beyond 0.1 %) | Deco worst % |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|\n";
+        out += "\n| hour | sim | real s | live polls | TA req | RSS MB | HWM MB | CPU s | state.json kB | retained | configs | states | group members | churn seen / listed | live entries | ahead | backwards | fixed worst % | churn worst % (beyond 0.1 %) | Deco worst % | failed requests |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---:|\n";
         for l in &self.lines {
             out += &format!(
-                "| {} | {} | {:.1} | {} | {} | {:.1} | {:.1} | {:.0} | {:.1} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {:+.3} | {:+.3} ({}) | {:+.2} |\n",
+                "| {} | {} | {:.1} | {} | {} | {:.1} | {:.1} | {:.0} | {:.1} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {:+.3} | {:+.3} ({}) | {:+.2} | {} |\n",
                 l["hour"], l["sim"].as_str().unwrap_or(""), l["wall_s"].as_f64().unwrap_or(0.0), l["live_polls"], l["ta_requests"],
                 l["rss_kb"].as_f64().unwrap_or(0.0) / 1024.0, l["hwm_kb"].as_f64().unwrap_or(0.0) / 1024.0, l["cpu_s"].as_f64().unwrap_or(0.0),
                 l["state_json"].as_f64().unwrap_or(0.0) / 1000.0, l["retained"], l["configs"], l["states"],
                 l["group_members"].as_u64().map_or("—".into(), |m| m.to_string()), l["churn_seen"], l["churn_listed"], l["live_entries"],
                 l["ahead"], l["backwards"], l["fixed_worst_pct"].as_f64().unwrap_or(0.0), l["churn_worst_pct"].as_f64().unwrap_or(0.0),
-                l["churn_beyond"], l["deco_worst_pct"].as_f64().unwrap_or(0.0),
+                l["churn_beyond"], l["deco_worst_pct"].as_f64().unwrap_or(0.0), l["failures"],
             );
         }
         std::fs::write(self.dir.join("summary.md"), &out)?;

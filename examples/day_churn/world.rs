@@ -198,6 +198,12 @@ impl World {
             let base = c.per_min as f64 * dt_s / 60.0;
             let (rx, app) = match c.kind {
                 Kind::Steady => (base as u64, "General HTTPS"),
+                Kind::Churn => {
+                    // One app per private MAC (its Analyzer rows stay few), bursty.
+                    let roll = xorshift(&mut self.rng) % 100;
+                    let factor = if roll < 70 { 0.5 } else { 2.2 };
+                    (((base * factor) as u64), APPS[(c.per_min % APPS.len() as u64) as usize])
+                }
                 _ => {
                     let roll = xorshift(&mut self.rng) % 100;
                     let factor = match roll {
