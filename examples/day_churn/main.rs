@@ -185,7 +185,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             if now >= next_minute {
                 next_minute += 60_000;
-                let listed = w.exact.iter().filter(|(_, c)| c.listed).map(|(m, c)| (*m, (c.rx, c.tx))).collect();
+                let listed = w
+                    .exact
+                    .iter()
+                    .filter(|(_, c)| c.listed)
+                    .map(|(m, c)| (*m, (c.rx, c.tx)))
+                    .collect();
                 marks.recent.push_back((now, listed));
                 while marks.recent.len() > 4 {
                     marks.recent.pop_front();
@@ -205,7 +210,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         if let Some(f) = frozen_at {
             // Five simulated minutes and three polls of the live counters after the freeze
             // (a starved bridge polls less often), at most an hour.
-            let polls = lock(&world).asus.with(|r| r.stats.requests.get("/getTraffic.asp").copied().unwrap_or(0));
+            let polls = lock(&world)
+                .asus
+                .with(|r| r.stats.requests.get("/getTraffic.asp").copied().unwrap_or(0));
             let since = *polls_at_freeze.get_or_insert(polls);
             if (now >= f + 300_000 && polls >= since + 3) || now >= f + 3_600_000 {
                 break;

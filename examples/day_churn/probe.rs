@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use bandwidth2mqtt::model::MacAddr;
 
-use super::world::World;
+use super::world::{Kind, World};
 
 pub const BASE: &str = "bandwidth2mqtt";
 
@@ -81,6 +81,11 @@ pub fn watch(port: u16, world: Arc<Mutex<World>>, sim_now: impl Fn() -> String +
                     let Some(rest) = topic.strip_prefix(&format!("{BASE}/")) else {
                         continue;
                     };
+                    // Lock order everywhere: the world, then what was seen (never both the other way).
+                    let truth = mac_of(rest).and_then(|m| {
+                        let w = world.lock().unwrap_or_else(|e| e.into_inner());
+                        w.exact.get(&m).map(|c| (c.rx, c.tx, c.name.clone(), c.kind))
+                    });
                     let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
                     if rest == "bridge/event" {
                         if let Ok(v) = serde_json::from_slice::<Value>(&p.payload)
@@ -110,10 +115,13 @@ pub fn watch(port: u16, world: Arc<Mutex<World>>, sim_now: impl Fn() -> String +
                         rx_today: v["rx_today"].as_u64(),
                         tx_today: v["tx_today"].as_u64(),
                         members: v["members"].as_u64(),
-                        raw: v["views"]["mesh"]["rx_bytes"].as_u64().zip(v["views"]["mesh"]["tx_bytes"].as_u64()).map(|(r, t)| r + t),
+                        raw: v["views"]["mesh"]["rx_bytes"]
+                            .as_u64()
+                            .zip(v["views"]["mesh"]["tx_bytes"].as_u64())
+                            .map(|(r, t)| r + t),
                         state_bytes: p.payload.len(),
                     };
-                    check(&mut s, rest, published, &world, &sim_now);
+                    check(&mut s, rest, published, truth, &sim_now);
                     s.states.insert(rest.to_owned(), published);
                 }
                 Ok(_) => {}
@@ -124,7 +132,7 @@ pub fn watch(port: u16, world: Arc<Mutex<World>>, sim_now: impl Fn() -> String +
     seen
 }
 
-fn check(s: &mut Seen, id: &str, p: Published, world: &Mutex<World>, sim_now: &impl Fn() -> String) {
+fn check(s: &mut Seen, id: &str, p: Published, truth: Option<(u64, u64, String, Kind)>, sim_now: &impl Fn() -> String) {
     s.state_messages += 1;
     s.largest_state = s.largest_state.max(p.state_bytes);
     let first = !s.ever.contains_key(id);
@@ -145,23 +153,17 @@ fn check(s: &mut Seen, id: &str, p: Published, world: &Mutex<World>, sim_now: &i
     let high = s.high.entry(id.to_owned()).or_insert((0, 0));
     *high = (high.0.max(p.rx), high.1.max(p.tx));
     // An exact ASUS client is never ahead of what it has really moved by now.
-    let w = world.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(c) = mac_of(id).and_then(|m| w.exact.get(&m))
-        && (p.rx > c.rx || p.tx > c.tx)
+    if let Some((rx, tx, name, kind)) = truth
+        && (p.rx > rx || p.tx > tx)
     {
         s.ahead += 1;
         let line = format!(
-            "{} {id} ({}, {:?}): ahead of the truth: rx {} > {} ({:+.3} %), tx {} > {}",
+            "{} {id} ({name}, {kind:?}): ahead of the truth: rx {} > {rx} ({:+.3} %), tx {} > {tx}",
             sim_now(),
-            c.name,
-            c.kind,
             p.rx,
-            c.rx,
-            (p.rx as f64 - c.rx as f64) / c.rx.max(1) as f64 * 100.0,
+            (p.rx as f64 - rx as f64) / rx.max(1) as f64 * 100.0,
             p.tx,
-            c.tx
         );
-        drop(w);
         s.note(line);
     }
 }

@@ -48,7 +48,9 @@ fn exact_errors(w: &World, seen: &Seen, marks: &Marks, kinds: &[Kind]) -> (f64, 
     let old = marks.recent.front().map(|(_, m)| m);
     let (mut worst, mut n, mut beyond) = (0.0f64, 0, 0);
     for (mac, c) in w.exact.iter().filter(|(_, c)| c.listed && kinds.contains(&c.kind)) {
-        let Some(p) = seen.states.get(&id_of(mac)) else { continue };
+        let Some(p) = seen.states.get(&id_of(mac)) else {
+            continue;
+        };
         n += 1;
         let (now, p) = (c.rx + c.tx, p.rx + p.tx);
         let before = old.and_then(|o| o.get(mac)).map_or(0, |(rx, tx)| rx + tx);
@@ -130,7 +132,10 @@ impl Hours {
             let delta = |path: &str| {
                 requests.get(path).copied().unwrap_or(0) - self.last_requests.get(path).copied().unwrap_or(0)
             };
-            let ta: u64 = ["/getWanTraffic.asp", "/getAppTraffic.asp"].iter().map(|p| delta(p)).sum();
+            let ta: u64 = ["/getWanTraffic.asp", "/getAppTraffic.asp"]
+                .iter()
+                .map(|p| delta(p))
+                .sum();
             let fixed = exact_errors(&w, &s, marks, &[Kind::Steady, Kind::Bursty, Kind::Uplink]);
             let churn = exact_errors(&w, &s, marks, &[Kind::Churn]);
             let line = json!({
@@ -196,43 +201,89 @@ impl Hours {
         );
         out += "| client | counted by | true MB | published MB | error | raw Deco estimate error | today true MB | today error |\n|---|---|---:|---:|---:|---:|---:|---:|\n";
         let midnight = marks.midnight.as_ref();
-        let mut row = |name: &str, by: &str, truth: (u64, u64), published: Option<&probe::Published>, today: Option<(u64, u64)>| {
+        let mut row = |name: &str,
+                       by: &str,
+                       truth: (u64, u64),
+                       published: Option<&probe::Published>,
+                       today: Option<(u64, u64)>| {
             let t = truth.0 + truth.1;
             let (p, e) = match published {
-                Some(p) => (format!("{:.3}", (p.rx + p.tx) as f64 / 1e6), format!("{:+.4} %", pct(p.rx + p.tx, t))),
+                Some(p) => (
+                    format!("{:.3}", (p.rx + p.tx) as f64 / 1e6),
+                    format!("{:+.4} %", pct(p.rx + p.tx, t)),
+                ),
                 None => ("—".into(), "not published".into()),
             };
             let (tt, te) = match (today, published.and_then(|p| Some(p.rx_today? + p.tx_today?))) {
-                (Some(d), Some(pd)) => (format!("{:.3}", (d.0 + d.1) as f64 / 1e6), format!("{:+.4} %", pct(pd, d.0 + d.1))),
+                (Some(d), Some(pd)) => (
+                    format!("{:.3}", (d.0 + d.1) as f64 / 1e6),
+                    format!("{:+.4} %", pct(pd, d.0 + d.1)),
+                ),
                 (Some(d), None) => (format!("{:.3}", (d.0 + d.1) as f64 / 1e6), "—".into()),
                 _ => ("—".into(), "—".into()),
             };
-            let raw = published.and_then(|p| p.raw).map_or("—".into(), |r| format!("{:+.2} %", pct(r, t)));
-            out += &format!("| {name} | {by} | {:.3} | {p} | {e} | {raw} | {tt} | {te} |\n", t as f64 / 1e6);
+            let raw = published
+                .and_then(|p| p.raw)
+                .map_or("—".into(), |r| format!("{:+.2} %", pct(r, t)));
+            out += &format!(
+                "| {name} | {by} | {:.3} | {p} | {e} | {raw} | {tt} | {te} |\n",
+                t as f64 / 1e6
+            );
         };
         for (mac, c) in w.exact.iter().filter(|(_, c)| c.kind != Kind::Churn) {
-            let today = midnight.and_then(|m| m.exact.get(mac)).map(|b| (c.rx - b.0, c.tx - b.1));
+            let today = midnight
+                .and_then(|m| m.exact.get(mac))
+                .map(|b| (c.rx - b.0, c.tx - b.1));
             // The Deco's WAN MAC is merged into its main node's device.
             let (by, published) = if c.kind == Kind::Uplink {
-                ("ASUS live (Deco uplink, on the main node's device)", s.states.get(&id_of(mac)).or(s.states.get(DECO_NODE)))
+                (
+                    "ASUS live (Deco uplink, on the main node's device)",
+                    s.states.get(&id_of(mac)).or(s.states.get(DECO_NODE)),
+                )
             } else {
                 ("ASUS live", s.states.get(&id_of(mac)))
             };
-            row(&format!("{} ({:?})", c.name, c.kind), by, (c.rx, c.tx), published, today);
+            row(
+                &format!("{} ({:?})", c.name, c.kind),
+                by,
+                (c.rx, c.tx),
+                published,
+                today,
+            );
         }
         let truth = w.deco.ground_truth();
         let mut specs = deco_clients();
-        specs.push(bandwidth2mqtt::emulators::deco::ClientSpec::new(CONSOLE, "Game Console", 1, "wired", bandwidth2mqtt::emulators::deco::Profile::Laptop));
+        specs.push(bandwidth2mqtt::emulators::deco::ClientSpec::new(
+            CONSOLE,
+            "Game Console",
+            1,
+            "wired",
+            bandwidth2mqtt::emulators::deco::Profile::Laptop,
+        ));
         for spec in specs.iter().skip(SERVERS.len()) {
-            let (t, base) = (truth.get(&spec.mac).copied().unwrap_or((0, 0)), marks.deco_base.get(&spec.mac).copied().unwrap_or((0, 0)));
-            let today = midnight.and_then(|m| m.deco.get(&spec.mac)).map(|b| (t.0 - b.0, t.1 - b.1));
+            let (t, base) = (
+                truth.get(&spec.mac).copied().unwrap_or((0, 0)),
+                marks.deco_base.get(&spec.mac).copied().unwrap_or((0, 0)),
+            );
+            let today = midnight
+                .and_then(|m| m.deco.get(&spec.mac))
+                .map(|b| (t.0 - b.0, t.1 - b.1));
             let name = bandwidth2mqtt::sources::deco::names::decode_name(&spec.name_field).unwrap_or_default();
-            row(&name, "Deco, reconciled", (t.0 - base.0, t.1 - base.1), s.states.get(&id_of(&spec.mac)), today);
+            row(
+                &name,
+                "Deco, reconciled",
+                (t.0 - base.0, t.1 - base.1),
+                s.states.get(&id_of(&spec.mac)),
+                today,
+            );
         }
         // All estimated Deco clients together (what the uplink reconciles).
         let (mut sum_t, mut sum_p, mut sum_today_t, mut sum_today_p, mut sum_raw) = (0u64, 0u64, 0u64, 0u64, 0u64);
         for spec in specs.iter().skip(SERVERS.len()) {
-            let (t, base) = (truth.get(&spec.mac).copied().unwrap_or((0, 0)), marks.deco_base.get(&spec.mac).copied().unwrap_or((0, 0)));
+            let (t, base) = (
+                truth.get(&spec.mac).copied().unwrap_or((0, 0)),
+                marks.deco_base.get(&spec.mac).copied().unwrap_or((0, 0)),
+            );
             sum_t += t.0 - base.0 + t.1 - base.1;
             if let Some(m) = midnight.and_then(|m| m.deco.get(&spec.mac)) {
                 sum_today_t += t.0 - m.0 + t.1 - m.1;
@@ -243,10 +294,25 @@ impl Hours {
                 sum_today_p += p.rx_today.unwrap_or(0) + p.tx_today.unwrap_or(0);
             }
         }
-        let sum = probe::Published { rx: sum_p, tx: 0, rx_today: Some(sum_today_p), tx_today: Some(0), raw: Some(sum_raw), ..Default::default() };
-        row("all Deco clients (sum)", "Deco, reconciled", (sum_t, 0), Some(&sum), midnight.map(|_| (sum_today_t, 0)));
+        let sum = probe::Published {
+            rx: sum_p,
+            tx: 0,
+            rx_today: Some(sum_today_p),
+            tx_today: Some(0),
+            raw: Some(sum_raw),
+            ..Default::default()
+        };
+        row(
+            "all Deco clients (sum)",
+            "Deco, reconciled",
+            (sum_t, 0),
+            Some(&sum),
+            midnight.map(|_| (sum_today_t, 0)),
+        );
         for (key, rx, tx) in w.server_truth() {
-            let today = midnight.and_then(|m| m.servers.iter().find(|x| x.0 == key)).map(|b| (rx - b.1, tx - b.2));
+            let today = midnight
+                .and_then(|m| m.servers.iter().find(|x| x.0 == key))
+                .map(|b| (rx - b.1, tx - b.2));
             row(key, "vnstat (history included)", (rx, tx), s.states.get(key), today);
         }
         // The churn: each private MAC's last published total (totals never go backwards, so
@@ -254,11 +320,19 @@ impl Hours {
         let churn: Vec<(&MacAddr, _)> = w.exact.iter().filter(|(_, c)| c.kind == Kind::Churn).collect();
         let group_truth = churn.iter().fold((0, 0), |a, (_, c)| (a.0 + c.rx, a.1 + c.tx));
         if let Some(p) = s.states.get("private_devices") {
-            row("Private-address devices (group)", "ASUS live, summed", group_truth, Some(p), None);
+            row(
+                "Private-address devices (group)",
+                "ASUS live, summed",
+                group_truth,
+                Some(p),
+                None,
+            );
         }
         let (mut published, mut exact, mut beyond, mut ahead, mut worst) = (0, 0, 0, 0, 0.0f64);
         for (mac, c) in &churn {
-            let Some(&(rx, tx)) = s.high.get(&id_of(mac)) else { continue };
+            let Some(&(rx, tx)) = s.high.get(&id_of(mac)) else {
+                continue;
+            };
             published += 1;
             let e = pct(rx + tx, c.rx + c.tx);
             exact += u64::from(rx == c.rx && tx == c.tx);
@@ -268,11 +342,17 @@ impl Hours {
                 worst = e;
             }
         }
-        let removed_churn = s.removed.iter().filter(|(id, _)| probe::mac_of(id).is_some_and(|m| w.exact.get(&m).is_some_and(|c| c.kind == Kind::Churn))).count();
+        let removed_churn = s
+            .removed
+            .iter()
+            .filter(|(id, _)| probe::mac_of(id).is_some_and(|m| w.exact.get(&m).is_some_and(|c| c.kind == Kind::Churn)))
+            .count();
         let removed_other: Vec<String> = s
             .removed
             .iter()
-            .filter(|(id, _)| !probe::mac_of(id).is_some_and(|m| w.exact.get(&m).is_some_and(|c| c.kind == Kind::Churn)))
+            .filter(|(id, _)| {
+                !probe::mac_of(id).is_some_and(|m| w.exact.get(&m).is_some_and(|c| c.kind == Kind::Churn))
+            })
             .map(|(id, n)| format!("{id} ×{n}"))
             .collect();
         out += &format!(
@@ -281,7 +361,11 @@ impl Hours {
              Other devices removed: {}. Violations seen on every state message: {} ahead of the truth, {} totals going backwards; \
              largest state message {} B.\n",
             churn.len(),
-            if removed_other.is_empty() { "none".to_owned() } else { removed_other.join(", ") },
+            if removed_other.is_empty() {
+                "none".to_owned()
+            } else {
+                removed_other.join(", ")
+            },
             s.ahead,
             s.backwards,
             s.largest_state,
@@ -293,16 +377,37 @@ impl Hours {
         for l in &self.lines {
             out += &format!(
                 "| {} | {} | {:.1} | {} | {} | {:.1} | {:.1} | {:.0} | {:.1} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {:+.3} | {:+.3} ({}) | {:+.2} | {} |\n",
-                l["hour"], l["sim"].as_str().unwrap_or(""), l["wall_s"].as_f64().unwrap_or(0.0), l["live_polls"], l["ta_requests"],
-                l["rss_kb"].as_f64().unwrap_or(0.0) / 1024.0, l["hwm_kb"].as_f64().unwrap_or(0.0) / 1024.0, l["cpu_s"].as_f64().unwrap_or(0.0),
-                l["state_json"].as_f64().unwrap_or(0.0) / 1000.0, l["retained"], l["configs"], l["states"],
-                l["group_members"].as_u64().map_or("—".into(), |m| m.to_string()), l["churn_seen"], l["churn_listed"], l["live_entries"],
-                l["ahead"], l["backwards"], l["fixed_worst_pct"].as_f64().unwrap_or(0.0), l["churn_worst_pct"].as_f64().unwrap_or(0.0),
-                l["churn_beyond"], l["deco_worst_pct"].as_f64().unwrap_or(0.0), l["failures"],
+                l["hour"],
+                l["sim"].as_str().unwrap_or(""),
+                l["wall_s"].as_f64().unwrap_or(0.0),
+                l["live_polls"],
+                l["ta_requests"],
+                l["rss_kb"].as_f64().unwrap_or(0.0) / 1024.0,
+                l["hwm_kb"].as_f64().unwrap_or(0.0) / 1024.0,
+                l["cpu_s"].as_f64().unwrap_or(0.0),
+                l["state_json"].as_f64().unwrap_or(0.0) / 1000.0,
+                l["retained"],
+                l["configs"],
+                l["states"],
+                l["group_members"].as_u64().map_or("—".into(), |m| m.to_string()),
+                l["churn_seen"],
+                l["churn_listed"],
+                l["live_entries"],
+                l["ahead"],
+                l["backwards"],
+                l["fixed_worst_pct"].as_f64().unwrap_or(0.0),
+                l["churn_worst_pct"].as_f64().unwrap_or(0.0),
+                l["churn_beyond"],
+                l["deco_worst_pct"].as_f64().unwrap_or(0.0),
+                l["failures"],
             );
         }
         std::fs::write(self.dir.join("summary.md"), &out)?;
-        let dump: String = s.states.iter().map(|(id, p)| format!("{id} {} {} {:?} {:?}\n", p.rx, p.tx, p.rx_today, p.tx_today)).collect();
+        let dump: String = s
+            .states
+            .iter()
+            .map(|(id, p)| format!("{id} {} {} {:?} {:?}\n", p.rx, p.tx, p.rx_today, p.tx_today))
+            .collect();
         std::fs::write(self.dir.join("states.txt"), dump)?;
         Ok(out)
     }

@@ -80,7 +80,10 @@ impl World {
         let mut clients = deco_clients();
         let mut console = ClientSpec::new(CONSOLE, "Game Console", 1, "wired", Profile::Laptop);
         console.ip = "192.168.68.120".into();
-        console.presence = Presence::AwayDaily { from_s: 0, to_s: 8 * 3600 };
+        console.presence = Presence::AwayDaily {
+            from_s: 0,
+            to_s: 8 * 3600,
+        };
         console.offline = deco::OfflineListing::Stale;
         clients.push(console);
         let mut mesh = EmulatorConfig::new(DECO_PASSWORD, deco::home().0, clients, Clock::Real);
@@ -122,11 +125,41 @@ impl World {
         for (name, mac, rx_min, _) in ASUS_OWN {
             fixed(mac, name, Kind::Steady, rx_min, 1);
         }
-        fixed(MacAddr::new([0x00, 0x11, 0x32, 0xaa, 0x00, 0x01]), "NVR", Kind::Steady, 3_000_000, 0);
-        fixed(MacAddr::new([0x00, 0x11, 0x32, 0xaa, 0x00, 0x02]), "Backup NAS", Kind::Steady, 12_000_000, 0);
-        fixed(MacAddr::new([0xa4, 0x83, 0xe7, 0xbb, 0x00, 0x01]), "Desktop PC", Kind::Bursty, 8_000_000, 0);
-        fixed(MacAddr::new([0xa4, 0x83, 0xe7, 0xbb, 0x00, 0x02]), "Smart TV", Kind::Bursty, 20_000_000, 2);
-        fixed(MacAddr::new([0xa4, 0x83, 0xe7, 0xbb, 0x00, 0x03]), "Laptop", Kind::Bursty, 4_000_000, 2);
+        fixed(
+            MacAddr::new([0x00, 0x11, 0x32, 0xaa, 0x00, 0x01]),
+            "NVR",
+            Kind::Steady,
+            3_000_000,
+            0,
+        );
+        fixed(
+            MacAddr::new([0x00, 0x11, 0x32, 0xaa, 0x00, 0x02]),
+            "Backup NAS",
+            Kind::Steady,
+            12_000_000,
+            0,
+        );
+        fixed(
+            MacAddr::new([0xa4, 0x83, 0xe7, 0xbb, 0x00, 0x01]),
+            "Desktop PC",
+            Kind::Bursty,
+            8_000_000,
+            0,
+        );
+        fixed(
+            MacAddr::new([0xa4, 0x83, 0xe7, 0xbb, 0x00, 0x02]),
+            "Smart TV",
+            Kind::Bursty,
+            20_000_000,
+            2,
+        );
+        fixed(
+            MacAddr::new([0xa4, 0x83, 0xe7, 0xbb, 0x00, 0x03]),
+            "Laptop",
+            Kind::Bursty,
+            4_000_000,
+            2,
+        );
         asus.with(|r| r.clients = listed);
 
         let created = now_ms / 1000 - 200 * 86_400;
@@ -291,7 +324,10 @@ impl World {
     }
 
     pub fn churn_listed(&self) -> usize {
-        self.exact.values().filter(|c| c.kind == Kind::Churn && c.listed).count()
+        self.exact
+            .values()
+            .filter(|c| c.kind == Kind::Churn && c.listed)
+            .count()
     }
 }
 
