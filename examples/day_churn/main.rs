@@ -116,17 +116,20 @@ timeout = "120s"
     text
 }
 
+/// `(rx, tx)` by MAC.
+pub type Truths = BTreeMap<bandwidth2mqtt::model::MacAddr, (u64, u64)>;
+
 /// What the checks compare with: the truth at the start and at midnight, and the exact
 /// clients' truth each simulated minute of the last few (a poll's lag).
 pub struct Marks {
-    pub deco_base: BTreeMap<bandwidth2mqtt::model::MacAddr, (u64, u64)>,
+    pub deco_base: Truths,
     pub midnight: Option<Snapshot>,
-    pub recent: VecDeque<(i64, BTreeMap<bandwidth2mqtt::model::MacAddr, (u64, u64)>)>,
+    pub recent: VecDeque<(i64, Truths)>,
 }
 
 pub struct Snapshot {
-    pub exact: BTreeMap<bandwidth2mqtt::model::MacAddr, (u64, u64)>,
-    pub deco: BTreeMap<bandwidth2mqtt::model::MacAddr, (u64, u64)>,
+    pub exact: Truths,
+    pub deco: Truths,
     pub servers: Vec<(&'static str, u64, u64)>,
 }
 
