@@ -106,7 +106,7 @@ timeout = "120s"
     );
     for (spec, (_, server)) in SERVERS.iter().zip(&w.vnstat) {
         text.push_str(&format!(
-            "\n[vnstat.{key}]\ncommand = [\"cat\", \"{path}\"]\ninterval = \"60s\"\nname = \"{name}\"\nmac = \"{mac}\"\n",
+            "\n[vnstat.{key}]\ncommand = [\"cat\", \"{path}\"]\ninterval = \"60s\"\ntimeout = \"120s\"\nname = \"{name}\"\nmac = \"{mac}\"\n",
             key = spec.key,
             name = spec.name,
             path = server.path().display(),

@@ -313,7 +313,9 @@ impl Hours {
             let today = midnight
                 .and_then(|m| m.servers.iter().find(|x| x.0 == key))
                 .map(|b| (rx - b.1, tx - b.2));
-            row(key, "vnstat (history included)", (rx, tx), s.states.get(key), today);
+            // A server's `views.mesh` is the Deco's estimate since the bridge started, not comparable.
+            let exact = s.states.get(key).map(|p| probe::Published { raw: None, ..*p });
+            row(key, "vnstat (history included)", (rx, tx), exact.as_ref(), today);
         }
         // The churn: each private MAC's last published total (totals never go backwards, so
         // the highest) against its truth.
