@@ -18,6 +18,7 @@ mod report;
 mod world;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -172,7 +173,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::time::sleep(tick).await;
         let now = now_ms();
         if let Ok(Some(status)) = bridge.try_wait() {
-            eprintln!("day: the bridge exited early: {status}");
+            let _ = writeln!(std::io::stderr(), "day: the bridge exited early: {status}");
             break;
         }
         {
@@ -227,7 +228,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // SAFETY: kill(2) on the child this process started.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let _ = bridge.wait();
-    print!("{summary}");
+    // A full disk must not kill the run (println! panics when it cannot write).
+    let _ = write!(std::io::stdout(), "{summary}");
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 //! counts the retained topics; and the bridge process's memory from /proc.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,7 +49,7 @@ pub struct Seen {
 impl Seen {
     fn note(&mut self, line: String) {
         if self.lines.len() < 30 {
-            eprintln!("day: {line}");
+            let _ = writeln!(std::io::stderr(), "day: {line}");
             self.lines.push(line);
         }
     }

@@ -167,8 +167,8 @@ impl Hours {
             line
         };
         self.last_wall = wall;
-        println!("{line}");
-        writeln!(self.out, "{line}")?;
+        let _ = writeln!(std::io::stdout(), "{line}");
+        let _ = writeln!(self.out, "{line}");
         self.lines.push(line);
         Ok(())
     }

@@ -9,6 +9,7 @@
 //! as traffic of the Deco's WAN MAC, as the demo's driver does.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 
 use bandwidth2mqtt::demo::household::{ASUS_OWN, DECO_PASSWORD, DECO_WAN, SERVERS, deco_clients};
@@ -274,7 +275,7 @@ impl World {
         let now_s = now_ms.div_euclid(1000);
         for (_, server) in &mut self.vnstat {
             if let Err(e) = server.tick(now_s) {
-                eprintln!("day: cannot write a vnstat document: {e}");
+                let _ = writeln!(std::io::stderr(), "day: cannot write a vnstat document: {e}");
             }
         }
     }
