@@ -61,3 +61,16 @@ for name in [n for n in ORDER if n in runs]:
                 f"| {name} | {j['hour']} | {j['rss_kb'] / 1024:.1f} | {j['hwm_kb'] / 1024:.1f} | {j['cpu_s']:.0f} | {j['state_json'] / 1000:.0f} "
                 f"| {j['retained']} | {j['configs']} | {j['group_members'] if j['group_members'] is not None else '—'} | {j['live_polls']} | {j.get('failures', '—')} |"
             )
+
+print()
+names = [n for n in ORDER if n in runs]
+print("| Deco client: reconciled (raw estimate) | " + " | ".join(names) + " |")
+print("|---|" + "---:|" * len(names))
+tables = {n: rows((runs[n] / "summary.md").read_text()) for n in names}
+clients = [k for k, v in tables[names[0]].items() if v[1] == "Deco, reconciled"] if names else []
+for c in clients:
+    cells = []
+    for n in names:
+        v = tables[n].get(c)
+        cells.append(f"{v[4]} ({v[5]})" if v else "—")
+    print(f"| {c} ({tables[names[0]][c][2]} MB true) | " + " | ".join(cells) + " |")
