@@ -93,6 +93,8 @@ pub struct TrafficAnalyzer {
     /// The hour being refreshed (the cursor moves when its queue is done).
     refreshing: Option<i64>,
     cursor: Cursor,
+    /// The device list was cut off at the last refresh (said once, until it reads again).
+    list_cut: bool,
     /// MAC spellings the router uses in its database.
     stored: BTreeMap<MacAddr, String>,
     /// Devices to ask for hours in this refresh, found by discovery or the client list.
@@ -130,6 +132,7 @@ impl TrafficAnalyzer {
             queue: VecDeque::new(),
             refreshing: None,
             cursor: Cursor::default(),
+            list_cut: false,
             stored: BTreeMap::new(),
             wanted: Vec::new(),
             apps_due: false,
@@ -375,6 +378,7 @@ impl TrafficAnalyzer {
                     .await?;
                 match statistics(&text) {
                     Some(Value::Array(rows)) => {
+                        self.list_cut = false;
                         // The devices of this day only: a MAC the analyzer no longer lists is
                         // neither asked for nor remembered (issue 22 §3: private MACs).
                         self.stored.clear();
@@ -386,10 +390,15 @@ impl TrafficAnalyzer {
                             }
                         }
                     }
-                    // The firmware cuts long replies at 8000 bytes; the per-device requests of
-                    // the client list's devices still go ahead.
+                    // The firmware cuts long replies at 8000 bytes (a day of private MACs does
+                    // it every hour); the per-device requests of the client list's devices
+                    // still go ahead. Said once, not every hour.
+                    _ if self.list_cut => {
+                        tracing::debug!(source = %self.source, endpoint = "getAppTraffic.asp", "Device list from the Traffic Analyzer still unreadable; using the client list.")
+                    }
                     _ => {
-                        tracing::warn!(source = %self.source, endpoint = "getAppTraffic.asp", "Device list from the Traffic Analyzer is unreadable (cut off?); using the client list.")
+                        self.list_cut = true;
+                        tracing::warn!(source = %self.source, endpoint = "getAppTraffic.asp", "Device list from the Traffic Analyzer is unreadable (cut off?); using the client list (said once until it reads again).")
                     }
                 }
                 if let Some(hour) = self.refreshing {
