@@ -321,7 +321,17 @@ impl Core {
         }
         self.load_agent_memory();
         let now_ms = self.clock.now_ms();
-        let names: Vec<String> = self.config.settings.agents.keys().cloned().collect();
+        // The configured agents, and those removed from the configuration that the agents
+        // file remembers: a removed agent never speaks again (its messages are refused), so
+        // its server goes `forget_after` after its last message, like any other.
+        let names: BTreeSet<String> = self
+            .config
+            .settings
+            .agents
+            .keys()
+            .chain(self.agents.memory.keys())
+            .cloned()
+            .collect();
         for name in names {
             let Ok(id) = DeviceId::new(&name) else {
                 continue;
@@ -418,12 +428,10 @@ impl Core {
             return;
         };
         match serde_json::from_str::<BTreeMap<String, Memory>>(&text) {
-            Ok(memory) => {
-                self.agents.memory = memory
-                    .into_iter()
-                    .filter(|(n, _)| self.config.settings.agents.contains_key(n))
-                    .collect();
-            }
+            // Agents removed from the configuration are kept: their servers are still to be
+            // forgotten (find_restored_agents), and their sequence numbers still refuse a
+            // replay should they be named again.
+            Ok(memory) => self.agents.memory = memory,
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "Unreadable agents file; sequence numbers start again from the agents' next messages.")
             }

@@ -291,6 +291,49 @@ fn an_agent_restored_from_the_state_file_is_forgotten_after_forget_after() {
 }
 
 #[test]
+fn the_server_of_an_agent_removed_from_the_configuration_is_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let named = "forget_after = \"30d\"\n[agents.beast]\n";
+    let removed = "forget_after = \"30d\"\n";
+    let beast = DeviceId::new("beast").unwrap();
+    let mut first = core(dir.path(), named, &clock);
+    deliver(&mut first, &clock, "beast", &plain(&message("beast", 1_000, T0, 1e9)));
+    first.save_final();
+    first.save_agent_memory(true);
+    drop(first);
+
+    // `[agents.beast]` removed; 20 days on its server is still there (its history kept)...
+    clock.advance(Duration::from_secs(20 * 86_400));
+    let mut second = core(dir.path(), removed, &clock);
+    second.check_silent_agents(Instant::now());
+    assert!(second.household.ledger().known_ids().any(|k| *k == beast), "not yet");
+    second.save_final();
+    second.save_agent_memory(true);
+    drop(second);
+
+    // ...and 30 days after its last message it goes, for good.
+    clock.advance(Duration::from_secs(10 * 86_400));
+    let mut third = core(dir.path(), removed, &clock);
+    third.check_silent_agents(Instant::now());
+    assert!(!third.household.ledger().known_ids().any(|k| *k == beast));
+    assert!(
+        third
+            .messages
+            .iter()
+            .any(|(t, p)| t.ends_with("bridge/event") && p.contains("device_removed"))
+    );
+    third.save_final();
+    third.save_agent_memory(true);
+    drop(third);
+    let fourth = core(dir.path(), removed, &clock);
+    assert!(
+        !fourth.household.ledger().known_ids().any(|k| *k == beast),
+        "gone for good"
+    );
+}
+
+#[test]
 fn a_restored_agent_that_speaks_again_is_kept() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(T0);
