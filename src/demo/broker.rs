@@ -216,8 +216,9 @@ async fn start_mosquitto(bin: &Path, dir: &Path) -> Result<(tokio::process::Chil
 }
 
 /// rumqttd on a free port, in threads of its own (it runs its own runtimes); it lives as
-/// long as the process.
-async fn start_embedded() -> Result<u16, BrokerError> {
+/// long as the process. It speaks MQTT 3.1.1 only (its v4 listener): the tests use it as a
+/// broker that refuses MQTT 5 (tests/mqtt5.rs).
+pub async fn start_embedded() -> Result<u16, BrokerError> {
     let mut last = String::new();
     for _ in 0..5 {
         let port = free_port()?;

@@ -88,6 +88,16 @@ impl LinkHealth {
         }
     }
 
+    /// An MQTT 5 PUBACK with an error code: the oldest outstanding message was refused, and
+    /// is neither accepted nor a suspect any more. Its topic and size, for the log.
+    pub fn refused(&mut self) -> Option<(String, usize)> {
+        let refused = self.unacked.pop_front();
+        if refused.is_some() {
+            self.written = self.written.saturating_sub(1);
+        }
+        refused
+    }
+
     /// The outbox lowered its packet limit after a refusal (a [`Verdict::refused`]).
     pub fn limit_learnt(&mut self, now: Instant) {
         self.limit_learnt_at = Some(now);
