@@ -401,3 +401,58 @@ fn an_agents_error_is_bounded_in_bridge_info() {
     let error = core.statuses["agent_beast"].last_error.clone().unwrap();
     assert!(error.chars().count() <= super::ERROR_MAX, "{}", error.len());
 }
+
+#[test]
+fn the_join_window_admits_only_what_its_rule_says_and_an_admitted_agent_is_forgotten_like_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let extra = format!("forget_after = \"1h\"\n[agent]\nkey = \"{KEY}\"\n");
+    let mut core = core(dir.path(), &extra, &clock);
+    // Closed: a correctly signed stranger creates nothing.
+    deliver(
+        &mut core,
+        &clock,
+        "beast",
+        &signed(KEY, 1, &message("beast", 1_000, T0, 1e9)),
+    );
+    assert_eq!(rx_total(&core, "beast"), None);
+
+    let open = serde_json::json!({"time": 60});
+    core.permit_join(open.as_object().unwrap()).unwrap();
+    // A signed-only window: unsigned and wrongly signed messages admit nobody.
+    deliver(&mut core, &clock, "other", &plain(&message("other", 1_000, T0, 1e9)));
+    let wrong = "ffffffffffffffffffffffffffffffff";
+    deliver(
+        &mut core,
+        &clock,
+        "other",
+        &signed(wrong, 1, &message("other", 1_000, T0, 1e9)),
+    );
+    assert_eq!(rx_total(&core, "other"), None);
+    assert_eq!(core.agents.admission("other"), None);
+    // Signed with the household key: admitted, signed from now on.
+    deliver(
+        &mut core,
+        &clock,
+        "beast",
+        &signed(KEY, 2, &message("beast", 1_000, T0, 1e9)),
+    );
+    assert_eq!(
+        core.agents.admission("beast"),
+        Some(super::super::permit_join::Admission::Signed)
+    );
+    let total = rx_total(&core, "beast").expect("admitted");
+    deliver(&mut core, &clock, "beast", &plain(&message("beast", 9_000, T0, 1e9)));
+    assert_eq!(
+        rx_total(&core, "beast"),
+        Some(total),
+        "an unsigned message of a signed agent counts nothing"
+    );
+
+    // Unseen for forget_after: forgotten with its server, and its admission with it.
+    let seen = Instant::now();
+    core.check_silent_agents(seen + Duration::from_secs(3600));
+    assert!(core.household.device(&DeviceId::new("beast").unwrap()).is_none());
+    assert_eq!(core.agents.admission("beast"), None);
+    assert_eq!(core.join_info()["open"], false, "the 60 s window closed meanwhile");
+}
