@@ -1,10 +1,10 @@
 //! The MQTT 5 link (issue 21, item 1): rumqttc's v5 client over TCP or TLS. MQTT 5 has the
 //! bounds that 3.1.1 lacks, so this link need not guess them:
-//! - CONNECT carries the bridge's Maximum Packet Size: the broker must not send anything
-//!   larger (mosquitto drops such a message for this client only), so a stranger's oversized
-//!   retained message never reaches the bridge and never takes the link down. The inbound
-//!   filter (inbound.rs, in its MQTT 5 framing) stays under it as a backstop for a broker that
-//!   breaks the rule.
+//! - CONNECT carries the bridge's Maximum Packet Size ([`DELIVERED_UP_TO`], 1 MiB): the broker
+//!   must not send anything larger (mosquitto drops such a message for this client only), so a
+//!   stranger's 17 MiB retained message never reaches the bridge. Below that, the inbound
+//!   filter (inbound.rs, in its MQTT 5 framing) skips what is over the bridge's own limit
+//!   unread, as over 3.1.1, so an oversized request still gets an error answer.
 //! - CONNACK carries the broker's Maximum Packet Size: [`LinkEvent::Connected`] hands it to
 //!   connection.rs as the outgoing limit, instead of a limit learnt from disconnects.
 //! - A PUBACK with an error reason code (an ACL refusal, a quota) is [`LinkEvent::Refused`].
@@ -30,6 +30,11 @@ use crate::config::MqttTransport;
 
 /// rumqttc's own request queue: the drain waits on it when full.
 const REQUEST_CAPACITY: usize = 256;
+/// The Maximum Packet Size told to the broker. Anything larger it drops for us (a stranger's
+/// 17 MiB retained message never arrives); below it, what is over the bridge's own limit
+/// (`max_incoming`) is skipped unread by the inbound filter as over 3.1.1 — so that an
+/// oversized request (a 300 000-character rename) still gets its error answer.
+const DELIVERED_UP_TO: usize = 1 << 20;
 
 /// What the first attempts showed about the broker (link_auto.rs).
 #[derive(Debug, Default)]
@@ -47,9 +52,8 @@ pub(super) fn connect(o: &LinkOptions, probe: Arc<Probe>) -> Result<Link, MqttSe
     let mut options = MqttOptions::new(settings.client_id.clone(), (url.host.clone(), url.port));
     options.set_keep_alive(settings.keep_alive.as_secs().clamp(5, u64::from(u16::MAX)) as u16);
     options.set_clean_start(true);
-    // Told to the broker in CONNECT, and rumqttc's own backstop. A PUBLISH packet is the
-    // payload plus its topic and header: the room the largest topic we read may need.
-    let incoming = u32::try_from(o.max_incoming + 1024).unwrap_or(u32::MAX);
+    // Told to the broker in CONNECT, and rumqttc's own backstop.
+    let incoming = u32::try_from(o.max_incoming.saturating_add(1024).max(DELIVERED_UP_TO)).unwrap_or(u32::MAX);
     options.set_max_packet_size(Some(incoming));
     options.set_request_channel_capacity(REQUEST_CAPACITY);
     options.set_last_will(LastWill::new(
@@ -78,9 +82,9 @@ pub(super) fn connect(o: &LinkOptions, probe: Arc<Probe>) -> Result<Link, MqttSe
         MqttTransport::Tcp => None,
     };
     let server = url.host.clone();
-    // The filter's limit is the packet limit told to the broker: it only acts for a broker
-    // that ignores it.
-    let limit = incoming as usize;
+    // The filter skips what is over `max_incoming`, unread, as over 3.1.1 (a request that
+    // large still gets its error answer); what is over `incoming` the broker never sends.
+    let limit = o.max_incoming;
     let reached = probe.clone();
     options.set_socket_connector(move |host, network_options| {
         let (tls, server, probe) = (tls.clone(), server.clone(), reached.clone());
