@@ -35,7 +35,7 @@ async fn the_brokers_packet_limit_is_taken_from_connack() {
     let host = host(dir.path());
     let watcher = Watcher::connect(&broker.host, broker.port, &["bandwidth2mqtt/titan"]).await;
     let config = format!(
-        "[mqtt]\nurl = \"{}\"\n[bridge]\nstate_dir = \"data\"\n{}",
+        "[mqtt]\nurl = \"{}\"\nprotocol = \"auto\"\n[bridge]\nstate_dir = \"data\"\n{}",
         broker.url(),
         host.config("1s")
     );
@@ -62,7 +62,7 @@ async fn the_brokers_packet_limit_is_taken_from_connack() {
     assert!(!log.contains("closed the connection twice"), "{log}");
 }
 
-/// A broker that speaks only MQTT 3.1.1: `auto` (the default) says so once and carries on
+/// A broker that speaks only MQTT 3.1.1: `auto` says so once and carries on
 /// over 3.1.1.
 #[tokio::test(flavor = "multi_thread")]
 async fn auto_falls_back_to_3_1_1_on_a_broker_that_refuses_mqtt5() {
@@ -71,7 +71,7 @@ async fn auto_falls_back_to_3_1_1_on_a_broker_that_refuses_mqtt5() {
     let host = host(dir.path());
     let watcher = Watcher::connect("127.0.0.1", port, &["bandwidth2mqtt/titan"]).await;
     let config = format!(
-        "[mqtt]\nurl = \"mqtt://127.0.0.1:{port}\"\n[bridge]\nstate_dir = \"data\"\n{}",
+        "[mqtt]\nurl = \"mqtt://127.0.0.1:{port}\"\nprotocol = \"auto\"\n[bridge]\nstate_dir = \"data\"\n{}",
         host.config("1s")
     );
     let mut bridge = BridgeProc::spawn(dir.path(), &config);

@@ -205,7 +205,7 @@ async fn a_broker_that_drops_the_link_on_big_packets_is_learned_not_looped() {
     assert_eq!(connects(&bridge), settled, "{}", tail(&bridge.log()));
 }
 
-/// The same broker over MQTT 5 (the default): its limit comes in CONNACK, so `bridge/devices`
+/// The same broker over MQTT 5 (`protocol = "auto"`): its limit comes in CONNACK, so `bridge/devices`
 /// is split to fit from the first connection, and nothing is refused or dropped.
 #[tokio::test(flavor = "multi_thread")]
 async fn over_mqtt5_the_brokers_limit_splits_from_the_first_connection() {
@@ -217,7 +217,7 @@ async fn over_mqtt5_the_brokers_limit_splits_from_the_first_connection() {
     let server = emu.serve(0, false).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let watcher = Watcher::connect(&broker.host, broker.port, &["bandwidth2mqtt/#"]).await;
-    let bridge = BridgeProc::spawn(dir.path(), &config(&broker, &server.url(), ""));
+    let bridge = BridgeProc::spawn(dir.path(), &config(&broker, &server.url(), "protocol = \"auto\""));
     wait_settled(&watcher, CLIENTS, &bridge).await;
     let main: Value = serde_json::from_str(&watcher.latest("bandwidth2mqtt/bridge/devices").unwrap().payload).unwrap();
     assert_eq!(main["count"], CLIENTS + 2, "split to fit what the broker takes: {main}");
