@@ -161,7 +161,8 @@ async fn ten_thousand_devices_keep_one_connection_and_a_complete_device_list() {
     assert_eq!(state["online"], true);
 }
 
-/// A broker that closes the connection on packets over 20 kB, and a bridge that was not told:
+/// A broker that closes the connection on packets over 20 kB, and a bridge on MQTT 3.1.1 that
+/// was not told:
 /// after two drops on the same message it learns the limit, splits `bridge/devices` to fit, and
 /// stays connected. (The household's `device_joined` events go out on the same link: the
 /// refused packet is still found among them.)
@@ -175,7 +176,8 @@ async fn a_broker_that_drops_the_link_on_big_packets_is_learned_not_looped() {
     let server = emu.serve(0, false).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let watcher = Watcher::connect(&broker.host, broker.port, &["bandwidth2mqtt/#"]).await;
-    let bridge = BridgeProc::spawn(dir.path(), &config(&broker, &server.url(), ""));
+    // MQTT 5 would be told the limit in CONNACK (tests/mqtt5.rs): 3.1.1 has to learn it.
+    let bridge = BridgeProc::spawn(dir.path(), &config(&broker, &server.url(), "protocol = \"3.1.1\""));
     wait_settled(&watcher, CLIENTS, &bridge).await;
 
     let log = bridge.log();
@@ -201,6 +203,28 @@ async fn a_broker_that_drops_the_link_on_big_packets_is_learned_not_looped() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert_eq!(connects(&bridge), settled, "{}", tail(&bridge.log()));
+}
+
+/// The same broker over MQTT 5 (`protocol = "auto"`): its limit comes in CONNACK, so `bridge/devices`
+/// is split to fit from the first connection, and nothing is refused or dropped.
+#[tokio::test(flavor = "multi_thread")]
+async fn over_mqtt5_the_brokers_limit_splits_from_the_first_connection() {
+    const CLIENTS: usize = 600;
+    let Some(broker) = Broker::start_with("max_packet_size 20000") else {
+        return;
+    };
+    let emu = household(CLIENTS);
+    let server = emu.serve(0, false).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let watcher = Watcher::connect(&broker.host, broker.port, &["bandwidth2mqtt/#"]).await;
+    let bridge = BridgeProc::spawn(dir.path(), &config(&broker, &server.url(), "protocol = \"auto\""));
+    wait_settled(&watcher, CLIENTS, &bridge).await;
+    let main: Value = serde_json::from_str(&watcher.latest("bandwidth2mqtt/bridge/devices").unwrap().payload).unwrap();
+    assert_eq!(main["count"], CLIENTS + 2, "split to fit what the broker takes: {main}");
+    let log = bridge.log();
+    assert_eq!(connects(&bridge), 1, "{}", tail(&log));
+    assert!(!log.contains("closed the connection twice"), "{}", tail(&log));
+    assert!(log.contains("broker_limit=20000"), "{}", tail(&log));
 }
 
 /// A broker that silently drops messages over 16 kB (`message_size_limit`), and a bridge told

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 // Silence is judged on real time: an agent publishes on its own (real) interval.
 use tokio::time::{Duration, Instant};
 
+use super::permit_join::Admission;
 use super::{Core, PollReport};
 use crate::agent::AgentMessage;
 use crate::agent::signing::{self, SignError};
@@ -88,6 +89,9 @@ struct Memory {
     /// across restarts.
     #[serde(skip_serializing_if = "Option::is_none")]
     seen_ms: Option<i64>,
+    /// Admitted through the join window (permit_join.rs), not named in the configuration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    admitted: Option<Admission>,
 }
 
 pub fn source_name(agent: &str) -> String {
@@ -99,14 +103,42 @@ impl AgentBook {
     pub fn refused(&self) -> u64 {
         self.refused
     }
+
+    /// How `name` was admitted through the join window, if it was.
+    pub(super) fn admission(&self, name: &str) -> Option<Admission> {
+        self.memory.get(name).and_then(|m| m.admitted)
+    }
+
+    pub(super) fn admitted_names(&self) -> Vec<String> {
+        self.memory
+            .iter()
+            .filter(|(_, m)| m.admitted.is_some())
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    pub(super) fn admitted_count(&self) -> usize {
+        self.memory.values().filter(|m| m.admitted.is_some()).count()
+    }
+
+    /// Writes the admission down (saved at once by the caller).
+    pub(super) fn admit(&mut self, name: &str, admission: Admission) {
+        self.memory.entry(name.to_owned()).or_default().admitted = Some(admission);
+        self.memory_dirty = true;
+    }
 }
 
 impl Core {
     pub(super) fn on_agent_message(&mut self, name: &str, payload: &[u8], now: Instant) {
-        let Some(settings) = self.config.settings.agents.get(name).cloned() else {
+        self.load_agent_memory();
+        // Named in the configuration, else admitted through a join window (now or before).
+        let named = self.config.settings.agents.get(name).cloned();
+        let Some(settings) = named
+            .or_else(|| self.admitted_settings(name))
+            .or_else(|| self.try_admit(name, payload, now))
+        else {
             return self.unknown_agent(name);
         };
-        self.load_agent_memory();
         let source = source_name(name);
         if payload.is_empty() {
             // How a retained message is cleared: the agent is gone, not broken.
@@ -201,6 +233,15 @@ impl Core {
         self.save_agent_memory(false);
     }
 
+    /// Whether `payload` is a well-formed online message of agent `name` under `settings`
+    /// (what admits an agent through the join window).
+    pub(super) fn opens_as_online(&self, name: &str, settings: &AgentSettings, payload: &[u8]) -> bool {
+        self.open_agent_payload(name, settings, payload)
+            .ok()
+            .and_then(|(text, _)| AgentMessage::parse(name, text.as_bytes()).ok())
+            .is_some_and(|m| m.online)
+    }
+
     /// The agent message inside `payload`, checked against the agent's key; with a signature,
     /// its sequence number.
     fn open_agent_payload(
@@ -273,6 +314,7 @@ impl Core {
     /// Agents that stopped talking without a will (hung, or the broker has not noticed yet),
     /// and agents unseen for `forget_after`, which are forgotten with their server.
     pub(super) fn check_silent_agents(&mut self, now: Instant) {
+        self.close_join_window_if_due(now);
         let silent: Vec<(String, Duration)> = self
             .agents
             .agents
@@ -321,7 +363,17 @@ impl Core {
         }
         self.load_agent_memory();
         let now_ms = self.clock.now_ms();
-        let names: Vec<String> = self.config.settings.agents.keys().cloned().collect();
+        // The configured agents, and those removed from the configuration that the agents
+        // file remembers: a removed agent never speaks again (its messages are refused), so
+        // its server goes `forget_after` after its last message, like any other.
+        let names: BTreeSet<String> = self
+            .config
+            .settings
+            .agents
+            .keys()
+            .chain(self.agents.memory.keys())
+            .cloned()
+            .collect();
         for name in names {
             let Ok(id) = DeviceId::new(&name) else {
                 continue;
@@ -345,6 +397,13 @@ impl Core {
         tracing::info!(source = %source, "Agent unseen for forget_after; forgetting it and its server.");
         self.agents.agents.remove(name);
         self.agents.restored.remove(name);
+        // An agent admitted through the join window must be admitted again.
+        if let Some(memory) = self.agents.memory.get_mut(name)
+            && memory.admitted.take().is_some()
+        {
+            self.agents.memory_dirty = true;
+            self.save_agent_memory(true);
+        }
         self.statuses.remove(&source);
         self.outbox
             .clear(self.topics.source_availability(&source), Priority::Availability);
@@ -409,7 +468,7 @@ impl Core {
         }
     }
 
-    fn load_agent_memory(&mut self) {
+    pub(super) fn load_agent_memory(&mut self) {
         if std::mem::replace(&mut self.agents.memory_loaded, true) {
             return;
         }
@@ -418,12 +477,10 @@ impl Core {
             return;
         };
         match serde_json::from_str::<BTreeMap<String, Memory>>(&text) {
-            Ok(memory) => {
-                self.agents.memory = memory
-                    .into_iter()
-                    .filter(|(n, _)| self.config.settings.agents.contains_key(n))
-                    .collect();
-            }
+            // Agents removed from the configuration are kept: their servers are still to be
+            // forgotten (find_restored_agents), and their sequence numbers still refuse a
+            // replay should they be named again.
+            Ok(memory) => self.agents.memory = memory,
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "Unreadable agents file; sequence numbers start again from the agents' next messages.")
             }

@@ -291,6 +291,49 @@ fn an_agent_restored_from_the_state_file_is_forgotten_after_forget_after() {
 }
 
 #[test]
+fn the_server_of_an_agent_removed_from_the_configuration_is_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let named = "forget_after = \"30d\"\n[agents.beast]\n";
+    let removed = "forget_after = \"30d\"\n";
+    let beast = DeviceId::new("beast").unwrap();
+    let mut first = core(dir.path(), named, &clock);
+    deliver(&mut first, &clock, "beast", &plain(&message("beast", 1_000, T0, 1e9)));
+    first.save_final();
+    first.save_agent_memory(true);
+    drop(first);
+
+    // `[agents.beast]` removed; 20 days on its server is still there (its history kept)...
+    clock.advance(Duration::from_secs(20 * 86_400));
+    let mut second = core(dir.path(), removed, &clock);
+    second.check_silent_agents(Instant::now());
+    assert!(second.household.ledger().known_ids().any(|k| *k == beast), "not yet");
+    second.save_final();
+    second.save_agent_memory(true);
+    drop(second);
+
+    // ...and 30 days after its last message it goes, for good.
+    clock.advance(Duration::from_secs(10 * 86_400));
+    let mut third = core(dir.path(), removed, &clock);
+    third.check_silent_agents(Instant::now());
+    assert!(!third.household.ledger().known_ids().any(|k| *k == beast));
+    assert!(
+        third
+            .messages
+            .iter()
+            .any(|(t, p)| t.ends_with("bridge/event") && p.contains("device_removed"))
+    );
+    third.save_final();
+    third.save_agent_memory(true);
+    drop(third);
+    let fourth = core(dir.path(), removed, &clock);
+    assert!(
+        !fourth.household.ledger().known_ids().any(|k| *k == beast),
+        "gone for good"
+    );
+}
+
+#[test]
 fn a_restored_agent_that_speaks_again_is_kept() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(T0);
@@ -357,4 +400,59 @@ fn an_agents_error_is_bounded_in_bridge_info() {
     deliver(&mut core, &clock, "beast", payload.as_bytes());
     let error = core.statuses["agent_beast"].last_error.clone().unwrap();
     assert!(error.chars().count() <= super::ERROR_MAX, "{}", error.len());
+}
+
+#[test]
+fn the_join_window_admits_only_what_its_rule_says_and_an_admitted_agent_is_forgotten_like_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let extra = format!("forget_after = \"1h\"\n[agent]\nkey = \"{KEY}\"\n");
+    let mut core = core(dir.path(), &extra, &clock);
+    // Closed: a correctly signed stranger creates nothing.
+    deliver(
+        &mut core,
+        &clock,
+        "beast",
+        &signed(KEY, 1, &message("beast", 1_000, T0, 1e9)),
+    );
+    assert_eq!(rx_total(&core, "beast"), None);
+
+    let open = serde_json::json!({"time": 60});
+    core.permit_join(open.as_object().unwrap()).unwrap();
+    // A signed-only window: unsigned and wrongly signed messages admit nobody.
+    deliver(&mut core, &clock, "other", &plain(&message("other", 1_000, T0, 1e9)));
+    let wrong = "ffffffffffffffffffffffffffffffff";
+    deliver(
+        &mut core,
+        &clock,
+        "other",
+        &signed(wrong, 1, &message("other", 1_000, T0, 1e9)),
+    );
+    assert_eq!(rx_total(&core, "other"), None);
+    assert_eq!(core.agents.admission("other"), None);
+    // Signed with the household key: admitted, signed from now on.
+    deliver(
+        &mut core,
+        &clock,
+        "beast",
+        &signed(KEY, 2, &message("beast", 1_000, T0, 1e9)),
+    );
+    assert_eq!(
+        core.agents.admission("beast"),
+        Some(super::super::permit_join::Admission::Signed)
+    );
+    let total = rx_total(&core, "beast").expect("admitted");
+    deliver(&mut core, &clock, "beast", &plain(&message("beast", 9_000, T0, 1e9)));
+    assert_eq!(
+        rx_total(&core, "beast"),
+        Some(total),
+        "an unsigned message of a signed agent counts nothing"
+    );
+
+    // Unseen for forget_after: forgotten with its server, and its admission with it.
+    let seen = Instant::now();
+    core.check_silent_agents(seen + Duration::from_secs(3600));
+    assert!(core.household.device(&DeviceId::new("beast").unwrap()).is_none());
+    assert_eq!(core.agents.admission("beast"), None);
+    assert_eq!(core.join_info()["open"], false, "the 60 s window closed meanwhile");
 }

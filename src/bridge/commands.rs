@@ -19,7 +19,14 @@ use super::Core;
 use crate::household::Household;
 use crate::model::DeviceId;
 
-pub const COMMANDS: [&str; 5] = ["poll", "device/rename", "device/remove", "health_check", "restart"];
+pub const COMMANDS: [&str; 6] = [
+    "poll",
+    "device/rename",
+    "device/remove",
+    "health_check",
+    "restart",
+    "permit_join",
+];
 const NAMES_FILE: &str = "names.json";
 /// The largest `transaction` echoed back (as JSON text).
 pub const TRANSACTION_MAX: usize = 256;
@@ -195,6 +202,7 @@ impl Core {
             },
             "device/rename" => (self.rename(body), Action::None),
             "device/remove" => (self.remove(body), Action::None),
+            "permit_join" => (self.permit_join(body), Action::None),
             other => (
                 Err(format!("unknown command `{other}`; known: {}", COMMANDS.join(", "))),
                 Action::None,

@@ -38,12 +38,14 @@ impl Core {
     }
 
     pub(super) fn put_bridge_info(&mut self) {
+        self.load_agent_memory();
         let link = self.link_info();
+        let join = self.join_info();
         let significant = self
             .statuses
             .iter()
             .map(|(name, s)| format!("{name}:{}:{}:{:?}", s.status, s.devices, s.last_error))
-            .chain(std::iter::once(link.to_string()))
+            .chain([link.to_string(), join.to_string()])
             .collect::<Vec<_>>()
             .join("|");
         let due = match &self.info_published {
@@ -69,6 +71,7 @@ impl Core {
                     if link.as_object().is_some_and(|l| !l.is_empty()) {
                         info["link"] = link;
                     }
+                    info["permit_join"] = join;
                     info.to_string()
                 },
                 true,

@@ -11,6 +11,7 @@ mod forgetting;
 pub mod health;
 mod info;
 mod observe;
+mod permit_join;
 mod poller;
 mod replay;
 mod run;
@@ -107,6 +108,8 @@ struct Core {
     renders: RenderCache,
     migration: Migration,
     agents: agents::AgentBook,
+    /// The join window, while open (permit_join.rs).
+    join_window: Option<permit_join::JoinWindow>,
     events: events::EventTracker,
     metrics: Option<Arc<crate::metrics::MetricsHub>>,
     /// What the MQTT link refused on the way in (connection.rs), once connected.
@@ -169,6 +172,7 @@ impl Core {
             renders: RenderCache::new(),
             migration: Migration::new(),
             agents: agents::AgentBook::default(),
+            join_window: None,
             events: known,
             metrics: None,
             link_stats: None,

@@ -252,6 +252,33 @@ async fn start_embedded() -> Result<u16, BrokerError> {
     Err(BrokerError::Embedded(last))
 }
 
+/// rumqttd with its 3.1.1 listener only, on a free port, in threads of its own: a broker that
+/// refuses MQTT 5 (tests/mqtt5.rs: the bridge's fallback). It lives as long as the process.
+pub async fn start_embedded_v4_only() -> Result<u16, BrokerError> {
+    let mut last = String::new();
+    for _ in 0..5 {
+        let port = free_port()?;
+        let mut config = embedded_config(super::broker_front::Backends { v4: port, v5: port });
+        config.v5 = None;
+        let spawned = std::thread::Builder::new()
+            .name("demo-broker-v4".into())
+            .spawn(move || {
+                let mut broker = rumqttd::Broker::new(config);
+                if let Err(e) = broker.start() {
+                    tracing::error!(error = %e, "Built-in MQTT broker stopped.");
+                }
+            });
+        if let Err(e) = spawned {
+            return Err(BrokerError::Embedded(e.to_string()));
+        }
+        if wait_answering(port, 100).await {
+            return Ok(port);
+        }
+        last = format!("nothing answered on port {port}");
+    }
+    Err(BrokerError::Embedded(last))
+}
+
 fn embedded_config(backends: super::broker_front::Backends) -> rumqttd::Config {
     let connections = rumqttd::ConnectionSettings {
         connection_timeout_ms: 60_000,

@@ -33,6 +33,10 @@ use crate::config::{MqttSettings, MqttUrl};
 /// link.rs; checked again here), so it can never drop the link.
 pub const MAX_INCOMING: usize = intake::SCAN_CONFIG_MAX + 1024;
 
+/// Bytes kept free under an MQTT 5 broker's Maximum Packet Size: the outbox measures packets
+/// as MQTT 3.1.1 frames them, and MQTT 5 adds at least a property length byte.
+const V5_MARGIN: usize = 16;
+
 pub(super) type Health = Arc<Mutex<LinkHealth>>;
 
 pub(super) fn lock(health: &Health) -> std::sync::MutexGuard<'_, LinkHealth> {
@@ -142,6 +146,7 @@ impl MqttLink {
             intake,
             stats: stats.clone(),
             oversized_log: LogGate::default(),
+            refused_log: LogGate::default(),
             configured_limit: settings.max_packet_size,
             filters,
             connected: connected_tx,
@@ -280,6 +285,7 @@ struct EventLoopTask {
     intake: Intake,
     stats: Arc<LinkStats>,
     oversized_log: LogGate,
+    refused_log: LogGate,
     configured_limit: usize,
     filters: Vec<String>,
     connected: watch::Sender<bool>,
@@ -291,6 +297,17 @@ struct EventLoopTask {
 }
 
 impl EventLoopTask {
+    /// MQTT 5: the broker said in CONNACK how large a packet it takes. That, not a guess from
+    /// disconnects, is the outgoing limit (with a margin for MQTT 5's property bytes, which the
+    /// outbox does not count), and it replaces whatever was learnt before.
+    fn take_broker_limit(&mut self, broker_limit: usize) {
+        let limit = self.configured_limit.min(broker_limit.saturating_sub(V5_MARGIN)).max(1);
+        if limit < self.configured_limit && self.outbox.packet_limit() != limit {
+            tracing::info!(broker = %self.broker, broker_limit, limit, "The broker takes packets up to its Maximum Packet Size; larger messages are skipped.");
+        }
+        self.outbox.restore_limit(limit);
+    }
+
     /// A PUBLISH too large to read (`topic` maybe cut): counted, logged once a minute, and a
     /// request still gets its answer (an error), so the requester is not left waiting.
     fn on_oversized(&mut self, original: &str, size: usize) {
@@ -354,7 +371,7 @@ async fn run_event_loop(mut t: EventLoopTask) {
     let mut last_error: Option<String> = None;
     loop {
         match t.link.next().await {
-            LinkEvent::Connected => {
+            LinkEvent::Connected { max_packet, protocol } => {
                 lock(&t.health).connected(now());
                 if lock(&t.health).retry_limit_due(now()) && t.outbox.packet_limit() < t.configured_limit {
                     tracing::info!(
@@ -363,8 +380,12 @@ async fn run_event_loop(mut t: EventLoopTask) {
                     );
                     t.outbox.restore_limit(t.configured_limit);
                 }
+                // After the retry above: the broker's own word wins.
+                if let Some(broker_limit) = max_packet {
+                    t.take_broker_limit(broker_limit);
+                }
                 last_error = None;
-                tracing::info!(broker = %t.broker, "Connected to the MQTT broker.");
+                tracing::info!(broker = %t.broker, protocol, "Connected to the MQTT broker.");
                 // Subscriptions do not survive a reconnect with a clean session.
                 if let Err(e) = t.client.subscribe(t.topics.ha_status.clone()) {
                     tracing::warn!(error = %e, "Could not subscribe to Home Assistant's status topic.");
@@ -396,6 +417,14 @@ async fn run_event_loop(mut t: EventLoopTask) {
             LinkEvent::Message { topic, payload, retain } => t.on_publish(&topic, &payload, retain),
             LinkEvent::Oversized { topic, size } => t.on_oversized(&topic, size),
             LinkEvent::Acked => lock(&t.health).acked(),
+            LinkEvent::Refused { reason } => {
+                let refused = lock(&t.health).refused();
+                if let Some((topic, size)) = refused
+                    && t.refused_log.hit(tokio::time::Instant::now()).is_some()
+                {
+                    tracing::warn!(broker = %t.broker, topic = %topic, size, reason = %reason, "The broker refused one of our messages (MQTT 5 reason code); check its ACL for the bridge's user (one line a minute).");
+                }
+            }
             LinkEvent::Wrote => lock(&t.health).wrote(),
             LinkEvent::Closed if t.shutting_down.load(Ordering::SeqCst) => {
                 let _ = t.connected.send(false);

@@ -57,6 +57,8 @@ enum State {
 #[derive(Debug)]
 pub struct Framer {
     limit: usize,
+    /// MQTT 5 framing: the notice carries an empty property list (§3.3.2.3).
+    v5: bool,
     state: State,
     skipped: u64,
 }
@@ -103,9 +105,17 @@ impl Framer {
     pub fn new(limit: usize) -> Self {
         Self {
             limit,
+            v5: false,
             state: State::Header { buf: [0; 5], len: 0 },
             skipped: 0,
         }
+    }
+
+    /// For an MQTT 5 stream (link_rumqttc5.rs): a backstop there, as the broker is told our
+    /// limit in CONNECT and must not send anything larger.
+    pub fn mqtt5(mut self) -> Self {
+        self.v5 = true;
+        self
     }
 
     /// How many oversized PUBLISH packets were replaced so far.
@@ -216,12 +226,14 @@ impl Framer {
             _ => Vec::new(),
         };
         let payload = format!("{size} {topic}");
-        let remaining = 2 + OVERSIZED_TOPIC.len() + packet_id.len() + payload.len();
+        let properties: &[u8] = if self.v5 { &[0] } else { &[] };
+        let remaining = 2 + OVERSIZED_TOPIC.len() + packet_id.len() + properties.len() + payload.len();
         out.push(0x30 | flags);
         push_varint(out, remaining);
         out.extend_from_slice(&(OVERSIZED_TOPIC.len() as u16).to_be_bytes());
         out.extend_from_slice(OVERSIZED_TOPIC.as_bytes());
         out.extend_from_slice(&packet_id);
+        out.extend_from_slice(properties);
         out.extend_from_slice(payload.as_bytes());
     }
 }
@@ -238,6 +250,7 @@ pub async fn connect(
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     server: String,
     limit: usize,
+    v5: bool,
 ) -> io::Result<InboundFilter<Box<dyn Io>>> {
     let tcp = rumqttc::default_socket_connect(host, network_options).await?;
     let stream: Box<dyn Io> = match tls {
@@ -248,7 +261,11 @@ pub async fn connect(
             Box::new(tokio_rustls::TlsConnector::from(config).connect(name, tcp).await?)
         }
     };
-    Ok(InboundFilter::new(stream, limit))
+    let mut filter = InboundFilter::new(stream, limit);
+    if v5 {
+        filter.framer = Framer::new(limit).mqtt5();
+    }
+    Ok(filter)
 }
 
 /// The broker's stream, read through a [`Framer`]; writes pass straight through.

@@ -136,3 +136,35 @@ async fn the_filter_reads_through_an_async_stream() {
     expected.extend(PUBACK);
     assert_eq!(out, expected);
 }
+
+/// MQTT 5 (link_rumqttc5.rs): the notice carries an empty property list after the packet id
+/// (MQTT 5 §3.3.2.3), so a v5 decoder reads the notice's payload as it was written.
+#[test]
+fn an_mqtt5_notice_carries_an_empty_property_list() {
+    let topic = "b2m/agent/x/counters";
+    // A v5 PUBLISH: topic, packet id, properties (none), payload.
+    let mut body = Vec::new();
+    body.extend_from_slice(&(topic.len() as u16).to_be_bytes());
+    body.extend_from_slice(topic.as_bytes());
+    body.extend_from_slice(&0x0102u16.to_be_bytes());
+    body.push(0);
+    body.extend(vec![b'x'; 5_000]);
+    let mut input = vec![0x30 | (1 << 1)];
+    input.extend(varint(body.len()));
+    input.extend(body);
+    let mut framer = Framer::new(1_000).mqtt5();
+    let mut out = Vec::new();
+    framer.feed(&input, &mut out);
+    let notice = format!("{} {topic}", input.len());
+    let mut expected_body = Vec::new();
+    expected_body.extend_from_slice(&(OVERSIZED_TOPIC.len() as u16).to_be_bytes());
+    expected_body.extend_from_slice(OVERSIZED_TOPIC.as_bytes());
+    expected_body.extend_from_slice(&0x0102u16.to_be_bytes());
+    expected_body.push(0);
+    expected_body.extend_from_slice(notice.as_bytes());
+    let mut expected = vec![0x30 | (1 << 1)];
+    expected.extend(varint(expected_body.len()));
+    expected.extend(expected_body);
+    assert_eq!(out, expected);
+    assert_eq!(framer.skipped(), 1);
+}

@@ -37,8 +37,13 @@ pub enum Qos {
 /// What the broker tells the bridge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkEvent {
-    /// The broker accepted the connection (CONNACK).
-    Connected,
+    /// The broker accepted the connection (CONNACK). `max_packet`: the largest packet the
+    /// broker takes, when it says so (MQTT 5's Maximum Packet Size; never in 3.1.1).
+    Connected {
+        max_packet: Option<usize>,
+        /// `5` or `3.1.1`, for the log.
+        protocol: &'static str,
+    },
     /// The connection was lost or could not be made. `by_broker`: the broker closed it (the only
     /// way MQTT 3.1.1 refuses an oversized packet of ours); otherwise it proves nothing about
     /// what we sent.
@@ -57,6 +62,9 @@ pub enum LinkEvent {
     Wrote,
     /// The broker acknowledged the oldest of our outstanding QoS 1 publishes.
     Acked,
+    /// The broker refused the oldest of our outstanding QoS 1 publishes (an MQTT 5 PUBACK with
+    /// an error reason code; 3.1.1 can only disconnect).
+    Refused { reason: String },
 }
 
 /// Why the link could not take a request now.

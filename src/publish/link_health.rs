@@ -88,6 +88,16 @@ impl LinkHealth {
         }
     }
 
+    /// An MQTT 5 PUBACK with an error code: the oldest outstanding message was refused, and
+    /// is neither accepted nor a suspect any more. Its topic and size, for the log.
+    pub fn refused(&mut self) -> Option<(String, usize)> {
+        let refused = self.unacked.pop_front();
+        if refused.is_some() {
+            self.written = self.written.saturating_sub(1);
+        }
+        refused
+    }
+
     /// The outbox lowered its packet limit after a refusal (a [`Verdict::refused`]).
     pub fn limit_learnt(&mut self, now: Instant) {
         self.limit_learnt_at = Some(now);
@@ -314,5 +324,23 @@ mod tests {
         assert!(!h.retry_limit_due(t0 + RETRY_LIMIT_AFTER - secs(1)));
         assert!(h.retry_limit_due(t0 + RETRY_LIMIT_AFTER));
         assert!(!h.retry_limit_due(t0 + RETRY_LIMIT_AFTER * 2), "once per learnt limit");
+    }
+
+    #[test]
+    fn a_publish_refused_by_reason_code_is_neither_accepted_nor_a_suspect() {
+        let mut h = LinkHealth::new();
+        let t0 = Instant::now();
+        h.connected(t0);
+        h.sent("small", 100);
+        h.sent("big", 9_000);
+        h.wrote();
+        h.wrote();
+        assert_eq!(h.refused(), Some(("small".to_owned(), 100)));
+        h.acked();
+        // The broker took the 9 kB one: it is what was accepted, the refused one is not blamed.
+        let v = h.dropped(t0 + secs(1), true);
+        assert_eq!(v.accepted, 9_000);
+        assert_eq!(v.refused, None);
+        assert_eq!(h.refused(), None, "nothing outstanding");
     }
 }

@@ -376,7 +376,10 @@ impl LinkEvents for MemoryEvents {
                         s.connects += 1;
                         drop(s);
                         poke(&self.0);
-                        return LinkEvent::Connected;
+                        return LinkEvent::Connected {
+                            max_packet: None,
+                            protocol: "memory",
+                        };
                     }
                 }
                 self.0.events.notified().await;

@@ -1,4 +1,5 @@
-//! The production link: rumqttc (MQTT 3.1.1) over TCP or TLS, with the inbound filter
+//! The production link: rumqttc (MQTT 3.1.1) over TCP or TLS — or MQTT 5 (link_rumqttc5.rs,
+//! link_auto.rs) as `[mqtt] protocol` says — with the inbound filter
 //! (inbound.rs) under it so that an oversized PUBLISH from the broker becomes
 //! [`LinkEvent::Oversized`] instead of failing the connection — the port's contract (link.rs).
 
@@ -11,7 +12,7 @@ use super::connection::MqttSetupError;
 use super::inbound::{OVERSIZED_TOPIC, parse_notice};
 use super::link::{BoxFuture, Connector, Link, LinkClient, LinkError, LinkEvent, LinkEvents, LinkOptions, Qos};
 use super::tls;
-use crate::config::MqttTransport;
+use crate::config::{MqttProtocol, MqttTransport};
 
 /// rumqttc's own request queue: the drain waits on it when full.
 const REQUEST_CAPACITY: usize = 256;
@@ -21,7 +22,20 @@ const REQUEST_CAPACITY: usize = 256;
 pub struct Rumqttc;
 
 impl Connector for Rumqttc {
+    /// The protocol `[mqtt] protocol` asks for: MQTT 5 (link_rumqttc5.rs), 3.1.1 (here), or
+    /// 5 with a fall-back to 3.1.1 (link_auto.rs).
     fn connect(&self, o: &LinkOptions) -> Result<Link, MqttSetupError> {
+        match o.settings.protocol {
+            MqttProtocol::Auto => super::link_auto::connect(o),
+            MqttProtocol::V5 => super::link_rumqttc5::connect(o, Arc::default()),
+            MqttProtocol::V311 => connect_v4(o),
+        }
+    }
+}
+
+/// The MQTT 3.1.1 link.
+pub(super) fn connect_v4(o: &LinkOptions) -> Result<Link, MqttSetupError> {
+    {
         let settings = &o.settings;
         let url = &o.url;
         let mut options = MqttOptions::new(settings.client_id.clone(), (url.host.clone(), url.port));
@@ -53,7 +67,7 @@ impl Connector for Rumqttc {
         let server = url.host.clone();
         let limit = o.max_incoming;
         options.set_socket_connector(move |host, network_options| {
-            super::inbound::connect(host, network_options, tls.clone(), server.clone(), limit)
+            super::inbound::connect(host, network_options, tls.clone(), server.clone(), limit, false)
         });
         let (client, eventloop) = AsyncClient::builder(options).capacity(REQUEST_CAPACITY).build();
         Ok((Arc::new(Client(client)), Box::new(Events(eventloop))))
@@ -108,7 +122,12 @@ impl LinkEvents for Events {
         Box::pin(async move {
             loop {
                 match self.0.poll().await {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => return LinkEvent::Connected,
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        return LinkEvent::Connected {
+                            max_packet: None,
+                            protocol: "3.1.1",
+                        };
+                    }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         let topic = String::from_utf8_lossy(p.topic.as_ref()).into_owned();
                         if topic == OVERSIZED_TOPIC {

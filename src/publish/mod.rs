@@ -10,10 +10,12 @@ pub mod inbound;
 pub mod intake;
 pub mod interface_key;
 pub mod link;
+mod link_auto;
 pub mod link_health;
 #[cfg(any(test, feature = "emulators"))]
 pub mod link_memory;
 pub mod link_rumqttc;
+mod link_rumqttc5;
 pub mod messages;
 pub mod migration;
 pub mod outbox;
