@@ -405,8 +405,8 @@ impl Ledger {
     }
 
     /// In the next apply, a counter of this target that has no baseline yet starts one: it
-    /// counts nothing of what it already shows, and the hours from `hour_s` on fill in what
-    /// it showed before its first reading (reconcile.rs).
+    /// counts nothing of what it already shows. A live counter (reconciled with hours) is
+    /// counted as at install, and only the hours from `hour_s` on may add to it (reconcile.rs).
     pub fn count_from(&mut self, device: DeviceId, interface: Option<String>, hour_s: i64) {
         self.from_hour.insert((device, interface), hour_s);
     }
@@ -702,7 +702,10 @@ impl Ledger {
                             self.channels.entry(key.clone()).or_default()
                         }
                     };
-                    let (step, event, dated) = reconcile::live(ch, l, now_ms, count_existing, from_hour);
+                    // A live counter of a client first seen mid-run holds only what it moved
+                    // since it joined (a new private MAC's): counted, as at install. Its hours
+                    // start at `from_hour`, and they only add what the counter did not count.
+                    let (step, event, dated) = reconcile::live(ch, l, now_ms, target_is_new, from_hour);
                     grown = dated;
                     (step, event)
                 }

@@ -418,10 +418,10 @@ fn next_boundary(t: i64) -> i64 {
 
 /// A live reading on `ch`: counts the counter, marks the hour boundaries it passed, and adds
 /// whatever the hours now show was missed. `target_is_new`: nothing counted this device yet,
-/// so the counter's current value is its total so far. `from_hour`: the counter starts as a
-/// baseline, and the hours from then on fill in what it showed before this first reading (a
-/// client first seen mid-run, household/churn.rs). Also returns the parts of the counted bytes
-/// that belong to finished hours (for the periods, see [`Reconciler::dated`]).
+/// so the counter's current value is its total so far (else a baseline). `from_hour`: no hour
+/// before it may add (a client first seen mid-run, household/churn.rs); from it on, the hours
+/// fill in what the counter did not count. Also returns the parts of the counted bytes that
+/// belong to finished hours (for the periods, see [`Reconciler::dated`]).
 pub fn live(
     ch: &mut ChannelState,
     sample: &LiveSample,
@@ -443,9 +443,9 @@ pub fn live(
         if !taking_over {
             // A fresh counter's first value is the total so far (or, a baseline, where this
             // total starts): every byte before it is counted or not ours, so no earlier hour
-            // may add to it (the hour the bridge was installed in is not counted twice). A
-            // baseline from an hour: the first reading is a gap, so the hours from then up to it
-            // fill in its bytes before the reading (a router clock behind ours: none).
+            // may add to it (the hour the bridge was installed in is not counted twice). A start
+            // hour given: the hours from it may add what the counter did not count before its
+            // first reading (a gap), never more (a router clock behind ours: none).
             reconciler.from = Some(match from_hour {
                 Some(h) if h <= sample.clock_s => h,
                 _ => next_boundary(sample.clock_s),

@@ -155,14 +155,15 @@ fn a_forgotten_client_does_not_come_back_from_analyzer_history() {
     ));
     assert!(core.household.device(&id).is_none());
     assert!(core.household.device(&DeviceId::from_mac(stranger)).is_none());
-    // Listed again, at 20:30 on the day after, its live counter still holding the old bytes;
-    // the analyzer's 20:00-21:00 row then says it moved 700 B in that hour before the first
-    // reading: a new device with those and what the counter counted since, nothing older.
+    // Listed again at 20:30 on the day after, with a live counter of what it moved since it
+    // came back (1 000 B); the analyzer's 20:00-21:00 row says 1 700 B and the counter reads
+    // 1 700 after 21:00: the hour adds nothing on top of what the counter counted, and its
+    // old 4 kB hour never counts.
     let back_at = T0 + 34 * HOUR_MS + 30 * MIN_MS;
-    core.take(poll(vec![client_live(phone, 90_000, back_at)], back_at));
+    core.take(poll(vec![client_live(phone, 1_000, back_at)], back_at));
     let next = T0 + 35 * HOUR_MS + MIN_MS;
     let mut later = analyzer(phone, &[(T0, 4_000), (T0 + 34 * HOUR_MS, 1_700)]);
-    later.traffic.extend(client_live(phone, 91_000, next).traffic);
+    later.traffic.extend(client_live(phone, 1_700, next).traffic);
     later.online = Some(true);
     core.take(poll(vec![later], next));
     assert_eq!(core.household.device(&id).map(|d| d.totals.rx), Some(1_700));

@@ -4,16 +4,20 @@
 //! - **Counted from when it was first seen.** A source's first poll in this household is its
 //!   install: every client it lists brings its history (the router's since-boot counter, the
 //!   Traffic Analyzer's day of hours). A client first seen after that counts from the hour of
-//!   the source's previous poll ([`CountsFrom`]): its counters start as baselines, the hours
-//!   fill in what the counter showed before the first reading in that hour (reconcile.rs), and
-//!   older hours never count. So a client forgotten and back (a private MAC, a guest's phone a
-//!   month later) never counts its old bytes again — they were counted before it was forgotten:
-//!   `forget_after` is at least an hour, so its last bytes lie in an hour before that previous
-//!   poll — and the analyzer's day of rows alone never makes a device. Nothing is remembered of
-//!   a forgotten device, so under any churn the memory stays that of the devices that live.
-//!   What this costs: a client that joined while the bridge was stopped counts from the hour
-//!   of the last poll before the stop (the analyzer's hours since then fill it in), and with
-//!   live counters only (no analyzer) a brand-new client's bytes before its first reading.
+//!   the source's previous poll ([`CountsFrom`]): older hours never count, so the analyzer's day
+//!   of rows neither brings a forgotten client back nor adds its old hours again (`forget_after`
+//!   is at least an hour, so its last bytes lie in an hour before that poll). Its ASUS live
+//!   counter is counted from its value, as at install: a new MAC's counter holds only what it
+//!   moved since it joined, and the hours from the start on add only what the counter did not
+//!   count. A plain counter starts as a baseline. Nothing is remembered of a forgotten device,
+//!   so under any churn the memory stays that of the devices that live.
+//!   What this costs: a client that joined while the bridge was stopped counts from the hour of
+//!   the last poll before the stop (the analyzer's hours since then fill it in); and a forgotten
+//!   client that comes back with an ASUS live counter the router kept for it while it was away
+//!   counts that counter's old bytes again. Whether the DPI engine keeps counters of absent
+//!   clients is unverified (asus.md §5). Baselines would avoid that, but a day of churn on the
+//!   emulators lost most new MACs' first bytes with them: the analyzer's hours, which would fill
+//!   them in, are often read after a short-lived MAC has left the client list.
 //! - **Group members.** Under `random_macs = "group"` every private MAC is an interface of the
 //!   group device. A member no source lists any more and unseen online for `forget_after` is
 //!   forgotten like a device would be: its interface and baseline go, its bytes stay in the

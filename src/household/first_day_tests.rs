@@ -424,20 +424,23 @@ fn installed_at_noon_a_clients_today_is_the_routers_own_hours() {
 }
 
 /// A client that joins the list after the source's first poll counts from that hour (churn.rs):
-/// none of its earlier hours is held by a reading, so none goes to its periods either; they
-/// add exactly what its total added.
+/// its first live reading is its total so far (what the router counted for it), none of its
+/// earlier hours goes to its periods, and from then on they add exactly what its total added.
 #[test]
 fn a_client_listed_after_the_first_poll_gets_no_hours_from_before_in_its_periods() {
     let noon = MIDNIGHT + 12 * HOUR;
     let mut rig = Rig::new(Stamping::End, MIDNIGHT - 36 * HOUR);
     rig.late_listed_from = noon + 40 * 60;
-    rig.poll_every_30_s(noon, noon + 2 * HOUR + 30 * 60);
+    rig.poll_every_30_s(noon, noon + 40 * 60);
+    let (p0, t0) = (rig.periods(LATE), rig.total(LATE));
+    assert!(t0[0] > 0, "its first reading is its total so far");
+    assert_eq!([p0.today.rx, p0.today.tx], [0, 0], "and not today's traffic");
+    rig.poll_every_30_s(noon + 40 * 60 + 30, noon + 2 * HOUR + 30 * 60);
     let p = rig.periods(LATE);
     let total = rig.total(LATE);
-    assert!(total[0] > 0, "it was counted");
     assert_eq!(
         [p.today.rx, p.today.tx],
-        total,
+        [total[0] - t0[0], total[1] - t0[1]],
         "today is what its total added, nothing from before"
     );
     assert_eq!(p.yesterday, crate::accounting::Totals::default());
