@@ -47,6 +47,9 @@ async fn installed_on_the_20th_at_noon_a_clients_yesterday_and_month_are_the_rou
     });
     let mut settings = Settings::default();
     settings.bridge.timezone = Some("UTC".into());
+    // The source's login journal goes here, not into the working directory's `data`.
+    let dir = tempfile::tempdir().unwrap();
+    settings.bridge.state_dir = dir.path().to_path_buf();
     settings.host.enabled = false;
     settings.asus.insert(
         "home".into(),
