@@ -147,6 +147,32 @@ impl ServerCertVerifier for Verifier {
     }
 }
 
+/// A transport error in the user's terms, without the URL (which may hold a session token):
+/// `timeout_text` when it timed out, else `connect_text` or `other_text` with the innermost
+/// cause (`…: Connection refused (os error 111)`).
+pub fn describe_error(
+    e: &reqwest::Error,
+    timeout_text: impl FnOnce() -> String,
+    connect_text: &str,
+    other_text: &str,
+) -> String {
+    if e.is_timeout() {
+        return timeout_text();
+    }
+    let mut detail = if e.is_connect() { connect_text } else { other_text }.to_owned();
+    let mut source = std::error::Error::source(e);
+    let mut innermost = None;
+    while let Some(s) = source {
+        innermost = Some(s.to_string());
+        source = s.source();
+    }
+    if let Some(inner) = innermost {
+        detail.push_str(": ");
+        detail.push_str(&inner);
+    }
+    detail
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

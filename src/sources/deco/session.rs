@@ -528,25 +528,12 @@ fn crypto_error(endpoint: Endpoint, e: CryptoError) -> DecoError {
 
 /// A transport error without the URL, which holds the session's stok.
 fn describe(e: &reqwest::Error, timeout: Duration) -> String {
-    if e.is_timeout() {
-        return format!("no answer within {}", humantime::format_duration(timeout));
-    }
-    let mut detail = if e.is_connect() {
-        "connection failed".to_owned()
-    } else {
-        "request failed".to_owned()
-    };
-    let mut source = std::error::Error::source(e);
-    let mut innermost = None;
-    while let Some(s) = source {
-        innermost = Some(s.to_string());
-        source = s.source();
-    }
-    if let Some(inner) = innermost {
-        detail.push_str(": ");
-        detail.push_str(&inner);
-    }
-    detail
+    crate::http::describe_error(
+        e,
+        || format!("no answer within {}", humantime::format_duration(timeout)),
+        "connection failed",
+        "request failed",
+    )
 }
 
 #[cfg(test)]

@@ -187,25 +187,12 @@ impl NodeExporterSource {
 /// A transport error in the user's terms (the URL holds no secret: check-config refuses
 /// credentials in it).
 fn describe(e: &reqwest::Error, timeout: Duration) -> String {
-    if e.is_timeout() {
-        return format!("node_exporter did not answer within {}", humantime::format_duration(timeout));
-    }
-    let mut detail = if e.is_connect() {
-        "cannot connect to node_exporter".to_owned()
-    } else {
-        "request to node_exporter failed".to_owned()
-    };
-    let mut source = std::error::Error::source(e);
-    let mut innermost = None;
-    while let Some(s) = source {
-        innermost = Some(s.to_string());
-        source = s.source();
-    }
-    if let Some(inner) = innermost {
-        detail.push_str(": ");
-        detail.push_str(&inner);
-    }
-    detail
+    crate::http::describe_error(
+        e,
+        || format!("node_exporter did not answer within {}", humantime::format_duration(timeout)),
+        "cannot connect to node_exporter",
+        "request to node_exporter failed",
+    )
 }
 
 impl Source for NodeExporterSource {
